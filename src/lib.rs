@@ -1,0 +1,11 @@
+//! Weir: a Kafka-compatible streaming log, thread-per-core on io_uring.
+//!
+//! The public surface is small on purpose: the record batch view, the partition log and the
+//! Kafka error codes they map to. See `DESIGN.md` in the shared folder for the module map.
+
+pub mod clock;
+pub mod error_code;
+pub mod log;
+pub mod record;
+
+pub use error_code::ErrorCode;

@@ -1,0 +1,16 @@
+//! Kafka RecordBatch v2 (magic 2): a zero-copy view, validation without decompressing, and the
+//! header patches the broker applies when it appends (base offset, leader epoch, LogAppendTime).
+
+mod batch;
+mod builder;
+mod error;
+mod records;
+mod varint;
+
+pub use batch::{
+    patch_header, split_batches, BatchAttributes, BatchIter, Compression, PatchedHeader,
+    RecordBatch, TimestampType, BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN, MAGIC_V2,
+};
+pub use builder::{batch_of, BatchBuilder, NewRecord};
+pub use error::RecordError;
+pub use records::{RecordTimestamp, RecordTimestamps};
