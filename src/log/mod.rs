@@ -1,1 +1,22 @@
+//! The partition log: Kafka's on-disk layout on direct-I/O segment files, with group commit,
+//! crash recovery and retention. One `PartitionLog` per partition, owned by one shard.
 
+mod config;
+mod dir;
+mod error;
+mod index;
+mod notify;
+mod partition;
+mod recovery;
+mod retention;
+mod segment;
+mod tail;
+
+pub use config::{FlushPolicy, LogConfig};
+pub use dir::LogDir;
+pub use error::{IndexError, LogError};
+pub use index::{OffsetIndex, OffsetIndexEntry, TimeIndex, TimeIndexEntry};
+pub use partition::{
+    AppendInfo, Durability, LogIoStats, PartitionLog, ReadBatches, RetentionOutcome,
+    TimestampOffset,
+};

@@ -128,7 +128,7 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 
 /// The total size (header included) that the batch starting at `buf` declares, if `buf` holds at
 /// least its first 12 bytes. Does not check that the batch is all there.
-pub(crate) fn declared_batch_size(buf: &[u8]) -> Result<usize, RecordError> {
+pub fn declared_batch_size(buf: &[u8]) -> Result<usize, RecordError> {
     if buf.len() < BATCH_OVERHEAD_LEN {
         return Err(RecordError::Truncated {
             available: buf.len(),

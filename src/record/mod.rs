@@ -8,8 +8,8 @@ mod records;
 mod varint;
 
 pub use batch::{
-    patch_header, split_batches, BatchAttributes, BatchIter, Compression, PatchedHeader,
-    RecordBatch, TimestampType, BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN, MAGIC_V2,
+    declared_batch_size, patch_header, split_batches, BatchAttributes, BatchIter, Compression,
+    PatchedHeader, RecordBatch, TimestampType, BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN, MAGIC_V2,
 };
 pub use builder::{batch_of, BatchBuilder, NewRecord};
 pub use error::RecordError;

@@ -1,0 +1,121 @@
+//! The data directory (`log.dirs`): Kafka's layout, start-up of direct I/O on its device, and the
+//! small blocking file operations that must leave the reactor thread.
+
+use std::path::{Path, PathBuf};
+
+use glommio::io::OpenOptions;
+
+use super::error::LogError;
+
+const PROBE_FILE: &str = ".weir-io-probe";
+const PROBE_BYTES: usize = 4096;
+
+/// A data directory that is ready for direct I/O on this executor thread.
+///
+/// glommio decides once per device and thread whether polled I/O works, by reading from the
+/// first DMA file it opens there. If that file is empty the read "succeeds", polled I/O is wrongly
+/// enabled, and later direct reads fail with EOPNOTSUPP (os error 95). Opening a non-empty probe
+/// file first makes the decision on real data; every `PartitionLog` is opened through a `LogDir`
+/// so that this always happens first.
+#[derive(Debug, Clone)]
+pub struct LogDir {
+    path: PathBuf,
+}
+
+impl LogDir {
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, LogError> {
+        let path = path.into();
+        let probe_path = path.join(PROBE_FILE);
+        let dir = path.clone();
+        let probe = probe_path.clone();
+        blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create directory", &dir, e))?;
+            std::fs::write(&probe, [0xA5u8; PROBE_BYTES])
+                .map_err(|e| LogError::io("write probe file", &probe, e))
+        })
+        .await?;
+        let file = OpenOptions::new()
+            .read(true)
+            .dma_open(&probe_path)
+            .await
+            .map_err(|e| LogError::io("open probe file", &probe_path, e))?;
+        let read = file
+            .read_at(0, PROBE_BYTES)
+            .await
+            .map_err(|e| LogError::io("read probe file", &probe_path, e))?;
+        assert_eq!(read.len(), PROBE_BYTES, "probe file was just written whole");
+        file.close()
+            .await
+            .map_err(|e| LogError::io("close probe file", &probe_path, e))?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `<log.dirs>/<topic>-<partition>`, Kafka's partition directory.
+    pub fn partition_path(&self, topic: &str, partition: i32) -> PathBuf {
+        self.path.join(format!("{topic}-{partition}"))
+    }
+}
+
+/// `00000000000000000042.log` and friends: the 20-digit base offset Kafka names files by.
+pub(crate) fn segment_file(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{extension}"))
+}
+
+/// The base offset in a segment file name, if it is one of ours with `extension`.
+pub(crate) fn parse_segment_file(name: &str, extension: &str) -> Option<i64> {
+    let stem = name.strip_suffix(extension)?.strip_suffix('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Runs blocking file-system work (directory listing, small metadata files, unlinks) on glommio's
+/// blocking thread pool, so the shard's reactor thread never waits on the disk.
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    glommio::executor().spawn_blocking(work).await
+}
+
+/// Writes `bytes` to `path` crash-safely: a temporary file, fsync, rename, fsync of the directory.
+pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| LogError::io("create file", &tmp, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| LogError::io("write file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LogError::io("rename file", path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a directory's entries (new, renamed or removed files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io("sync directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_round_trip() {
+        let path = segment_file(Path::new("/d"), 42, "log");
+        assert_eq!(path, Path::new("/d/00000000000000000042.log"));
+        assert_eq!(
+            parse_segment_file("00000000000000000042.log", "log"),
+            Some(42)
+        );
+        assert_eq!(
+            parse_segment_file("00000000000000000042.index", "log"),
+            None
+        );
+        assert_eq!(parse_segment_file("0000000000000000042.log", "log"), None);
+        assert_eq!(parse_segment_file("0000000000000000004x.log", "log"), None);
+    }
+}

@@ -1,0 +1,349 @@
+//! Bringing a partition's files back to a consistent log on open, and cutting the active
+//! segment on truncation. Sealed segments are trusted when their index files pass the sanity
+//! check; the active segment (and any segment whose indexes are missing or inconsistent) is
+//! scanned batch by batch — length, magic, CRC-32C, offset continuity — and cut at the first
+//! batch that fails, with the byte range logged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::{DmaFile, OpenOptions};
+
+use super::config::LogConfig;
+use super::dir::{blocking, parse_segment_file, sync_dir, write_file_atomically};
+use super::error::{IndexError, LogError};
+use super::index::{OffsetIndex, TimeIndex};
+use super::partition::{PartitionLog, LOG_START_CHECKPOINT};
+use super::segment::{scan_segment, ScanItem, Segment, SegmentScanner, SegmentState};
+
+pub(crate) struct Recovered {
+    pub segments: BTreeMap<i64, Segment>,
+    pub log_start_checkpoint: Option<i64>,
+}
+
+struct Listing {
+    bases: Vec<i64>,
+    log_start_checkpoint: Option<i64>,
+}
+
+/// Lists the partition directory (creating it), removes leftovers of interrupted writes and
+/// index files without a segment, and reads the log start checkpoint.
+fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
+    std::fs::create_dir_all(dir).map_err(|e| LogError::io("create directory", dir, e))?;
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io("list directory", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(base) = parse_segment_file(&name, "log") {
+            bases.push(base);
+        } else if let Some(base) =
+            parse_segment_file(&name, "index").or_else(|| parse_segment_file(&name, "timeindex"))
+        {
+            indexes.push((base, entry.path()));
+        } else if name.ends_with(".tmp") {
+            tracing::warn!(path = %entry.path().display(), "removing leftover of an interrupted write");
+            std::fs::remove_file(entry.path())
+                .map_err(|e| LogError::io("remove file", entry.path(), e))?;
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            tracing::warn!(path = %path.display(), "removing index file whose segment is gone");
+            std::fs::remove_file(&path).map_err(|e| LogError::io("remove file", &path, e))?;
+        }
+    }
+    let checkpoint_path = dir.join(LOG_START_CHECKPOINT);
+    let log_start_checkpoint = match std::fs::read_to_string(&checkpoint_path) {
+        Ok(text) => parse_checkpoint(&text).or_else(|| {
+            tracing::warn!(path = %checkpoint_path.display(), "ignoring unreadable log start checkpoint");
+            None
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(LogError::io("read checkpoint", &checkpoint_path, e)),
+    };
+    Ok(Listing {
+        bases,
+        log_start_checkpoint,
+    })
+}
+
+/// `0\n<offset>\n`: a version line, then the offset.
+fn parse_checkpoint(text: &str) -> Option<i64> {
+    let mut lines = text.lines();
+    if lines.next()? != "0" {
+        return None;
+    }
+    lines.next()?.trim().parse().ok().filter(|o: &i64| *o >= 0)
+}
+
+async fn open_segment_file(path: &Path) -> Result<DmaFile, LogError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .dma_open(path)
+        .await
+        .map_err(|e| LogError::io("open segment", path, e))
+}
+
+/// Reads a sealed segment's index files and checks them against the segment.
+fn load_indexes(paths: IndexPaths, file_size: u64) -> Result<(OffsetIndex, TimeIndex), String> {
+    let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let index_bytes = read(&paths.index)?;
+    let time_bytes = read(&paths.time_index)?;
+    let why = |e: IndexError, path: &PathBuf| format!("{}: {e}", path.display());
+    let index = OffsetIndex::decode(&index_bytes, paths.base_offset, file_size)
+        .map_err(|e| why(e, &paths.index))?;
+    let time_index =
+        TimeIndex::decode(&time_bytes, paths.base_offset).map_err(|e| why(e, &paths.time_index))?;
+    if file_size > 0 && time_index.last().is_none() {
+        return Err(format!(
+            "{}: empty, but a sealed segment always has a final entry",
+            paths.time_index.display()
+        ));
+    }
+    Ok((index, time_index))
+}
+
+/// What the blocking pool needs to load a segment's indexes (a `Segment` holds an `Rc`).
+struct IndexPaths {
+    base_offset: i64,
+    index: PathBuf,
+    time_index: PathBuf,
+}
+
+/// The bytes of the last, partially filled page, which the next direct-I/O write repeats.
+pub(crate) async fn read_tail_page(
+    file: &DmaFile,
+    path: &Path,
+    size: u64,
+) -> Result<Vec<u8>, LogError> {
+    let page_start = size & !4095;
+    if page_start == size {
+        return Ok(Vec::new());
+    }
+    let read = file
+        .read_at(page_start, (size - page_start) as usize)
+        .await
+        .map_err(|e| LogError::io("read segment tail", path, e))?;
+    Ok(read.to_vec())
+}
+
+/// Scans a segment and cuts its file at the end of the last valid batch.
+async fn scan_and_cut(
+    seg: &mut Segment,
+    file: Rc<DmaFile>,
+    file_size: u64,
+    interval: u64,
+) -> Result<bool, LogError> {
+    let mut scan = scan_segment(
+        file.clone(),
+        &seg.log_path,
+        seg.base_offset,
+        file_size,
+        interval,
+    )
+    .await?;
+    let fault = scan.fault.take();
+    let valid_end = scan.valid_end;
+    if let Some((position, reason)) = &fault {
+        tracing::warn!(
+            path = %seg.log_path.display(),
+            from = position,
+            to = file_size,
+            %reason,
+            "truncating torn or corrupt segment tail: bytes [{position}, {file_size}) removed"
+        );
+    }
+    if valid_end < file_size {
+        file.truncate(valid_end)
+            .await
+            .map_err(|e| LogError::io("truncate segment", &seg.log_path, e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| LogError::io("sync segment", &seg.log_path, e))?;
+    }
+    seg.apply_scan(scan);
+    seg.allocated_bytes = valid_end;
+    Ok(fault.is_some())
+}
+
+/// Opens every segment of the partition in `dir` and makes the log consistent.
+pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogError> {
+    let listing = {
+        let dir = dir.to_path_buf();
+        blocking(move || list_partition_dir(&dir)).await?
+    };
+    let interval = config.index_interval_bytes;
+    let mut segments = BTreeMap::new();
+    let mut bases = listing.bases.into_iter().peekable();
+    while let Some(base) = bases.next() {
+        let mut seg = Segment::new(dir, base);
+        let file = Rc::new(open_segment_file(&seg.log_path).await?);
+        let file_size = file
+            .file_size()
+            .await
+            .map_err(|e| LogError::io("stat segment", &seg.log_path, e))?;
+        seg.file = Some(file.clone());
+        let is_last = bases.peek().is_none();
+        if !is_last {
+            let paths = IndexPaths {
+                base_offset: base,
+                index: seg.index_path.clone(),
+                time_index: seg.time_index_path.clone(),
+            };
+            let loaded = blocking(move || load_indexes(paths, file_size)).await;
+            match loaded {
+                Ok((index, time_index)) => {
+                    seg.size_bytes = file_size;
+                    seg.written_bytes = file_size;
+                    seg.synced_bytes = file_size;
+                    seg.allocated_bytes = file_size;
+                    if let Some(last) = time_index.last() {
+                        seg.max_timestamp_ms = last.timestamp_ms;
+                        seg.offset_of_max_timestamp = last.offset;
+                    }
+                    seg.index = index;
+                    seg.time_index = time_index;
+                    seg.state = SegmentState::Sealed;
+                    segments.insert(base, seg);
+                    continue;
+                }
+                Err(reason) => tracing::warn!(
+                    path = %seg.log_path.display(), %reason,
+                    "segment index missing or inconsistent; rebuilding it by scanning the segment"
+                ),
+            }
+        }
+        let corrupt = scan_and_cut(&mut seg, file.clone(), file_size, interval).await?;
+        if !is_last && corrupt {
+            // Offsets after a corrupt batch cannot be trusted to continue: like Kafka's
+            // recovery, drop what follows it so that the log stays contiguous.
+            let later: Vec<i64> = bases.by_ref().collect();
+            tracing::error!(
+                path = %seg.log_path.display(), dropped_segments = ?later,
+                "corruption inside a sealed segment: deleting the segments after it"
+            );
+            delete_later_segments(dir, &later).await?;
+        }
+        if bases.peek().is_none() {
+            seg.state = SegmentState::Active;
+            seg.tail_page = read_tail_page(&file, &seg.log_path, seg.size_bytes).await?;
+            remove_index_files(&seg).await?;
+        } else {
+            seg.time_index
+                .maybe_append(seg.max_timestamp_ms, seg.offset_of_max_timestamp);
+            let files = [
+                (seg.index_path.clone(), seg.index.encode()),
+                (seg.time_index_path.clone(), seg.time_index.encode()),
+            ];
+            blocking(move || {
+                files
+                    .iter()
+                    .try_for_each(|(p, b)| write_file_atomically(p, b))
+            })
+            .await?;
+            seg.state = SegmentState::Sealed;
+        }
+        segments.insert(base, seg);
+    }
+    // A sealed segment's offsets end where the next segment's begin.
+    let bases: Vec<i64> = segments.keys().copied().collect();
+    for pair in bases.windows(2) {
+        if let Some(seg) = segments.get_mut(&pair[0]) {
+            if seg.state == SegmentState::Sealed && seg.next_offset == seg.base_offset {
+                seg.next_offset = pair[1];
+            }
+        }
+    }
+    Ok(Recovered {
+        segments,
+        log_start_checkpoint: listing.log_start_checkpoint,
+    })
+}
+
+async fn delete_later_segments(dir: &Path, bases: &[i64]) -> Result<(), LogError> {
+    let paths: Vec<PathBuf> = bases
+        .iter()
+        .flat_map(|b| Segment::new(dir, *b).paths())
+        .collect();
+    let dir = dir.to_path_buf();
+    blocking(move || {
+        for path in &paths {
+            if let Err(e) = std::fs::remove_file(path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(LogError::io("delete segment file", path, e));
+                }
+            }
+        }
+        sync_dir(&dir)
+    })
+    .await
+}
+
+/// The active segment keeps its indexes in memory; stale files from an earlier seal would be
+/// trusted on the next start if they stayed.
+async fn remove_index_files(seg: &Segment) -> Result<(), LogError> {
+    let paths = [seg.index_path.clone(), seg.time_index_path.clone()];
+    blocking(move || {
+        for path in &paths {
+            if let Err(e) = std::fs::remove_file(path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(LogError::io("remove index file", path, e));
+                }
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Cuts the last segment before the batch that holds `offset`; returns the new log end offset.
+/// The caller holds the log's I/O lock and has written everything pending.
+pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i64, LogError> {
+    let interval = log.index_interval_bytes();
+    let (file, path, start, end, base) = {
+        let state = log.state().borrow();
+        let seg = state
+            .segments
+            .values()
+            .next_back()
+            .expect("log has a segment");
+        let Some(file) = seg.file.clone() else {
+            return Ok(seg.next_offset);
+        };
+        (
+            file,
+            seg.log_path.clone(),
+            seg.index.lookup(offset),
+            seg.written_bytes,
+            seg.base_offset,
+        )
+    };
+    let mut scanner = SegmentScanner::new(file.clone(), path.clone(), start, end, 1 << 20);
+    let cut = loop {
+        match scanner.next().await? {
+            ScanItem::Batch { position, batch } if batch.last_offset() >= offset => break position,
+            ScanItem::Batch { .. } => {}
+            ScanItem::End | ScanItem::Fault { .. } => break scanner.position(),
+        }
+    };
+    file.truncate(cut)
+        .await
+        .map_err(|e| LogError::io("truncate segment", &path, e))?;
+    file.fdatasync()
+        .await
+        .map_err(|e| LogError::io("sync segment", &path, e))?;
+    let mut seg = Segment::new(log.dir(), base);
+    seg.file = Some(file.clone());
+    scan_and_cut(&mut seg, file.clone(), cut, interval).await?;
+    seg.tail_page = read_tail_page(&file, &path, seg.size_bytes).await?;
+    remove_index_files(&seg).await?;
+    seg.first_append_ms = Some(log.now_ms());
+    let new_end = seg.next_offset;
+    log.state().borrow_mut().segments.insert(base, seg);
+    Ok(new_end)
+}

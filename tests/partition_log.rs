@@ -1,0 +1,494 @@
+//! The partition log API through real direct-I/O files: offsets, reads, rolling, durability,
+//! truncation, DeleteRecords, retention and ListOffsets by timestamp.
+
+mod support;
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use support::*;
+use weir::clock::ManualClock;
+use weir::log::{Durability, FlushPolicy, LogConfig, LogError};
+use weir::record::{batch_of, split_batches, BatchBuilder, NewRecord, TimestampType};
+use weir::ErrorCode;
+
+#[test]
+fn a_fresh_empty_data_dir_works_including_cold_direct_reads() {
+    let dir = data_dir();
+    let path = dir.path().join("not-yet-created");
+    run(move || async move {
+        let log = open_log(&path, LogConfig::default(), system_clock()).await;
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
+        let sent = numbered_batch(1, 10, 100);
+        let info = log.append(sent.clone()).unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (0, 9));
+        log.wait_for(10, Durability::Synced).await.unwrap();
+        log.close().await.unwrap();
+        drop(log);
+        // Reopened, the tail cache is empty: this read is a direct read of the segment file,
+        // which fails with EOPNOTSUPP if glommio's polled-I/O probe went wrong.
+        let log = open_log(&path, LogConfig::default(), system_clock()).await;
+        let read = log.read(0, 1 << 20).await.unwrap();
+        let batches = read.batches().unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_stored_matches(&batches[0], &sent, 0);
+        assert!(path.join("events-0/00000000000000000000.log").exists());
+    });
+}
+
+#[test]
+fn offsets_are_contiguous_and_reads_return_whole_batches() {
+    let dir = data_dir();
+    run(move || async move {
+        let log = open_log(dir.path(), LogConfig::default(), system_clock()).await;
+        let sizes = [5usize, 1, 7, 3];
+        let mut next = 0;
+        let mut sent = Vec::new();
+        for (n, count) in sizes.iter().enumerate() {
+            let batch = numbered_batch(n, *count, 50);
+            let info = log.append(batch.clone()).unwrap();
+            assert_eq!(info.base_offset, next);
+            assert_eq!(info.last_offset, next + *count as i64 - 1);
+            assert_eq!(info.log_append_time_ms, -1, "CreateTime topic");
+            next += *count as i64;
+            sent.push((info.base_offset, batch));
+        }
+        assert_eq!(log.log_end_offset(), 16);
+        assert_eq!(log.high_watermark(), 16);
+
+        // An offset inside a batch returns that whole batch, as Kafka does.
+        let read = log.read(7, 1 << 20).await.unwrap();
+        let batches = read.batches().unwrap();
+        assert_eq!(batches[0].base_offset(), 6);
+        assert_eq!(batches.len(), 2);
+
+        // max_bytes smaller than one batch still returns that one batch.
+        let read = log.read(0, 10).await.unwrap();
+        assert_eq!(read.batches().unwrap().len(), 1);
+
+        // max_bytes bounds the rest.
+        let two = sent[0].1.len() + sent[1].1.len();
+        let read = log.read(0, two).await.unwrap();
+        assert_eq!(read.batches().unwrap().len(), 2);
+        assert_eq!(read.size_bytes, two);
+
+        // At the log end: empty; beyond it: OFFSET_OUT_OF_RANGE.
+        assert!(log.read(16, 1 << 20).await.unwrap().is_empty());
+        let err = log.read(17, 100).await.unwrap_err();
+        assert_eq!(err.error_code(), ErrorCode::OffsetOutOfRange);
+        let err = log.read(-1, 100).await.unwrap_err();
+        assert_eq!(err.error_code(), ErrorCode::OffsetOutOfRange);
+
+        // Same answers from disk after a restart.
+        log.close().await.unwrap();
+        drop(log);
+        let log = open_log(dir.path(), LogConfig::default(), system_clock()).await;
+        assert_eq!(log.log_end_offset(), 16);
+        for (base, batch) in &sent {
+            let read = log.read(*base, 1).await.unwrap();
+            assert_stored_matches(&read.batches().unwrap()[0], batch, *base);
+        }
+    });
+}
+
+#[test]
+fn bad_batches_get_kafka_error_codes_and_append_nothing() {
+    let dir = data_dir();
+    run(move || async move {
+        let config = LogConfig {
+            max_message_bytes: 2_000,
+            ..LogConfig::default()
+        };
+        let log = open_log(dir.path(), config, system_clock()).await;
+        let too_big = batch_of(1, 3_000, 0);
+        assert_eq!(
+            log.append(too_big).unwrap_err().error_code(),
+            ErrorCode::MessageTooLarge
+        );
+        let mut corrupt = small_batch().to_vec();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        assert_eq!(
+            log.append(Bytes::from(corrupt.clone()))
+                .unwrap_err()
+                .error_code(),
+            ErrorCode::CorruptMessage
+        );
+        // A good batch followed by a bad one: all or nothing.
+        let mut mixed = small_batch().to_vec();
+        mixed.extend_from_slice(&corrupt);
+        assert!(log.append(Bytes::from(mixed)).is_err());
+        assert_eq!(
+            log.append(Bytes::new()).unwrap_err().error_code(),
+            ErrorCode::InvalidRecord
+        );
+        assert_eq!(log.log_end_offset(), 0, "nothing was appended");
+
+        // Several good batches in one request are appended in order.
+        let mut two = small_batch().to_vec();
+        two.extend_from_slice(&small_batch());
+        let info = log.append(Bytes::from(two)).unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (0, 5));
+    });
+}
+
+#[test]
+fn segments_roll_at_segment_bytes_with_kafka_file_names() {
+    let dir = data_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let config = LogConfig {
+            segment_bytes: 16 * 1024,
+            index_interval_bytes: 1024,
+            ..LogConfig::default()
+        };
+        let log = open_log(&path, config.clone(), system_clock()).await;
+        let mut sent = Vec::new();
+        for n in 0..40 {
+            let batch = numbered_batch(n, 4, 500);
+            let info = log.append(batch.clone()).unwrap();
+            sent.push((info.base_offset, batch));
+        }
+        log.flush().await.unwrap();
+        let bases = log.segment_base_offsets();
+        assert!(bases.len() >= 5, "segments: {bases:?}");
+        let partition = partition_dir(&path);
+        for base in &bases[..bases.len() - 1] {
+            let log_file = partition.join(format!("{base:020}.log"));
+            let size = std::fs::metadata(&log_file).unwrap().len();
+            assert!(
+                size <= 16 * 1024,
+                "sealed segment trimmed to its batches: {size}"
+            );
+            assert!(partition.join(format!("{base:020}.index")).exists());
+            assert!(partition.join(format!("{base:020}.timeindex")).exists());
+            let index_len = std::fs::metadata(partition.join(format!("{base:020}.index")))
+                .unwrap()
+                .len();
+            assert!(index_len > 0 && index_len % 8 == 0);
+        }
+        log.close().await.unwrap();
+        drop(log);
+        let log = open_log(&path, config, system_clock()).await;
+        assert_eq!(log.segment_base_offsets(), bases);
+        assert_eq!(log.log_end_offset(), 160);
+        for (base, batch) in &sent {
+            for offset in [*base, base + 3] {
+                let read = log.read(offset, 1).await.unwrap();
+                assert_stored_matches(&read.batches().unwrap()[0], batch, *base);
+            }
+        }
+    });
+}
+
+#[test]
+fn segments_roll_at_segment_ms() {
+    let dir = data_dir();
+    run(move || async move {
+        let clock = ManualClock::new(1_000_000);
+        let config = LogConfig {
+            segment_ms: 60_000,
+            ..LogConfig::default()
+        };
+        let log = open_log(dir.path(), config, manual_clock(&clock)).await;
+        log.append(small_batch()).unwrap();
+        clock.advance_ms(59_999);
+        log.append(small_batch()).unwrap();
+        assert_eq!(log.segment_base_offsets(), vec![0]);
+        clock.advance_ms(1);
+        log.append(small_batch()).unwrap();
+        assert_eq!(log.segment_base_offsets(), vec![0, 6]);
+        log.flush().await.unwrap();
+    });
+}
+
+#[test]
+fn group_commit_shares_fdatasync_between_concurrent_appenders() {
+    let dir = data_dir();
+    run(move || async move {
+        let log = open_log(dir.path(), LogConfig::default(), system_clock()).await;
+        let appenders = 64;
+        let mut tasks = Vec::new();
+        for n in 0..appenders {
+            let log = log.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let info = log.append(numbered_batch(n, 1, 4000)).unwrap();
+                log.wait_for(info.last_offset + 1, Durability::Synced)
+                    .await
+                    .unwrap();
+                assert!(log.durable_offset() > info.last_offset);
+            }));
+        }
+        for task in tasks {
+            task.await;
+        }
+        let stats = log.io_stats();
+        assert_eq!(log.durable_offset(), appenders as i64);
+        assert!(
+            stats.syncs < appenders as u64 / 4,
+            "64 acks=all appends should share fdatasyncs, got {stats:?}"
+        );
+    });
+}
+
+#[test]
+fn interval_flush_policy_acks_on_write_and_syncs_every_n_messages() {
+    let dir = data_dir();
+    run(move || async move {
+        let config = LogConfig {
+            flush: FlushPolicy {
+                interval_messages: Some(10),
+                interval_ms: None,
+            },
+            ..LogConfig::default()
+        };
+        let log = open_log(dir.path(), config, system_clock()).await;
+        assert_eq!(log.ack_durability(), Durability::Written);
+        for _ in 0..2 {
+            let info = log.append(small_batch()).unwrap();
+            log.wait_for(info.last_offset + 1, log.ack_durability())
+                .await
+                .unwrap();
+        }
+        assert_eq!(log.written_offset(), 6);
+        assert_eq!(log.durable_offset(), 0, "6 < log.flush.interval.messages");
+        for _ in 0..2 {
+            let info = log.append(small_batch()).unwrap();
+            log.wait_for(info.last_offset + 1, Durability::Written)
+                .await
+                .unwrap();
+        }
+        // The background flusher syncs once 10 messages are unsynced.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while log.durable_offset() < 12 && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(log.durable_offset(), 12);
+    });
+}
+
+#[test]
+fn log_append_time_topics_stamp_the_broker_time() {
+    let dir = data_dir();
+    run(move || async move {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let config = LogConfig {
+            message_timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        let log = open_log(dir.path(), config, manual_clock(&clock)).await;
+        let info = log.append(small_batch()).unwrap();
+        assert_eq!(info.log_append_time_ms, 1_700_000_000_000);
+        let stored = log.read(0, 1 << 20).await.unwrap().batches().unwrap();
+        assert_eq!(stored[0].max_timestamp(), 1_700_000_000_000);
+        assert_eq!(
+            stored[0].attributes().timestamp_type(),
+            TimestampType::LogAppendTime
+        );
+        assert_eq!(stored[0].check_integrity(), Ok(()), "CRC recomputed");
+    });
+}
+
+#[test]
+fn truncate_to_removes_whole_batches_and_appends_continue() {
+    let dir = data_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let config = LogConfig {
+            segment_bytes: 8 * 1024,
+            ..LogConfig::default()
+        };
+        let log = open_log(&path, config.clone(), system_clock()).await;
+        for n in 0..30 {
+            log.append(numbered_batch(n, 5, 300)).unwrap();
+        }
+        assert_eq!(log.log_end_offset(), 150);
+        let segments_before = log.segment_base_offsets().len();
+        // 72 is inside the batch [70, 74]: the whole batch goes.
+        let new_end = log.truncate_to(72).await.unwrap();
+        assert_eq!(new_end, 70);
+        assert_eq!(log.log_end_offset(), 70);
+        assert!(log.segment_base_offsets().len() < segments_before);
+        assert!(log.read(70, 100).await.unwrap().is_empty());
+        let read = log.read(65, 1 << 20).await.unwrap().batches().unwrap();
+        assert_eq!(read.last().unwrap().last_offset(), 69);
+
+        let replacement = numbered_batch(999, 2, 10);
+        let info = log.append(replacement.clone()).unwrap();
+        assert_eq!(info.base_offset, 70);
+        log.close().await.unwrap();
+        drop(log);
+        let log = open_log(&path, config, system_clock()).await;
+        assert_eq!(log.log_end_offset(), 72);
+        let read = log.read(70, 1 << 20).await.unwrap().batches().unwrap();
+        assert_stored_matches(&read[0], &replacement, 70);
+
+        // Truncating below the log start empties the log and restarts it there.
+        assert_eq!(log.truncate_to(0).await.unwrap(), 0);
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
+        assert_eq!(log.append(small_batch()).unwrap().base_offset, 0);
+    });
+}
+
+#[test]
+fn delete_records_raises_the_log_start_offset_durably() {
+    let dir = data_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let config = LogConfig {
+            segment_bytes: 4 * 1024,
+            ..LogConfig::default()
+        };
+        let log = open_log(&path, config.clone(), system_clock()).await;
+        for n in 0..20 {
+            log.append(numbered_batch(n, 2, 500)).unwrap();
+        }
+        log.flush().await.unwrap();
+        let err = log.delete_records_before(41).await.unwrap_err();
+        assert_eq!(err.error_code(), ErrorCode::OffsetOutOfRange);
+        assert_eq!(log.delete_records_before(25).await.unwrap(), 25);
+        assert_eq!(log.log_start_offset(), 25);
+        assert!(log.segment_base_offsets()[0] <= 25);
+        assert!(
+            log.segment_base_offsets()[0] > 0,
+            "segments below were deleted"
+        );
+        let err = log.read(24, 100).await.unwrap_err();
+        assert!(matches!(err, LogError::OffsetOutOfRange { .. }));
+        // Lowering is a no-op, like Kafka's.
+        assert_eq!(log.delete_records_before(3).await.unwrap(), 25);
+        log.close().await.unwrap();
+        drop(log);
+        let log = open_log(&path, config, system_clock()).await;
+        assert_eq!(log.log_start_offset(), 25, "checkpoint survives a restart");
+        let batches = log.read(25, 1).await.unwrap().batches().unwrap();
+        assert_eq!(
+            batches[0].last_offset(),
+            25,
+            "batch [24, 25] holds offset 25"
+        );
+    });
+}
+
+#[test]
+fn retention_by_time_and_size_deletes_old_segments_with_an_injected_clock() {
+    let dir = data_dir();
+    run(move || async move {
+        let clock = ManualClock::new(0);
+        let config = LogConfig {
+            segment_bytes: 2 * 1024,
+            retention_ms: Some(1_000),
+            ..LogConfig::default()
+        };
+        let log = open_log(dir.path(), config.clone(), manual_clock(&clock)).await;
+        // Record timestamps 10_000 + n ms: segments age by their largest timestamp.
+        for n in 0..12 {
+            let mut builder = BatchBuilder::new();
+            builder.push(NewRecord {
+                key: None,
+                value: Some(&[7u8; 900]),
+                timestamp_ms: 10_000 + n,
+            });
+            log.append(builder.build()).unwrap();
+        }
+        log.flush().await.unwrap();
+        let segments = log.segment_base_offsets();
+        assert!(segments.len() >= 4, "{segments:?}");
+
+        clock.set_ms(10_500);
+        assert_eq!(log.apply_retention().await.unwrap().deleted_segments, 0);
+        clock.set_ms(100_000);
+        let outcome = log.apply_retention().await.unwrap();
+        assert_eq!(
+            outcome.deleted_segments,
+            segments.len() - 1,
+            "all but the active one"
+        );
+        assert_eq!(outcome.log_start_offset, *segments.last().unwrap());
+        assert_eq!(log.log_start_offset(), *segments.last().unwrap());
+        let err = log.read(0, 10).await.unwrap_err();
+        assert_eq!(err.error_code(), ErrorCode::OffsetOutOfRange);
+
+        // Size retention: keep the newest segments within retention.bytes.
+        for _ in 0..12 {
+            log.append(batch_of(1, 900, 200_000)).unwrap();
+        }
+        log.flush().await.unwrap();
+        log.set_config(LogConfig {
+            retention_ms: None,
+            retention_bytes: Some(3 * 1024),
+            ..config
+        });
+        let before = log.segment_base_offsets().len();
+        let outcome = log.apply_retention().await.unwrap();
+        assert!(outcome.deleted_segments > 0 && outcome.deleted_segments < before);
+        assert_eq!(log.segment_base_offsets()[0], outcome.log_start_offset);
+    });
+}
+
+#[test]
+fn offset_for_timestamp_matches_a_linear_scan() {
+    let dir = data_dir();
+    run(move || async move {
+        let config = LogConfig {
+            segment_bytes: 4 * 1024,
+            index_interval_bytes: 512,
+            ..LogConfig::default()
+        };
+        let log = open_log(dir.path(), config, system_clock()).await;
+        // Timestamps rise with some disorder inside batches, as real producers' do.
+        let mut records = Vec::new(); // (offset, timestamp)
+        let mut offset = 0i64;
+        for n in 0..60i64 {
+            let mut builder = BatchBuilder::new();
+            for i in 0..4i64 {
+                let ts = 1_000 + n * 10 + (i * 7) % 5;
+                builder.push(NewRecord {
+                    key: None,
+                    value: Some(&[1u8; 100]),
+                    timestamp_ms: ts,
+                });
+                records.push((offset, ts));
+                offset += 1;
+            }
+            log.append(builder.build()).unwrap();
+        }
+        for target in [0, 1_000, 1_001, 1_004, 1_250, 1_333, 1_594, 1_600, 5_000] {
+            let want = records.iter().find(|(_, ts)| *ts >= target).copied();
+            let got = log.offset_for_timestamp(target).await.unwrap();
+            assert_eq!(
+                got.map(|g| (g.offset, g.timestamp_ms)),
+                want,
+                "target {target}"
+            );
+        }
+        let _ = Rc::clone(&log);
+    });
+}
+
+#[test]
+fn tail_reads_come_from_memory_and_equal_the_disk_copy() {
+    let dir = data_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let log = open_log(&path, LogConfig::default(), system_clock()).await;
+        for n in 0..50 {
+            log.append(numbered_batch(n, 10, 200)).unwrap();
+        }
+        let from_memory = log.read(0, 1 << 30).await.unwrap();
+        assert_eq!(
+            from_memory.fragments.len(),
+            100,
+            "header + records per batch"
+        );
+        log.close().await.unwrap();
+        drop(log);
+        let log = open_log(&path, LogConfig::default(), system_clock()).await;
+        let from_disk = log.read(0, 1 << 30).await.unwrap();
+        assert_eq!(from_disk.to_vec(), from_memory.to_vec());
+        let stored: Vec<_> = split_batches(Bytes::from(from_disk.to_vec()))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored.len(), 50);
+    });
+}
