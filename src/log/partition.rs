@@ -1112,10 +1112,34 @@ impl PartitionLog {
             let _io = self.lock_io().await?;
             self.write_pending().await?;
             self.sync().await?;
+            self.trim_active().await?;
             self.state.borrow_mut().closed = true;
         }
         self.flusher_wake.notify();
         Ok(())
+    }
+
+    /// Gives back the space preallocated past the active segment's data, as Kafka trims its
+    /// segments on close, so that a closed log is exactly its batches. Caller holds the I/O lock.
+    async fn trim_active(&self) -> Result<(), LogError> {
+        let (file, path, size) = {
+            let mut state = self.state.borrow_mut();
+            let active = state.active();
+            let Some(file) = active.file.clone() else {
+                return Ok(());
+            };
+            if active.allocated_bytes <= active.size_bytes {
+                return Ok(());
+            }
+            active.allocated_bytes = active.size_bytes;
+            (file, active.log_path.clone(), active.size_bytes)
+        };
+        file.truncate(size)
+            .await
+            .map_err(|e| LogError::io("trim segment", &path, e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| LogError::io("sync segment", &path, e))
     }
 
     pub(crate) fn state(&self) -> &RefCell<LogState> {
