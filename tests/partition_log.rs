@@ -165,7 +165,7 @@ fn segments_roll_at_segment_bytes_with_kafka_file_names() {
             let index_len = std::fs::metadata(partition.join(format!("{base:020}.index")))
                 .unwrap()
                 .len();
-            assert!(index_len > 0 && index_len % 8 == 0);
+            assert!(index_len > 0 && index_len.is_multiple_of(8));
         }
         log.close().await.unwrap();
         drop(log);

@@ -75,7 +75,7 @@ impl OffsetIndex {
     /// Reads an index file and checks it against its segment, as Kafka's `sanityCheck` does:
     /// whole entries, strictly increasing, every position inside the segment.
     pub fn decode(bytes: &[u8], base_offset: i64, segment_bytes: u64) -> Result<Self, IndexError> {
-        if bytes.len() % OFFSET_INDEX_ENTRY_LEN != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_INDEX_ENTRY_LEN) {
             return Err(IndexError::PartialEntry { len: bytes.len() });
         }
         let mut index = Self::new(base_offset);
@@ -167,7 +167,7 @@ impl TimeIndex {
     }
 
     pub fn decode(bytes: &[u8], base_offset: i64) -> Result<Self, IndexError> {
-        if bytes.len() % TIME_INDEX_ENTRY_LEN != 0 {
+        if !bytes.len().is_multiple_of(TIME_INDEX_ENTRY_LEN) {
             return Err(IndexError::PartialEntry { len: bytes.len() });
         }
         let mut index = Self::new(base_offset);

@@ -100,7 +100,11 @@ mod tests {
             seg(40, 0, 4),
         ];
         let mut l = limits(0);
+        // Kafka's rule: a segment goes only if what remains is still >= retention.bytes, so a
+        // partition may exceed the limit by less than one segment.
         l.retention_bytes = Some(250);
+        assert_eq!(segments_to_delete(&segments, l), 0, "340 - 100 < 250");
+        l.retention_bytes = Some(240);
         assert_eq!(segments_to_delete(&segments, l), 1, "340 -> 240 bytes");
         l.retention_bytes = Some(140);
         assert_eq!(segments_to_delete(&segments, l), 2);
