@@ -136,19 +136,7 @@ fn read(c: &mut Criterion) {
     let mut group = c.benchmark_group("read");
     group.throughput(Throughput::Bytes(1 << 20));
     group.bench_function("1MiB_from_memory_tail", |b| {
-        b.iter_custom(|iters| {
-            shard.run(Box::new(move |log| {
-                Box::pin(async move {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let from = (i as i64 * 62 * 16) % (end - 62 * 16);
-                        let read = log.read(from, 1 << 20).await.expect("read");
-                        assert!(read.size_bytes > 0);
-                    }
-                    start.elapsed()
-                })
-            }))
-        })
+        b.iter_custom(|iters| shard.run(read_spread(iters, end)))
     });
     group.finish();
     drop(shard);
@@ -158,21 +146,24 @@ fn read(c: &mut Criterion) {
     let mut group = c.benchmark_group("read");
     group.throughput(Throughput::Bytes(1 << 20));
     group.bench_function("1MiB_from_segment_file_direct_io", |b| {
-        b.iter_custom(|iters| {
-            cold.run(Box::new(move |log| {
-                Box::pin(async move {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let from = (i as i64 * 62 * 16) % (end - 62 * 16);
-                        let read = log.read(from, 1 << 20).await.expect("read");
-                        assert!(read.size_bytes > 0);
-                    }
-                    start.elapsed()
-                })
-            }))
-        })
+        b.iter_custom(|iters| cold.run(read_spread(iters, end)))
     });
     group.finish();
+}
+
+/// `iters` reads of 1 MiB from offsets spread over the log below `end`.
+fn read_spread(iters: u64, end: i64) -> support::Job {
+    Box::new(move |log| {
+        Box::pin(async move {
+            let start = Instant::now();
+            for i in 0..iters {
+                let from = (i as i64 * 62 * 16) % (end - 62 * 16);
+                let read = log.read(from, 1 << 20).await.expect("read");
+                assert!(read.size_bytes > 0);
+            }
+            start.elapsed()
+        })
+    })
 }
 
 criterion_group!(benches, append, group_commit, read);

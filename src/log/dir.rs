@@ -92,6 +92,19 @@ pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), Log
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Unlinks `paths`; a file already gone is not an error (a delete interrupted by a crash is
+/// finished on the next start).
+pub(crate) fn remove_files(paths: &[PathBuf]) -> Result<(), LogError> {
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io("remove file", path, e)),
+        }
+    }
+    Ok(())
+}
+
 /// Makes a directory's entries (new, renamed or removed files) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
     std::fs::File::open(dir)

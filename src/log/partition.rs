@@ -18,12 +18,12 @@ use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 use glommio::sync::Semaphore;
 
 use super::config::LogConfig;
-use super::dir::{blocking, sync_dir, write_file_atomically, LogDir};
+use super::dir::{blocking, remove_files, sync_dir, write_file_atomically, LogDir};
 use super::error::LogError;
 use super::notify::Notify;
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
-use super::segment::{ScanItem, Segment, SegmentScanner, SegmentState};
+use super::segment::{Segment, SegmentScanner, SegmentState};
 use super::tail::{CachedBatch, TailCache};
 use crate::clock::Clock;
 use crate::record::{patch_header, split_batches, RecordBatch, RecordError, TimestampType};
@@ -829,31 +829,17 @@ impl PartitionLog {
             };
             let mut read = empty;
             let chunk = max_bytes.clamp(64 << 10, 1 << 20);
-            let mut scanner = SegmentScanner::new(file, path.clone(), start, end, chunk);
-            loop {
-                match scanner.next().await? {
-                    ScanItem::End => break,
-                    ScanItem::Fault {
-                        position, error, ..
-                    } => {
-                        return Err(LogError::Corrupt {
-                            path,
-                            position,
-                            reason: error.to_string(),
-                        })
-                    }
-                    ScanItem::Batch { batch, .. } => {
-                        if batch.last_offset() < from_offset {
-                            continue;
-                        }
-                        let size = batch.size_bytes();
-                        if read.size_bytes > 0 && read.size_bytes + size > max_bytes {
-                            break;
-                        }
-                        read.size_bytes += size;
-                        read.fragments.push(batch.into_bytes());
-                    }
+            let mut scanner = SegmentScanner::new(file, path, start, end, chunk);
+            while let Some(batch) = scanner.next_valid().await? {
+                if batch.last_offset() < from_offset {
+                    continue;
                 }
+                let size = batch.size_bytes();
+                if read.size_bytes > 0 && read.size_bytes + size > max_bytes {
+                    break;
+                }
+                read.size_bytes += size;
+                read.fragments.push(batch.into_bytes());
             }
             if !read.is_empty() {
                 return Ok(read);
@@ -905,21 +891,8 @@ impl PartitionLog {
         };
         let log_start = self.log_start_offset();
         for (file, path, start, end) in candidates {
-            let mut scanner = SegmentScanner::new(file, path.clone(), start, end, 1 << 20);
-            loop {
-                let batch = match scanner.next().await? {
-                    ScanItem::End => break,
-                    ScanItem::Fault {
-                        position, error, ..
-                    } => {
-                        return Err(LogError::Corrupt {
-                            path,
-                            position,
-                            reason: error.to_string(),
-                        })
-                    }
-                    ScanItem::Batch { batch, .. } => batch,
-                };
+            let mut scanner = SegmentScanner::new(file, path, start, end, 1 << 20);
+            while let Some(batch) = scanner.next_valid().await? {
                 if batch.max_timestamp() < target_ms || batch.last_offset() < log_start {
                     continue;
                 }
@@ -1089,13 +1062,7 @@ impl PartitionLog {
         let paths: Vec<PathBuf> = segments.iter().flat_map(Segment::paths).collect();
         let dir = self.dir.clone();
         blocking(move || {
-            for path in &paths {
-                match std::fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LogError::io("delete segment file", path, e)),
-                }
-            }
+            remove_files(&paths)?;
             sync_dir(&dir)
         })
         .await

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use glommio::io::{DmaFile, OpenOptions};
 
 use super::config::LogConfig;
-use super::dir::{blocking, parse_segment_file, sync_dir, write_file_atomically};
+use super::dir::{blocking, parse_segment_file, remove_files, sync_dir, write_file_atomically};
 use super::error::{IndexError, LogError};
 use super::index::{OffsetIndex, TimeIndex};
 use super::partition::{PartitionLog, LOG_START_CHECKPOINT};
@@ -272,13 +272,7 @@ async fn delete_later_segments(dir: &Path, bases: &[i64]) -> Result<(), LogError
         .collect();
     let dir = dir.to_path_buf();
     blocking(move || {
-        for path in &paths {
-            if let Err(e) = std::fs::remove_file(path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(LogError::io("delete segment file", path, e));
-                }
-            }
-        }
+        remove_files(&paths)?;
         sync_dir(&dir)
     })
     .await
@@ -288,17 +282,7 @@ async fn delete_later_segments(dir: &Path, bases: &[i64]) -> Result<(), LogError
 /// trusted on the next start if they stayed.
 async fn remove_index_files(seg: &Segment) -> Result<(), LogError> {
     let paths = [seg.index_path.clone(), seg.time_index_path.clone()];
-    blocking(move || {
-        for path in &paths {
-            if let Err(e) = std::fs::remove_file(path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(LogError::io("remove index file", path, e));
-                }
-            }
-        }
-        Ok(())
-    })
-    .await
+    blocking(move || remove_files(&paths)).await
 }
 
 /// Cuts the last segment before the batch that holds `offset`; returns the new log end offset.

@@ -210,6 +210,22 @@ impl SegmentScanner {
         }
     }
 
+    /// The next batch of data that must be valid (already recovered): a fault is corruption,
+    /// reported as such rather than served.
+    pub async fn next_valid(&mut self) -> Result<Option<RecordBatch>, LogError> {
+        match self.next().await? {
+            ScanItem::End => Ok(None),
+            ScanItem::Batch { batch, .. } => Ok(Some(batch)),
+            ScanItem::Fault {
+                position, error, ..
+            } => Err(LogError::Corrupt {
+                path: self.path.clone(),
+                position,
+                reason: error.to_string(),
+            }),
+        }
+    }
+
     pub async fn next(&mut self) -> Result<ScanItem, LogError> {
         if self.position >= self.end {
             return Ok(ScanItem::End);
