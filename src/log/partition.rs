@@ -23,7 +23,7 @@ use super::error::LogError;
 use super::notify::Notify;
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
-use super::segment::{Segment, SegmentScanner, SegmentState};
+use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
 use super::tail::{CachedBatch, TailCache};
 use crate::clock::Clock;
 use crate::record::{patch_header, split_batches, RecordBatch, RecordError, TimestampType};
@@ -691,12 +691,7 @@ impl PartitionLog {
             } => {
                 // Trim the preallocated space so a sealed segment is exactly its batches, as in
                 // Kafka, then make it durable before its index files say it is complete.
-                file.truncate(size)
-                    .await
-                    .map_err(|e| LogError::io("trim segment", &path, e))?;
-                file.fdatasync()
-                    .await
-                    .map_err(|e| LogError::io("sync segment", &path, e))?;
+                truncate_and_sync(&file, &path, size).await?;
                 blocking(move || {
                     write_file_atomically(&index.0, &index.1)?;
                     write_file_atomically(&time_index.0, &time_index.1)
@@ -1101,12 +1096,7 @@ impl PartitionLog {
             active.allocated_bytes = active.size_bytes;
             (file, active.log_path.clone(), active.size_bytes)
         };
-        file.truncate(size)
-            .await
-            .map_err(|e| LogError::io("trim segment", &path, e))?;
-        file.fdatasync()
-            .await
-            .map_err(|e| LogError::io("sync segment", &path, e))
+        truncate_and_sync(&file, &path, size).await
     }
 
     pub(crate) fn state(&self) -> &RefCell<LogState> {

@@ -15,7 +15,9 @@ use super::dir::{blocking, parse_segment_file, remove_files, sync_dir, write_fil
 use super::error::{IndexError, LogError};
 use super::index::{OffsetIndex, TimeIndex};
 use super::partition::{PartitionLog, LOG_START_CHECKPOINT};
-use super::segment::{scan_segment, ScanItem, Segment, SegmentScanner, SegmentState};
+use super::segment::{
+    scan_segment, truncate_and_sync, ScanItem, Segment, SegmentScanner, SegmentState,
+};
 
 pub(crate) struct Recovered {
     pub segments: BTreeMap<i64, Segment>,
@@ -159,12 +161,7 @@ async fn scan_and_cut(
         );
     }
     if valid_end < file_size {
-        file.truncate(valid_end)
-            .await
-            .map_err(|e| LogError::io("truncate segment", &seg.log_path, e))?;
-        file.fdatasync()
-            .await
-            .map_err(|e| LogError::io("sync segment", &seg.log_path, e))?;
+        truncate_and_sync(&file, &seg.log_path, valid_end).await?;
     }
     seg.apply_scan(scan);
     seg.allocated_bytes = valid_end;
@@ -315,12 +312,7 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
             ScanItem::End | ScanItem::Fault { .. } => break scanner.position(),
         }
     };
-    file.truncate(cut)
-        .await
-        .map_err(|e| LogError::io("truncate segment", &path, e))?;
-    file.fdatasync()
-        .await
-        .map_err(|e| LogError::io("sync segment", &path, e))?;
+    truncate_and_sync(&file, &path, cut).await?;
     let mut seg = Segment::new(log.dir(), base);
     seg.file = Some(file.clone());
     scan_and_cut(&mut seg, file.clone(), cut, interval).await?;

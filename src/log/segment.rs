@@ -128,6 +128,21 @@ impl Segment {
     }
 }
 
+/// Cuts a segment file to `size` bytes and makes the new length durable. Used when sealing,
+/// closing, recovering and truncating: each needs the file to be exactly its batches.
+pub(crate) async fn truncate_and_sync(
+    file: &DmaFile,
+    path: &Path,
+    size: u64,
+) -> Result<(), LogError> {
+    file.truncate(size)
+        .await
+        .map_err(|e| LogError::io("truncate segment", path, e))?;
+    file.fdatasync()
+        .await
+        .map_err(|e| LogError::io("sync segment", path, e))
+}
+
 /// One step of a scan.
 #[derive(Debug)]
 pub(crate) enum ScanItem {
