@@ -4,8 +4,13 @@
 //! Kafka error codes they map to. See `DESIGN.md` in the shared folder for the module map.
 
 pub mod clock;
+pub mod config;
 pub mod error_code;
 pub mod log;
+pub mod metadata;
+pub mod net;
+pub mod protocol;
 pub mod record;
+pub mod shard;
 
 pub use error_code::ErrorCode;

@@ -1,11 +1,12 @@
-//! The `weir` binary. The broker (`weir serve`) and the Kafka client tools arrive with their own
-//! issues; today it offers the storage inspector that `kafka-dump-log.sh` is for Kafka.
+//! The `weir` binary: `weir serve` runs the broker; `weir dump-log` is the storage inspector
+//! that `kafka-dump-log.sh` is for Kafka. The client tools arrive with their own issue.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use weir::config::{parse_properties, BrokerConfig};
 use weir::record::{declared_batch_size, RecordBatch};
 
 #[derive(Parser)]
@@ -21,6 +22,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the broker. With no arguments: data in ./weir-data, clients on 127.0.0.1:9092.
+    ///
+    /// Example: weir serve --config server.properties --override num.partitions=3
+    Serve {
+        /// A server.properties file with Kafka's key names (see README).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Set a config key, as kafka-server-start.sh --override does; repeatable. Applied on
+        /// top of --config.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Shards: executors, one pinned per core. Default: every CPU the process may use.
+        #[arg(long, value_name = "N")]
+        smp: Option<usize>,
+    },
     /// Print the record batches of segment files, as kafka-dump-log.sh --files does.
     ///
     /// Example: weir dump-log data/events-0/00000000000000000000.log
@@ -38,9 +54,21 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve {
+            config,
+            overrides,
+            smp,
+        } => match serve(config, overrides, smp) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("weir serve: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::DumpLog { files } => {
             let mut ok = true;
             for file in files {
@@ -56,6 +84,29 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn serve(
+    config: Option<PathBuf>,
+    overrides: Vec<String>,
+    smp: Option<usize>,
+) -> Result<(), String> {
+    let mut props = match &config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            parse_properties(&path.display().to_string(), &text).map_err(|e| e.to_string())?
+        }
+        None => Default::default(),
+    };
+    for pair in overrides {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--override {pair}: expected KEY=VALUE"))?;
+        props.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    let config = BrokerConfig::from_properties(props).map_err(|e| e.to_string())?;
+    weir::shard::serve(config, smp).map_err(|e| e.to_string())
 }
 
 /// Prints one line per batch; stops with an error line at the first bytes that are not a valid

@@ -14,6 +14,7 @@ mod tail;
 
 pub use config::{FlushPolicy, LogConfig};
 pub use dir::LogDir;
+pub(crate) use dir::{blocking, write_file_atomically};
 pub use error::{IndexError, LogError};
 pub use index::{OffsetIndex, OffsetIndexEntry, TimeIndex, TimeIndexEntry};
 pub use partition::{

@@ -40,3 +40,43 @@ impl Future for Notified<'_> {
         Poll::Pending
     }
 }
+
+/// Wakes every task waiting for a condition on the same executor (long-polling fetches waiting
+/// for a partition to grow). Waiters re-check their condition when woken.
+#[derive(Debug, Default)]
+pub(crate) struct WakeAll {
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl WakeAll {
+    pub fn wake_all(&self) {
+        for waker in self.wakers.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once `ready()` is true, re-checked on every `wake_all`.
+    pub fn until<F: Fn() -> bool>(&self, ready: F) -> Until<'_, F> {
+        Until { all: self, ready }
+    }
+}
+
+pub(crate) struct Until<'a, F> {
+    all: &'a WakeAll,
+    ready: F,
+}
+
+impl<F: Fn() -> bool> Future for Until<'_, F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if (self.ready)() {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.all.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}

@@ -20,7 +20,7 @@ use glommio::sync::Semaphore;
 use super::config::LogConfig;
 use super::dir::{blocking, remove_files, sync_dir, write_file_atomically, LogDir};
 use super::error::LogError;
-use super::notify::Notify;
+use super::notify::{Notify, WakeAll};
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
@@ -122,6 +122,8 @@ pub struct PartitionLog {
     /// One writer of the partition's files at a time: writes, syncs, rolls, truncation, deletion.
     io_lock: Semaphore,
     flusher_wake: Rc<Notify>,
+    /// Fetches long-polling for this partition to grow.
+    append_waiters: WakeAll,
     io_stats: Cell<LogIoStats>,
 }
 
@@ -414,6 +416,7 @@ impl PartitionLog {
             state: RefCell::new(state),
             io_lock: Semaphore::new(1),
             flusher_wake: Rc::new(Notify::default()),
+            append_waiters: WakeAll::default(),
             io_stats: Cell::new(LogIoStats::default()),
         });
         glommio::spawn_local(run_flusher(Rc::downgrade(&log), log.flusher_wake.clone())).detach();
@@ -550,6 +553,7 @@ impl PartitionLog {
         };
         drop(state);
         self.flusher_wake.notify();
+        self.append_waiters.wake_all();
         Ok(info)
     }
 
@@ -590,6 +594,32 @@ impl PartitionLog {
                 self.sync().await?;
             }
         }
+    }
+
+    /// Resolves once the log holds an offset at or beyond `offset` (a fetch at the log end
+    /// long-polling for data), or the log is closed. Callers bound the wait with a timeout.
+    pub async fn wait_for_append(&self, offset: i64) {
+        self.append_waiters
+            .until(|| {
+                let state = self.state.borrow();
+                state.closed || state.log_end_offset > offset
+            })
+            .await
+    }
+
+    /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734): its timestamp
+    /// and the last offset of the batch that carries it, or `None` for an empty log.
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        let state = self.state.borrow();
+        state
+            .segments
+            .values()
+            .filter(|s| s.next_offset > state.log_start_offset && s.max_timestamp_ms >= 0)
+            .max_by_key(|s| s.max_timestamp_ms)
+            .map(|s| TimestampOffset {
+                timestamp_ms: s.max_timestamp_ms,
+                offset: s.offset_of_max_timestamp.max(state.log_start_offset),
+            })
     }
 
     /// Writes and syncs everything appended so far.
@@ -1078,6 +1108,7 @@ impl PartitionLog {
             self.state.borrow_mut().closed = true;
         }
         self.flusher_wake.notify();
+        self.append_waiters.wake_all();
         Ok(())
     }
 

@@ -1,0 +1,343 @@
+//! `ClusterMeta` to and from the flatbuffers tables of `metadata.fbs`. The accessors are written
+//! against the flatbuffers crate's table API (what `flatc` would generate, for four small tables)
+//! and every read goes through the crate's verifier first, so a damaged file is an error, never
+//! undefined behaviour.
+
+use std::collections::BTreeMap;
+
+use flatbuffers::{
+    FlatBufferBuilder, Follow, ForwardsUOffset, InvalidFlatbuffer, Table, Vector, Verifiable,
+    Verifier, WIPOffset,
+};
+use uuid::Uuid;
+
+use super::model::{ClusterMeta, PartitionMeta, TopicMeta};
+use crate::config::TopicConfigs;
+
+pub const FILE_IDENTIFIER: &str = "WEIR";
+const FORMAT_VERSION: u32 = 1;
+
+/// The vtable slot of the n-th field of a table.
+const fn slot(n: u16) -> u16 {
+    4 + 2 * n
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a Weir metadata file (file identifier is not {FILE_IDENTIFIER})")]
+    NotMetadata,
+    #[error("damaged metadata file: {0}")]
+    Invalid(#[from] InvalidFlatbuffer),
+    #[error("unsupported metadata format version {0}")]
+    Version(u32),
+    #[error("topic `{topic}` has invalid configs: {reason}")]
+    Configs { topic: String, reason: String },
+}
+
+macro_rules! table_view {
+    ($name:ident) => {
+        #[derive(Clone, Copy)]
+        struct $name<'a> {
+            table: Table<'a>,
+        }
+
+        impl<'a> Follow<'a> for $name<'a> {
+            type Inner = $name<'a>;
+            unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+                // SAFETY: the caller (the crate's Follow machinery) passes a location that the
+                // verifier accepted as a table of this type.
+                $name {
+                    table: unsafe { Table::new(buf, loc) },
+                }
+            }
+        }
+    };
+}
+
+table_view!(PartitionRecord);
+table_view!(ConfigEntry);
+table_view!(TopicRecord);
+table_view!(ClusterRecord);
+
+type StrField<'a> = ForwardsUOffset<&'a str>;
+type TableVec<'a, T> = ForwardsUOffset<Vector<'a, ForwardsUOffset<T>>>;
+
+impl<'a> PartitionRecord<'a> {
+    const SHARD: u16 = slot(0);
+    const LEADER_EPOCH: u16 = slot(1);
+    fn shard(&self) -> u32 {
+        // SAFETY: verified as a u32 field by run_verifier.
+        unsafe { self.table.get::<u32>(Self::SHARD, Some(0)) }.unwrap_or(0)
+    }
+    fn leader_epoch(&self) -> i32 {
+        // SAFETY: verified as an i32 field by run_verifier.
+        unsafe { self.table.get::<i32>(Self::LEADER_EPOCH, Some(0)) }.unwrap_or(0)
+    }
+}
+
+impl Verifiable for PartitionRecord<'_> {
+    fn run_verifier(v: &mut Verifier, pos: usize) -> Result<(), InvalidFlatbuffer> {
+        v.visit_table(pos)?
+            .visit_field::<u32>("shard", Self::SHARD, false)?
+            .visit_field::<i32>("leader_epoch", Self::LEADER_EPOCH, false)?
+            .finish();
+        Ok(())
+    }
+}
+
+impl<'a> ConfigEntry<'a> {
+    const KEY: u16 = slot(0);
+    const VALUE: u16 = slot(1);
+    fn key(&self) -> &'a str {
+        // SAFETY: verified as a string field by run_verifier.
+        unsafe { self.table.get::<StrField>(Self::KEY, None) }.unwrap_or_default()
+    }
+    fn value(&self) -> &'a str {
+        // SAFETY: verified as a string field by run_verifier.
+        unsafe { self.table.get::<StrField>(Self::VALUE, None) }.unwrap_or_default()
+    }
+}
+
+impl Verifiable for ConfigEntry<'_> {
+    fn run_verifier(v: &mut Verifier, pos: usize) -> Result<(), InvalidFlatbuffer> {
+        v.visit_table(pos)?
+            .visit_field::<StrField>("key", Self::KEY, true)?
+            .visit_field::<StrField>("value", Self::VALUE, true)?
+            .finish();
+        Ok(())
+    }
+}
+
+impl<'a> TopicRecord<'a> {
+    const NAME: u16 = slot(0);
+    const ID_HIGH: u16 = slot(1);
+    const ID_LOW: u16 = slot(2);
+    const PARTITIONS: u16 = slot(3);
+    const CONFIGS: u16 = slot(4);
+    fn name(&self) -> &'a str {
+        // SAFETY: verified as a string field by run_verifier.
+        unsafe { self.table.get::<StrField>(Self::NAME, None) }.unwrap_or_default()
+    }
+    fn id(&self) -> Uuid {
+        // SAFETY: verified as u64 fields by run_verifier.
+        let (high, low) = unsafe {
+            (
+                self.table.get::<u64>(Self::ID_HIGH, Some(0)).unwrap_or(0),
+                self.table.get::<u64>(Self::ID_LOW, Some(0)).unwrap_or(0),
+            )
+        };
+        Uuid::from_u64_pair(high, low)
+    }
+    fn partitions(&self) -> Option<Vector<'a, ForwardsUOffset<PartitionRecord<'a>>>> {
+        // SAFETY: verified as a vector of PartitionRecord tables by run_verifier.
+        unsafe {
+            self.table
+                .get::<TableVec<PartitionRecord>>(Self::PARTITIONS, None)
+        }
+    }
+    fn configs(&self) -> Option<Vector<'a, ForwardsUOffset<ConfigEntry<'a>>>> {
+        // SAFETY: verified as a vector of ConfigEntry tables by run_verifier.
+        unsafe { self.table.get::<TableVec<ConfigEntry>>(Self::CONFIGS, None) }
+    }
+}
+
+impl Verifiable for TopicRecord<'_> {
+    fn run_verifier(v: &mut Verifier, pos: usize) -> Result<(), InvalidFlatbuffer> {
+        v.visit_table(pos)?
+            .visit_field::<StrField>("name", Self::NAME, true)?
+            .visit_field::<u64>("id_high", Self::ID_HIGH, false)?
+            .visit_field::<u64>("id_low", Self::ID_LOW, false)?
+            .visit_field::<TableVec<PartitionRecord>>("partitions", Self::PARTITIONS, false)?
+            .visit_field::<TableVec<ConfigEntry>>("configs", Self::CONFIGS, false)?
+            .finish();
+        Ok(())
+    }
+}
+
+impl<'a> ClusterRecord<'a> {
+    const FORMAT_VERSION: u16 = slot(0);
+    const TOPICS: u16 = slot(1);
+    const NEXT_PRODUCER_ID: u16 = slot(2);
+    const CLUSTER_ID: u16 = slot(3);
+    fn format_version(&self) -> u32 {
+        // SAFETY: verified as a u32 field by run_verifier.
+        unsafe { self.table.get::<u32>(Self::FORMAT_VERSION, Some(0)) }.unwrap_or(0)
+    }
+    fn topics(&self) -> Option<Vector<'a, ForwardsUOffset<TopicRecord<'a>>>> {
+        // SAFETY: verified as a vector of TopicRecord tables by run_verifier.
+        unsafe { self.table.get::<TableVec<TopicRecord>>(Self::TOPICS, None) }
+    }
+    fn next_producer_id(&self) -> i64 {
+        // SAFETY: verified as an i64 field by run_verifier.
+        unsafe { self.table.get::<i64>(Self::NEXT_PRODUCER_ID, Some(0)) }.unwrap_or(0)
+    }
+    fn cluster_id(&self) -> &'a str {
+        // SAFETY: verified as a string field by run_verifier.
+        unsafe { self.table.get::<StrField>(Self::CLUSTER_ID, None) }.unwrap_or_default()
+    }
+}
+
+impl Verifiable for ClusterRecord<'_> {
+    fn run_verifier(v: &mut Verifier, pos: usize) -> Result<(), InvalidFlatbuffer> {
+        v.visit_table(pos)?
+            .visit_field::<u32>("format_version", Self::FORMAT_VERSION, false)?
+            .visit_field::<TableVec<TopicRecord>>("topics", Self::TOPICS, false)?
+            .visit_field::<i64>("next_producer_id", Self::NEXT_PRODUCER_ID, false)?
+            .visit_field::<StrField>("cluster_id", Self::CLUSTER_ID, false)?
+            .finish();
+        Ok(())
+    }
+}
+
+pub fn encode(meta: &ClusterMeta) -> Vec<u8> {
+    let mut fbb = FlatBufferBuilder::with_capacity(4096);
+    let mut topics = Vec::with_capacity(meta.topics.len());
+    for topic in meta.topics.values() {
+        let name = fbb.create_string(&topic.name);
+        let partitions: Vec<_> = topic
+            .partitions
+            .iter()
+            .map(|p| {
+                let start = fbb.start_table();
+                fbb.push_slot::<u32>(PartitionRecord::SHARD, p.shard, 0);
+                fbb.push_slot::<i32>(PartitionRecord::LEADER_EPOCH, p.leader_epoch, 0);
+                fbb.end_table(start)
+            })
+            .collect();
+        let partitions = fbb.create_vector(&partitions);
+        let configs: Vec<_> = topic
+            .configs
+            .overrides()
+            .iter()
+            .map(|(key, value)| {
+                let key = fbb.create_string(key);
+                let value = fbb.create_string(value);
+                let start = fbb.start_table();
+                fbb.push_slot_always::<WIPOffset<_>>(ConfigEntry::KEY, key);
+                fbb.push_slot_always::<WIPOffset<_>>(ConfigEntry::VALUE, value);
+                fbb.end_table(start)
+            })
+            .collect();
+        let configs = fbb.create_vector(&configs);
+        let (high, low) = topic.id.as_u64_pair();
+        let start = fbb.start_table();
+        fbb.push_slot_always::<WIPOffset<_>>(TopicRecord::NAME, name);
+        fbb.push_slot::<u64>(TopicRecord::ID_HIGH, high, 0);
+        fbb.push_slot::<u64>(TopicRecord::ID_LOW, low, 0);
+        fbb.push_slot_always::<WIPOffset<_>>(TopicRecord::PARTITIONS, partitions);
+        fbb.push_slot_always::<WIPOffset<_>>(TopicRecord::CONFIGS, configs);
+        topics.push(fbb.end_table(start));
+    }
+    let topics = fbb.create_vector(&topics);
+    let cluster_id = fbb.create_string(&meta.cluster_id);
+    let start = fbb.start_table();
+    fbb.push_slot::<u32>(ClusterRecord::FORMAT_VERSION, FORMAT_VERSION, 0);
+    fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::TOPICS, topics);
+    fbb.push_slot::<i64>(ClusterRecord::NEXT_PRODUCER_ID, meta.next_producer_id, 0);
+    fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::CLUSTER_ID, cluster_id);
+    let root = fbb.end_table(start);
+    fbb.finish(root, Some(FILE_IDENTIFIER));
+    fbb.finished_data().to_vec()
+}
+
+pub fn decode(bytes: &[u8]) -> Result<ClusterMeta, DecodeError> {
+    // buffer_has_identifier asserts (panics) on buffers shorter than offset + identifier.
+    if bytes.len() < 8 || !flatbuffers::buffer_has_identifier(bytes, FILE_IDENTIFIER, false) {
+        return Err(DecodeError::NotMetadata);
+    }
+    let record = flatbuffers::root::<ClusterRecord>(bytes)?;
+    if record.format_version() != FORMAT_VERSION {
+        return Err(DecodeError::Version(record.format_version()));
+    }
+    let mut topics = BTreeMap::new();
+    for topic in record.topics().iter().flatten() {
+        let partitions = topic
+            .partitions()
+            .iter()
+            .flatten()
+            .map(|p| PartitionMeta {
+                shard: p.shard(),
+                leader_epoch: p.leader_epoch(),
+            })
+            .collect();
+        let pairs: Vec<(String, String)> = topic
+            .configs()
+            .iter()
+            .flatten()
+            .map(|c| (c.key().to_string(), c.value().to_string()))
+            .collect();
+        let configs = TopicConfigs::new(pairs).map_err(|e| DecodeError::Configs {
+            topic: topic.name().to_string(),
+            reason: e.to_string(),
+        })?;
+        let meta = TopicMeta {
+            name: topic.name().to_string(),
+            id: topic.id(),
+            partitions,
+            configs,
+        };
+        topics.insert(meta.name.clone(), meta);
+    }
+    Ok(ClusterMeta {
+        topics,
+        next_producer_id: record.next_producer_id(),
+        cluster_id: record.cluster_id().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ClusterMeta {
+        let mut meta = ClusterMeta {
+            next_producer_id: 4000,
+            cluster_id: "q1Sh-9_ISia_hQ2QOr1QxA".into(),
+            ..ClusterMeta::default()
+        };
+        for (name, count) in [("events", 3), ("audit.log", 1)] {
+            meta.topics.insert(
+                name.to_string(),
+                TopicMeta {
+                    name: name.to_string(),
+                    id: Uuid::from_u64_pair(0x1234, count as u64),
+                    partitions: (0..count)
+                        .map(|p| PartitionMeta {
+                            shard: p % 2,
+                            leader_epoch: p as i32,
+                        })
+                        .collect(),
+                    configs: TopicConfigs::new([("retention.ms".into(), "1000".into())]).unwrap(),
+                },
+            );
+        }
+        meta
+    }
+
+    #[test]
+    fn round_trips() {
+        let meta = sample();
+        assert_eq!(decode(&encode(&meta)).unwrap(), meta);
+        assert_eq!(
+            decode(&encode(&ClusterMeta::default())).unwrap(),
+            ClusterMeta::default()
+        );
+    }
+
+    #[test]
+    fn damage_is_an_error_not_a_crash() {
+        let bytes = encode(&sample());
+        assert!(matches!(decode(b"nope"), Err(DecodeError::NotMetadata)));
+        assert!(decode(&bytes[..8]).is_err());
+        assert!(decode(&bytes[..bytes.len() / 2]).is_err());
+        for cut in 0..bytes.len() {
+            let _ = decode(&bytes[..cut]);
+        }
+        for i in 8..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0xff;
+            // Any outcome but a panic or UB is fine: the verifier bounds every read.
+            let _ = decode(&damaged);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The cluster metadata every shard reads: topics, their partitions and owning shards, configs.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::config::TopicConfigs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionMeta {
+    /// The shard whose executor owns this partition's log.
+    pub shard: u32,
+    pub leader_epoch: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionMeta>,
+    pub configs: TopicConfigs,
+}
+
+impl TopicMeta {
+    pub fn partition(&self, index: i32) -> Option<&PartitionMeta> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterMeta {
+    pub topics: BTreeMap<String, TopicMeta>,
+    /// The next producer id InitProducerId hands out; persisted so ids never repeat.
+    pub next_producer_id: i64,
+    /// Kafka's cluster id (Metadata, DescribeCluster): made once, at the first start.
+    pub cluster_id: String,
+}
+
+impl ClusterMeta {
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
+        self.topics.values().find(|t| t.id == id)
+    }
+}
+
+/// The shard that owns partition `index` of `topic` when it is created: consecutive partitions
+/// go to consecutive shards, starting at a shard picked by the topic name so that many
+/// one-partition topics spread over the cores.
+pub fn place_partition(topic: &str, index: i32, shard_count: usize) -> u32 {
+    // FNV-1a: stable across runs and Rust versions (unlike the std hasher).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in topic.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((hash.wrapping_add(index as u64)) % shard_count.max(1) as u64) as u32
+}
+
+/// Why a topic name is refused (Kafka's `Topic.validate`): reported as INVALID_TOPIC_EXCEPTION.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name cannot be `{name}`"));
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "topic name is {} characters; the maximum is 249",
+            name.len()
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name `{name}` contains `{bad}`: only ASCII letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_EU-2").is_ok());
+        for bad in ["", ".", "..", "a b", "ünï", "x/y", &"a".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn partitions_spread_over_shards() {
+        let shards: Vec<u32> = (0..4).map(|p| place_partition("t", p, 2)).collect();
+        assert_eq!(shards[0], shards[2]);
+        assert_ne!(shards[0], shards[1]);
+        assert_eq!(place_partition("t", 5, 1), 0);
+    }
+}

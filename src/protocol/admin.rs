@@ -1,0 +1,279 @@
+//! CreateTopics (19), DeleteTopics (20), CreatePartitions (37): decoded here, decided by the
+//! controller shard (`shard::controller`), answered per topic with Kafka's error codes.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::error_code::ErrorCode;
+use crate::shard::controller::{
+    ControllerOp, ControllerReply, NewTopic, PartitionIncrease, Refusal, TopicOutcome,
+};
+use crate::shard::ops::{ShardOp, ShardReply};
+use crate::shard::Shard;
+
+/// Kafka's DescribeConfigs / CreateTopics config sources.
+pub const SOURCE_TOPIC_CONFIG: i8 = 1;
+pub const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
+pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
+
+const CONTROLLER_SHARD: usize = 0;
+
+/// Sends `op` to the controller shard and returns its per-topic outcomes.
+async fn ask_controller(shard: &Rc<Shard>, op: ControllerOp) -> Result<Vec<TopicOutcome>, Refusal> {
+    match shard.call(CONTROLLER_SHARD, ShardOp::Controller(op)).await {
+        Ok(ShardReply::Controller(ControllerReply::Topics(outcomes))) => Ok(outcomes),
+        _ => Err(Refusal {
+            code: ErrorCode::UnknownServerError,
+            message: "the controller shard did not answer".into(),
+        }),
+    }
+}
+
+fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// Auto-creation (Metadata): topics with the broker's defaults. A topic created meanwhile by
+/// someone else counts as created.
+pub async fn create_with_defaults(
+    shard: &Rc<Shard>,
+    names: Vec<String>,
+) -> Vec<(String, Result<(), ErrorCode>)> {
+    let topics = names
+        .iter()
+        .map(|name| NewTopic {
+            name: name.clone(),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        })
+        .collect();
+    let op = ControllerOp::CreateTopics {
+        topics,
+        validate_only: false,
+    };
+    match ask_controller(shard, op).await {
+        Ok(outcomes) => outcomes
+            .into_iter()
+            .map(|o| {
+                let result = match o.result {
+                    Ok(meta) => {
+                        tracing::info!(topic = %o.name, partitions = meta.partitions.len(), "auto-created topic");
+                        Ok(())
+                    }
+                    Err(r) if r.code == ErrorCode::TopicAlreadyExists => Ok(()),
+                    Err(r) => Err(r.code),
+                };
+                (o.name, result)
+            })
+            .collect(),
+        Err(refusal) => names.into_iter().map(|n| (n, Err(refusal.code))).collect(),
+    }
+}
+
+pub async fn create_topics(
+    ctx: &RequestContext<'_>,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| NewTopic {
+            name: t.name.0.as_str().to_string(),
+            num_partitions: t.num_partitions,
+            replication_factor: t.replication_factor,
+            assignments: t
+                .assignments
+                .into_iter()
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.into_iter().map(|b| b.0).collect(),
+                    )
+                })
+                .collect(),
+            configs: t
+                .configs
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.name.as_str().to_string(),
+                        c.value.map(|v| v.as_str().to_string()),
+                    )
+                })
+                .collect(),
+        })
+        .collect::<Vec<_>>();
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+    let op = ControllerOp::CreateTopics {
+        topics,
+        validate_only: request.validate_only,
+    };
+    let outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    let defaults = &ctx.shard.config.log;
+    let results = outcomes
+        .into_iter()
+        .map(|outcome| {
+            let result = CreatableTopicResult::default()
+                .with_name(TopicName(str_bytes(outcome.name.clone())));
+            match outcome.result {
+                Ok(meta) => {
+                    tracing::info!(peer = %ctx.peer, topic = %meta.name, partitions = meta.partitions.len(), validate_only = request.validate_only, "CreateTopics");
+                    let configs = meta
+                        .configs
+                        .describe(defaults)
+                        .into_iter()
+                        .map(|(name, value, is_default)| {
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(name))
+                                .with_value(Some(str_bytes(value)))
+                                .with_config_source(if is_default {
+                                    SOURCE_DEFAULT_CONFIG
+                                } else {
+                                    SOURCE_TOPIC_CONFIG
+                                })
+                        })
+                        .collect();
+                    result
+                        .with_topic_id(if request.validate_only { Uuid::nil() } else { meta.id })
+                        .with_num_partitions(meta.partitions.len() as i32)
+                        .with_replication_factor(1)
+                        // Configs are part of the response from v5 on.
+                        .with_configs((ctx.api_version >= 5).then_some(configs))
+                }
+                Err(refusal) => {
+                    tracing::info!(peer = %ctx.peer, topic = %outcome.name, error = %refusal.code, reason = %refusal.message, "CreateTopics refused");
+                    result
+                        .with_error_code(refusal.code.code())
+                        .with_error_message(Some(str_bytes(refusal.message)))
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1)
+                }
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+pub async fn delete_topics(
+    ctx: &RequestContext<'_>,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let meta = ctx.shard.meta();
+    // v6 names topics by name or id; earlier versions by name only.
+    let mut unknown_ids = Vec::new();
+    let mut names = Vec::new();
+    for name in request.topic_names {
+        names.push(name.0.as_str().to_string());
+    }
+    for state in request.topics {
+        match state.name {
+            Some(name) => names.push(name.0.as_str().to_string()),
+            None => match meta.topic_by_id(state.topic_id) {
+                Some(topic) => names.push(topic.name.clone()),
+                None => unknown_ids.push(state.topic_id),
+            },
+        }
+    }
+    let op = ControllerOp::DeleteTopics {
+        names: names.clone(),
+    };
+    let outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    let mut responses: Vec<DeletableTopicResult> = outcomes
+        .into_iter()
+        .map(|outcome| {
+            let result = DeletableTopicResult::default()
+                .with_name(Some(TopicName(str_bytes(outcome.name.clone()))));
+            match outcome.result {
+                Ok(meta) => {
+                    tracing::info!(peer = %ctx.peer, topic = %outcome.name, "DeleteTopics");
+                    result.with_topic_id(meta.id)
+                }
+                Err(refusal) => result
+                    .with_error_code(refusal.code.code())
+                    .with_error_message(Some(str_bytes(refusal.message))),
+            }
+        })
+        .collect();
+    responses.extend(unknown_ids.into_iter().map(|id| {
+        DeletableTopicResult::default()
+            .with_topic_id(id)
+            .with_error_code(ErrorCode::UnknownTopicId.code())
+            .with_error_message(Some(str_bytes(format!("no topic has id {id}"))))
+    }));
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+pub async fn create_partitions(
+    ctx: &RequestContext<'_>,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let topics: Vec<_> = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let assignments = t.assignments.map(|list| {
+                list.into_iter()
+                    .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            PartitionIncrease {
+                name: t.name.0.as_str().to_string(),
+                count: t.count,
+                assignments,
+            }
+        })
+        .collect();
+    let names = topics.iter().map(|t| t.name.clone()).collect();
+    let op = ControllerOp::CreatePartitions {
+        topics,
+        validate_only: request.validate_only,
+    };
+    let outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    let results = outcomes
+        .into_iter()
+        .map(|outcome| {
+            let result = CreatePartitionsTopicResult::default()
+                .with_name(TopicName(str_bytes(outcome.name.clone())));
+            match outcome.result {
+                Ok(meta) => {
+                    tracing::info!(peer = %ctx.peer, topic = %outcome.name, partitions = meta.partitions.len(), "CreatePartitions");
+                    result
+                }
+                Err(refusal) => result
+                    .with_error_code(refusal.code.code())
+                    .with_error_message(Some(str_bytes(refusal.message))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+fn outcomes_or_refusal(
+    answer: Result<Vec<TopicOutcome>, Refusal>,
+    names: Vec<String>,
+) -> Vec<TopicOutcome> {
+    match answer {
+        Ok(outcomes) => outcomes,
+        Err(refusal) => names
+            .into_iter()
+            .map(|name| TopicOutcome {
+                name,
+                result: Err(refusal.clone()),
+            })
+            .collect(),
+    }
+}

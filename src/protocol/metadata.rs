@@ -1,0 +1,113 @@
+//! Metadata (key 3): this broker as every partition's leader, topics by name or id, and
+//! auto-creation of unknown topics (`auto.create.topics.enable` and the request's
+//! `allow_auto_topic_creation`, v4+).
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::admin::create_with_defaults;
+use super::RequestContext;
+use crate::error_code::ErrorCode;
+use crate::metadata::{validate_topic_name, TopicMeta};
+
+pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
+    let config = &ctx.shard.config;
+    // v0: an empty list means every topic; v1+: null does.
+    let requested = match request.topics {
+        Some(topics) if !(ctx.api_version == 0 && topics.is_empty()) => Some(topics),
+        _ => None,
+    };
+    let allow_auto_create =
+        config.auto_create_topics && (ctx.api_version < 4 || request.allow_auto_topic_creation);
+
+    let mut topics = Vec::new();
+    match requested {
+        None => {
+            let meta = ctx.shard.meta();
+            topics.extend(meta.topics.values().map(|t| topic_response(ctx, t)));
+        }
+        Some(requested) => {
+            let mut missing = Vec::new();
+            for wanted in &requested {
+                let meta = ctx.shard.meta();
+                let found = match &wanted.name {
+                    Some(name) => meta.topics.get(name.0.as_str()),
+                    None => meta.topic_by_id(wanted.topic_id),
+                };
+                match (found, &wanted.name) {
+                    (Some(topic), _) => topics.push(topic_response(ctx, topic)),
+                    (None, None) => topics.push(
+                        error_topic(None, ErrorCode::UnknownTopicId).with_topic_id(wanted.topic_id),
+                    ),
+                    (None, Some(name)) => {
+                        let name = name.0.as_str().to_string();
+                        if let Err(reason) = validate_topic_name(&name) {
+                            tracing::debug!(peer = %ctx.peer, %reason, "metadata for an invalid topic name");
+                            topics.push(error_topic(Some(&name), ErrorCode::InvalidTopicException));
+                        } else if allow_auto_create {
+                            missing.push(name);
+                        } else {
+                            topics
+                                .push(error_topic(Some(&name), ErrorCode::UnknownTopicOrPartition));
+                        }
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                for (name, result) in create_with_defaults(ctx.shard, missing).await {
+                    match result {
+                        Ok(()) => match ctx.shard.meta().topics.get(&name) {
+                            Some(topic) => topics.push(topic_response(ctx, topic)),
+                            None => topics
+                                .push(error_topic(Some(&name), ErrorCode::UnknownTopicOrPartition)),
+                        },
+                        Err(code) => topics.push(error_topic(Some(&name), code)),
+                    }
+                }
+            }
+        }
+    }
+
+    let meta = ctx.shard.meta();
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(config.broker_id))
+            .with_host(StrBytes::from_string(config.advertised.host.clone()))
+            .with_port(i32::from(config.advertised.port))])
+        .with_cluster_id(Some(StrBytes::from_string(meta.cluster_id.clone())))
+        .with_controller_id(BrokerId(config.broker_id))
+        .with_topics(topics)
+}
+
+fn topic_response(ctx: &RequestContext<'_>, topic: &TopicMeta) -> MetadataResponseTopic {
+    let broker = BrokerId(ctx.shard.config.broker_id);
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_partitions(
+            topic
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(index, p)| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(index as i32)
+                        .with_leader_id(broker)
+                        .with_leader_epoch(p.leader_epoch)
+                        .with_replica_nodes(vec![broker])
+                        .with_isr_nodes(vec![broker])
+                })
+                .collect(),
+        )
+}
+
+fn error_topic(name: Option<&str>, code: ErrorCode) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(code.code())
+        .with_name(name.map(|n| TopicName(StrBytes::from_string(n.to_string()))))
+        .with_topic_id(Uuid::nil())
+}

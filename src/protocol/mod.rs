@@ -1,0 +1,224 @@
+//! Kafka request handling: which APIs and versions this broker implements, request decoding
+//! (kafka-protocol crate), dispatch to one module per API family, response encoding.
+
+mod admin;
+mod api_versions;
+mod describe;
+mod fetch;
+pub mod fetch_session;
+mod metadata;
+mod offsets;
+mod produce;
+mod producer_id;
+
+use std::rc::Rc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::shard::Shard;
+
+/// Every API this broker answers, with the versions implemented and tested. ApiVersions
+/// advertises exactly these.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// Why a connection is closed instead of answered (Kafka closes the connection for requests it
+/// cannot parse: there is no response to put an error code in).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("request shorter than a request header ({0} bytes)")]
+    TooShort(usize),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("{api:?} v{version} is not supported (supported: {supported})")]
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        supported: String,
+    },
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("cannot encode the {api:?} v{version} response: {reason}")]
+    Encode {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+}
+
+/// A response ready for the socket: its parts, written in order, size prefix included.
+pub struct Response {
+    pub parts: Vec<Bytes>,
+}
+
+/// What a handler produced: nothing (acks=0), a typed response the crate encodes, or a
+/// hand-framed body (Fetch, so record bytes are not copied).
+pub enum Reply {
+    Nothing,
+    Typed(Box<ResponseKind>),
+    Framed(Vec<Bytes>),
+}
+
+/// The request header fields a handler may need.
+pub struct RequestContext<'a> {
+    pub shard: &'a Rc<Shard>,
+    pub api_version: i16,
+    pub client_id: Option<&'a str>,
+    pub peer: std::net::SocketAddr,
+}
+
+/// Handles one request frame (without its size prefix).
+pub async fn handle(
+    shard: &Rc<Shard>,
+    peer: std::net::SocketAddr,
+    mut frame: Bytes,
+) -> Result<Option<Response>, RequestError> {
+    if frame.len() < 8 {
+        return Err(RequestError::TooShort(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api = ApiKey::try_from(raw_key).map_err(|()| RequestError::UnknownApiKey(raw_key))?;
+    let Some((min, max)) = supported_versions(api) else {
+        return Err(RequestError::UnknownApiKey(raw_key));
+    };
+    if api == ApiKey::ApiVersions && version > max {
+        // KIP-511: answer a too-new ApiVersions with a v0 response carrying UNSUPPORTED_VERSION
+        // and our versions, so that the client retries with one we speak.
+        let body = api_versions::unsupported_version_response();
+        return encode_typed(api, 0, correlation_id, ResponseKind::ApiVersions(body)).map(Some);
+    }
+    if version < min || version > max {
+        return Err(RequestError::UnsupportedVersion {
+            api,
+            version,
+            supported: format!("v{min}-v{max}"),
+        });
+    }
+    let malformed = |reason: String| RequestError::Malformed {
+        api,
+        version,
+        reason,
+    };
+    let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+        .map_err(|e| malformed(format!("header: {e}")))?;
+    let request =
+        RequestKind::decode(api, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
+    let ctx = RequestContext {
+        shard,
+        api_version: version,
+        client_id: header.client_id.as_ref().map(|s| s.as_str()),
+        peer,
+    };
+    let reply = dispatch(&ctx, request).await.map_err(malformed)?;
+    match reply {
+        Reply::Nothing => Ok(None),
+        Reply::Typed(body) => encode_typed(api, version, correlation_id, *body).map(Some),
+        Reply::Framed(body) => Ok(Some(frame_parts(api, version, correlation_id, body))),
+    }
+}
+
+async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Reply, String> {
+    let typed = |kind: ResponseKind| Reply::Typed(Box::new(kind));
+    Ok(match request {
+        RequestKind::ApiVersions(_) => typed(ResponseKind::ApiVersions(api_versions::response())),
+        RequestKind::Metadata(req) => {
+            typed(ResponseKind::Metadata(metadata::handle(ctx, req).await))
+        }
+        RequestKind::Produce(req) => match produce::handle(ctx, req).await {
+            Some(response) => typed(ResponseKind::Produce(response)),
+            None => Reply::Nothing,
+        },
+        RequestKind::Fetch(req) => Reply::Framed(fetch::handle(ctx, req).await),
+        RequestKind::ListOffsets(req) => {
+            typed(ResponseKind::ListOffsets(offsets::handle(ctx, req).await))
+        }
+        RequestKind::CreateTopics(req) => typed(ResponseKind::CreateTopics(
+            admin::create_topics(ctx, req).await,
+        )),
+        RequestKind::DeleteTopics(req) => typed(ResponseKind::DeleteTopics(
+            admin::delete_topics(ctx, req).await,
+        )),
+        RequestKind::CreatePartitions(req) => typed(ResponseKind::CreatePartitions(
+            admin::create_partitions(ctx, req).await,
+        )),
+        RequestKind::DescribeConfigs(req) => typed(ResponseKind::DescribeConfigs(
+            describe::describe_configs(ctx, req),
+        )),
+        RequestKind::DescribeCluster(req) => typed(ResponseKind::DescribeCluster(
+            describe::describe_cluster(ctx, req),
+        )),
+        RequestKind::InitProducerId(req) => typed(ResponseKind::InitProducerId(
+            producer_id::handle(ctx, req).await,
+        )),
+        other => return Err(format!("no handler for {other:?}")),
+    })
+}
+
+fn encode_typed(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: ResponseKind,
+) -> Result<Response, RequestError> {
+    let encode_error = |reason: String| RequestError::Encode {
+        api,
+        version,
+        reason,
+    };
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0); // size, patched below
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, api.response_header_version(version))
+        .map_err(|e| encode_error(e.to_string()))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| encode_error(e.to_string()))?;
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(Response {
+        parts: vec![buf.freeze()],
+    })
+}
+
+/// Size prefix and response header in front of a hand-framed body.
+fn frame_parts(api: ApiKey, version: i16, correlation_id: i32, body: Vec<Bytes>) -> Response {
+    let flexible_header = api.response_header_version(version) >= 1;
+    let header_len = if flexible_header { 5 } else { 4 };
+    let body_len: usize = body.iter().map(Bytes::len).sum();
+    let mut head = BytesMut::with_capacity(4 + header_len);
+    head.put_i32((header_len + body_len) as i32);
+    head.put_i32(correlation_id);
+    if flexible_header {
+        head.put_u8(0); // no tagged fields
+    }
+    let mut parts = Vec::with_capacity(body.len() + 1);
+    parts.push(head.freeze());
+    parts.extend(body);
+    Response { parts }
+}

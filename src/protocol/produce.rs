@@ -1,0 +1,84 @@
+//! Produce (0), v3+: each partition's records go, still as the `Bytes` cut from the request
+//! frame, to the shard that owns the partition; partitions are appended in parallel and the
+//! response lists them in request order. acks=0 gets no response (Kafka's contract).
+
+use glommio::Task;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::RequestContext;
+use crate::error_code::ErrorCode;
+use crate::log::AppendInfo;
+use crate::shard::ops::{ShardOp, ShardReply, TopicPartition};
+
+/// Each partition's append in flight, by partition index.
+type PartitionTasks = Vec<(i32, Task<Result<AppendInfo, ErrorCode>>)>;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let acks_valid = matches!(acks, -1..=1);
+    if !acks_valid {
+        tracing::info!(peer = %ctx.peer, acks, "produce with invalid acks");
+    }
+    // Start every partition's append before awaiting any.
+    let mut topics: Vec<(TopicProduceResponse, PartitionTasks)> =
+        Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let name = topic.name.0.as_str().to_string();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let shard = ctx.shard.clone();
+            let tp = TopicPartition {
+                topic: name.clone(),
+                partition: data.index,
+            };
+            let owner = shard.owner_of(&tp.topic, tp.partition);
+            let peer = ctx.peer;
+            let task = glommio::spawn_local(async move {
+                if !acks_valid {
+                    return Err(ErrorCode::InvalidRequiredAcks);
+                }
+                let Some(owner) = owner else {
+                    return Err(ErrorCode::UnknownTopicOrPartition);
+                };
+                let Some(records) = data.records else {
+                    tracing::info!(%peer, partition = %tp, "produce with null records");
+                    return Err(ErrorCode::CorruptMessage);
+                };
+                match shard
+                    .call(owner, ShardOp::Produce { tp, records, acks })
+                    .await
+                {
+                    Ok(ShardReply::Produced(result)) => result,
+                    _ => Err(ErrorCode::UnknownServerError),
+                }
+            });
+            partitions.push((data.index, task));
+        }
+        topics.push((
+            TopicProduceResponse::default().with_name(topic.name),
+            partitions,
+        ));
+    }
+
+    let mut responses = Vec::with_capacity(topics.len());
+    for (topic, partitions) in topics {
+        let mut partition_responses = Vec::with_capacity(partitions.len());
+        for (index, task) in partitions {
+            let response = PartitionProduceResponse::default().with_index(index);
+            partition_responses.push(match task.await {
+                Ok(info) => response
+                    .with_base_offset(info.base_offset)
+                    .with_log_append_time_ms(info.log_append_time_ms)
+                    .with_log_start_offset(info.log_start_offset),
+                Err(code) => response
+                    .with_error_code(code.code())
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1),
+            });
+        }
+        responses.push(topic.with_partition_responses(partition_responses));
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}

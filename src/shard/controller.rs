@@ -1,0 +1,414 @@
+//! The one place metadata changes: CreateTopics, DeleteTopics, CreatePartitions and producer id
+//! allocation run here, on shard 0, one at a time. Each change is validated as Kafka's
+//! controller validates it, persisted, and then applied on every shard before the client hears
+//! back, so a topic a client was told about is open everywhere.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use glommio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::ops::{ShardOp, ShardReply};
+use super::Shard;
+use crate::config::TopicConfigs;
+use crate::error_code::ErrorCode;
+use crate::log::blocking;
+use crate::metadata::{
+    self, place_partition, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta,
+};
+
+/// Producer ids are reserved in blocks (as Kafka's controller does), so that InitProducerId
+/// rarely waits for a metadata write.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker's `num.partitions`.
+    pub num_partitions: i32,
+    /// -1: the broker's `default.replication.factor` (1).
+    pub replication_factor: i16,
+    /// Manual assignments: partition index and its replicas' broker ids.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+/// CreatePartitions for one topic: the new total count and, optionally, the replicas of each
+/// new partition.
+pub struct PartitionIncrease {
+    pub name: String,
+    pub count: i32,
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+pub enum ControllerOp {
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+    },
+    CreatePartitions {
+        topics: Vec<PartitionIncrease>,
+        validate_only: bool,
+    },
+    AllocateProducerId,
+}
+
+/// Why a topic operation was refused: the Kafka error and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+pub struct TopicOutcome {
+    pub name: String,
+    pub result: Result<TopicMeta, Refusal>,
+}
+
+pub enum ControllerReply {
+    Topics(Vec<TopicOutcome>),
+    ProducerId(Result<i64, ErrorCode>),
+    /// Sent to a shard that is not the controller (a routing bug, never expected).
+    NotController,
+}
+
+pub struct Controller {
+    meta: RefCell<ClusterMeta>,
+    /// Producer ids below this are reserved in the persisted metadata.
+    reserved_producer_ids: std::cell::Cell<i64>,
+    /// One change at a time: validation sees the result of the previous change.
+    serial: Semaphore,
+}
+
+impl Controller {
+    pub fn new(meta: ClusterMeta) -> Self {
+        let reserved = meta.next_producer_id;
+        Controller {
+            meta: RefCell::new(meta),
+            reserved_producer_ids: std::cell::Cell::new(reserved),
+            serial: Semaphore::new(1),
+        }
+    }
+}
+
+impl Shard {
+    pub(super) async fn controller_execute(self: &Rc<Self>, op: ControllerOp) -> ControllerReply {
+        let Some(controller) = self.controller.as_ref() else {
+            return ControllerReply::NotController;
+        };
+        let Ok(_turn) = controller.serial.acquire_permit(1).await else {
+            return ControllerReply::NotController;
+        };
+        match op {
+            ControllerOp::CreateTopics {
+                topics,
+                validate_only,
+            } => {
+                ControllerReply::Topics(self.create_topics(controller, topics, validate_only).await)
+            }
+            ControllerOp::DeleteTopics { names } => {
+                ControllerReply::Topics(self.delete_topics(controller, names).await)
+            }
+            ControllerOp::CreatePartitions {
+                topics,
+                validate_only,
+            } => ControllerReply::Topics(
+                self.create_partitions(controller, topics, validate_only)
+                    .await,
+            ),
+            ControllerOp::AllocateProducerId => {
+                ControllerReply::ProducerId(self.allocate_producer_id(controller).await)
+            }
+        }
+    }
+
+    async fn create_topics(
+        self: &Rc<Self>,
+        controller: &Controller,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<TopicOutcome> {
+        let mut next = controller.meta.borrow().clone();
+        let mut seen = BTreeSet::new();
+        let duplicates: BTreeSet<String> = topics
+            .iter()
+            .filter(|t| !seen.insert(t.name.clone()))
+            .map(|t| t.name.clone())
+            .collect();
+        let mut outcomes = Vec::with_capacity(topics.len());
+        for topic in topics {
+            let result = if duplicates.contains(&topic.name) {
+                Err(refuse(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "topic `{}` appears more than once in the request",
+                        topic.name
+                    ),
+                ))
+            } else {
+                self.new_topic(&next, &topic)
+            };
+            if let Ok(meta) = &result {
+                next.topics.insert(meta.name.clone(), meta.clone());
+            }
+            outcomes.push(TopicOutcome {
+                name: topic.name,
+                result,
+            });
+        }
+        let changed = outcomes.iter().any(|o| o.result.is_ok());
+        if changed && !validate_only {
+            if let Err(refusal) = self.commit(controller, next).await {
+                fail_all(&mut outcomes, &refusal);
+            }
+        }
+        outcomes
+    }
+
+    fn new_topic(&self, meta: &ClusterMeta, topic: &NewTopic) -> Result<TopicMeta, Refusal> {
+        validate_topic_name(&topic.name)
+            .map_err(|m| refuse(ErrorCode::InvalidTopicException, m))?;
+        if meta.topics.contains_key(&topic.name) {
+            return Err(refuse(
+                ErrorCode::TopicAlreadyExists,
+                format!("topic `{}` already exists", topic.name),
+            ));
+        }
+        let partition_count = if !topic.assignments.is_empty() {
+            if topic.num_partitions != -1 || topic.replication_factor != -1 {
+                return Err(refuse(
+                    ErrorCode::InvalidRequest,
+                    "with replica assignments, numPartitions and replicationFactor must be -1",
+                ));
+            }
+            for (index, (partition, replicas)) in topic.assignments.iter().enumerate() {
+                self.check_replicas(replicas)?;
+                if *partition != index as i32 {
+                    return Err(refuse(
+                        ErrorCode::InvalidReplicaAssignment,
+                        "assignments must cover partitions 0..n in order",
+                    ));
+                }
+            }
+            topic.assignments.len() as i32
+        } else {
+            match topic.replication_factor {
+                -1 | 1 => {}
+                other => {
+                    return Err(refuse(
+                        ErrorCode::InvalidReplicationFactor,
+                        format!("replication factor {other} is larger than the 1 available broker"),
+                    ))
+                }
+            }
+            match topic.num_partitions {
+                -1 => self.config.num_partitions,
+                n if n >= 1 => n,
+                n => {
+                    return Err(refuse(
+                        ErrorCode::InvalidPartitions,
+                        format!("number of partitions must be at least 1, got {n}"),
+                    ))
+                }
+            }
+        };
+        let configs = TopicConfigs::new(
+            topic
+                .configs
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))),
+        )
+        .map_err(|e| refuse(ErrorCode::InvalidConfig, e.to_string()))?;
+        Ok(TopicMeta {
+            name: topic.name.clone(),
+            id: Uuid::new_v4(),
+            partitions: (0..partition_count)
+                .map(|p| PartitionMeta {
+                    shard: place_partition(&topic.name, p, self.count),
+                    leader_epoch: 0,
+                })
+                .collect(),
+            configs,
+        })
+    }
+
+    fn check_replicas(&self, replicas: &[i32]) -> Result<(), Refusal> {
+        if replicas != [self.config.broker_id] {
+            return Err(refuse(
+                ErrorCode::InvalidReplicaAssignment,
+                format!(
+                    "replicas {replicas:?}: this cluster is the single broker {}",
+                    self.config.broker_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn delete_topics(
+        self: &Rc<Self>,
+        controller: &Controller,
+        names: Vec<String>,
+    ) -> Vec<TopicOutcome> {
+        let mut next = controller.meta.borrow().clone();
+        let mut outcomes: Vec<TopicOutcome> = names
+            .into_iter()
+            .map(|name| {
+                let result = if !self.config.delete_topic_enable {
+                    Err(refuse(
+                        ErrorCode::TopicDeletionDisabled,
+                        "topic deletion is disabled (delete.topic.enable=false)",
+                    ))
+                } else {
+                    next.topics.remove(&name).ok_or_else(|| {
+                        refuse(
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("topic `{name}` does not exist"),
+                        )
+                    })
+                };
+                TopicOutcome { name, result }
+            })
+            .collect();
+        if outcomes.iter().any(|o| o.result.is_ok()) {
+            if let Err(refusal) = self.commit(controller, next).await {
+                fail_all(&mut outcomes, &refusal);
+            }
+        }
+        outcomes
+    }
+
+    async fn create_partitions(
+        self: &Rc<Self>,
+        controller: &Controller,
+        topics: Vec<PartitionIncrease>,
+        validate_only: bool,
+    ) -> Vec<TopicOutcome> {
+        let mut next = controller.meta.borrow().clone();
+        let mut outcomes = Vec::with_capacity(topics.len());
+        for PartitionIncrease {
+            name,
+            count,
+            assignments,
+        } in topics
+        {
+            let result = match next.topics.get_mut(&name) {
+                None => Err(refuse(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic `{name}` does not exist"),
+                )),
+                Some(topic) if count <= topic.partitions.len() as i32 => Err(refuse(
+                    ErrorCode::InvalidPartitions,
+                    format!(
+                        "topic `{name}` has {} partitions; the new count {count} must be larger",
+                        topic.partitions.len()
+                    ),
+                )),
+                Some(topic) => {
+                    let added = count as usize - topic.partitions.len();
+                    let assignment_check = match &assignments {
+                        Some(a) if a.len() != added => Err(refuse(
+                            ErrorCode::InvalidReplicaAssignment,
+                            format!("{} assignments for {added} new partitions", a.len()),
+                        )),
+                        Some(a) => a.iter().try_for_each(|r| self.check_replicas(r)),
+                        None => Ok(()),
+                    };
+                    assignment_check.map(|()| {
+                        for p in topic.partitions.len() as i32..count {
+                            topic.partitions.push(PartitionMeta {
+                                shard: place_partition(&name, p, self.count),
+                                leader_epoch: 0,
+                            });
+                        }
+                        topic.clone()
+                    })
+                }
+            };
+            outcomes.push(TopicOutcome { name, result });
+        }
+        if outcomes.iter().any(|o| o.result.is_ok()) && !validate_only {
+            if let Err(refusal) = self.commit(controller, next).await {
+                fail_all(&mut outcomes, &refusal);
+            }
+        }
+        outcomes
+    }
+
+    async fn allocate_producer_id(
+        self: &Rc<Self>,
+        controller: &Controller,
+    ) -> Result<i64, ErrorCode> {
+        let id = controller.meta.borrow().next_producer_id;
+        if id >= controller.reserved_producer_ids.get() {
+            let mut next = controller.meta.borrow().clone();
+            next.next_producer_id = id + PRODUCER_ID_BLOCK;
+            self.persist(next)
+                .await
+                .map_err(|_| ErrorCode::KafkaStorageError)?;
+            controller.reserved_producer_ids.set(id + PRODUCER_ID_BLOCK);
+        }
+        controller.meta.borrow_mut().next_producer_id = id + 1;
+        Ok(id)
+    }
+
+    /// Persists `next`, makes it the controller's view and applies it on every shard.
+    async fn commit(
+        self: &Rc<Self>,
+        controller: &Controller,
+        mut next: ClusterMeta,
+    ) -> Result<(), Refusal> {
+        // The file records the reserved block's end, not the next id handed out.
+        next.next_producer_id = controller.reserved_producer_ids.get();
+        self.persist(next.clone())
+            .await
+            .map_err(|e| refuse(ErrorCode::KafkaStorageError, e))?;
+        next.next_producer_id = controller.meta.borrow().next_producer_id;
+        *controller.meta.borrow_mut() = next.clone();
+        let applies: Vec<_> = (0..self.count)
+            .map(|peer| {
+                let shard = self.clone();
+                let meta = Box::new(next.clone());
+                glommio::spawn_local(
+                    async move { shard.call(peer, ShardOp::ApplyMetadata(meta)).await },
+                )
+            })
+            .collect();
+        for apply in applies {
+            match apply.await {
+                Ok(ShardReply::MetadataApplied) => {}
+                _ => tracing::error!("a shard did not apply the new metadata"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn persist(&self, meta: ClusterMeta) -> Result<(), String> {
+        let dir = self.config.log_dir.clone();
+        blocking(move || metadata::store(&dir, &meta))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "metadata not persisted");
+                e.to_string()
+            })
+    }
+}
+
+fn fail_all(outcomes: &mut [TopicOutcome], refusal: &Refusal) {
+    for outcome in outcomes.iter_mut() {
+        if outcome.result.is_ok() {
+            outcome.result = Err(refusal.clone());
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Shards: one glommio executor per core, each owning the logs of its partitions, a replica of
+//! the cluster metadata, its client connections and its end of the shard mesh.
+
+pub mod controller;
+mod mesh;
+pub mod ops;
+mod runtime;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::BrokerConfig;
+use crate::log::{blocking, LogDir, PartitionLog};
+use crate::metadata::ClusterMeta;
+use crate::protocol::fetch_session::FetchSessions;
+use controller::Controller;
+use mesh::{Mesh, MeshClosed};
+use ops::{PartitionOffsets, ShardOp, ShardReply, TopicPartition};
+
+pub use runtime::{serve, ServeError};
+
+struct TopicLogs {
+    id: Uuid,
+    partitions: BTreeMap<i32, Rc<PartitionLog>>,
+}
+
+/// One core's share of the broker. Only its own executor touches it.
+pub struct Shard {
+    pub id: usize,
+    pub count: usize,
+    pub config: Rc<BrokerConfig>,
+    log_dir: LogDir,
+    clock: Rc<dyn Clock>,
+    /// The metadata snapshot requests are routed by; replaced whole on every change.
+    meta: RefCell<Rc<ClusterMeta>>,
+    logs: RefCell<HashMap<String, TopicLogs>>,
+    mesh: Rc<Mesh>,
+    controller: Option<Controller>,
+    pub fetch_sessions: RefCell<FetchSessions>,
+}
+
+impl Shard {
+    pub fn meta(&self) -> Rc<ClusterMeta> {
+        self.meta.borrow().clone()
+    }
+
+    /// The shard that owns `tp`, or `None` when the topic or partition does not exist.
+    pub fn owner_of(&self, topic: &str, partition: i32) -> Option<usize> {
+        let meta = self.meta.borrow();
+        let p = meta.topics.get(topic)?.partition(partition)?;
+        Some(p.shard as usize)
+    }
+
+    fn log(&self, tp: &TopicPartition) -> Option<Rc<PartitionLog>> {
+        self.logs
+            .borrow()
+            .get(&tp.topic)?
+            .partitions
+            .get(&tp.partition)
+            .cloned()
+    }
+
+    fn offsets_of(&self, log: &PartitionLog) -> PartitionOffsets {
+        let leader_epoch = self
+            .meta
+            .borrow()
+            .topics
+            .get(log.topic())
+            .and_then(|t| t.partition(log.partition()))
+            .map_or(0, |p| p.leader_epoch);
+        PartitionOffsets {
+            log_start_offset: log.log_start_offset(),
+            high_watermark: log.high_watermark(),
+            leader_epoch,
+        }
+    }
+
+    /// Runs `op` on shard `owner`: directly when that is this shard, else over the mesh.
+    pub async fn call(
+        self: &Rc<Self>,
+        owner: usize,
+        op: ShardOp,
+    ) -> Result<ShardReply, MeshClosed> {
+        if owner == self.id {
+            Ok(ops::execute(self.clone(), op).await)
+        } else {
+            self.mesh.request(owner, op).await
+        }
+    }
+
+    /// Makes `next` this shard's metadata: opens the logs of new partitions it owns, then
+    /// publishes the snapshot, then closes and deletes the logs of deleted topics.
+    async fn apply_metadata(&self, next: ClusterMeta) {
+        for topic in next.topics.values() {
+            for (index, partition) in topic.partitions.iter().enumerate() {
+                let index = index as i32;
+                if partition.shard as usize != self.id {
+                    continue;
+                }
+                let open = self
+                    .logs
+                    .borrow()
+                    .get(&topic.name)
+                    .is_some_and(|t| t.id == topic.id && t.partitions.contains_key(&index));
+                if open {
+                    continue;
+                }
+                let config = topic.configs.log_config(&self.config.log);
+                match PartitionLog::open(
+                    &self.log_dir,
+                    &topic.name,
+                    index,
+                    config,
+                    self.clock.clone(),
+                )
+                .await
+                {
+                    Ok(log) => {
+                        log.set_leader_epoch(partition.leader_epoch);
+                        self.logs
+                            .borrow_mut()
+                            .entry(topic.name.clone())
+                            .or_insert_with(|| TopicLogs {
+                                id: topic.id,
+                                partitions: BTreeMap::new(),
+                            })
+                            .partitions
+                            .insert(index, log);
+                    }
+                    Err(e) => tracing::error!(
+                        topic = %topic.name,
+                        partition = index,
+                        error = %e,
+                        "cannot open partition log; it stays offline"
+                    ),
+                }
+            }
+        }
+        let removed: Vec<Rc<PartitionLog>> = {
+            let mut logs = self.logs.borrow_mut();
+            let gone: Vec<String> = logs
+                .iter()
+                .filter(|(name, t)| next.topics.get(*name).is_none_or(|m| m.id != t.id))
+                .map(|(name, _)| name.clone())
+                .collect();
+            gone.iter()
+                .filter_map(|name| logs.remove(name))
+                .flat_map(|t| t.partitions.into_values())
+                .collect()
+        };
+        *self.meta.borrow_mut() = Rc::new(next);
+        for log in removed {
+            if let Err(e) = log.close().await {
+                tracing::warn!(error = %e, "closing a deleted partition's log");
+            }
+            let dir = log.dir().to_path_buf();
+            let result = blocking(move || std::fs::remove_dir_all(&dir)).await;
+            match result {
+                Ok(()) => tracing::info!(
+                    topic = log.topic(),
+                    partition = log.partition(),
+                    "deleted partition log"
+                ),
+                Err(e) => {
+                    tracing::error!(path = %log.dir().display(), error = %e, "cannot delete partition directory")
+                }
+            }
+        }
+    }
+
+    /// All open logs of this shard (retention, shutdown).
+    fn all_logs(&self) -> Vec<Rc<PartitionLog>> {
+        self.logs
+            .borrow()
+            .values()
+            .flat_map(|t| t.partitions.values().cloned())
+            .collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! What one shard asks of another, and the answers: partition work runs on the partition's
+//! owner, metadata changes on the controller shard.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::controller::{ControllerOp, ControllerReply};
+use super::Shard;
+use crate::error_code::ErrorCode;
+use crate::log::{AppendInfo, Durability, ReadBatches, TimestampOffset};
+use crate::metadata::ClusterMeta;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+pub enum ShardOp {
+    /// Append a produce request's records and answer when `acks` is met.
+    Produce {
+        tp: TopicPartition,
+        records: Bytes,
+        acks: i16,
+    },
+    Read {
+        tp: TopicPartition,
+        offset: i64,
+        max_bytes: usize,
+    },
+    /// Answer once the partition holds `offset` (or after `timeout`): a fetch's long poll.
+    WaitForAppend {
+        tp: TopicPartition,
+        offset: i64,
+        timeout: Duration,
+    },
+    Offsets {
+        tp: TopicPartition,
+    },
+    /// ListOffsets by timestamp; Kafka's -3 (MAX_TIMESTAMP) included.
+    OffsetForTimestamp {
+        tp: TopicPartition,
+        timestamp_ms: i64,
+    },
+    Controller(ControllerOp),
+    ApplyMetadata(Box<ClusterMeta>),
+}
+
+/// Log start and high watermark of a partition, with its leader epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub leader_epoch: i32,
+}
+
+pub struct PartitionRead {
+    pub result: Result<ReadBatches, ErrorCode>,
+    /// -1 when the partition is unknown.
+    pub offsets: Option<PartitionOffsets>,
+}
+
+pub enum ShardReply {
+    Produced(Result<AppendInfo, ErrorCode>),
+    Read(PartitionRead),
+    Woken,
+    Offsets(Result<PartitionOffsets, ErrorCode>),
+    OffsetForTimestamp(Result<Option<TimestampOffset>, ErrorCode>),
+    Controller(ControllerReply),
+    MetadataApplied,
+}
+
+/// Runs `op` on this shard (its owner).
+pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
+    match op {
+        ShardOp::Produce { tp, records, acks } => {
+            ShardReply::Produced(produce(&shard, &tp, records, acks).await)
+        }
+        ShardOp::Read {
+            tp,
+            offset,
+            max_bytes,
+        } => ShardReply::Read(read(&shard, &tp, offset, max_bytes).await),
+        ShardOp::WaitForAppend {
+            tp,
+            offset,
+            timeout,
+        } => {
+            if let Some(log) = shard.log(&tp) {
+                let wait = log.wait_for_append(offset);
+                let _ = glommio::timer::timeout(timeout, async {
+                    wait.await;
+                    Ok(())
+                })
+                .await;
+            }
+            ShardReply::Woken
+        }
+        ShardOp::Offsets { tp } => ShardReply::Offsets(
+            shard
+                .log(&tp)
+                .map(|log| shard.offsets_of(&log))
+                .ok_or(ErrorCode::UnknownTopicOrPartition),
+        ),
+        ShardOp::OffsetForTimestamp { tp, timestamp_ms } => {
+            ShardReply::OffsetForTimestamp(offset_for_timestamp(&shard, &tp, timestamp_ms).await)
+        }
+        ShardOp::Controller(op) => ShardReply::Controller(shard.controller_execute(op).await),
+        ShardOp::ApplyMetadata(meta) => {
+            shard.apply_metadata(*meta).await;
+            ShardReply::MetadataApplied
+        }
+    }
+}
+
+async fn produce(
+    shard: &Shard,
+    tp: &TopicPartition,
+    records: Bytes,
+    acks: i16,
+) -> Result<AppendInfo, ErrorCode> {
+    let log = shard.log(tp).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    let info = log.append(records).map_err(|e| {
+        tracing::warn!(partition = %tp, error = %e, "produce rejected");
+        e.error_code()
+    })?;
+    // acks=1: the leader has written the batch to its log file (Kafka: to its page cache), so it
+    // survives a crash of the broker process. acks=all: the flush policy's durability, by
+    // default fdatasync (single node: the leader is the whole ISR).
+    let level = match acks {
+        0 => return Ok(info),
+        1 => Durability::Written,
+        _ => log.ack_durability(),
+    };
+    log.wait_for(info.last_offset + 1, level)
+        .await
+        .map_err(|e| {
+            tracing::error!(partition = %tp, error = %e, "append not made durable");
+            e.error_code()
+        })?;
+    Ok(info)
+}
+
+async fn read(shard: &Shard, tp: &TopicPartition, offset: i64, max_bytes: usize) -> PartitionRead {
+    let Some(log) = shard.log(tp) else {
+        return PartitionRead {
+            result: Err(ErrorCode::UnknownTopicOrPartition),
+            offsets: None,
+        };
+    };
+    let result = log.read(offset, max_bytes).await.map_err(|e| {
+        if e.error_code() != ErrorCode::OffsetOutOfRange {
+            tracing::error!(partition = %tp, error = %e, "read failed");
+        }
+        e.error_code()
+    });
+    PartitionRead {
+        result,
+        offsets: Some(shard.offsets_of(&log)),
+    }
+}
+
+/// Kafka's ListOffsets special timestamps.
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+
+async fn offset_for_timestamp(
+    shard: &Shard,
+    tp: &TopicPartition,
+    timestamp_ms: i64,
+) -> Result<Option<TimestampOffset>, ErrorCode> {
+    let log = shard.log(tp).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    match timestamp_ms {
+        LATEST_TIMESTAMP => Ok(Some(TimestampOffset {
+            timestamp_ms: -1,
+            offset: log.high_watermark(),
+        })),
+        EARLIEST_TIMESTAMP => Ok(Some(TimestampOffset {
+            timestamp_ms: -1,
+            offset: log.log_start_offset(),
+        })),
+        MAX_TIMESTAMP => Ok(log.max_timestamp()),
+        t if t < 0 => Err(ErrorCode::InvalidRequest),
+        t => log.offset_for_timestamp(t).await.map_err(|e| {
+            tracing::error!(partition = %tp, error = %e, "offset for timestamp failed");
+            e.error_code()
+        }),
+    }
+}

@@ -1,0 +1,295 @@
+//! `weir serve`: loads the metadata, starts one pinned executor per shard, joins them into the
+//! mesh, opens each shard's partitions, and then serves clients until SIGINT/SIGTERM, when every
+//! shard syncs and closes its logs.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+
+use super::controller::Controller;
+use super::mesh::{self, Mesh, MeshMessage};
+use super::{ops, Shard};
+use crate::clock::SystemClock;
+use crate::config::BrokerConfig;
+use crate::log::LogDir;
+use crate::metadata::{self, place_partition, validate_topic_name, ClusterMeta, MetadataError};
+use crate::protocol::fetch_session::FetchSessions;
+
+/// Set by the signal thread; every shard polls it.
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot create the log directory {path}: {source}")]
+    LogDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("--smp {requested}: this process may use {available} CPUs")]
+    TooManyShards { requested: usize, available: usize },
+    #[error("cannot start the shard executors: {0}")]
+    Executors(String),
+    #[error("shard {shard} failed: {reason}")]
+    Shard { shard: usize, reason: String },
+}
+
+/// CPUs this process may run on (its affinity mask), the default shard count.
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError> {
+    let available = available_cpus();
+    let shard_count = smp.unwrap_or(available);
+    if shard_count == 0 || shard_count > available {
+        return Err(ServeError::TooManyShards {
+            requested: shard_count,
+            available,
+        });
+    }
+    std::fs::create_dir_all(&config.log_dir).map_err(|source| ServeError::LogDir {
+        path: config.log_dir.display().to_string(),
+        source,
+    })?;
+    let meta = prepare_metadata(&config.log_dir, shard_count)?;
+    remove_orphan_partitions(&config.log_dir, &meta);
+    start_signal_thread();
+
+    let io_memory = io_memory_per_shard(shard_count);
+    tracing::info!(
+        shards = shard_count,
+        io_memory_bytes = io_memory,
+        log_dir = %config.log_dir.display(),
+        listener = %config.listener,
+        "starting weir"
+    );
+    let mesh_builder = MeshBuilder::<MeshMessage, Full>::full(shard_count, 1024);
+    let barrier = Arc::new(Barrier::new(shard_count));
+    let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shard_count, None))
+        .io_memory(io_memory)
+        .name("weir-shard")
+        .on_all_shards(move || {
+            let config = config.clone();
+            let meta = meta.clone();
+            let barrier = barrier.clone();
+            let mesh_builder = mesh_builder.clone();
+            async move { run_shard(config, meta, shard_count, mesh_builder, barrier).await }
+        })
+        .map_err(|e| ServeError::Executors(e.to_string()))?;
+    let mut failure = None;
+    for result in handles.join_all() {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(e),
+            Err(e) => {
+                failure = Some(ServeError::Executors(e.to_string()));
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("weir stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn run_shard(
+    config: BrokerConfig,
+    meta: ClusterMeta,
+    shard_count: usize,
+    mesh_builder: MeshBuilder<MeshMessage, Full>,
+    barrier: Arc<Barrier>,
+) -> Result<(), ServeError> {
+    let (senders, receivers) = mesh_builder.join().await.map_err(|e| ServeError::Shard {
+        shard: usize::MAX,
+        reason: format!("cannot join the shard mesh: {e}"),
+    })?;
+    let id = senders.peer_id();
+    let fail = |reason: String| ServeError::Shard { shard: id, reason };
+    // Opening the directory writes and reads a probe file first, so glommio's io_uring probe
+    // sees a non-empty file on this device (see tuning.md).
+    let log_dir = LogDir::open(&config.log_dir)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mesh = Rc::new(Mesh::new(senders));
+    let shard = Rc::new(Shard {
+        id,
+        count: shard_count,
+        config: Rc::new(config),
+        log_dir,
+        clock: Rc::new(SystemClock),
+        meta: RefCell::new(Rc::new(ClusterMeta::default())),
+        logs: RefCell::new(Default::default()),
+        mesh: mesh.clone(),
+        controller: (id == 0).then(|| Controller::new(meta.clone())),
+        fetch_sessions: RefCell::new(FetchSessions::new(id)),
+    });
+    let handler_shard = shard.clone();
+    mesh::spawn_receivers(mesh.clone(), receivers, move |op| {
+        ops::execute(handler_shard.clone(), op)
+    });
+    shard.apply_metadata(meta).await;
+    // Every shard opens its partitions before any listens: a client routed to any shard finds
+    // every partition open. (A blocking wait is harmless here: nothing is served yet.)
+    barrier.wait();
+
+    let listener = crate::net::bind(&shard.config)
+        .map_err(|e| fail(format!("cannot listen on {}: {e}", shard.config.listener)))?;
+    if id == 0 {
+        tracing::info!(
+            address = %shard.config.listener,
+            advertised = %format!("{}:{}", shard.config.advertised.host, shard.config.advertised.port),
+            "listening"
+        );
+    }
+    let acceptor = glommio::spawn_local(crate::net::accept_loop(shard.clone(), listener));
+    glommio::spawn_local(retention_loop(shard.clone())).detach();
+
+    while !SHUTDOWN.load(Ordering::Relaxed) {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+    drop(acceptor);
+    for log in shard.all_logs() {
+        if let Err(e) = log.close().await {
+            tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "closing log");
+        }
+    }
+    mesh.close();
+    Ok(())
+}
+
+/// Kafka's `log.retention.check.interval.ms` loop, per shard over the logs it owns.
+async fn retention_loop(shard: Rc<Shard>) {
+    let interval = Duration::from_millis(shard.config.retention_check_interval_ms);
+    loop {
+        glommio::timer::sleep(interval).await;
+        for log in shard.all_logs() {
+            match log.apply_retention().await {
+                Ok(outcome) if outcome.deleted_segments > 0 => tracing::info!(
+                    topic = log.topic(),
+                    partition = log.partition(),
+                    deleted_segments = outcome.deleted_segments,
+                    log_start_offset = outcome.log_start_offset,
+                    "retention deleted segments"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "retention")
+                }
+            }
+        }
+    }
+}
+
+/// Loads the metadata (or starts an empty cluster), gives it a cluster id, and moves partitions
+/// of shards that no longer exist (a restart with a smaller --smp) to existing ones.
+fn prepare_metadata(log_dir: &Path, shard_count: usize) -> Result<ClusterMeta, ServeError> {
+    let mut meta = metadata::load(log_dir)?;
+    let mut changed = false;
+    if meta.cluster_id.is_empty() {
+        meta.cluster_id = new_cluster_id();
+        changed = true;
+    }
+    for topic in meta.topics.values_mut() {
+        for (index, partition) in topic.partitions.iter_mut().enumerate() {
+            if partition.shard as usize >= shard_count {
+                partition.shard = place_partition(&topic.name, index as i32, shard_count);
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        metadata::store(log_dir, &meta)?;
+    }
+    Ok(meta)
+}
+
+/// Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().as_u128();
+    (0..22)
+        .map(|i| ALPHABET[((bytes >> (i * 6)) & 63) as usize] as char)
+        .collect()
+}
+
+/// Partition directories whose topic is gone (a delete interrupted by a crash, before the
+/// directory was removed) are removed, so that a new topic of the same name starts empty.
+fn remove_orphan_partitions(log_dir: &Path, meta: &ClusterMeta) {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((topic, partition)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(partition) = partition.parse::<i32>() else {
+            continue;
+        };
+        if validate_topic_name(topic).is_err() || !entry.path().is_dir() {
+            continue;
+        }
+        let known = meta
+            .topics
+            .get(topic)
+            .is_some_and(|t| t.partition(partition).is_some());
+        if !known {
+            tracing::warn!(path = %entry.path().display(), "removing the directory of a deleted partition");
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::error!(path = %entry.path().display(), error = %e, "cannot remove");
+            }
+        }
+    }
+}
+
+/// glommio registers each executor's DMA buffer memory with io_uring, which counts against
+/// RLIMIT_MEMLOCK (often 8 MiB): share what the limit allows (see tuning.md).
+fn io_memory_per_shard(shard_count: usize) -> usize {
+    const DEFAULT: usize = 10 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
+    if rc != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return DEFAULT;
+    }
+    let share = (limit.rlim_cur as usize) / (2 * shard_count);
+    share.clamp(1 << 20, DEFAULT)
+}
+
+fn start_signal_thread() {
+    // Block the signals in this thread before the executors start, so that they inherit the
+    // mask and only the signal thread receives them.
+    // SAFETY: plain libc signal-set manipulation on a local sigset_t.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::Builder::new()
+        .name("weir-signals".into())
+        .spawn(move || {
+            let mut signal: libc::c_int = 0;
+            // SAFETY: sigwait on the set blocked above.
+            unsafe { libc::sigwait(&set, &mut signal) };
+            tracing::info!(signal, "shutting down: closing logs");
+            SHUTDOWN.store(true, Ordering::Relaxed);
+        })
+        .expect("spawn the signal thread");
+}
