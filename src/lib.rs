@@ -3,6 +3,7 @@
 //! The public surface is small on purpose: the record batch view, the partition log and the
 //! Kafka error codes they map to. See `DESIGN.md` in the shared folder for the module map.
 
+pub mod alloc;
 pub mod clock;
 pub mod config;
 pub mod error_code;

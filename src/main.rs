@@ -47,6 +47,9 @@ enum Command {
     },
 }
 
+#[global_allocator]
+static ALLOCATOR: weir::alloc::BrokerAllocator = weir::alloc::BrokerAllocator;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

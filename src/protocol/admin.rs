@@ -225,7 +225,8 @@ pub async fn create_partitions(
         .topics
         .into_iter()
         .map(|t| {
-            let assignments = t.assignments.map(|list| {
+            // Null (or empty) assignments: the broker places the new partitions.
+            let assignments = t.assignments.filter(|a| !a.is_empty()).map(|list| {
                 list.into_iter()
                     .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
                     .collect()

@@ -81,7 +81,11 @@ pub fn describe_configs(
             };
             match entries {
                 Ok(entries) => {
-                    let wanted = resource.configuration_keys.as_ref();
+                    // Null or empty: every config (as Kafka's ConfigHelper).
+                    let wanted = resource
+                        .configuration_keys
+                        .as_ref()
+                        .filter(|k| !k.is_empty());
                     let configs = entries
                         .into_iter()
                         .filter(|(key, ..)| {

@@ -34,11 +34,17 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
             let mut missing = Vec::new();
             for wanted in &requested {
                 let meta = ctx.shard.meta();
-                let found = match &wanted.name {
-                    Some(name) => meta.topics.get(name.0.as_str()),
-                    None => meta.topic_by_id(wanted.topic_id),
+                // v10+: a topic may be named by id (its name then null).
+                let found = if !wanted.topic_id.is_nil() {
+                    meta.topic_by_id(wanted.topic_id)
+                } else {
+                    wanted
+                        .name
+                        .as_ref()
+                        .and_then(|n| meta.topics.get(n.0.as_str()))
                 };
-                match (found, &wanted.name) {
+                let by_name = wanted.name.as_ref().filter(|_| wanted.topic_id.is_nil());
+                match (found, by_name) {
                     (Some(topic), _) => topics.push(topic_response(ctx, topic)),
                     (None, None) => topics.push(
                         error_topic(None, ErrorCode::UnknownTopicId).with_topic_id(wanted.topic_id),

@@ -2,6 +2,9 @@
 //! disk (never tmpfs: O_DIRECT must be exercised), and batch builders.
 #![allow(dead_code)]
 
+pub mod broker;
+pub mod wire;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;

@@ -1,0 +1,166 @@
+//! A real `weir serve` child process for a test: a free loopback port, a temporary data dir, a
+//! wait until it accepts connections, and a kill when the test ends (also when it fails).
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    data_dir: tempfile::TempDir,
+    extra_args: Vec<String>,
+    log_path: PathBuf,
+    starts: usize,
+}
+
+impl Broker {
+    /// Starts a broker with default settings but for the port and data dir.
+    pub fn start() -> Broker {
+        Broker::start_with(&[])
+    }
+
+    /// Starts a broker with extra `--override key=value` settings.
+    pub fn start_with(overrides: &[&str]) -> Broker {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("broker-tests");
+        std::fs::create_dir_all(&base).expect("create broker test base dir");
+        let data_dir = tempfile::tempdir_in(base).expect("create broker data dir");
+        let mut extra_args = Vec::new();
+        for o in overrides {
+            extra_args.push("--override".to_string());
+            extra_args.push(o.to_string());
+        }
+        let log_path = data_dir.path().join("broker.log");
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            data_dir,
+            extra_args,
+            log_path,
+            starts: 0,
+        };
+        broker.launch();
+        broker
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// Everything the broker logged so far (all runs).
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// SIGTERM, wait for a clean exit, start again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop(libc::SIGTERM);
+        self.launch();
+    }
+
+    /// SIGKILL (a crash: nothing is flushed or closed), start again on the same port and data.
+    pub fn crash_and_restart(&mut self) {
+        self.stop(libc::SIGKILL);
+        self.launch();
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    fn stop(&mut self, signal: i32) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                if signal == libc::SIGTERM {
+                    assert!(
+                        status.success(),
+                        "broker exited with {status} after SIGTERM:\n{}",
+                        self.log()
+                    );
+                }
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("broker did not stop within 30 s:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn launch(&mut self) {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open broker log");
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("serve")
+            .arg("--override")
+            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg("--override")
+            .arg(format!("log.dirs={}", self.data_path().display()))
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn weir serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if !self.is_running() {
+                panic!("weir serve exited during start:\n{}", self.log());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "weir serve did not listen within {START_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- broker log ({} starts) ---\n{}",
+                self.starts,
+                self.log()
+            );
+        }
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
