@@ -30,7 +30,18 @@ impl LogDir {
         let probe = probe_path.clone();
         blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create directory", &dir, e))?;
-            std::fs::write(&probe, [0xA5u8; PROBE_BYTES])
+            // Every shard opens the directory at the same time: the probe must never be seen
+            // empty or short, so it is written under a private name and renamed into place.
+            if std::fs::metadata(&probe).is_ok_and(|m| m.len() == PROBE_BYTES as u64) {
+                return Ok(());
+            }
+            let private = dir.join(format!(
+                "{PROBE_FILE}.{}.{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::write(&private, [0xA5u8; PROBE_BYTES])
+                .and_then(|()| std::fs::rename(&private, &probe))
                 .map_err(|e| LogError::io("write probe file", &probe, e))
         })
         .await?;

@@ -420,7 +420,7 @@ impl PartitionLog {
             io_stats: Cell::new(LogIoStats::default()),
         });
         glommio::spawn_local(run_flusher(Rc::downgrade(&log), log.flusher_wake.clone())).detach();
-        tracing::debug!(
+        tracing::info!(
             topic,
             partition,
             log_start_offset,

@@ -76,12 +76,12 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
     let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shard_count, None))
         .io_memory(io_memory)
         .name("weir-shard")
-        .on_all_shards(move || {
-            let config = config.clone();
-            let meta = meta.clone();
-            let barrier = barrier.clone();
-            let mesh_builder = mesh_builder.clone();
-            async move { run_shard(config, meta, shard_count, mesh_builder, barrier).await }
+        // glommio clones this closure once per shard on this thread, before any shard runs.
+        // Its captures must be moved, never cloned, on the shard threads: MeshBuilder holds an
+        // `Rc` (glommio 0.9 marks it Send), so a clone there races with the other threads'
+        // refcount updates and frees the mesh registry early (observed as heap corruption).
+        .on_all_shards(move || async move {
+            run_shard(config, meta, shard_count, mesh_builder, barrier).await
         })
         .map_err(|e| ServeError::Executors(e.to_string()))?;
     let mut failure = None;
