@@ -304,6 +304,13 @@ fn produce_fetch_and_list_offsets_round_trip() {
     wire.send_raw(&frame);
     assert_eq!(list_offset(&mut wire, "events", 1, -1), (0, 6), "latest");
     assert_eq!(list_offset(&mut wire, "events", 1, -2), (0, 0), "earliest");
+    // MAX_TIMESTAMP (-3, KIP-734): the first batch carries the largest timestamp (+2 ms);
+    // the answer is that batch's last offset.
+    assert_eq!(
+        list_offset(&mut wire, "events", 1, -3),
+        (0, 2),
+        "max timestamp"
+    );
     assert_eq!(
         list_offset(&mut wire, "events", 1, 1_700_000_000_001),
         (0, 1),
