@@ -6,26 +6,13 @@ mod support;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use support::broker::Broker;
-use support::wire::Wire;
+use support::wire::{produce_request, topic_name, Wire};
 use weir::record::batch_of;
 
-fn topic_name(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_string()))
-}
-
 fn produce_code(wire: &mut Wire, topic: &str, records: Bytes, acks: i16) -> i16 {
-    let request = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
+    let request = produce_request(topic, 0, records, acks);
     wire.request(9, &request).responses[0].partition_responses[0].error_code
 }
 

@@ -12,16 +12,11 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use support::broker::Broker;
-use support::wire::Wire;
+use support::wire::{produce_request, topic_name, Wire};
 use weir::record::{BatchBuilder, NewRecord};
-
-fn topic_name(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_string()))
-}
 
 fn new_topic(name: &str, partitions: i32) -> CreatableTopic {
     CreatableTopic::default()
@@ -56,15 +51,7 @@ fn batch(values: &[&str]) -> Bytes {
 }
 
 fn produce(wire: &mut Wire, topic: &str, partition: i32, records: Bytes, acks: i16) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])]);
-    let response = wire.request(9, &request);
+    let response = wire.request(9, &produce_request(topic, partition, records, acks));
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
 }
@@ -290,17 +277,7 @@ fn produce_fetch_and_list_offsets_round_trip() {
     assert_eq!(produce(&mut wire, "events", 1, first.clone(), -1), (0, 0));
     assert_eq!(produce(&mut wire, "events", 1, second.clone(), 1), (0, 3));
     // acks=0: no response; the next request's answer shows the append happened.
-    let frame = wire.frame(
-        9,
-        &ProduceRequest::default()
-            .with_acks(0)
-            .with_timeout_ms(1000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(topic_name("events"))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(1)
-                    .with_records(Some(batch(&["f"])))])]),
-    );
+    let frame = wire.frame(9, &produce_request("events", 1, batch(&["f"]), 0));
     wire.send_raw(&frame);
     assert_eq!(list_offset(&mut wire, "events", 1, -1), (0, 6), "latest");
     assert_eq!(list_offset(&mut wire, "events", 1, -2), (0, 0), "earliest");

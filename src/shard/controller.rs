@@ -167,13 +167,8 @@ impl Shard {
                 result,
             });
         }
-        let changed = outcomes.iter().any(|o| o.result.is_ok());
-        if changed && !validate_only {
-            if let Err(refusal) = self.commit(controller, next).await {
-                fail_all(&mut outcomes, &refusal);
-            }
-        }
-        outcomes
+        self.commit_outcomes(controller, next, outcomes, validate_only)
+            .await
     }
 
     fn new_topic(&self, meta: &ClusterMeta, topic: &NewTopic) -> Result<TopicMeta, Refusal> {
@@ -262,7 +257,7 @@ impl Shard {
         names: Vec<String>,
     ) -> Vec<TopicOutcome> {
         let mut next = controller.meta.borrow().clone();
-        let mut outcomes: Vec<TopicOutcome> = names
+        let outcomes: Vec<TopicOutcome> = names
             .into_iter()
             .map(|name| {
                 let result = if !self.config.delete_topic_enable {
@@ -281,12 +276,8 @@ impl Shard {
                 TopicOutcome { name, result }
             })
             .collect();
-        if outcomes.iter().any(|o| o.result.is_ok()) {
-            if let Err(refusal) = self.commit(controller, next).await {
-                fail_all(&mut outcomes, &refusal);
-            }
-        }
-        outcomes
+        self.commit_outcomes(controller, next, outcomes, false)
+            .await
     }
 
     async fn create_partitions(
@@ -338,12 +329,8 @@ impl Shard {
             };
             outcomes.push(TopicOutcome { name, result });
         }
-        if outcomes.iter().any(|o| o.result.is_ok()) && !validate_only {
-            if let Err(refusal) = self.commit(controller, next).await {
-                fail_all(&mut outcomes, &refusal);
-            }
-        }
-        outcomes
+        self.commit_outcomes(controller, next, outcomes, validate_only)
+            .await
     }
 
     async fn allocate_producer_id(
@@ -361,6 +348,26 @@ impl Shard {
         }
         controller.meta.borrow_mut().next_producer_id = id + 1;
         Ok(id)
+    }
+
+    /// Commits `next` when any topic was accepted (and this is not a dry run); if the commit
+    /// fails, the accepted topics are answered with its error instead.
+    async fn commit_outcomes(
+        self: &Rc<Self>,
+        controller: &Controller,
+        next: ClusterMeta,
+        mut outcomes: Vec<TopicOutcome>,
+        validate_only: bool,
+    ) -> Vec<TopicOutcome> {
+        if validate_only || !outcomes.iter().any(|o| o.result.is_ok()) {
+            return outcomes;
+        }
+        if let Err(refusal) = self.commit(controller, next).await {
+            for outcome in outcomes.iter_mut().filter(|o| o.result.is_ok()) {
+                outcome.result = Err(refusal.clone());
+            }
+        }
+        outcomes
     }
 
     /// Persists `next`, makes it the controller's view and applies it on every shard.
@@ -402,13 +409,5 @@ impl Shard {
                 tracing::error!(error = %e, "metadata not persisted");
                 e.to_string()
             })
-    }
-}
-
-fn fail_all(outcomes: &mut [TopicOutcome], refusal: &Refusal) {
-    for outcome in outcomes.iter_mut() {
-        if outcome.result.is_ok() {
-            outcome.result = Err(refusal.clone());
-        }
     }
 }
