@@ -190,6 +190,14 @@ fn bad_records_get_kafka_error_codes_and_nothing_is_appended() {
     assert_eq!(latest.topics[0].partitions[0].offset, 3);
     let log = broker.log();
     assert!(log.contains("produce rejected"), "{log}");
+    assert!(
+        log.contains("CORRUPT_MESSAGE") && log.contains("MESSAGE_TOO_LARGE"),
+        "{log}"
+    );
+    assert!(
+        log.contains("peer=127.0.0.1:"),
+        "the client is named: {log}"
+    );
 }
 
 #[test]

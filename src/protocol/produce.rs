@@ -45,10 +45,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                     tracing::info!(%peer, partition = %tp, "produce with null records");
                     return Err(ErrorCode::CorruptMessage);
                 };
-                match shard
-                    .call(owner, ShardOp::Produce { tp, records, acks })
-                    .await
-                {
+                let op = ShardOp::Produce {
+                    tp,
+                    records,
+                    acks,
+                    peer,
+                };
+                match shard.call(owner, op).await {
                     Ok(ShardReply::Produced(result)) => result,
                     _ => Err(ErrorCode::UnknownServerError),
                 }

@@ -30,6 +30,8 @@ pub enum ShardOp {
         tp: TopicPartition,
         records: Bytes,
         acks: i16,
+        /// The client, for the log line when its records are refused.
+        peer: std::net::SocketAddr,
     },
     Read {
         tp: TopicPartition,
@@ -81,9 +83,12 @@ pub enum ShardReply {
 /// Runs `op` on this shard (its owner).
 pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
     match op {
-        ShardOp::Produce { tp, records, acks } => {
-            ShardReply::Produced(produce(&shard, &tp, records, acks).await)
-        }
+        ShardOp::Produce {
+            tp,
+            records,
+            acks,
+            peer,
+        } => ShardReply::Produced(produce(&shard, &tp, records, acks, peer).await),
         ShardOp::Read {
             tp,
             offset,
@@ -126,10 +131,11 @@ async fn produce(
     tp: &TopicPartition,
     records: Bytes,
     acks: i16,
+    peer: std::net::SocketAddr,
 ) -> Result<AppendInfo, ErrorCode> {
     let log = shard.log(tp).ok_or(ErrorCode::UnknownTopicOrPartition)?;
     let info = log.append(records).map_err(|e| {
-        tracing::warn!(partition = %tp, error = %e, "produce rejected");
+        tracing::warn!(%peer, partition = %tp, error = %e, code = %e.error_code(), "produce rejected");
         e.error_code()
     })?;
     // acks=1: the leader has written the batch to its log file (Kafka: to its page cache), so it
