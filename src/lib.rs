@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod clock;
 pub mod config;
 pub mod error_code;
+pub mod group;
 pub mod log;
 pub mod metadata;
 pub mod net;

@@ -226,7 +226,9 @@ fn invalid_topic_names_are_refused_everywhere() {
     let names: Vec<_> = std::fs::read_dir(broker.data_path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.') && !n.starts_with("weir-"))
+        .filter(|n| {
+            !n.starts_with('.') && !n.starts_with("weir-") && !n.starts_with("__consumer_offsets-")
+        })
         .collect();
     assert!(
         names.is_empty(),

@@ -101,10 +101,12 @@ fn api_versions_advertises_what_is_implemented() {
     assert_eq!(version_of(ApiKey::Produce), Some((3, 9)));
     assert_eq!(version_of(ApiKey::Fetch), Some((4, 12)));
     assert_eq!(version_of(ApiKey::ApiVersions), Some((0, 3)));
+    assert_eq!(version_of(ApiKey::JoinGroup), Some((0, 7)));
+    assert_eq!(version_of(ApiKey::OffsetCommit), Some((2, 8)));
     assert_eq!(
-        version_of(ApiKey::JoinGroup),
+        version_of(ApiKey::EndTxn),
         None,
-        "groups are not implemented yet"
+        "transactions are not implemented"
     );
     // v0 too (old clients).
     let response = wire.request(0, &ApiVersionsRequest::default());
@@ -154,10 +156,20 @@ fn topics_are_created_described_grown_and_deleted() {
     let names: Vec<&str> = metadata
         .topics
         .iter()
+        .filter(|t| !t.is_internal)
         .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()))
         .collect();
     assert_eq!(names, vec!["orders"]);
-    let orders = &metadata.topics[0];
+    assert!(
+        metadata.topics.iter().any(|t| t.is_internal
+            && t.name.as_ref().map(|n| n.0.as_str()) == Some("__consumer_offsets")),
+        "the internal offsets topic is listed as internal"
+    );
+    let orders = metadata
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("orders"))
+        .expect("orders listed");
     assert_eq!(orders.partitions.len(), 3);
     assert!(orders
         .partitions

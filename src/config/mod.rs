@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+use crate::group::GroupConfig;
 use crate::log::{FlushPolicy, LogConfig};
 use crate::record::TimestampType;
 
@@ -81,6 +82,10 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// The broker-wide defaults of every topic config (`log.*`, `message.max.bytes`).
     pub log: LogConfig,
+    /// `group.*` and `offset.metadata.max.bytes`: the group coordinator.
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created.
+    pub offsets_topic_partitions: i32,
     /// Every key as given, for DescribeConfigs.
     pub given: BTreeMap<String, String>,
 }
@@ -111,6 +116,11 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "socket.request.max.bytes",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.initial.rebalance.delay.ms",
+    "offset.metadata.max.bytes",
+    "offsets.topic.num.partitions",
 ];
 
 impl Default for BrokerConfig {
@@ -220,6 +230,48 @@ impl BrokerConfig {
         .max(1);
 
         let log = broker_log_config(&get)?;
+        let defaults = GroupConfig::default();
+        let group = GroupConfig {
+            min_session_timeout_ms: parse_int(
+                "group.min.session.timeout.ms",
+                get("group.min.session.timeout.ms"),
+                defaults.min_session_timeout_ms,
+            )?,
+            max_session_timeout_ms: parse_int(
+                "group.max.session.timeout.ms",
+                get("group.max.session.timeout.ms"),
+                defaults.max_session_timeout_ms,
+            )?,
+            initial_rebalance_delay_ms: parse_int(
+                "group.initial.rebalance.delay.ms",
+                get("group.initial.rebalance.delay.ms"),
+                defaults.initial_rebalance_delay_ms,
+            )?,
+            offset_metadata_max_bytes: parse_int(
+                "offset.metadata.max.bytes",
+                get("offset.metadata.max.bytes"),
+                defaults.offset_metadata_max_bytes,
+            )?,
+        };
+        if group.min_session_timeout_ms > group.max_session_timeout_ms {
+            return Err(ConfigError::invalid(
+                "group.min.session.timeout.ms",
+                &group.min_session_timeout_ms.to_string(),
+                "larger than group.max.session.timeout.ms",
+            ));
+        }
+        let offsets_topic_partitions = parse_int::<i32>(
+            "offsets.topic.num.partitions",
+            get("offsets.topic.num.partitions"),
+            50,
+        )?;
+        if !(1..=1000).contains(&offsets_topic_partitions) {
+            return Err(ConfigError::invalid(
+                "offsets.topic.num.partitions",
+                &offsets_topic_partitions.to_string(),
+                "must be between 1 and 1000",
+            ));
+        }
         Ok(BrokerConfig {
             broker_id,
             listener,
@@ -231,6 +283,8 @@ impl BrokerConfig {
             socket_request_max_bytes: socket_request_max_bytes as usize,
             retention_check_interval_ms,
             log,
+            group,
+            offsets_topic_partitions,
             given: props,
         })
     }
@@ -458,6 +512,13 @@ impl BrokerConfig {
                     }
                     "log.flush.interval.messages" => topic::default_value("flush.messages", log),
                     "log.flush.interval.ms" => topic::default_value("flush.ms", log),
+                    "group.min.session.timeout.ms" => self.group.min_session_timeout_ms.to_string(),
+                    "group.max.session.timeout.ms" => self.group.max_session_timeout_ms.to_string(),
+                    "group.initial.rebalance.delay.ms" => {
+                        self.group.initial_rebalance_delay_ms.to_string()
+                    }
+                    "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes.to_string(),
+                    "offsets.topic.num.partitions" => self.offsets_topic_partitions.to_string(),
                     _ => String::new(),
                 };
                 (key, value, false)

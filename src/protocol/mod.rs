@@ -6,6 +6,7 @@ mod api_versions;
 mod describe;
 mod fetch;
 pub mod fetch_session;
+mod group;
 mod metadata;
 mod offsets;
 mod produce;
@@ -33,6 +34,16 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 4),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
@@ -175,6 +186,36 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         )),
         RequestKind::InitProducerId(req) => typed(ResponseKind::InitProducerId(
             producer_id::handle(ctx, req).await,
+        )),
+        RequestKind::FindCoordinator(req) => typed(ResponseKind::FindCoordinator(
+            group::find_coordinator(ctx, req),
+        )),
+        RequestKind::JoinGroup(req) => {
+            typed(ResponseKind::JoinGroup(group::join_group(ctx, req).await))
+        }
+        RequestKind::SyncGroup(req) => {
+            typed(ResponseKind::SyncGroup(group::sync_group(ctx, req).await))
+        }
+        RequestKind::Heartbeat(req) => {
+            typed(ResponseKind::Heartbeat(group::heartbeat(ctx, req).await))
+        }
+        RequestKind::LeaveGroup(req) => {
+            typed(ResponseKind::LeaveGroup(group::leave_group(ctx, req).await))
+        }
+        RequestKind::OffsetCommit(req) => typed(ResponseKind::OffsetCommit(
+            group::offset_commit(ctx, req).await,
+        )),
+        RequestKind::OffsetFetch(req) => typed(ResponseKind::OffsetFetch(
+            group::offset_fetch(ctx, req).await,
+        )),
+        RequestKind::DescribeGroups(req) => typed(ResponseKind::DescribeGroups(
+            group::describe_groups(ctx, req).await,
+        )),
+        RequestKind::ListGroups(req) => {
+            typed(ResponseKind::ListGroups(group::list_groups(ctx, req).await))
+        }
+        RequestKind::DeleteGroups(req) => typed(ResponseKind::DeleteGroups(
+            group::delete_groups(ctx, req).await,
         )),
         other => return Err(format!("no handler for {other:?}")),
     })

@@ -41,6 +41,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                 let Some(owner) = owner else {
                     return Err(ErrorCode::UnknownTopicOrPartition);
                 };
+                if tp.topic == crate::group::store::OFFSETS_TOPIC {
+                    // Only the group coordinator writes Kafka's internal topic.
+                    tracing::info!(%peer, "produce to the internal topic refused");
+                    return Err(ErrorCode::InvalidTopicException);
+                }
                 let Some(records) = data.records else {
                     tracing::info!(%peer, partition = %tp, "produce with null records");
                     return Err(ErrorCode::CorruptMessage);

@@ -13,4 +13,4 @@ pub use batch::{
 };
 pub use builder::{batch_of, BatchBuilder, NewRecord};
 pub use error::RecordError;
-pub use records::{RecordTimestamp, RecordTimestamps};
+pub use records::{RecordTimestamp, RecordTimestamps, RecordView, RecordViews};

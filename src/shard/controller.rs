@@ -260,7 +260,12 @@ impl Shard {
         let outcomes: Vec<TopicOutcome> = names
             .into_iter()
             .map(|name| {
-                let result = if !self.config.delete_topic_enable {
+                let result = if name == crate::group::store::OFFSETS_TOPIC {
+                    Err(refuse(
+                        ErrorCode::InvalidRequest,
+                        "the internal topic __consumer_offsets cannot be deleted",
+                    ))
+                } else if !self.config.delete_topic_enable {
                     Err(refuse(
                         ErrorCode::TopicDeletionDisabled,
                         "topic deletion is disabled (delete.topic.enable=false)",

@@ -2,6 +2,7 @@
 //! the cluster metadata, its client connections and its end of the shard mesh.
 
 pub mod controller;
+pub mod group_ops;
 mod mesh;
 pub mod ops;
 mod runtime;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
+use crate::group::GroupCoordinator;
 use crate::log::{blocking, LogDir, PartitionLog};
 use crate::metadata::ClusterMeta;
 use crate::protocol::fetch_session::FetchSessions;
@@ -41,6 +43,8 @@ pub struct Shard {
     mesh: Rc<Mesh>,
     controller: Option<Controller>,
     pub fetch_sessions: RefCell<FetchSessions>,
+    /// Coordinator of the groups whose `__consumer_offsets` partitions this shard owns.
+    pub groups: GroupCoordinator,
 }
 
 impl Shard {
@@ -55,7 +59,7 @@ impl Shard {
         Some(p.shard as usize)
     }
 
-    fn log(&self, tp: &TopicPartition) -> Option<Rc<PartitionLog>> {
+    pub(crate) fn log(&self, tp: &TopicPartition) -> Option<Rc<PartitionLog>> {
         self.logs
             .borrow()
             .get(&tp.topic)?
@@ -109,7 +113,11 @@ impl Shard {
                 if open {
                     continue;
                 }
-                let config = topic.configs.log_config(&self.config.log);
+                let mut config = topic.configs.log_config(&self.config.log);
+                if topic.name == crate::group::store::OFFSETS_TOPIC {
+                    // Small records, many partitions: do not reserve 16 MiB ahead for each.
+                    config.preallocate_bytes = 1 << 20;
+                }
                 match PartitionLog::open(
                     &self.log_dir,
                     &topic.name,
@@ -169,6 +177,26 @@ impl Shard {
                     tracing::error!(path = %log.dir().display(), error = %e, "cannot delete partition directory")
                 }
             }
+        }
+    }
+
+    /// Loads the committed offsets of the `__consumer_offsets` partitions this shard owns.
+    async fn load_group_offsets(&self) {
+        let logs: Vec<_> = self
+            .all_logs()
+            .into_iter()
+            .filter(|log| log.topic() == crate::group::store::OFFSETS_TOPIC)
+            .collect();
+        let mut loaded = 0;
+        for log in &logs {
+            loaded += crate::group::load_offsets(&self.groups, log).await;
+        }
+        if loaded > 0 {
+            tracing::info!(
+                shard = self.id,
+                records = loaded,
+                "loaded committed offsets"
+            );
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::controller::{ControllerOp, ControllerReply};
+use super::group_ops::{self, GroupOp, GroupReply};
 use super::Shard;
 use crate::error_code::ErrorCode;
 use crate::log::{AppendInfo, Durability, ReadBatches, TimestampOffset};
@@ -54,6 +55,7 @@ pub enum ShardOp {
     },
     Controller(ControllerOp),
     ApplyMetadata(Box<ClusterMeta>),
+    Group(GroupOp),
 }
 
 /// Log start and high watermark of a partition, with its leader epoch.
@@ -78,6 +80,7 @@ pub enum ShardReply {
     OffsetForTimestamp(Result<Option<TimestampOffset>, ErrorCode>),
     Controller(ControllerReply),
     MetadataApplied,
+    Group(GroupReply),
 }
 
 /// Runs `op` on this shard (its owner).
@@ -123,6 +126,7 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             shard.apply_metadata(*meta).await;
             ShardReply::MetadataApplied
         }
+        ShardOp::Group(op) => ShardReply::Group(group_ops::execute(shard, op).await),
     }
 }
 

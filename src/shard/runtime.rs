@@ -17,8 +17,14 @@ use super::mesh::{self, Mesh, MeshMessage};
 use super::{ops, Shard};
 use crate::clock::SystemClock;
 use crate::config::BrokerConfig;
+use crate::config::TopicConfigs;
+use crate::group::store::OFFSETS_TOPIC;
+use crate::group::GroupCoordinator;
 use crate::log::LogDir;
-use crate::metadata::{self, place_partition, validate_topic_name, ClusterMeta, MetadataError};
+use crate::metadata::{
+    self, place_partition, validate_topic_name, ClusterMeta, MetadataError, PartitionMeta,
+    TopicMeta,
+};
 use crate::protocol::fetch_session::FetchSessions;
 
 /// Set by the signal thread; every shard polls it.
@@ -59,7 +65,11 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         path: config.log_dir.display().to_string(),
         source,
     })?;
-    let meta = prepare_metadata(&config.log_dir, shard_count)?;
+    let meta = prepare_metadata(
+        &config.log_dir,
+        shard_count,
+        config.offsets_topic_partitions,
+    )?;
     remove_orphan_partitions(&config.log_dir, &meta);
     start_signal_thread();
 
@@ -122,6 +132,7 @@ async fn run_shard(
         .await
         .map_err(|e| fail(e.to_string()))?;
     let mesh = Rc::new(Mesh::new(senders));
+    let config_group = config.group.clone();
     let shard = Rc::new(Shard {
         id,
         count: shard_count,
@@ -133,12 +144,14 @@ async fn run_shard(
         mesh: mesh.clone(),
         controller: (id == 0).then(|| Controller::new(meta.clone())),
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
+        groups: GroupCoordinator::new(config_group),
     });
     let handler_shard = shard.clone();
     mesh::spawn_receivers(mesh.clone(), receivers, move |op| {
         ops::execute(handler_shard.clone(), op)
     });
     shard.apply_metadata(meta).await;
+    shard.load_group_offsets().await;
     // Every shard opens its partitions before any listens: a client routed to any shard finds
     // every partition open. (A blocking wait is harmless here: nothing is served yet.)
     barrier.wait();
@@ -154,6 +167,7 @@ async fn run_shard(
     }
     let acceptor = glommio::spawn_local(crate::net::accept_loop(shard.clone(), listener));
     glommio::spawn_local(retention_loop(shard.clone())).detach();
+    glommio::spawn_local(group_tick_loop(shard.clone())).detach();
 
     while !SHUTDOWN.load(Ordering::Relaxed) {
         glommio::timer::sleep(Duration::from_millis(100)).await;
@@ -166,6 +180,14 @@ async fn run_shard(
     }
     mesh.close();
     Ok(())
+}
+
+/// Session timeouts and join deadlines of this shard's consumer groups.
+async fn group_tick_loop(shard: Rc<Shard>) {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        shard.groups.tick();
+    }
 }
 
 /// Kafka's `log.retention.check.interval.ms` loop, per shard over the logs it owns.
@@ -193,9 +215,37 @@ async fn retention_loop(shard: Rc<Shard>) {
 
 /// Loads the metadata (or starts an empty cluster), gives it a cluster id, and moves partitions
 /// of shards that no longer exist (a restart with a smaller --smp) to existing ones.
-fn prepare_metadata(log_dir: &Path, shard_count: usize) -> Result<ClusterMeta, ServeError> {
+fn prepare_metadata(
+    log_dir: &Path,
+    shard_count: usize,
+    offsets_partitions: i32,
+) -> Result<ClusterMeta, ServeError> {
     let mut meta = metadata::load(log_dir)?;
     let mut changed = false;
+    if !meta.topics.contains_key(OFFSETS_TOPIC) {
+        // Kafka's internal topic for committed offsets. Kept forever (retention.ms=-1): it is
+        // small, and compaction (which Kafka uses for it) arrives with cleanup.policy=compact.
+        let configs = TopicConfigs::new([
+            ("retention.ms".to_string(), "-1".to_string()),
+            ("segment.bytes".to_string(), "104857600".to_string()),
+        ])
+        .expect("valid internal topic configs");
+        meta.topics.insert(
+            OFFSETS_TOPIC.to_string(),
+            TopicMeta {
+                name: OFFSETS_TOPIC.to_string(),
+                id: uuid::Uuid::new_v4(),
+                partitions: (0..offsets_partitions)
+                    .map(|p| PartitionMeta {
+                        shard: place_partition(OFFSETS_TOPIC, p, shard_count),
+                        leader_epoch: 0,
+                    })
+                    .collect(),
+                configs,
+            },
+        );
+        changed = true;
+    }
     if meta.cluster_id.is_empty() {
         meta.cluster_id = new_cluster_id();
         changed = true;

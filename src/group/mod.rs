@@ -1,0 +1,145 @@
+//! Consumer groups: the coordinator of each group lives on the shard that owns the group's
+//! `__consumer_offsets` partition (Kafka's `abs(groupId.hashCode) % partitions`), so committing
+//! an offset is a local append on that shard.
+
+pub mod coordinator;
+pub mod store;
+
+use std::rc::Rc;
+
+use crate::error_code::ErrorCode;
+use crate::log::PartitionLog;
+use crate::metadata::ClusterMeta;
+use crate::record::{BatchBuilder, NewRecord};
+pub use coordinator::{GroupConfig, GroupCoordinator};
+use store::{CommittedOffset, OffsetKey, OFFSETS_TOPIC};
+
+/// Java's `String.hashCode`, so that groups map to the same `__consumer_offsets` partition as
+/// on a Kafka broker with the same partition count.
+fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The `__consumer_offsets` partition of `group`.
+pub fn offsets_partition(group: &str, partitions: usize) -> i32 {
+    // Kafka's Utils.abs: Math.abs, except that Integer.MIN_VALUE maps to 0.
+    let hash = java_hash(group);
+    let abs = if hash == i32::MIN {
+        0
+    } else {
+        hash.unsigned_abs() as usize
+    };
+    (abs % partitions.max(1)) as i32
+}
+
+/// The shard that coordinates `group`, or `None` before the offsets topic exists.
+pub fn coordinator_shard(meta: &ClusterMeta, group: &str) -> Option<usize> {
+    let topic = meta.topics.get(OFFSETS_TOPIC)?;
+    let p = offsets_partition(group, topic.partitions.len());
+    topic.partition(p).map(|m| m.shard as usize)
+}
+
+/// One partition's offset to commit.
+pub struct OffsetToCommit {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// Writes offsets (or tombstones, `None`) of `group` to its `__consumer_offsets` partition and
+/// waits until they are durable per the flush policy.
+pub async fn write_offsets(
+    log: &Rc<PartitionLog>,
+    group: &str,
+    offsets: &[((String, i32), Option<CommittedOffset>)],
+) -> Result<(), ErrorCode> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut builder = BatchBuilder::new();
+    let encoded: Vec<_> = offsets
+        .iter()
+        .map(|((topic, partition), value)| {
+            let key = store::encode_key(&OffsetKey {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            });
+            (key, value.as_ref().map(store::encode_value))
+        })
+        .collect();
+    for (key, value) in &encoded {
+        builder.push(NewRecord {
+            key: Some(key),
+            value: value.as_deref(),
+            timestamp_ms: now_ms,
+        });
+    }
+    let info = log.append(builder.build()).map_err(|e| {
+        tracing::error!(%group, error = %e, "cannot append to __consumer_offsets");
+        ErrorCode::CoordinatorNotAvailable
+    })?;
+    log.wait_for(info.last_offset + 1, log.ack_durability())
+        .await
+        .map_err(|e| {
+            tracing::error!(%group, error = %e, "offsets not made durable");
+            ErrorCode::CoordinatorNotAvailable
+        })
+}
+
+/// Replays a `__consumer_offsets` partition into the coordinator (at start).
+pub async fn load_offsets(coordinator: &GroupCoordinator, log: &Rc<PartitionLog>) -> usize {
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    let mut loaded = 0;
+    while offset < end {
+        let read = match log.read(offset, 1 << 20).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read __consumer_offsets; offsets from here on are not loaded");
+                break;
+            }
+        };
+        let Ok(batches) = read.batches() else {
+            tracing::error!("unreadable batch in __consumer_offsets");
+            break;
+        };
+        if batches.is_empty() {
+            break;
+        }
+        for batch in &batches {
+            offset = batch.last_offset() + 1;
+            let Some(records) = batch.record_views() else {
+                continue;
+            };
+            for record in records {
+                let Some(key) = record.key.and_then(store::decode_key) else {
+                    continue;
+                };
+                let value = record.value.and_then(store::decode_value);
+                coordinator.apply_offsets(&key.group, vec![((key.topic, key.partition), value)]);
+                loaded += 1;
+            }
+        }
+    }
+    loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_map_to_partitions_like_kafka() {
+        // Java: "my-group".hashCode() == -1906497762; Utils.abs(...) % 50 == 12.
+        assert_eq!(java_hash("my-group"), -1_906_497_762);
+        assert_eq!(offsets_partition("my-group", 50), 12);
+        assert_eq!(offsets_partition("", 50), 0);
+    }
+}

@@ -1,0 +1,610 @@
+//! Consumer group APIs: FindCoordinator (10), JoinGroup (11), Heartbeat (12), LeaveGroup (13),
+//! SyncGroup (14), DescribeGroups (15), ListGroups (16), DeleteGroups (42), OffsetCommit (8),
+//! OffsetFetch (9). Each is decoded here and run by the group's coordinator shard.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::error_code::ErrorCode;
+use crate::group::coordinator::{JoinOutcome, JoinRequest, SyncOutcome};
+use crate::group::store::CommittedOffset;
+use crate::group::{coordinator_shard, OffsetToCommit};
+use crate::shard::group_ops::{GroupOp, GroupReply};
+use crate::shard::ops::{ShardOp, ShardReply};
+use crate::shard::Shard;
+
+fn s(text: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(text.into())
+}
+
+/// Runs `op` on the coordinator of `group`.
+async fn ask(shard: &Rc<Shard>, group: &str, op: GroupOp) -> Result<GroupReply, ErrorCode> {
+    let owner =
+        coordinator_shard(&shard.meta(), group).ok_or(ErrorCode::CoordinatorNotAvailable)?;
+    match shard.call(owner, ShardOp::Group(op)).await {
+        Ok(ShardReply::Group(reply)) => Ok(reply),
+        _ => Err(ErrorCode::CoordinatorNotAvailable),
+    }
+}
+
+fn client_host(ctx: &RequestContext<'_>) -> String {
+    // Kafka reports the client address with a leading slash (InetAddress.toString()).
+    format!("/{}", ctx.peer.ip())
+}
+
+pub fn find_coordinator(
+    ctx: &RequestContext<'_>,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let config = &ctx.shard.config;
+    let host = s(config.advertised.host.clone());
+    let port = i32::from(config.advertised.port);
+    // key_type 0 = group; 1 = transaction (transactions are not supported).
+    let error = if request.key_type == 0 {
+        ErrorCode::None
+    } else {
+        ErrorCode::CoordinatorNotAvailable
+    };
+    let ok = error == ErrorCode::None;
+    if ctx.api_version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let c = Coordinator::default()
+                    .with_key(key)
+                    .with_error_code(error.code());
+                if ok {
+                    c.with_node_id(BrokerId(config.broker_id))
+                        .with_host(host.clone())
+                        .with_port(port)
+                } else {
+                    c.with_node_id(BrokerId(-1)).with_port(-1)
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let response = FindCoordinatorResponse::default().with_error_code(error.code());
+    if ok {
+        response
+            .with_node_id(BrokerId(config.broker_id))
+            .with_host(host)
+            .with_port(port)
+    } else {
+        response.with_node_id(BrokerId(-1)).with_port(-1)
+    }
+}
+
+pub async fn join_group(ctx: &RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
+    let group = request.group_id.0.as_str().to_string();
+    let join = JoinRequest {
+        group: group.clone(),
+        member_id: request.member_id.as_str().to_string(),
+        instance_id: request.group_instance_id.map(|i| i.as_str().to_string()),
+        client_id: ctx.client_id.unwrap_or("").to_string(),
+        client_host: client_host(ctx),
+        session_timeout_ms: request.session_timeout_ms,
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if ctx.api_version >= 1 {
+            request.rebalance_timeout_ms
+        } else {
+            request.session_timeout_ms
+        },
+        protocol_type: request.protocol_type.as_str().to_string(),
+        protocols: request
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.as_str().to_string(), p.metadata))
+            .collect(),
+        require_known_member_id: ctx.api_version >= 4,
+    };
+    let member_id = join.member_id.clone();
+    let outcome = match ask(ctx.shard, &group, GroupOp::Join(join)).await {
+        Ok(GroupReply::Joined(outcome)) => outcome,
+        Ok(_) => JoinOutcome {
+            error: ErrorCode::UnknownServerError,
+            generation: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            member_id,
+            members: Vec::new(),
+        },
+        Err(code) => JoinOutcome {
+            error: code,
+            generation: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            member_id,
+            members: Vec::new(),
+        },
+    };
+    if outcome.error != ErrorCode::None && outcome.error != ErrorCode::MemberIdRequired {
+        tracing::info!(peer = %ctx.peer, %group, error = %outcome.error, "JoinGroup refused");
+    }
+    let response = JoinGroupResponse::default()
+        .with_error_code(outcome.error.code())
+        .with_generation_id(outcome.generation)
+        .with_protocol_name(Some(s(outcome.protocol_name.clone().unwrap_or_default())))
+        .with_leader(s(outcome.leader))
+        .with_member_id(s(outcome.member_id))
+        .with_members(
+            outcome
+                .members
+                .into_iter()
+                .map(|(id, instance, metadata)| {
+                    JoinGroupResponseMember::default()
+                        .with_member_id(s(id))
+                        .with_group_instance_id(if ctx.api_version >= 5 {
+                            instance.map(s)
+                        } else {
+                            None
+                        })
+                        .with_metadata(metadata)
+                })
+                .collect(),
+        );
+    if ctx.api_version >= 7 {
+        response
+            .with_protocol_type(outcome.protocol_type.map(s))
+            .with_protocol_name(outcome.protocol_name.map(s))
+    } else {
+        response
+    }
+}
+
+pub async fn sync_group(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    let group = request.group_id.0.as_str().to_string();
+    let op = GroupOp::Sync {
+        group: group.clone(),
+        generation: request.generation_id,
+        member_id: request.member_id.as_str().to_string(),
+        instance_id: request.group_instance_id.map(|i| i.as_str().to_string()),
+        assignments: request
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id.as_str().to_string(), a.assignment))
+            .collect(),
+    };
+    let outcome = match ask(ctx.shard, &group, op).await {
+        Ok(GroupReply::Synced(outcome)) => outcome,
+        Ok(_) => sync_error(ErrorCode::UnknownServerError),
+        Err(code) => sync_error(code),
+    };
+    let response = SyncGroupResponse::default()
+        .with_error_code(outcome.error.code())
+        .with_assignment(outcome.assignment);
+    if ctx.api_version >= 5 {
+        response
+            .with_protocol_type(outcome.protocol_type.map(s))
+            .with_protocol_name(outcome.protocol_name.map(s))
+    } else {
+        response
+    }
+}
+
+fn sync_error(error: ErrorCode) -> SyncOutcome {
+    SyncOutcome {
+        error,
+        protocol_type: None,
+        protocol_name: None,
+        assignment: Default::default(),
+    }
+}
+
+pub async fn heartbeat(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    let group = request.group_id.0.as_str().to_string();
+    let op = GroupOp::Heartbeat {
+        group: group.clone(),
+        generation: request.generation_id,
+        member_id: request.member_id.as_str().to_string(),
+        instance_id: request.group_instance_id.map(|i| i.as_str().to_string()),
+    };
+    let code = match ask(ctx.shard, &group, op).await {
+        Ok(GroupReply::Code(code)) => code,
+        Ok(_) => ErrorCode::UnknownServerError,
+        Err(code) => code,
+    };
+    HeartbeatResponse::default().with_error_code(code.code())
+}
+
+pub async fn leave_group(
+    ctx: &RequestContext<'_>,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let group = request.group_id.0.as_str().to_string();
+    // v0-2: one member id; v3+: a batch of members (static members by instance id).
+    let members: Vec<(String, Option<String>)> = if ctx.api_version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.as_str().to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.as_str().to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(request.member_id.as_str().to_string(), None)]
+    };
+    let codes = match ask(
+        ctx.shard,
+        &group,
+        GroupOp::Leave {
+            group: group.clone(),
+            members: members.clone(),
+        },
+    )
+    .await
+    {
+        Ok(GroupReply::Codes(codes)) => codes,
+        Ok(_) => vec![ErrorCode::UnknownServerError; members.len()],
+        Err(code) => vec![code; members.len()],
+    };
+    tracing::info!(peer = %ctx.peer, %group, members = members.len(), "LeaveGroup");
+    if ctx.api_version >= 3 {
+        let top = if codes.iter().all(|c| *c == ErrorCode::None) {
+            ErrorCode::None
+        } else {
+            codes
+                .iter()
+                .copied()
+                .find(|c| *c != ErrorCode::None)
+                .unwrap_or(ErrorCode::None)
+        };
+        // Kafka puts member errors per member and only coordinator errors at the top.
+        let top = if matches!(top, ErrorCode::CoordinatorNotAvailable) {
+            top
+        } else {
+            ErrorCode::None
+        };
+        LeaveGroupResponse::default()
+            .with_error_code(top.code())
+            .with_members(
+                members
+                    .into_iter()
+                    .zip(codes)
+                    .map(|((id, instance), code)| {
+                        MemberResponse::default()
+                            .with_member_id(s(id))
+                            .with_group_instance_id(instance.map(s))
+                            .with_error_code(code.code())
+                    })
+                    .collect(),
+            )
+    } else {
+        LeaveGroupResponse::default()
+            .with_error_code(codes.first().copied().unwrap_or(ErrorCode::None).code())
+    }
+}
+
+pub async fn offset_commit(
+    ctx: &RequestContext<'_>,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let group = request.group_id.0.as_str().to_string();
+    let mut offsets = Vec::new();
+    let mut shape = Vec::new();
+    for topic in &request.topics {
+        let name = topic.name.0.as_str().to_string();
+        let mut indexes = Vec::new();
+        for p in &topic.partitions {
+            offsets.push(OffsetToCommit {
+                topic: name.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p
+                    .committed_metadata
+                    .as_ref()
+                    .map(|m| m.as_str().to_string()),
+            });
+            indexes.push(p.partition_index);
+        }
+        shape.push((topic.name.clone(), indexes));
+    }
+    let count = offsets.len();
+    let op = GroupOp::Commit {
+        group: group.clone(),
+        generation: request.generation_id_or_member_epoch,
+        member_id: request.member_id.as_str().to_string(),
+        instance_id: request.group_instance_id.map(|i| i.as_str().to_string()),
+        offsets,
+    };
+    let codes = match ask(ctx.shard, &group, op).await {
+        Ok(GroupReply::Codes(codes)) => codes,
+        Ok(_) => vec![ErrorCode::UnknownServerError; count],
+        Err(code) => vec![code; count],
+    };
+    if let Some(code) = codes.iter().find(|c| **c != ErrorCode::None) {
+        tracing::info!(peer = %ctx.peer, %group, error = %code, "OffsetCommit refused");
+    }
+    let mut codes = codes.into_iter();
+    OffsetCommitResponse::default().with_topics(
+        shape
+            .into_iter()
+            .map(|(name, indexes)| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(name)
+                    .with_partitions(
+                        indexes
+                            .into_iter()
+                            .map(|index| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(index)
+                                    .with_error_code(
+                                        codes
+                                            .next()
+                                            .unwrap_or(ErrorCode::UnknownServerError)
+                                            .code(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}
+
+type FetchedOffsets = Vec<((String, i32), Option<CommittedOffset>)>;
+/// Committed offsets of one topic: partition and offset (if any).
+type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+
+async fn fetch_group_offsets(
+    ctx: &RequestContext<'_>,
+    group: &str,
+    partitions: Option<Vec<(String, i32)>>,
+) -> Result<FetchedOffsets, ErrorCode> {
+    let op = GroupOp::FetchOffsets {
+        group: group.to_string(),
+        partitions,
+    };
+    match ask(ctx.shard, group, op).await? {
+        GroupReply::Offsets(offsets) => Ok(offsets),
+        _ => Err(ErrorCode::UnknownServerError),
+    }
+}
+
+/// Offsets grouped by topic, in first-seen order.
+fn by_topic(offsets: FetchedOffsets) -> Vec<TopicOffsets> {
+    let mut topics: Vec<TopicOffsets> = Vec::new();
+    for ((topic, partition), value) in offsets {
+        match topics.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, list)) => list.push((partition, value)),
+            None => topics.push((topic, vec![(partition, value)])),
+        }
+    }
+    topics
+}
+
+pub async fn offset_fetch(
+    ctx: &RequestContext<'_>,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let version = ctx.api_version;
+    if version >= 8 {
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for g in request.groups {
+            let group = g.group_id.0.as_str().to_string();
+            let wanted = g.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .flat_map(|t| {
+                        let name = t.name.0.as_str().to_string();
+                        t.partition_indexes
+                            .into_iter()
+                            .map(move |p| (name.clone(), p))
+                    })
+                    .collect()
+            });
+            let result = OffsetFetchResponseGroup::default().with_group_id(g.group_id);
+            groups.push(match fetch_group_offsets(ctx, &group, wanted).await {
+                Ok(offsets) => result.with_topics(
+                    by_topic(offsets)
+                        .into_iter()
+                        .map(|(topic, partitions)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(s(topic)))
+                                .with_partitions(
+                                    partitions
+                                        .into_iter()
+                                        .map(|(p, value)| {
+                                            let (offset, epoch, metadata) = committed(value);
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(p)
+                                                .with_committed_offset(offset)
+                                                .with_committed_leader_epoch(epoch)
+                                                .with_metadata(Some(s(metadata)))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+                Err(code) => result.with_error_code(code.code()),
+            });
+        }
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let group = request.group_id.0.as_str().to_string();
+    let wanted = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name.0.as_str().to_string();
+                t.partition_indexes
+                    .into_iter()
+                    .map(move |p| (name.clone(), p))
+            })
+            .collect()
+    });
+    match fetch_group_offsets(ctx, &group, wanted).await {
+        Ok(offsets) => OffsetFetchResponse::default().with_topics(
+            by_topic(offsets)
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(s(topic)))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(p, value)| {
+                                    let (offset, epoch, metadata) = committed(value);
+                                    let partition = OffsetFetchResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_metadata(Some(s(metadata)));
+                                    if version >= 5 {
+                                        partition.with_committed_leader_epoch(epoch)
+                                    } else {
+                                        partition
+                                    }
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+        Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code.code()),
+        Err(_) => OffsetFetchResponse::default(),
+    }
+}
+
+/// (offset, leader epoch, metadata), or Kafka's "no offset" (-1, -1, "").
+fn committed(value: Option<CommittedOffset>) -> (i64, i32, String) {
+    match value {
+        Some(v) => (v.offset, v.leader_epoch, v.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub async fn describe_groups(
+    ctx: &RequestContext<'_>,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for id in request.groups {
+        let name = id.0.as_str().to_string();
+        let described = DescribedGroup::default().with_group_id(id);
+        groups.push(
+            match ask(
+                ctx.shard,
+                &name,
+                GroupOp::Describe {
+                    group: name.clone(),
+                },
+            )
+            .await
+            {
+                Ok(GroupReply::Described(Some(summary))) => described
+                    .with_group_state(s(summary.state))
+                    .with_protocol_type(s(summary.protocol_type))
+                    .with_protocol_data(s(summary.protocol_name))
+                    .with_members(
+                        summary
+                            .members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(s(m.member_id))
+                                    .with_group_instance_id(if ctx.api_version >= 4 {
+                                        m.instance_id.map(s)
+                                    } else {
+                                        None
+                                    })
+                                    .with_client_id(s(m.client_id))
+                                    .with_client_host(s(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
+                            })
+                            .collect(),
+                    ),
+                // Kafka (v0-5) describes an unknown group as Dead, with no error.
+                Ok(GroupReply::Described(None)) => described.with_group_state(s("Dead")),
+                Ok(_) => described.with_error_code(ErrorCode::UnknownServerError.code()),
+                Err(code) => described.with_error_code(code.code()),
+            },
+        );
+    }
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn list_groups(
+    ctx: &RequestContext<'_>,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|st| st.as_str().to_lowercase())
+        .collect();
+    let mut groups = Vec::new();
+    for peer in 0..ctx.shard.count {
+        if let Ok(ShardReply::Group(GroupReply::Listed(listed))) =
+            ctx.shard.call(peer, ShardOp::Group(GroupOp::List)).await
+        {
+            for (id, protocol_type, state) in listed {
+                if states.is_empty() || states.contains(&state.to_lowercase()) {
+                    let group = ListedGroup::default()
+                        .with_group_id(GroupId(s(id)))
+                        .with_protocol_type(s(protocol_type));
+                    groups.push(if ctx.api_version >= 4 {
+                        group.with_group_state(s(state))
+                    } else {
+                        group
+                    });
+                }
+            }
+        }
+    }
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn delete_groups(
+    ctx: &RequestContext<'_>,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for id in request.groups_names {
+        let name = id.0.as_str().to_string();
+        let code = match ask(
+            ctx.shard,
+            &name,
+            GroupOp::Delete {
+                group: name.clone(),
+            },
+        )
+        .await
+        {
+            Ok(GroupReply::Code(code)) => code,
+            Ok(_) => ErrorCode::UnknownServerError,
+            Err(code) => code,
+        };
+        tracing::info!(peer = %ctx.peer, group = %name, result = %code, "DeleteGroups");
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code.code()),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}

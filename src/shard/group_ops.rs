@@ -1,0 +1,214 @@
+//! Group coordinator work, run on the shard that coordinates the group.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::ops::TopicPartition;
+use super::Shard;
+use crate::error_code::ErrorCode;
+use crate::group::coordinator::{GroupSummary, JoinOutcome, JoinRequest, SyncOutcome};
+use crate::group::store::{CommittedOffset, OFFSETS_TOPIC};
+use crate::group::{offsets_partition, write_offsets, OffsetToCommit};
+
+pub enum GroupOp {
+    Join(JoinRequest),
+    Sync {
+        group: String,
+        generation: i32,
+        member_id: String,
+        instance_id: Option<String>,
+        assignments: Vec<(String, Bytes)>,
+    },
+    Heartbeat {
+        group: String,
+        generation: i32,
+        member_id: String,
+        instance_id: Option<String>,
+    },
+    Leave {
+        group: String,
+        members: Vec<(String, Option<String>)>,
+    },
+    Commit {
+        group: String,
+        generation: i32,
+        member_id: String,
+        instance_id: Option<String>,
+        offsets: Vec<OffsetToCommit>,
+    },
+    FetchOffsets {
+        group: String,
+        partitions: Option<Vec<(String, i32)>>,
+    },
+    Describe {
+        group: String,
+    },
+    List,
+    Delete {
+        group: String,
+    },
+}
+
+pub enum GroupReply {
+    Joined(JoinOutcome),
+    Synced(SyncOutcome),
+    Code(ErrorCode),
+    Codes(Vec<ErrorCode>),
+    Offsets(Vec<((String, i32), Option<CommittedOffset>)>),
+    Described(Option<GroupSummary>),
+    Listed(Vec<(String, String, &'static str)>),
+}
+
+fn offsets_log_tp(shard: &Shard, group: &str) -> Option<TopicPartition> {
+    let meta = shard.meta();
+    let count = meta.topics.get(OFFSETS_TOPIC)?.partitions.len();
+    Some(TopicPartition {
+        topic: OFFSETS_TOPIC.to_string(),
+        partition: offsets_partition(group, count),
+    })
+}
+
+pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
+    let groups = &shard.groups;
+    match op {
+        GroupOp::Join(request) => GroupReply::Joined(groups.join(request).await),
+        GroupOp::Sync {
+            group,
+            generation,
+            member_id,
+            instance_id,
+            assignments,
+        } => GroupReply::Synced(
+            groups
+                .sync(
+                    &group,
+                    generation,
+                    &member_id,
+                    instance_id.as_deref(),
+                    assignments,
+                )
+                .await,
+        ),
+        GroupOp::Heartbeat {
+            group,
+            generation,
+            member_id,
+            instance_id,
+        } => GroupReply::Code(groups.heartbeat(
+            &group,
+            generation,
+            &member_id,
+            instance_id.as_deref(),
+        )),
+        GroupOp::Leave { group, members } => GroupReply::Codes(groups.leave(&group, &members)),
+        GroupOp::Commit {
+            group,
+            generation,
+            member_id,
+            instance_id,
+            offsets,
+        } => GroupReply::Codes(
+            commit(
+                &shard,
+                &group,
+                generation,
+                &member_id,
+                instance_id.as_deref(),
+                offsets,
+            )
+            .await,
+        ),
+        GroupOp::FetchOffsets { group, partitions } => {
+            GroupReply::Offsets(groups.fetch_offsets(&group, partitions.as_deref()))
+        }
+        GroupOp::Describe { group } => GroupReply::Described(groups.describe(&group)),
+        GroupOp::List => GroupReply::Listed(groups.list()),
+        GroupOp::Delete { group } => GroupReply::Code(delete(&shard, &group).await),
+    }
+}
+
+/// OffsetCommit: membership and generation checks, per-partition checks, one durable append
+/// of all accepted offsets, then they become visible to OffsetFetch.
+async fn commit(
+    shard: &Rc<Shard>,
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    instance_id: Option<&str>,
+    offsets: Vec<OffsetToCommit>,
+) -> Vec<ErrorCode> {
+    if let Err(code) = shard
+        .groups
+        .check_commit(group, generation, member_id, instance_id)
+    {
+        return vec![code; offsets.len()];
+    }
+    let meta = shard.meta();
+    let max_metadata = shard.groups.config().offset_metadata_max_bytes;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut codes = Vec::with_capacity(offsets.len());
+    let mut accepted = Vec::new();
+    for o in offsets {
+        let metadata = o.metadata.unwrap_or_default();
+        let known = meta
+            .topics
+            .get(&o.topic)
+            .is_some_and(|t| t.partition(o.partition).is_some());
+        let code = if metadata.len() > max_metadata {
+            ErrorCode::OffsetMetadataTooLarge
+        } else if !known {
+            ErrorCode::UnknownTopicOrPartition
+        } else {
+            accepted.push((
+                (o.topic, o.partition),
+                Some(CommittedOffset {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata,
+                    commit_timestamp_ms: now_ms,
+                }),
+            ));
+            ErrorCode::None
+        };
+        codes.push(code);
+    }
+    let log = offsets_log_tp(shard, group).and_then(|tp| shard.log(&tp));
+    let written = match log {
+        Some(log) => write_offsets(&log, group, &accepted).await,
+        None => Err(ErrorCode::NotCoordinator),
+    };
+    match written {
+        Ok(()) => {
+            shard.groups.apply_offsets(group, accepted);
+            codes
+        }
+        Err(code) => codes
+            .into_iter()
+            .map(|c| if c == ErrorCode::None { code } else { c })
+            .collect(),
+    }
+}
+
+async fn delete(shard: &Rc<Shard>, group: &str) -> ErrorCode {
+    let keys = match shard.groups.check_delete(group) {
+        Ok(keys) => keys,
+        Err(code) => return code,
+    };
+    let tombstones: Vec<_> = keys.into_iter().map(|k| (k, None)).collect();
+    let log = offsets_log_tp(shard, group).and_then(|tp| shard.log(&tp));
+    let written = match log {
+        Some(log) => write_offsets(&log, group, &tombstones).await,
+        None => Err(ErrorCode::NotCoordinator),
+    };
+    match written {
+        Ok(()) => {
+            shard.groups.remove_group(group);
+            tracing::info!(%group, "group deleted");
+            ErrorCode::None
+        }
+        Err(code) => code,
+    }
+}
