@@ -10,88 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use support::broker::Broker;
+use support::kafka::{committed_total, create_topic, group_consumer, produce, wait_until};
 
 /// Brokers for these tests start rebalances at once (Kafka waits 3 s for more members).
 fn broker() -> Broker {
     Broker::start_with(&["group.initial.rebalance.delay.ms=0"])
-}
-
-fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
-        .expect("CreateTopics")
-    {
-        result.expect("topic created");
-    }
-}
-
-/// Produces `count` keyed messages with acks=all; returns how many went to each partition.
-fn produce(bootstrap: &str, topic: &str, count: usize) -> HashMap<i32, i64> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    for i in 0..count {
-        let key = format!("k-{i}");
-        let value = format!("v-{i}");
-        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    assert!(Instant::now() < deadline, "producer queue stayed full");
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(60)).expect("flush");
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("watermark client");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    metadata.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                .expect("watermarks");
-            (p.id(), high)
-        })
-        .collect()
-}
-
-fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "300")
-        .create()
-        .expect("group consumer")
 }
 
 /// What one consumer thread saw.
@@ -137,14 +63,6 @@ fn run_member(
         }
         seen
     })
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -198,26 +116,6 @@ fn queue_mode_splits_partitions_and_consumes_each_message_once() {
         "partitions split between members: {a:?} / {b_:?}"
     );
     assert_eq!(a.len() + b_.len(), 4);
-}
-
-/// Sum of the group's committed offsets on `topic` (what a lag tool compares with the ends).
-fn committed_total(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> i64 {
-    let consumer = group_consumer(bootstrap, group);
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .expect("OffsetFetch");
-    committed
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
-        })
-        .sum()
 }
 
 #[test]
