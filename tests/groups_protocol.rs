@@ -26,6 +26,18 @@ fn group_id(name: &str) -> GroupId {
     GroupId(s(name))
 }
 
+/// A consumer-protocol subscription (version 0) to `topics`, as clients send in JoinGroup.
+fn subscription(topics: &[&str]) -> Bytes {
+    use kafka_protocol::protocol::Encodable;
+    let mut buf = bytes::BytesMut::new();
+    buf.extend_from_slice(&0i16.to_be_bytes());
+    ConsumerProtocolSubscription::default()
+        .with_topics(topics.iter().map(|t| s(t)).collect())
+        .encode(&mut buf, 0)
+        .expect("encode subscription");
+    buf.freeze()
+}
+
 fn join(
     wire: &mut Wire,
     group: &str,
@@ -43,7 +55,7 @@ fn join(
             .with_protocol_type(s("consumer"))
             .with_protocols(vec![JoinGroupRequestProtocol::default()
                 .with_name(s("range"))
-                .with_metadata(Bytes::from_static(b"subscription"))]),
+                .with_metadata(subscription(&["t"]))]),
     )
 }
 
@@ -174,6 +186,47 @@ fn one_member_joins_syncs_commits_and_bad_input_gets_kafka_errors() {
         assert_eq!(group.error_code, 0);
         assert_eq!(group.topics[0].partitions[0].committed_offset, 42);
     }
+
+    // OffsetDelete: refused for a topic the live group subscribes to; done for a group
+    // nobody is in.
+    let delete_offsets = |wire: &mut Wire, group: &str| {
+        let response = wire.request(
+            0,
+            &OffsetDeleteRequest::default()
+                .with_group_id(group_id(group))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(topic_name("t"))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default()
+                                .with_partition_index(0),
+                        ]),
+                ]),
+        );
+        (
+            response.error_code,
+            response.topics.first().map(|t| t.partitions[0].error_code),
+        )
+    };
+    assert_eq!(
+        delete_offsets(&mut wire, "g"),
+        (0, Some(86)),
+        "GROUP_SUBSCRIBED_TO_TOPIC"
+    );
+    assert_eq!(
+        delete_offsets(&mut wire, "nope"),
+        (69, None),
+        "GROUP_ID_NOT_FOUND"
+    );
+    assert_eq!(commit(&mut wire, "scratch", -1, "", "x"), 0);
+    assert_eq!(delete_offsets(&mut wire, "scratch"), (0, Some(0)));
+    let scratch = wire.request(
+        7,
+        &OffsetFetchRequest::default()
+            .with_group_id(group_id("scratch"))
+            .with_topics(None),
+    );
+    assert!(scratch.topics.is_empty(), "the offset was deleted");
 
     let described = wire.request(
         5,

@@ -344,6 +344,34 @@ impl Group {
             .map(|(name, _)| name.to_string())
     }
 
+    /// Topics the members subscribe to, from their consumer-protocol subscriptions (groups of
+    /// other protocol types subscribe to nothing Kafka knows).
+    fn subscribed_topics(&self) -> HashSet<String> {
+        use kafka_protocol::messages::ConsumerProtocolSubscription;
+        use kafka_protocol::protocol::Decodable;
+        let mut topics = HashSet::new();
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return topics;
+        }
+        for member in self.members.values() {
+            for (_, metadata) in &member.protocols {
+                let mut bytes = metadata.clone();
+                if bytes.len() < 2 {
+                    continue;
+                }
+                // The subscription starts with its version; newer ones decode as the newest we
+                // know, as Kafka does.
+                let version = i16::from_be_bytes([bytes[0], bytes[1]]).clamp(0, 3);
+                let _ = bytes.split_to(2);
+                if let Ok(subscription) = ConsumerProtocolSubscription::decode(&mut bytes, version)
+                {
+                    topics.extend(subscription.topics.iter().map(|t| t.as_str().to_string()));
+                }
+            }
+        }
+        topics
+    }
+
     /// Whether a joining member's protocols can work with the group's.
     fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
         if self.members.is_empty() {
@@ -823,6 +851,28 @@ impl GroupCoordinator {
             .get(group_id)
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default())
+    }
+
+    /// OffsetDelete: the partitions whose offsets may go (the group exists and none of its
+    /// members subscribes to the topic) and the error for each of the others.
+    pub fn check_offset_delete(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        let groups = self.groups.borrow();
+        let group = groups.get(group_id).ok_or(ErrorCode::GroupIdNotFound)?;
+        let subscribed = group.subscribed_topics();
+        Ok(partitions
+            .iter()
+            .map(|(topic, _)| {
+                if subscribed.contains(topic.as_str()) {
+                    ErrorCode::GroupSubscribedToTopic
+                } else {
+                    ErrorCode::None
+                }
+            })
+            .collect())
     }
 
     pub fn remove_group(&self, group_id: &str) {

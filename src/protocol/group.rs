@@ -608,3 +608,53 @@ pub async fn delete_groups(
     }
     DeleteGroupsResponse::default().with_results(results)
 }
+
+pub async fn offset_delete(
+    ctx: &RequestContext<'_>,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    use kafka_protocol::messages::offset_delete_response::{
+        OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+    };
+    let group = request.group_id.0.as_str().to_string();
+    let partitions: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let name = t.name.0.as_str().to_string();
+            t.partitions
+                .iter()
+                .map(move |p| (name.clone(), p.partition_index))
+        })
+        .collect();
+    let op = GroupOp::DeleteOffsets {
+        group: group.clone(),
+        partitions: partitions.clone(),
+    };
+    let codes = match ask(ctx.shard, &group, op).await {
+        Ok(GroupReply::Codes(codes)) => codes,
+        Ok(GroupReply::Code(code)) | Err(code) => {
+            return OffsetDeleteResponse::default().with_error_code(code.code())
+        }
+        Ok(_) => {
+            return OffsetDeleteResponse::default()
+                .with_error_code(ErrorCode::UnknownServerError.code())
+        }
+    };
+    tracing::info!(peer = %ctx.peer, %group, partitions = partitions.len(), "OffsetDelete");
+    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
+    for ((topic, partition), code) in partitions.into_iter().zip(codes) {
+        let entry = OffsetDeleteResponsePartition::default()
+            .with_partition_index(partition)
+            .with_error_code(code.code());
+        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(t) => t.partitions.push(entry),
+            None => topics.push(
+                OffsetDeleteResponseTopic::default()
+                    .with_name(TopicName(s(topic)))
+                    .with_partitions(vec![entry]),
+            ),
+        }
+    }
+    OffsetDeleteResponse::default().with_topics(topics)
+}

@@ -44,6 +44,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
@@ -216,6 +217,9 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         }
         RequestKind::DeleteGroups(req) => typed(ResponseKind::DeleteGroups(
             group::delete_groups(ctx, req).await,
+        )),
+        RequestKind::OffsetDelete(req) => typed(ResponseKind::OffsetDelete(
+            group::offset_delete(ctx, req).await,
         )),
         other => return Err(format!("no handler for {other:?}")),
     })

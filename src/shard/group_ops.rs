@@ -48,6 +48,10 @@ pub enum GroupOp {
     Delete {
         group: String,
     },
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+    },
 }
 
 pub enum GroupReply {
@@ -125,6 +129,12 @@ pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
         GroupOp::Describe { group } => GroupReply::Described(groups.describe(&group)),
         GroupOp::List => GroupReply::Listed(groups.list()),
         GroupOp::Delete { group } => GroupReply::Code(delete(&shard, &group).await),
+        GroupOp::DeleteOffsets { group, partitions } => {
+            match delete_offsets(&shard, &group, &partitions).await {
+                Ok(codes) => GroupReply::Codes(codes),
+                Err(code) => GroupReply::Code(code),
+            }
+        }
     }
 }
 
@@ -211,4 +221,25 @@ async fn delete(shard: &Rc<Shard>, group: &str) -> ErrorCode {
         }
         Err(code) => code,
     }
+}
+
+/// OffsetDelete: tombstones for the partitions no member subscribes to.
+async fn delete_offsets(
+    shard: &Rc<Shard>,
+    group: &str,
+    partitions: &[(String, i32)],
+) -> Result<Vec<ErrorCode>, ErrorCode> {
+    let codes = shard.groups.check_offset_delete(group, partitions)?;
+    let tombstones: Vec<_> = partitions
+        .iter()
+        .zip(&codes)
+        .filter(|(_, code)| **code == ErrorCode::None)
+        .map(|(tp, _)| (tp.clone(), None))
+        .collect();
+    let log = offsets_log_tp(shard, group)
+        .and_then(|tp| shard.log(&tp))
+        .ok_or(ErrorCode::NotCoordinator)?;
+    write_offsets(&log, group, &tombstones).await?;
+    shard.groups.apply_offsets(group, tombstones);
+    Ok(codes)
 }

@@ -70,15 +70,23 @@ pub fn produce(bootstrap: &str, topic: &str, count: usize) -> HashMap<i32, i64> 
 }
 
 pub fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
-    ClientConfig::new()
+    group_consumer_with(bootstrap, group, &[])
+}
+
+/// A group consumer with extra librdkafka settings (assignment strategy, group.instance.id).
+pub fn group_consumer_with(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "300")
-        .create()
-        .expect("group consumer")
+        .set("heartbeat.interval.ms", "300");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config.create().expect("group consumer")
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
