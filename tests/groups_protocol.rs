@@ -283,3 +283,41 @@ fn one_member_joins_syncs_commits_and_bad_input_gets_kafka_errors() {
     );
     assert!(after.topics.is_empty(), "its offsets went with it");
 }
+
+#[test]
+fn a_static_member_replaced_by_a_new_instance_is_fenced() {
+    let broker = Broker::start_with(&["group.initial.rebalance.delay.ms=0"]);
+    let mut wire = Wire::connect(&broker.bootstrap());
+    let static_join = |wire: &mut Wire, member: &str| {
+        wire.request(
+            7,
+            &JoinGroupRequest::default()
+                .with_group_id(group_id("statics"))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_member_id(s(member))
+                .with_group_instance_id(Some(s("instance-1")))
+                .with_protocol_type(s("consumer"))
+                .with_protocols(vec![JoinGroupRequestProtocol::default()
+                    .with_name(s("range"))
+                    .with_metadata(subscription(&["t"]))]),
+        )
+    };
+    // Static members get their id at once (no MEMBER_ID_REQUIRED round trip).
+    let old = static_join(&mut wire, "");
+    assert_eq!(old.error_code, 0);
+    let old_id = old.member_id.as_str().to_string();
+    // The same instance starts again: it gets a new member id and the old one is fenced.
+    let new = static_join(&mut wire, "");
+    assert_eq!(new.error_code, 0);
+    assert_ne!(new.member_id.as_str(), old_id);
+    let heartbeat = wire.request(
+        4,
+        &HeartbeatRequest::default()
+            .with_group_id(group_id("statics"))
+            .with_generation_id(new.generation_id)
+            .with_member_id(s(&old_id))
+            .with_group_instance_id(Some(s("instance-1"))),
+    );
+    assert_eq!(heartbeat.error_code, 82, "FENCED_INSTANCE_ID");
+}
