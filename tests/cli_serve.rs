@@ -39,3 +39,23 @@ fn unknown_and_invalid_keys_stop_the_start_naming_the_key() {
     assert!(!ok);
     assert!(stderr.contains("line 2"), "{stderr}");
 }
+
+#[allow(dead_code)]
+mod support;
+use support::broker;
+
+#[test]
+fn a_second_broker_on_the_same_port_refuses_to_start() {
+    let first = broker::Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let (ok, stderr) = serve(&[
+        "--override",
+        &format!("listeners=PLAINTEXT://127.0.0.1:{}", first.port),
+        "--override",
+        &format!("log.dirs={}", dir.path().display()),
+    ]);
+    assert!(!ok, "the second broker must not start");
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}

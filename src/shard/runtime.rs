@@ -32,6 +32,8 @@ static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error("{address} is in use by another process (another broker?); not starting")]
+    PortInUse { address: std::net::SocketAddr },
     #[error("cannot create the log directory {path}: {source}")]
     LogDir {
         path: String,
@@ -65,6 +67,7 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         path: config.log_dir.display().to_string(),
         source,
     })?;
+    wait_for_free_port(config.listener)?;
     let meta = prepare_metadata(
         &config.log_dir,
         shard_count,
@@ -209,6 +212,33 @@ async fn retention_loop(shard: Rc<Shard>) {
                     tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "retention")
                 }
             }
+        }
+    }
+}
+
+/// The shards bind with SO_REUSEPORT, which would let a second broker on the same port (or the
+/// listener of a crashed one that the kernel has not released yet: its io_uring holds the
+/// socket for a moment after the process is gone) silently take a share of the connections.
+/// So first bind without it: that succeeds only when nobody else listens. A listener that is
+/// still being released gets up to 10 s.
+fn wait_for_free_port(address: std::net::SocketAddr) -> Result<(), ServeError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut waited = false;
+    loop {
+        match std::net::TcpListener::bind(address) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                if !waited {
+                    tracing::info!(%address, "address in use; waiting for it to be released");
+                    waited = true;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(ServeError::PortInUse { address });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Other errors (no such address, permissions) surface from the shards' bind.
+            Err(_) => return Ok(()),
         }
     }
 }

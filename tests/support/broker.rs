@@ -128,7 +128,12 @@ impl Broker {
             .expect("spawn weir serve");
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // Ready = this run logged "listening" and the port accepts. (A connect alone is not
+        // enough after a kill -9: the dead broker's listener lingers for a moment and still
+        // completes handshakes.)
+        while self.log().matches(" listening ").count() < self.starts
+            || TcpStream::connect(("127.0.0.1", self.port)).is_err()
+        {
             if !self.is_running() {
                 panic!("weir serve exited during start:\n{}", self.log());
             }
