@@ -40,7 +40,6 @@ fn unknown_and_invalid_keys_stop_the_start_naming_the_key() {
     assert!(stderr.contains("line 2"), "{stderr}");
 }
 
-#[allow(dead_code)]
 mod support;
 use support::broker;
 
