@@ -12,20 +12,7 @@ use std::time::Duration;
 
 use support::broker::Broker;
 use support::kafka::{committed_total, create_topic, produce, wait_until};
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("WEIR_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-python/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test.sh first",
-        path.display()
-    );
-    path
-}
+use support::python::python;
 
 /// One kafka-python member process and the file it reports to.
 struct Member {

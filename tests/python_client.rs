@@ -9,20 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use support::broker::Broker;
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("WEIR_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-python/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test.sh (or scripts/install-test-clients.sh) first",
-        path.display()
-    );
-    path
-}
+use support::python::python;
 
 #[test]
 fn kafka_python_round_trip() {

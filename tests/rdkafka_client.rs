@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -18,6 +16,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use support::broker::Broker;
+use support::kafka::create_topic;
 
 const MESSAGES: usize = 100_000;
 const PARTITIONS: i32 = 3;
@@ -50,20 +49,6 @@ fn key(i: usize) -> String {
 
 fn value(i: usize) -> String {
     format!("value {i} {}", "x".repeat(i % 97))
-}
-
-fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = futures_lite::future::block_on(admin.create_topics([&topic], &options))
-        .expect("CreateTopics");
-    for result in results {
-        result.expect("topic created");
-    }
 }
 
 fn produce_all(

@@ -406,15 +406,7 @@ pub async fn offset_fetch(
         for g in request.groups {
             let group = g.group_id.0.as_str().to_string();
             let wanted = g.topics.map(|topics| {
-                topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        let name = t.name.0.as_str().to_string();
-                        t.partition_indexes
-                            .into_iter()
-                            .map(move |p| (name.clone(), p))
-                    })
-                    .collect()
+                requested_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
             });
             let result = OffsetFetchResponseGroup::default().with_group_id(g.group_id);
             groups.push(match fetch_group_offsets(ctx, &group, wanted).await {
@@ -447,15 +439,7 @@ pub async fn offset_fetch(
     }
     let group = request.group_id.0.as_str().to_string();
     let wanted = request.topics.map(|topics| {
-        topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.name.0.as_str().to_string();
-                t.partition_indexes
-                    .into_iter()
-                    .map(move |p| (name.clone(), p))
-            })
-            .collect()
+        requested_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
     });
     match fetch_group_offsets(ctx, &group, wanted).await {
         Ok(offsets) => OffsetFetchResponse::default().with_topics(
@@ -487,6 +471,16 @@ pub async fn offset_fetch(
         Err(code) if version >= 2 => OffsetFetchResponse::default().with_error_code(code.code()),
         Err(_) => OffsetFetchResponse::default(),
     }
+}
+
+/// An OffsetFetch's topics and partition indexes as (topic, partition) pairs.
+fn requested_partitions(topics: impl Iterator<Item = (TopicName, Vec<i32>)>) -> Vec<(String, i32)> {
+    topics
+        .flat_map(|(name, partitions)| {
+            let name = name.0.as_str().to_string();
+            partitions.into_iter().map(move |p| (name.clone(), p))
+        })
+        .collect()
 }
 
 /// (offset, leader epoch, metadata), or Kafka's "no offset" (-1, -1, "").

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod kafka;
+pub mod python;
 pub mod wire;
 
 use std::future::Future;
