@@ -321,3 +321,49 @@ fn a_static_member_replaced_by_a_new_instance_is_fenced() {
     );
     assert_eq!(heartbeat.error_code, 82, "FENCED_INSTANCE_ID");
 }
+
+#[test]
+fn a_stable_group_survives_a_broker_restart_without_a_rebalance() {
+    let mut broker = Broker::start_with(&["group.initial.rebalance.delay.ms=0"]);
+    let mut wire = Wire::connect(&broker.bootstrap());
+    let member = join(&mut wire, "durable", "", 30_000)
+        .member_id
+        .as_str()
+        .to_string();
+    let joined = join(&mut wire, "durable", &member, 30_000);
+    assert_eq!(joined.error_code, 0);
+    let synced = wire.request(
+        5,
+        &SyncGroupRequest::default()
+            .with_group_id(group_id("durable"))
+            .with_generation_id(joined.generation_id)
+            .with_member_id(s(&member))
+            .with_group_instance_id(None)
+            .with_assignments(vec![SyncGroupRequestAssignment::default()
+                .with_member_id(s(&member))
+                .with_assignment(Bytes::from_static(b"mine"))]),
+    );
+    assert_eq!(synced.error_code, 0);
+
+    // Group metadata (GroupMetadataValue v3 in __consumer_offsets) brings the generation, the
+    // member and its assignment back; its heartbeat is accepted as if nothing happened.
+    broker.restart();
+    let mut wire = Wire::connect(&broker.bootstrap());
+    let heartbeat = wire.request(
+        4,
+        &HeartbeatRequest::default()
+            .with_group_id(group_id("durable"))
+            .with_generation_id(joined.generation_id)
+            .with_member_id(s(&member))
+            .with_group_instance_id(None),
+    );
+    assert_eq!(heartbeat.error_code, 0);
+    let described = wire.request(
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![group_id("durable")]),
+    );
+    let group = &described.groups[0];
+    assert_eq!(group.group_state.as_str(), "Stable");
+    assert_eq!(group.members.len(), 1);
+    assert_eq!(&group.members[0].member_assignment[..], b"mine");
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use glommio::channels::local_channel::{self, LocalSender};
 
-use super::store::CommittedOffset;
+use super::store::{CommittedOffset, GroupRecord, MemberRecord};
 use crate::error_code::ErrorCode;
 
 /// Broker settings of the group coordinator (Kafka's key names).
@@ -168,6 +168,8 @@ struct Group {
     rebalance_deadline: Instant,
     /// ...and not before this one (group.initial.rebalance.delay.ms for a new group).
     rebalance_not_before: Instant,
+    /// The generation last written to `__consumer_offsets`.
+    persisted_generation: Option<i32>,
 }
 
 impl Group {
@@ -184,7 +186,76 @@ impl Group {
             static_members: HashMap::new(),
             rebalance_deadline: now,
             rebalance_not_before: now,
+            persisted_generation: None,
         }
+    }
+
+    fn record(&self) -> GroupRecord {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        GroupRecord {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            state_timestamp_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| MemberRecord {
+                    member_id: id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i32,
+                    session_timeout_ms: m.session_timeout.as_millis() as i32,
+                    subscription: m.metadata_for(&protocol),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A group as it was persisted: Stable with its members (who then have a session timeout
+    /// to heartbeat), or Empty.
+    fn from_record(record: GroupRecord) -> Self {
+        let now = Instant::now();
+        let mut group = Group::new();
+        group.generation = record.generation;
+        group.protocol_type = (!record.protocol_type.is_empty()).then_some(record.protocol_type);
+        group.protocol_name = record.protocol.clone();
+        group.leader = record.leader;
+        group.persisted_generation = Some(record.generation);
+        let protocol = record.protocol.unwrap_or_default();
+        for m in record.members {
+            if let Some(instance) = &m.instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), m.member_id.clone());
+            }
+            group.members.insert(
+                m.member_id,
+                Member {
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout: Duration::from_millis(m.session_timeout_ms.max(0) as u64),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                    protocols: vec![(protocol.clone(), m.subscription)],
+                    assignment: m.assignment,
+                    last_seen: now,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        group.state = if group.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        group
     }
 
     /// Checks a request's member id, instance id and generation the way Kafka does.
@@ -873,6 +944,38 @@ impl GroupCoordinator {
                 }
             })
             .collect())
+    }
+
+    /// Groups (all, or `only`) that reached a generation not yet persisted in a state worth
+    /// persisting (Stable, or Empty), with their records; they count as persisted from here.
+    pub fn take_unpersisted(&self, only: Option<&str>) -> Vec<(String, GroupRecord)> {
+        let mut groups = self.groups.borrow_mut();
+        groups
+            .iter_mut()
+            .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+            .filter(|(_, g)| {
+                matches!(g.state, GroupState::Stable | GroupState::Empty)
+                    && g.persisted_generation != Some(g.generation)
+                    && (g.generation > 0 || g.persisted_generation.is_some())
+            })
+            .map(|(name, g)| {
+                g.persisted_generation = Some(g.generation);
+                (name.clone(), g.record())
+            })
+            .collect()
+    }
+
+    /// Replays a group metadata record (start-up): `None` is a deleted group.
+    pub fn restore_group(&self, group_id: &str, record: Option<GroupRecord>) {
+        let mut groups = self.groups.borrow_mut();
+        match record {
+            Some(record) => {
+                groups.insert(group_id.to_string(), Group::from_record(record));
+            }
+            None => {
+                groups.remove(group_id);
+            }
+        }
     }
 
     pub fn remove_group(&self, group_id: &str) {

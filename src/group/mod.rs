@@ -56,14 +56,7 @@ pub async fn write_offsets(
     group: &str,
     offsets: &[((String, i32), Option<CommittedOffset>)],
 ) -> Result<(), ErrorCode> {
-    if offsets.is_empty() {
-        return Ok(());
-    }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let mut builder = BatchBuilder::new();
-    let encoded: Vec<_> = offsets
+    let records: Vec<_> = offsets
         .iter()
         .map(|((topic, partition), value)| {
             let key = store::encode_key(&OffsetKey {
@@ -74,7 +67,35 @@ pub async fn write_offsets(
             (key, value.as_ref().map(store::encode_value))
         })
         .collect();
-    for (key, value) in &encoded {
+    write_records(log, group, &records).await
+}
+
+/// Writes a group's metadata record (`None`: the group is deleted).
+pub async fn write_group(
+    log: &Rc<PartitionLog>,
+    group: &str,
+    record: Option<&store::GroupRecord>,
+) -> Result<(), ErrorCode> {
+    let records = [(
+        store::encode_group_key(group),
+        record.map(store::encode_group_value),
+    )];
+    write_records(log, group, &records).await
+}
+
+async fn write_records(
+    log: &Rc<PartitionLog>,
+    group: &str,
+    records: &[(bytes::Bytes, Option<bytes::Bytes>)],
+) -> Result<(), ErrorCode> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut builder = BatchBuilder::new();
+    for (key, value) in records {
         builder.push(NewRecord {
             key: Some(key),
             value: value.as_deref(),
@@ -119,11 +140,18 @@ pub async fn load_offsets(coordinator: &GroupCoordinator, log: &Rc<PartitionLog>
                 continue;
             };
             for record in records {
-                let Some(key) = record.key.and_then(store::decode_key) else {
-                    continue;
-                };
-                let value = record.value.and_then(store::decode_value);
-                coordinator.apply_offsets(&key.group, vec![((key.topic, key.partition), value)]);
+                match record.key.and_then(store::decode_key) {
+                    Some(store::RecordKey::Offset(key)) => {
+                        let value = record.value.and_then(store::decode_value);
+                        coordinator
+                            .apply_offsets(&key.group, vec![((key.topic, key.partition), value)]);
+                    }
+                    Some(store::RecordKey::Group(group)) => {
+                        let value = record.value.and_then(store::decode_group_value);
+                        coordinator.restore_group(&group, value);
+                    }
+                    None => continue,
+                }
                 loaded += 1;
             }
         }

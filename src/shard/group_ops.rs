@@ -9,7 +9,7 @@ use super::Shard;
 use crate::error_code::ErrorCode;
 use crate::group::coordinator::{GroupSummary, JoinOutcome, JoinRequest, SyncOutcome};
 use crate::group::store::{CommittedOffset, OFFSETS_TOPIC};
-use crate::group::{offsets_partition, write_offsets, OffsetToCommit};
+use crate::group::{offsets_partition, write_group, write_offsets, OffsetToCommit};
 
 pub enum GroupOp {
     Join(JoinRequest),
@@ -74,6 +74,33 @@ fn offsets_log_tp(shard: &Shard, group: &str) -> Option<TopicPartition> {
 }
 
 pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
+    let group = match &op {
+        GroupOp::Join(request) => Some(request.group.clone()),
+        GroupOp::Sync { group, .. } | GroupOp::Leave { group, .. } => Some(group.clone()),
+        _ => None,
+    };
+    let reply = run(&shard, op).await;
+    if let Some(group) = group {
+        persist_groups(&shard, Some(&group)).await;
+    }
+    reply
+}
+
+/// Writes the metadata of groups (all, or `only`) that reached a new Stable or Empty
+/// generation, so that a restarted broker resumes them without a rebalance.
+pub async fn persist_groups(shard: &Rc<Shard>, only: Option<&str>) {
+    for (group, record) in shard.groups.take_unpersisted(only) {
+        let Some(log) = offsets_log_tp(shard, &group).and_then(|tp| shard.log(&tp)) else {
+            continue;
+        };
+        if let Err(code) = write_group(&log, &group, Some(&record)).await {
+            tracing::error!(%group, error = %code, "group metadata not persisted");
+        }
+    }
+}
+
+async fn run(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
+    let shard = shard.clone();
     let groups = &shard.groups;
     match op {
         GroupOp::Join(request) => GroupReply::Joined(groups.join(request).await),
@@ -210,7 +237,10 @@ async fn delete(shard: &Rc<Shard>, group: &str) -> ErrorCode {
     let tombstones: Vec<_> = keys.into_iter().map(|k| (k, None)).collect();
     let log = offsets_log_tp(shard, group).and_then(|tp| shard.log(&tp));
     let written = match log {
-        Some(log) => write_offsets(&log, group, &tombstones).await,
+        Some(log) => match write_offsets(&log, group, &tombstones).await {
+            Ok(()) => write_group(&log, group, None).await,
+            Err(code) => Err(code),
+        },
         None => Err(ErrorCode::NotCoordinator),
     };
     match written {

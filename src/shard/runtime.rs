@@ -190,6 +190,8 @@ async fn group_tick_loop(shard: Rc<Shard>) {
     loop {
         glommio::timer::sleep(Duration::from_millis(100)).await;
         shard.groups.tick();
+        // Groups that went Empty (members expired) are persisted as such.
+        super::group_ops::persist_groups(&shard, None).await;
     }
 }
 
@@ -219,17 +221,25 @@ async fn retention_loop(shard: Rc<Shard>) {
 /// The shards bind with SO_REUSEPORT, which would let a second broker on the same port (or the
 /// listener of a crashed one that the kernel has not released yet: its io_uring holds the
 /// socket for a moment after the process is gone) silently take a share of the connections.
-/// So first bind without it: that succeeds only when nobody else listens. A listener that is
-/// still being released gets up to 10 s.
+/// So first check that nobody answers on the address; a listener that is still being released
+/// gets up to 10 s. (A bind without SO_REUSEPORT cannot tell: connections of the previous run
+/// in FIN_WAIT keep the port "in use" for a minute after a clean stop.)
 fn wait_for_free_port(address: std::net::SocketAddr) -> Result<(), ServeError> {
+    let mut target = address;
+    if target.ip().is_unspecified() {
+        target.set_ip(if target.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut waited = false;
     loop {
-        match std::net::TcpListener::bind(address) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+        match std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)) {
+            Ok(_) => {
                 if !waited {
-                    tracing::info!(%address, "address in use; waiting for it to be released");
+                    tracing::info!(%address, "something listens on the address; waiting for it to go");
                     waited = true;
                 }
                 if std::time::Instant::now() > deadline {
@@ -237,7 +247,8 @@ fn wait_for_free_port(address: std::net::SocketAddr) -> Result<(), ServeError> {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            // Other errors (no such address, permissions) surface from the shards' bind.
+            // Refused: nobody listens. Other errors (unreachable address, permissions) surface
+            // from the shards' bind.
             Err(_) => return Ok(()),
         }
     }
