@@ -1,8 +1,9 @@
 //! Records of the internal `__consumer_offsets` topic, in Kafka's own formats so that Kafka's
 //! tools would read them: an offset commit is key `OffsetCommitKey` v1 (group, topic,
 //! partition) and value `OffsetCommitValue` v3 (offset, leader epoch, metadata, commit time); a
-//! deleted offset is the key with a null value (a tombstone). Loading replays the partition from
-//! the start: the last record of a key wins.
+//! group is key `GroupMetadataKey` v2 and value `GroupMetadataValue` v3 (generation, protocol,
+//! leader, members with subscriptions and assignments). A null value (a tombstone) deletes.
+//! Loading replays the partition from the start: the last record of a key wins.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
