@@ -2,6 +2,7 @@
 //! (kafka-protocol crate), dispatch to one module per API family, response encoding.
 
 mod admin;
+mod alter_configs;
 mod api_versions;
 mod describe;
 mod fetch;
@@ -11,6 +12,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod records;
 
 use std::rc::Rc;
 
@@ -45,6 +47,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
@@ -220,6 +225,15 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         )),
         RequestKind::OffsetDelete(req) => typed(ResponseKind::OffsetDelete(
             group::offset_delete(ctx, req).await,
+        )),
+        RequestKind::DeleteRecords(req) => typed(ResponseKind::DeleteRecords(
+            records::delete_records(ctx, req).await,
+        )),
+        RequestKind::AlterConfigs(req) => typed(ResponseKind::AlterConfigs(
+            alter_configs::alter_configs(ctx, req).await,
+        )),
+        RequestKind::IncrementalAlterConfigs(req) => typed(ResponseKind::IncrementalAlterConfigs(
+            alter_configs::incremental_alter_configs(ctx, req).await,
         )),
         other => return Err(format!("no handler for {other:?}")),
     })

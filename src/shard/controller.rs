@@ -19,6 +19,63 @@ use crate::metadata::{
     self, place_partition, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta,
 };
 
+/// The overrides after an AlterConfigs / IncrementalAlterConfigs, validated as a whole.
+fn altered_configs(current: &TopicConfigs, change: ConfigChange) -> Result<TopicConfigs, Refusal> {
+    let invalid = |message: String| refuse(ErrorCode::InvalidConfig, message);
+    let pairs: Vec<(String, String)> = match change {
+        // AlterConfigs replaces every override: keys not given go back to their defaults.
+        ConfigChange::Replace(configs) => configs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect(),
+        ConfigChange::Incremental(ops) => {
+            let mut map = current.overrides().clone();
+            for (key, op, value) in ops {
+                match (op, value) {
+                    (0, Some(value)) => {
+                        map.insert(key, value);
+                    }
+                    (1, _) => {
+                        map.remove(&key);
+                    }
+                    (2 | 3, Some(value)) if key == "cleanup.policy" => {
+                        let mut items: Vec<String> = map
+                            .get(&key)
+                            .map(|v| v.split(',').map(str::to_string).collect())
+                            .unwrap_or_default();
+                        for item in value.split(',') {
+                            if op == 2 && !items.iter().any(|i| i == item) {
+                                items.push(item.to_string());
+                            } else if op == 3 {
+                                items.retain(|i| i != item);
+                            }
+                        }
+                        if items.is_empty() {
+                            map.remove(&key);
+                        } else {
+                            map.insert(key, items.join(","));
+                        }
+                    }
+                    (2 | 3, _) => {
+                        return Err(invalid(format!(
+                            "APPEND/SUBTRACT apply to list configs only, not `{key}`"
+                        )))
+                    }
+                    (0, None) => return Err(invalid(format!("SET `{key}` without a value"))),
+                    (other, _) => {
+                        return Err(refuse(
+                            ErrorCode::InvalidRequest,
+                            format!("unknown config operation {other} for `{key}`"),
+                        ))
+                    }
+                }
+            }
+            map.into_iter().collect()
+        }
+    };
+    TopicConfigs::new(pairs).map_err(|e| invalid(e.to_string()))
+}
+
 /// Producer ids are reserved in blocks (as Kafka's controller does), so that InitProducerId
 /// rarely waits for a metadata write.
 const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -42,6 +99,13 @@ pub struct PartitionIncrease {
     pub assignments: Option<Vec<Vec<i32>>>,
 }
 
+/// How AlterConfigs (all overrides replaced) or IncrementalAlterConfigs (per-key operations:
+/// 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT) change a topic's configs.
+pub enum ConfigChange {
+    Replace(Vec<(String, Option<String>)>),
+    Incremental(Vec<(String, i8, Option<String>)>),
+}
+
 pub enum ControllerOp {
     CreateTopics {
         topics: Vec<NewTopic>,
@@ -55,6 +119,11 @@ pub enum ControllerOp {
         validate_only: bool,
     },
     AllocateProducerId,
+    AlterTopicConfigs {
+        topic: String,
+        change: ConfigChange,
+        validate_only: bool,
+    },
 }
 
 /// Why a topic operation was refused: the Kafka error and a message for the client.
@@ -130,6 +199,14 @@ impl Shard {
             ControllerOp::AllocateProducerId => {
                 ControllerReply::ProducerId(self.allocate_producer_id(controller).await)
             }
+            ControllerOp::AlterTopicConfigs {
+                topic,
+                change,
+                validate_only,
+            } => ControllerReply::Topics(
+                self.alter_topic_configs(controller, topic, change, validate_only)
+                    .await,
+            ),
         }
     }
 
@@ -334,6 +411,29 @@ impl Shard {
             };
             outcomes.push(TopicOutcome { name, result });
         }
+        self.commit_outcomes(controller, next, outcomes, validate_only)
+            .await
+    }
+
+    async fn alter_topic_configs(
+        self: &Rc<Self>,
+        controller: &Controller,
+        name: String,
+        change: ConfigChange,
+        validate_only: bool,
+    ) -> Vec<TopicOutcome> {
+        let mut next = controller.meta.borrow().clone();
+        let result = match next.topics.get_mut(&name) {
+            None => Err(refuse(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            )),
+            Some(topic) => altered_configs(&topic.configs, change).map(|configs| {
+                topic.configs = configs;
+                topic.clone()
+            }),
+        };
+        let outcomes = vec![TopicOutcome { name, result }];
         self.commit_outcomes(controller, next, outcomes, validate_only)
             .await
     }

@@ -109,8 +109,21 @@ impl Shard {
                     .logs
                     .borrow()
                     .get(&topic.name)
-                    .is_some_and(|t| t.id == topic.id && t.partitions.contains_key(&index));
-                if open {
+                    .filter(|t| t.id == topic.id)
+                    .and_then(|t| t.partitions.get(&index).cloned());
+                if let Some(log) = open {
+                    // AlterConfigs: Kafka applies topic configs to live logs without a restart.
+                    let changed = self
+                        .meta
+                        .borrow()
+                        .topics
+                        .get(&topic.name)
+                        .is_some_and(|old| old.configs != topic.configs);
+                    if changed {
+                        let mut config = topic.configs.log_config(&self.config.log);
+                        config.preallocate_bytes = log.config().preallocate_bytes;
+                        log.set_config(config);
+                    }
                     continue;
                 }
                 let mut config = topic.configs.log_config(&self.config.log);

@@ -56,6 +56,11 @@ pub enum ShardOp {
     Controller(ControllerOp),
     ApplyMetadata(Box<ClusterMeta>),
     Group(GroupOp),
+    /// DeleteRecords: move the log start offset up to `offset` (-1: the high watermark).
+    DeleteRecords {
+        tp: TopicPartition,
+        offset: i64,
+    },
 }
 
 /// Log start and high watermark of a partition, with its leader epoch.
@@ -81,6 +86,8 @@ pub enum ShardReply {
     Controller(ControllerReply),
     MetadataApplied,
     Group(GroupReply),
+    /// The new log start offset (Kafka's low watermark).
+    RecordsDeleted(Result<i64, ErrorCode>),
 }
 
 /// Runs `op` on this shard (its owner).
@@ -127,6 +134,9 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             ShardReply::MetadataApplied
         }
         ShardOp::Group(op) => ShardReply::Group(group_ops::execute(shard, op).await),
+        ShardOp::DeleteRecords { tp, offset } => {
+            ShardReply::RecordsDeleted(delete_records(&shard, &tp, offset).await)
+        }
     }
 }
 
@@ -205,4 +215,20 @@ async fn offset_for_timestamp(
             e.error_code()
         }),
     }
+}
+
+/// DeleteRecords on the owner: Kafka's rules are -1 for "up to the high watermark" and
+/// OFFSET_OUT_OF_RANGE beyond it.
+async fn delete_records(shard: &Shard, tp: &TopicPartition, offset: i64) -> Result<i64, ErrorCode> {
+    let log = shard.log(tp).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    let high_watermark = log.high_watermark();
+    let target = match offset {
+        -1 => high_watermark,
+        o if o < 0 || o > high_watermark => return Err(ErrorCode::OffsetOutOfRange),
+        o => o,
+    };
+    log.delete_records_before(target).await.map_err(|e| {
+        tracing::error!(partition = %tp, error = %e, "DeleteRecords failed");
+        e.error_code()
+    })
 }
