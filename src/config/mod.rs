@@ -116,6 +116,7 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "socket.request.max.bytes",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
+    "compression.type",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
     "group.initial.rebalance.delay.ms",
@@ -344,6 +345,15 @@ fn broker_log_config<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<LogCo
             ))
         }
     };
+    if let Some(value) = get("compression.type") {
+        log.compression = topic::parse_compression(value).ok_or_else(|| {
+            ConfigError::invalid(
+                "compression.type",
+                value,
+                "must be producer, uncompressed, gzip, snappy, lz4 or zstd",
+            )
+        })?;
+    }
     log.flush = FlushPolicy {
         interval_messages: parse_optional_positive(
             "log.flush.interval.messages",
@@ -457,7 +467,7 @@ fn host_name() -> String {
 }
 
 fn unknown_key_hint(key: &str) -> String {
-    if TOPIC_CONFIG_KEYS.contains(&key) {
+    if TOPIC_CONFIG_KEYS.contains(&key) && key != "compression.type" {
         return format!(" (a topic config: set it per topic, or as its broker default log.{key})");
     }
     if key.starts_with("zookeeper.") || key.starts_with("controller.") || key.starts_with("ssl.") {
@@ -512,6 +522,7 @@ impl BrokerConfig {
                     }
                     "log.flush.interval.messages" => topic::default_value("flush.messages", log),
                     "log.flush.interval.ms" => topic::default_value("flush.ms", log),
+                    "compression.type" => topic::compression_name(log.compression).to_string(),
                     "group.min.session.timeout.ms" => self.group.min_session_timeout_ms.to_string(),
                     "group.max.session.timeout.ms" => self.group.max_session_timeout_ms.to_string(),
                     "group.initial.rebalance.delay.ms" => {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::log::LogConfig;
-use crate::record::TimestampType;
+use crate::record::{Compression, TimestampType};
 
 /// Topic config keys Weir implements. Others are rejected with INVALID_CONFIG rather than stored
 /// and ignored.
@@ -76,6 +76,7 @@ impl TopicConfigs {
                 ("flush.ms", Some(n)) => {
                     log.flush.interval_ms = (n != i64::MAX).then_some(n as u64)
                 }
+                ("compression.type", _) => log.compression = parse_compression(value).flatten(),
                 ("message.timestamp.type", _) => {
                     log.message_timestamp_type = if value == "LogAppendTime" {
                         TimestampType::LogAppendTime
@@ -107,7 +108,7 @@ pub fn default_value(key: &str, defaults: &LogConfig) -> String {
     let never = i64::MAX.to_string();
     match key {
         "cleanup.policy" => "delete".into(),
-        "compression.type" => "producer".into(),
+        "compression.type" => compression_name(defaults.compression).into(),
         "retention.ms" => defaults.retention_ms.unwrap_or(-1).to_string(),
         "retention.bytes" => defaults
             .retention_bytes
@@ -131,6 +132,30 @@ pub fn default_value(key: &str, defaults: &LogConfig) -> String {
     }
 }
 
+/// Kafka's `compression.type` values: `Some(None)` is `producer` (keep the producer's codec).
+pub fn parse_compression(value: &str) -> Option<Option<Compression>> {
+    Some(match value {
+        "producer" => None,
+        "uncompressed" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => return None,
+    })
+}
+
+pub fn compression_name(compression: Option<Compression>) -> &'static str {
+    match compression {
+        None => "producer",
+        Some(Compression::None) => "uncompressed",
+        Some(Compression::Gzip) => "gzip",
+        Some(Compression::Snappy) => "snappy",
+        Some(Compression::Lz4) => "lz4",
+        Some(Compression::Zstd) => "zstd",
+    }
+}
+
 fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
     let invalid = |reason: &'static str| TopicConfigError::InvalidValue {
         key: key.to_string(),
@@ -146,9 +171,9 @@ fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
     match key {
         "cleanup.policy" if value == "delete" => Ok(()),
         "cleanup.policy" => Err(invalid("Weir supports cleanup.policy=delete")),
-        "compression.type" if value == "producer" => Ok(()),
+        "compression.type" if parse_compression(value).is_some() => Ok(()),
         "compression.type" => Err(invalid(
-            "Weir stores batches as the producer compressed them (compression.type=producer)",
+            "must be producer, uncompressed, gzip, snappy, lz4 or zstd",
         )),
         "retention.ms" | "retention.bytes" => (number()? >= -1)
             .then_some(())

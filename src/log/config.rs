@@ -1,6 +1,6 @@
 //! Per-partition log settings, named after the Kafka topic configs they implement.
 
-use crate::record::TimestampType;
+use crate::record::{Compression, TimestampType};
 
 /// When appended data is forced to stable storage (`fdatasync`).
 ///
@@ -39,6 +39,9 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `compression.type`: `None` is `producer` (batches are stored as they came); otherwise
+    /// batches in another codec are recompressed on append.
+    pub compression: Option<Compression>,
     pub flush: FlushPolicy,
     /// File space reserved ahead of the write position, so that appends rarely change the
     /// file's extent map (a metadata update that would make the write synchronous).
@@ -59,6 +62,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
+            compression: None,
             flush: FlushPolicy::default(),
             preallocate_bytes: 16 << 20,
             tail_cache_bytes: 4 << 20,

@@ -26,7 +26,7 @@ use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
 use super::tail::{CachedBatch, TailCache};
 use crate::clock::Clock;
-use crate::record::{patch_header, split_batches, RecordBatch, RecordError, TimestampType};
+use crate::record::{codec, patch_header, split_batches, RecordBatch, RecordError, TimestampType};
 
 /// Direct I/O writes whole pages; 4 KiB covers the logical block size of every device we run on.
 const PAGE_BYTES: u64 = 4096;
@@ -510,8 +510,8 @@ impl PartitionLog {
     /// [`PartitionLog::wait_for`] for durability.
     pub fn append(&self, records: Bytes) -> Result<AppendInfo, LogError> {
         let config = self.config.borrow();
-        let mut batch_count = 0;
-        for batch in split_batches(records.clone()) {
+        let mut batches = Vec::new();
+        for batch in split_batches(records) {
             let batch = batch?;
             if batch.size_bytes() > config.max_message_bytes {
                 return Err(RecordError::TooLarge {
@@ -521,9 +521,16 @@ impl PartitionLog {
                 .into());
             }
             batch.validate_from_client()?;
-            batch_count += 1;
+            batches.push(match config.compression {
+                // compression.type differs from the producer's codec: recompress (bounded by
+                // max.message.bytes, so a "zip bomb" is refused, not inflated).
+                Some(target) if batch.attributes().compression()? != target => {
+                    codec::recompress(&batch, target, config.max_message_bytes)?
+                }
+                _ => batch,
+            });
         }
-        if batch_count == 0 {
+        if batches.is_empty() {
             return Err(RecordError::Empty.into());
         }
         let now_ms = self.clock.now_ms();
@@ -535,8 +542,7 @@ impl PartitionLog {
         }
         let mut first_offset = None;
         let mut last_offset = 0;
-        for batch in split_batches(records) {
-            let batch = batch.expect("validated above");
+        for batch in batches {
             let (base, last) = state.append_batch(&self.dir, batch, now_ms, &config);
             first_offset.get_or_insert(base);
             last_offset = last;

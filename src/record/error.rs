@@ -24,6 +24,16 @@ pub enum RecordError {
     Empty,
     #[error("record batch of {size} bytes exceeds max.message.bytes = {max}")]
     TooLarge { size: usize, max: usize },
+    #[error("{codec:?} payload cannot be decompressed: {reason}")]
+    BadCompressedPayload {
+        codec: super::Compression,
+        reason: String,
+    },
+    #[error("{codec:?} payload decompresses to more than {limit} bytes")]
+    DecompressedTooLarge {
+        codec: super::Compression,
+        limit: usize,
+    },
 }
 
 impl RecordError {
@@ -33,7 +43,9 @@ impl RecordError {
         match self {
             RecordError::Truncated { .. }
             | RecordError::BadLength { .. }
-            | RecordError::CrcMismatch { .. } => ErrorCode::CorruptMessage,
+            | RecordError::CrcMismatch { .. }
+            | RecordError::BadCompressedPayload { .. } => ErrorCode::CorruptMessage,
+            RecordError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
             RecordError::UnsupportedMagic { .. }
             | RecordError::InconsistentCount { .. }
             | RecordError::NonZeroBaseOffset { .. }

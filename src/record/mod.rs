@@ -3,6 +3,7 @@
 
 mod batch;
 mod builder;
+pub mod codec;
 mod error;
 mod records;
 mod varint;
