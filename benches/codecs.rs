@@ -1,0 +1,57 @@
+//! Recompression cost per codec, on a 64 KiB batch of 1 KiB records with realistic (textual,
+//! repetitive) values: compress an uncompressed batch to the codec, and decompress it back, as
+//! the broker does when a topic's compression.type differs from the producer's.
+//!
+//! `cargo bench --bench codecs`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use weir::record::{codec, BatchBuilder, Compression, NewRecord, RecordBatch};
+
+fn sample_batch() -> RecordBatch {
+    let mut builder = BatchBuilder::new();
+    for i in 0..64 {
+        let value = format!(
+            "{{\"order\":{i},\"customer\":\"c-{}\",\"items\":[{}],\"note\":\"{}\"}}",
+            i % 17,
+            (0..20).map(|n| (n * i % 97).to_string()).collect::<Vec<_>>().join(","),
+            "lorem ipsum dolor sit amet ".repeat(30)
+        );
+        let value = &value.as_bytes()[..value.len().min(1024)];
+        builder.push(NewRecord {
+            key: Some(format!("key-{i}").as_bytes()),
+            value: Some(value),
+            timestamp_ms: 1_700_000_000_000 + i,
+        });
+    }
+    RecordBatch::new(builder.build()).expect("batch")
+}
+
+fn recompress(c: &mut Criterion) {
+    let plain = sample_batch();
+    let mut group = c.benchmark_group("recompress_64KiB_batch");
+    group.throughput(Throughput::Bytes(plain.size_bytes() as u64));
+    for (name, target) in [
+        ("gzip", Compression::Gzip),
+        ("snappy", Compression::Snappy),
+        ("lz4", Compression::Lz4),
+        ("zstd", Compression::Zstd),
+    ] {
+        let packed = codec::recompress(&plain, target, 1 << 20).expect("compress");
+        println!(
+            "{name}: {} -> {} bytes ({:.2}x)",
+            plain.size_bytes(),
+            packed.size_bytes(),
+            plain.size_bytes() as f64 / packed.size_bytes() as f64
+        );
+        group.bench_function(format!("compress_{name}"), |b| {
+            b.iter(|| codec::recompress(&plain, target, 1 << 20).expect("compress"))
+        });
+        group.bench_function(format!("decompress_{name}"), |b| {
+            b.iter(|| codec::recompress(&packed, Compression::None, 1 << 20).expect("decompress"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, recompress);
+criterion_main!(benches);
