@@ -13,7 +13,10 @@ fn sample_batch() -> RecordBatch {
         let value = format!(
             "{{\"order\":{i},\"customer\":\"c-{}\",\"items\":[{}],\"note\":\"{}\"}}",
             i % 17,
-            (0..20).map(|n| (n * i % 97).to_string()).collect::<Vec<_>>().join(","),
+            (0..20)
+                .map(|n| (n * i % 97).to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             "lorem ipsum dolor sit amet ".repeat(30)
         );
         let value = &value.as_bytes()[..value.len().min(1024)];

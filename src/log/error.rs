@@ -44,6 +44,10 @@ pub enum LogError {
     },
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error(transparent)]
+    Sequence(#[from] super::producers::SequenceError),
+    #[error("a produce request mixes retried and new batches of producer {producer_id}")]
+    MixedDuplicate { producer_id: i64 },
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         offset: i64,
@@ -73,6 +77,8 @@ impl LogError {
     pub fn error_code(&self) -> ErrorCode {
         match self {
             LogError::Record(err) => err.error_code(),
+            LogError::Sequence(err) => err.error_code(),
+            LogError::MixedDuplicate { .. } => ErrorCode::DuplicateSequenceNumber,
             LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             LogError::Io { .. }
             | LogError::ShortWrite { .. }

@@ -7,6 +7,7 @@ mod error;
 mod index;
 mod notify;
 mod partition;
+mod producers;
 mod recovery;
 mod retention;
 mod segment;

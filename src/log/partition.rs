@@ -21,6 +21,7 @@ use super::config::LogConfig;
 use super::dir::{blocking, remove_files, sync_dir, write_file_atomically, LogDir};
 use super::error::LogError;
 use super::notify::{Notify, WakeAll};
+use super::producers::{ProducerStates, SequenceCheck, SequencedBatch};
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
@@ -35,6 +36,16 @@ pub(crate) const LOG_START_CHECKPOINT: &str = "log-start-offset";
 
 fn align_down(v: u64) -> u64 {
     v & !(PAGE_BYTES - 1)
+}
+
+/// The sequence number of a batch's last record (sequences wrap after i32::MAX, as in Kafka).
+fn last_sequence(batch: &RecordBatch) -> i32 {
+    let last = i64::from(batch.base_sequence()) + i64::from(batch.last_offset_delta());
+    if last > i64::from(i32::MAX) {
+        (last - i64::from(i32::MAX) - 1) as i32
+    } else {
+        last as i32
+    }
 }
 
 fn align_up(v: u64) -> u64 {
@@ -122,6 +133,8 @@ pub struct PartitionLog {
     /// One writer of the partition's files at a time: writes, syncs, rolls, truncation, deletion.
     io_lock: Semaphore,
     flusher_wake: Rc<Notify>,
+    /// Idempotent producers' recent sequence ranges (rebuilt from the active segment on open).
+    producers: RefCell<ProducerStates>,
     /// Fetches long-polling for this partition to grow.
     append_waiters: WakeAll,
     io_stats: Cell<LogIoStats>,
@@ -416,9 +429,11 @@ impl PartitionLog {
             state: RefCell::new(state),
             io_lock: Semaphore::new(1),
             flusher_wake: Rc::new(Notify::default()),
+            producers: RefCell::new(ProducerStates::default()),
             append_waiters: WakeAll::default(),
             io_stats: Cell::new(LogIoStats::default()),
         });
+        log.rebuild_producer_states().await;
         glommio::spawn_local(run_flusher(Rc::downgrade(&log), log.flusher_wake.clone())).detach();
         tracing::info!(
             topic,
@@ -428,6 +443,50 @@ impl PartitionLog {
             "partition log opened"
         );
         Ok(log)
+    }
+
+    /// Idempotent producers' state from the active segment's batches (Kafka keeps snapshots;
+    /// Weir rescans the active segment, which the recent batches of live producers are in).
+    async fn rebuild_producer_states(&self) {
+        let start = {
+            let state = self.state.borrow();
+            state
+                .segments
+                .keys()
+                .next_back()
+                .copied()
+                .unwrap_or(0)
+                .max(state.log_start_offset)
+        };
+        let end = self.log_end_offset();
+        let mut producers = ProducerStates::default();
+        let mut offset = start;
+        while offset < end {
+            let batches = match self.read(offset, 1 << 20).await.map(|r| r.batches()) {
+                Ok(Ok(batches)) if !batches.is_empty() => batches,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "producer state not rebuilt past offset {offset}");
+                    break;
+                }
+            };
+            for batch in batches {
+                offset = batch.last_offset() + 1;
+                if batch.producer_id() >= 0 {
+                    producers.record(
+                        batch.producer_id(),
+                        batch.producer_epoch(),
+                        SequencedBatch {
+                            first_seq: batch.base_sequence(),
+                            last_seq: last_sequence(&batch),
+                            base_offset: batch.base_offset(),
+                            last_offset: batch.last_offset(),
+                        },
+                    );
+                }
+            }
+        }
+        *self.producers.borrow_mut() = producers;
     }
 
     pub fn topic(&self) -> &str {
@@ -533,6 +592,39 @@ impl PartitionLog {
         if batches.is_empty() {
             return Err(RecordError::Empty.into());
         }
+        // Idempotent producers: a retried batch already in the log gets its original offsets.
+        let mut duplicates = Vec::new();
+        {
+            let producers = self.producers.borrow();
+            for batch in batches.iter().filter(|b| b.producer_id() >= 0) {
+                if let SequenceCheck::Duplicate(original) = producers.check(
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                    batch.base_sequence(),
+                    last_sequence(batch),
+                )? {
+                    duplicates.push((batch.producer_id(), original));
+                }
+            }
+        }
+        if !duplicates.is_empty() {
+            if duplicates.len() != batches.len() {
+                return Err(LogError::MixedDuplicate {
+                    producer_id: duplicates[0].0,
+                });
+            }
+            let state = self.state.borrow();
+            tracing::debug!(
+                partition = self.partition,
+                "duplicate batch from an idempotent producer"
+            );
+            return Ok(AppendInfo {
+                base_offset: duplicates[0].1.base_offset,
+                last_offset: duplicates[duplicates.len() - 1].1.last_offset,
+                log_append_time_ms: -1,
+                log_start_offset: state.log_start_offset,
+            });
+        }
         let now_ms = self.clock.now_ms();
         let mut state = self.state.borrow_mut();
         if state.closed {
@@ -542,11 +634,33 @@ impl PartitionLog {
         }
         let mut first_offset = None;
         let mut last_offset = 0;
+        let mut producers = self.producers.borrow_mut();
         for batch in batches {
+            let producer = (batch.producer_id() >= 0).then(|| {
+                (
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                    batch.base_sequence(),
+                    last_sequence(&batch),
+                )
+            });
             let (base, last) = state.append_batch(&self.dir, batch, now_ms, &config);
+            if let Some((id, epoch, first_seq, last_seq)) = producer {
+                producers.record(
+                    id,
+                    epoch,
+                    SequencedBatch {
+                        first_seq,
+                        last_seq,
+                        base_offset: base,
+                        last_offset: last,
+                    },
+                );
+            }
             first_offset.get_or_insert(base);
             last_offset = last;
         }
+        drop(producers);
         let log_append_time_ms = match config.message_timestamp_type {
             TimestampType::LogAppendTime => now_ms,
             TimestampType::CreateTime => -1,

@@ -1,0 +1,211 @@
+//! Idempotent producers (KIP-98): per producer id, the epoch and the last five batches'
+//! sequence ranges, as Kafka's ProducerStateManager keeps them. A retried batch already in the
+//! log is answered with its original offsets and not appended again; a gap in the sequence is
+//! OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch is fenced (INVALID_PRODUCER_EPOCH).
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::error_code::ErrorCode;
+
+/// Kafka keeps the metadata of the last 5 batches per producer (max.in.flight of an idempotent
+/// producer is at most 5).
+const BATCHES_KEPT: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequencedBatch {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<SequencedBatch>,
+}
+
+/// What to do with an incoming batch of an idempotent producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    Append,
+    /// Already in the log: answer with these offsets.
+    Duplicate(SequencedBatch),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SequenceError {
+    #[error("producer {producer_id}: epoch {epoch} is older than the current {current}")]
+    Fenced {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
+    #[error("producer {producer_id} is not known to this partition")]
+    UnknownProducer { producer_id: i64 },
+    #[error("producer {producer_id}: sequence {got} where {expected} was expected")]
+    OutOfOrder {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+}
+
+impl SequenceError {
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            SequenceError::Fenced { .. } => ErrorCode::InvalidProducerEpoch,
+            SequenceError::OutOfOrder { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            SequenceError::UnknownProducer { .. } => ErrorCode::UnknownProducerId,
+        }
+    }
+}
+
+fn next_seq(seq: i32) -> i32 {
+    if seq == i32::MAX {
+        0
+    } else {
+        seq + 1
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ProducerStates {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStates {
+    /// Checks a batch (`first_seq`..=`last_seq` of `producer_id` at `epoch`) against what the
+    /// log holds.
+    pub fn check(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        first_seq: i32,
+        last_seq: i32,
+    ) -> Result<SequenceCheck, SequenceError> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            // A producer this partition has not seen starts at sequence 0; otherwise its state
+            // is gone (its batches aged out of the active segment): UNKNOWN_PRODUCER_ID makes
+            // the client reset its sequence, as with Kafka.
+            return if first_seq == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::UnknownProducer { producer_id })
+            };
+        };
+        if epoch < entry.epoch {
+            return Err(SequenceError::Fenced {
+                producer_id,
+                epoch,
+                current: entry.epoch,
+            });
+        }
+        if epoch > entry.epoch {
+            // A new epoch (the producer was re-initialised) starts over at 0.
+            return if first_seq == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::OutOfOrder {
+                    producer_id,
+                    expected: 0,
+                    got: first_seq,
+                })
+            };
+        }
+        if let Some(duplicate) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+        {
+            return Ok(SequenceCheck::Duplicate(*duplicate));
+        }
+        let expected = entry.batches.back().map_or(0, |b| next_seq(b.last_seq));
+        if first_seq != expected {
+            return Err(SequenceError::OutOfOrder {
+                producer_id,
+                expected,
+                got: first_seq,
+            });
+        }
+        Ok(SequenceCheck::Append)
+    }
+
+    /// Records an appended batch.
+    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: SequencedBatch) {
+        let entry = self.producers.entry(producer_id).or_default();
+        if epoch != entry.epoch {
+            entry.batches.clear();
+            entry.epoch = epoch;
+        }
+        entry.batches.push_back(batch);
+        while entry.batches.len() > BATCHES_KEPT {
+            entry.batches.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(first_seq: i32, last_seq: i32, base_offset: i64) -> SequencedBatch {
+        SequencedBatch {
+            first_seq,
+            last_seq,
+            base_offset,
+            last_offset: base_offset + i64::from(last_seq - first_seq),
+        }
+    }
+
+    #[test]
+    fn duplicates_gaps_and_fencing() {
+        let mut states = ProducerStates::default();
+        assert_eq!(states.check(7, 0, 0, 9), Ok(SequenceCheck::Append));
+        states.record(7, 0, batch(0, 9, 100));
+        assert_eq!(states.check(7, 0, 10, 19), Ok(SequenceCheck::Append));
+        states.record(7, 0, batch(10, 19, 110));
+        // A retry of the first batch: its original offsets.
+        assert_eq!(
+            states.check(7, 0, 0, 9),
+            Ok(SequenceCheck::Duplicate(batch(0, 9, 100)))
+        );
+        // A gap.
+        assert!(matches!(
+            states.check(7, 0, 25, 30),
+            Err(SequenceError::OutOfOrder {
+                expected: 20,
+                got: 25,
+                ..
+            })
+        ));
+        // An older epoch is fenced; a newer one starts at 0.
+        states.record(7, 1, batch(0, 0, 120));
+        assert!(matches!(
+            states.check(7, 0, 20, 20),
+            Err(SequenceError::Fenced { .. })
+        ));
+        assert!(states.check(7, 2, 5, 5).is_err());
+        assert_eq!(states.check(7, 2, 0, 0), Ok(SequenceCheck::Append));
+        // Unknown producers start at 0.
+        assert!(states.check(8, 0, 3, 3).is_err());
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered() {
+        let mut states = ProducerStates::default();
+        for i in 0..7 {
+            states.record(1, 0, batch(i, i, i64::from(i)));
+        }
+        assert!(matches!(
+            states.check(1, 0, 6, 6),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+        assert!(matches!(
+            states.check(1, 0, 2, 2),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
+        assert!(states.check(1, 0, 1, 1).is_err(), "too old to recognise");
+        assert_eq!(states.check(1, 0, 7, 7), Ok(SequenceCheck::Append));
+    }
+}
