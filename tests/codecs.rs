@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -19,7 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use support::broker::Broker;
 use support::kafka::create_topic;
 use support::python::python;
-use support::wire::{topic_name, Wire};
+use support::wire::{fetch_partition, Wire};
 use weir::record::{split_batches, Compression};
 
 const COUNT: usize = 300;
@@ -37,23 +35,7 @@ fn script() -> PathBuf {
 /// The codecs of the batches stored in partition 0 of `topic`, read back with Fetch.
 fn stored_codecs(bootstrap: &str, topic: &str) -> HashSet<Compression> {
     let mut wire = Wire::connect(bootstrap);
-    let response = wire.request(
-        12,
-        &FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_bytes(16 << 20)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name(topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(0)
-                    .with_fetch_offset(0)
-                    .with_partition_max_bytes(16 << 20)])]),
-    );
-    let records = response.responses[0].partitions[0]
-        .records
-        .clone()
-        .unwrap_or_default();
+    let (_, _, records) = fetch_partition(&mut wire, topic, 0, 0, 16 << 20);
     split_batches(records)
         .map(|b| {
             b.expect("whole batch")

@@ -18,7 +18,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use support::broker::{free_port, Broker};
 use support::kafka::create_topic;
-use support::wire::{produce_request, topic_name, Wire};
+use support::wire::{fetch_partition, produce_request, topic_name, Wire};
 use weir::record::batch_of;
 
 /// A batch of `count` records from producer `id` at `epoch`, first sequence `seq`.
@@ -221,25 +221,7 @@ fn librdkafka_idempotent_producer_delivers_exactly_once_through_cut_connections(
     let mut seen = HashSet::new();
     let mut offset = 0i64;
     while offset < COUNT as i64 {
-        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-        use kafka_protocol::messages::{BrokerId, FetchRequest};
-        let response = wire.request(
-            12,
-            &FetchRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_max_bytes(4 << 20)
-                .with_session_epoch(-1)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(topic_name("idem"))
-                    .with_partitions(vec![FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(4 << 20)])]),
-        );
-        let records = response.responses[0].partitions[0]
-            .records
-            .clone()
-            .unwrap_or_default();
+        let (_, _, records) = fetch_partition(&mut wire, "idem", 0, offset, 4 << 20);
         for batch in weir::record::split_batches(records) {
             let batch = batch.expect("batch");
             let views: Vec<_> = batch.record_views().expect("uncompressed").collect();

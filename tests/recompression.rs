@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, FetchRequest};
+use kafka_protocol::messages::CreateTopicsRequest;
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use support::broker::Broker;
 use support::python::python;
-use support::wire::{produce_request, topic_name, Wire};
+use support::wire::{fetch_partition, produce_request, topic_name, Wire};
 use weir::record::{batch_of, codec, split_batches, Compression, RecordBatch};
 
 fn create(wire: &mut Wire, topic: &str, compression: &str) {
@@ -40,22 +39,7 @@ fn create(wire: &mut Wire, topic: &str, compression: &str) {
 }
 
 fn stored_codecs(wire: &mut Wire, topic: &str) -> HashSet<Compression> {
-    let response = wire.request(
-        12,
-        &FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_bytes(16 << 20)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name(topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(0)
-                    .with_partition_max_bytes(16 << 20)])]),
-    );
-    let records = response.responses[0].partitions[0]
-        .records
-        .clone()
-        .unwrap_or_default();
+    let (_, _, records) = fetch_partition(wire, topic, 0, 0, 16 << 20);
     split_batches(records)
         .map(|b| b.expect("batch").attributes().compression().expect("codec"))
         .collect()

@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use support::broker::Broker;
 use support::kafka::create_topic;
-use support::wire::{produce_request, topic_name, Wire};
+use support::wire::{fetch_partition, produce_request, topic_name, Wire};
 use weir::record::batch_of;
 
 fn s(text: &str) -> StrBytes {
@@ -260,22 +260,8 @@ fn delete_records_moves_the_log_start_offset() {
     );
 
     let fetch = |wire: &mut Wire, offset: i64| {
-        use fetch_request::{FetchPartition, FetchTopic};
-        let response = wire.request(
-            12,
-            &FetchRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_max_bytes(1 << 20)
-                .with_session_epoch(-1)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(topic_name("trim"))
-                    .with_partitions(vec![FetchPartition::default()
-                        .with_partition(0)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(1 << 20)])]),
-        );
-        let p = &response.responses[0].partitions[0];
-        (p.error_code, p.log_start_offset)
+        let (code, log_start, _) = fetch_partition(wire, "trim", 0, offset, 1 << 20);
+        (code, log_start)
     };
     assert_eq!(
         fetch(&mut wire, 2),
