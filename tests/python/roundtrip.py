@@ -4,7 +4,8 @@ Usage: roundtrip.py BOOTSTRAP TOPIC
 
 Creates TOPIC with 2 partitions (admin client), produces 500 keyed messages with acks=all,
 reads them back from the beginning with exact checks, asks ListOffsets for earliest, latest and
-by timestamp, and prints one JSON line with what it saw. Any mismatch raises (non-zero exit).
+by timestamp, alters and describes a topic config, deletes records, and prints one JSON line
+with what it saw. Any mismatch raises (non-zero exit).
 """
 
 import json
@@ -12,7 +13,7 @@ import sys
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 MESSAGES = 500
@@ -85,6 +86,19 @@ def main():
         got = None if found is None else found.offset
         assert got == expected, (tp, got, expected)
     consumer.close()
+
+    # Admin: a topic config altered and described, records deleted from partition 0.
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                        configs={"retention.ms": "3600000"})])
+    described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    assert "3600000" in repr(described), described
+    deleted = admin.delete_records({TopicPartition(topic, 0): 10})
+    assert deleted[TopicPartition(topic, 0)]["low_watermark"] == 10, deleted
+    admin.close()
+    checker = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    assert checker.beginning_offsets([TopicPartition(topic, 0)])[TopicPartition(topic, 0)] == 10
+    checker.close()
 
     print(json.dumps({
         "produced": len(sent),
