@@ -72,7 +72,16 @@ fn retried_batches_are_stored_once_and_sequence_errors_are_kafkas() {
     assert_eq!(log_end(&mut wire), 10);
     // A gap: OUT_OF_ORDER_SEQUENCE_NUMBER.
     assert_eq!(produce(&mut wire, sequenced(id, 0, 20, 5)).0, 45);
-    // A new epoch starts at 0; the old epoch is fenced (INVALID_PRODUCER_EPOCH).
+    // KIP-360: the producer asks for the next epoch of its own id; the new epoch starts at 0
+    // and the old one is fenced (INVALID_PRODUCER_EPOCH).
+    let bumped = wire.request(
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(kafka_protocol::messages::ProducerId(id))
+            .with_producer_epoch(0),
+    );
+    assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (id, 1));
     assert_eq!(produce(&mut wire, sequenced(id, 1, 0, 1)), (0, 10));
     assert_eq!(produce(&mut wire, sequenced(id, 0, 10, 1)).0, 47);
     // A producer the partition never saw, not starting at 0: UNKNOWN_PRODUCER_ID.

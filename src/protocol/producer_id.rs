@@ -1,7 +1,7 @@
 //! InitProducerId (22): a fresh producer id (epoch 0) from the controller's persisted counter,
 //! so that idempotent producers (librdkafka `enable.idempotence`, the Java client's default) can
-//! start. Sequence checks and transactions come with the idempotence issue; a transactional id
-//! is refused until then.
+//! start, or the next epoch of a producer's own id (KIP-360). Transactions are not supported: a
+//! transactional id is refused with INVALID_REQUEST.
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
@@ -23,6 +23,15 @@ pub async fn handle(
     if request.transactional_id.is_some() {
         tracing::info!(peer = %ctx.peer, "InitProducerId with a transactional id: transactions are not supported");
         return refused(ErrorCode::InvalidRequest);
+    }
+    // KIP-360 (v3+): a producer that names its current id and epoch gets the next epoch of
+    // the same id, which fences its older epoch on every partition; at the last epoch it gets a
+    // new id instead.
+    let (current_id, current_epoch) = (request.producer_id.0, request.producer_epoch);
+    if ctx.api_version >= 3 && current_id >= 0 && (0..i16::MAX - 1).contains(&current_epoch) {
+        return InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(current_id))
+            .with_producer_epoch(current_epoch + 1);
     }
     match ctx
         .shard
