@@ -235,3 +235,37 @@ fn invalid_topic_names_are_refused_everywhere() {
         "no directories for invalid topics: {names:?}"
     );
 }
+
+#[test]
+fn a_partition_whose_log_cannot_open_answers_kafka_storage_error() {
+    let broker = Broker::start();
+    // A regular file where the partition directory must go: its log cannot be opened.
+    std::fs::write(broker.data_path().join("blocked-0"), b"not a directory").expect("block");
+    let mut wire = Wire::connect(&broker.bootstrap());
+    for name in ["blocked", "fine"] {
+        let created = wire.request(
+            7,
+            &CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+                .with_name(topic_name(name))
+                .with_num_partitions(1)
+                .with_replication_factor(1)]),
+        );
+        assert_eq!(created.topics[0].error_code, 0);
+    }
+    let good = batch_of(1, 10, 0);
+    assert_eq!(
+        produce_code(&mut wire, "blocked", good.clone(), -1),
+        56,
+        "KAFKA_STORAGE_ERROR"
+    );
+    assert_eq!(
+        produce_code(&mut wire, "fine", good, -1),
+        0,
+        "other partitions serve on"
+    );
+    assert!(
+        broker.log().contains("cannot open partition log"),
+        "{}",
+        broker.log()
+    );
+}

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
+use crate::error_code::ErrorCode;
 use crate::group::GroupCoordinator;
 use crate::log::{blocking, LogDir, PartitionLog};
 use crate::metadata::ClusterMeta;
@@ -40,6 +41,8 @@ pub struct Shard {
     /// The metadata snapshot requests are routed by; replaced whole on every change.
     meta: RefCell<Rc<ClusterMeta>>,
     logs: RefCell<HashMap<String, TopicLogs>>,
+    /// Partitions this shard owns whose log could not be opened (KAFKA_STORAGE_ERROR).
+    offline: RefCell<std::collections::HashSet<TopicPartition>>,
     mesh: Rc<Mesh>,
     controller: Option<Controller>,
     pub fetch_sessions: RefCell<FetchSessions>,
@@ -57,6 +60,18 @@ impl Shard {
         let meta = self.meta.borrow();
         let p = meta.topics.get(topic)?.partition(partition)?;
         Some(p.shard as usize)
+    }
+
+    /// The partition's log, or the error a client gets for it: KAFKA_STORAGE_ERROR when this
+    /// shard owns it but could not open it, UNKNOWN_TOPIC_OR_PARTITION otherwise.
+    pub(crate) fn open_log(&self, tp: &TopicPartition) -> Result<Rc<PartitionLog>, ErrorCode> {
+        self.log(tp).ok_or_else(|| {
+            if self.offline.borrow().contains(tp) {
+                ErrorCode::KafkaStorageError
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            }
+        })
     }
 
     pub(crate) fn log(&self, tp: &TopicPartition) -> Option<Rc<PartitionLog>> {
@@ -152,12 +167,18 @@ impl Shard {
                             .partitions
                             .insert(index, log);
                     }
-                    Err(e) => tracing::error!(
-                        topic = %topic.name,
-                        partition = index,
-                        error = %e,
-                        "cannot open partition log; it stays offline"
-                    ),
+                    Err(e) => {
+                        tracing::error!(
+                            topic = %topic.name,
+                            partition = index,
+                            error = %e,
+                            "cannot open partition log; it stays offline"
+                        );
+                        self.offline.borrow_mut().insert(TopicPartition {
+                            topic: topic.name.clone(),
+                            partition: index,
+                        });
+                    }
                 }
             }
         }
@@ -173,6 +194,11 @@ impl Shard {
                 .flat_map(|t| t.partitions.into_values())
                 .collect()
         };
+        self.offline.borrow_mut().retain(|tp| {
+            next.topics
+                .get(&tp.topic)
+                .is_some_and(|t| t.partition(tp.partition).is_some())
+        });
         *self.meta.borrow_mut() = Rc::new(next);
         for log in removed {
             if let Err(e) = log.close().await {

@@ -119,12 +119,9 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             }
             ShardReply::Woken
         }
-        ShardOp::Offsets { tp } => ShardReply::Offsets(
-            shard
-                .log(&tp)
-                .map(|log| shard.offsets_of(&log))
-                .ok_or(ErrorCode::UnknownTopicOrPartition),
-        ),
+        ShardOp::Offsets { tp } => {
+            ShardReply::Offsets(shard.open_log(&tp).map(|log| shard.offsets_of(&log)))
+        }
         ShardOp::OffsetForTimestamp { tp, timestamp_ms } => {
             ShardReply::OffsetForTimestamp(offset_for_timestamp(&shard, &tp, timestamp_ms).await)
         }
@@ -147,7 +144,7 @@ async fn produce(
     acks: i16,
     peer: std::net::SocketAddr,
 ) -> Result<AppendInfo, ErrorCode> {
-    let log = shard.log(tp).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    let log = shard.open_log(tp)?;
     let info = log.append(records).map_err(|e| {
         tracing::warn!(%peer, partition = %tp, error = %e, code = %e.error_code(), "produce rejected");
         e.error_code()
@@ -170,11 +167,14 @@ async fn produce(
 }
 
 async fn read(shard: &Shard, tp: &TopicPartition, offset: i64, max_bytes: usize) -> PartitionRead {
-    let Some(log) = shard.log(tp) else {
-        return PartitionRead {
-            result: Err(ErrorCode::UnknownTopicOrPartition),
-            offsets: None,
-        };
+    let log = match shard.open_log(tp) {
+        Ok(log) => log,
+        Err(code) => {
+            return PartitionRead {
+                result: Err(code),
+                offsets: None,
+            }
+        }
     };
     let result = log.read(offset, max_bytes).await.map_err(|e| {
         if e.error_code() != ErrorCode::OffsetOutOfRange {
@@ -198,7 +198,7 @@ async fn offset_for_timestamp(
     tp: &TopicPartition,
     timestamp_ms: i64,
 ) -> Result<Option<TimestampOffset>, ErrorCode> {
-    let log = shard.log(tp).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    let log = shard.open_log(tp)?;
     match timestamp_ms {
         LATEST_TIMESTAMP => Ok(Some(TimestampOffset {
             timestamp_ms: -1,
@@ -220,7 +220,7 @@ async fn offset_for_timestamp(
 /// DeleteRecords on the owner: Kafka's rules are -1 for "up to the high watermark" and
 /// OFFSET_OUT_OF_RANGE beyond it.
 async fn delete_records(shard: &Shard, tp: &TopicPartition, offset: i64) -> Result<i64, ErrorCode> {
-    let log = shard.log(tp).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    let log = shard.open_log(tp)?;
     let high_watermark = log.high_watermark();
     let target = match offset {
         -1 => high_watermark,

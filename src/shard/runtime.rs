@@ -144,6 +144,7 @@ async fn run_shard(
         clock: Rc::new(SystemClock),
         meta: RefCell::new(Rc::new(ClusterMeta::default())),
         logs: RefCell::new(Default::default()),
+        offline: RefCell::new(Default::default()),
         mesh: mesh.clone(),
         controller: (id == 0).then(|| Controller::new(meta.clone())),
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
