@@ -269,3 +269,24 @@ fn a_partition_whose_log_cannot_open_answers_kafka_storage_error() {
         broker.log()
     );
 }
+
+#[test]
+fn idle_connections_are_closed_after_connections_max_idle_ms() {
+    let broker = Broker::start_with(&["connections.max.idle.ms=500"]);
+    let mut idle = Wire::connect(&broker.bootstrap());
+    let mut busy = Wire::connect(&broker.bootstrap());
+    // A connection that keeps asking stays open past the idle limit.
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(
+            busy.request(3, &ApiVersionsRequest::default()).error_code,
+            0
+        );
+    }
+    assert!(idle.is_closed(), "the idle connection was closed");
+    assert!(
+        broker.log().contains("closing idle connection"),
+        "{}",
+        broker.log()
+    );
+}

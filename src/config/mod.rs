@@ -80,6 +80,9 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// `log.retention.check.interval.ms`
     pub retention_check_interval_ms: u64,
+    /// `connections.max.idle.ms`: connections with no request for this long are closed
+    /// (`None`: never, Kafka's -1).
+    pub connections_max_idle_ms: Option<u64>,
     /// The broker-wide defaults of every topic config (`log.*`, `message.max.bytes`).
     pub log: LogConfig,
     /// `group.*` and `offset.metadata.max.bytes`: the group coordinator.
@@ -114,6 +117,7 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "log.message.timestamp.type",
     "message.max.bytes",
     "socket.request.max.bytes",
+    "connections.max.idle.ms",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
     "compression.type",
@@ -230,6 +234,22 @@ impl BrokerConfig {
         )?
         .max(1);
 
+        let idle = parse_int::<i64>(
+            "connections.max.idle.ms",
+            get("connections.max.idle.ms"),
+            600_000,
+        )?;
+        let connections_max_idle_ms = match idle {
+            -1 => None,
+            ms if ms > 0 => Some(ms as u64),
+            _ => {
+                return Err(ConfigError::invalid(
+                    "connections.max.idle.ms",
+                    &idle.to_string(),
+                    "must be positive, or -1 for never",
+                ))
+            }
+        };
         let log = broker_log_config(&get)?;
         let defaults = GroupConfig::default();
         let group = GroupConfig {
@@ -283,6 +303,7 @@ impl BrokerConfig {
             delete_topic_enable,
             socket_request_max_bytes: socket_request_max_bytes as usize,
             retention_check_interval_ms,
+            connections_max_idle_ms,
             log,
             group,
             offsets_topic_partitions,
@@ -515,6 +536,10 @@ impl BrokerConfig {
                     "log.roll.ms" => log.segment_ms.to_string(),
                     "log.roll.hours" => (log.segment_ms / 3_600_000).to_string(),
                     "socket.request.max.bytes" => self.socket_request_max_bytes.to_string(),
+                    "connections.max.idle.ms" => self
+                        .connections_max_idle_ms
+                        .map_or(-1, |ms| ms as i64)
+                        .to_string(),
                     "message.max.bytes" => topic::default_value("max.message.bytes", log),
                     "log.index.interval.bytes" => topic::default_value("index.interval.bytes", log),
                     "log.message.timestamp.type" => {

@@ -7,6 +7,7 @@ mod send;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 use glommio::net::{TcpListener, TcpStream};
 
@@ -44,12 +45,24 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "TCP_NODELAY");
     }
+    // connections.max.idle.ms: glommio's own read timeout (no racing of read futures).
+    let idle = shard
+        .config
+        .connections_max_idle_ms
+        .map(Duration::from_millis);
+    if let Err(e) = stream.set_read_timeout(idle) {
+        tracing::debug!(%peer, error = %e, "read timeout");
+    }
     tracing::debug!(%peer, shard = shard.id, "connection opened");
     let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
     loop {
         let frame = match reader.next_frame(&mut stream).await {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                tracing::info!(%peer, "closing idle connection (connections.max.idle.ms)");
+                break;
+            }
             Err(FrameError::Io(e)) => {
                 tracing::debug!(%peer, error = %e, "connection read failed");
                 break;
