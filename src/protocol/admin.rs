@@ -31,7 +31,10 @@ pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 const CONTROLLER_SHARD: usize = 0;
 
 /// Sends `op` to the controller shard and returns its per-topic outcomes.
-async fn ask_controller(shard: &Rc<Shard>, op: ControllerOp) -> Result<Vec<TopicOutcome>, Refusal> {
+pub(super) async fn ask_controller(
+    shard: &Rc<Shard>,
+    op: ControllerOp,
+) -> Result<Vec<TopicOutcome>, Refusal> {
     match shard.call(CONTROLLER_SHARD, ShardOp::Controller(op)).await {
         Ok(ShardReply::Controller(ControllerReply::Topics(outcomes))) => Ok(outcomes),
         _ => Err(Refusal {

@@ -10,60 +10,53 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::admin::ask_controller;
 use super::RequestContext;
 use crate::error_code::ErrorCode;
-use crate::shard::controller::{ConfigChange, ControllerOp, ControllerReply, Refusal};
-use crate::shard::ops::{ShardOp, ShardReply};
+use crate::shard::controller::{ConfigChange, ControllerOp, Refusal};
 
 const RESOURCE_TOPIC: i8 = 2;
 
-/// Applies one topic's change through the controller; `Err` carries the Kafka error.
+/// Applies one topic's change through the controller: the resource's error code and message.
 async fn alter_topic(
     ctx: &RequestContext<'_>,
     resource_type: i8,
     name: &str,
     change: ConfigChange,
     validate_only: bool,
-) -> Result<(), Refusal> {
-    if resource_type != RESOURCE_TOPIC {
-        return Err(Refusal {
+) -> (i16, Option<StrBytes>) {
+    let result = if resource_type != RESOURCE_TOPIC {
+        Err(Refusal {
             code: ErrorCode::InvalidRequest,
             message:
                 "only topic configs can be altered; broker configs come from server.properties"
                     .into(),
-        });
-    }
-    let op = ControllerOp::AlterTopicConfigs {
-        topic: name.to_string(),
-        change,
-        validate_only,
+        })
+    } else {
+        let op = ControllerOp::AlterTopicConfigs {
+            topic: name.to_string(),
+            change,
+            validate_only,
+        };
+        ask_controller(ctx.shard, op)
+            .await
+            .and_then(|mut outcomes| match outcomes.pop() {
+                Some(outcome) => outcome.result.map(|_| ()),
+                None => Err(Refusal {
+                    code: ErrorCode::UnknownServerError,
+                    message: "the controller shard did not answer".into(),
+                }),
+            })
     };
-    let result = match ctx.shard.call(0, ShardOp::Controller(op)).await {
-        Ok(ShardReply::Controller(ControllerReply::Topics(mut outcomes)))
-            if outcomes.len() == 1 =>
-        {
-            outcomes.remove(0).result.map(|_| ())
-        }
-        _ => Err(Refusal {
-            code: ErrorCode::UnknownServerError,
-            message: "the controller shard did not answer".into(),
-        }),
-    };
-    match &result {
+    match result {
         Ok(()) => {
-            tracing::info!(peer = %ctx.peer, topic = name, validate_only, "topic configs altered")
+            tracing::info!(peer = %ctx.peer, topic = name, validate_only, "topic configs altered");
+            (0, None)
         }
         Err(r) => {
-            tracing::info!(peer = %ctx.peer, topic = name, error = %r.code, reason = %r.message, "AlterConfigs refused")
+            tracing::info!(peer = %ctx.peer, topic = name, error = %r.code, reason = %r.message, "AlterConfigs refused");
+            (r.code.code(), Some(StrBytes::from_string(r.message)))
         }
-    }
-    result
-}
-
-fn error_fields(result: Result<(), Refusal>) -> (i16, Option<StrBytes>) {
-    match result {
-        Ok(()) => (0, None),
-        Err(r) => (r.code.code(), Some(StrBytes::from_string(r.message))),
     }
 }
 
@@ -86,7 +79,7 @@ pub async fn alter_configs(
                 .collect(),
         );
         let name = resource.resource_name.as_str().to_string();
-        let result = alter_topic(
+        let (code, message) = alter_topic(
             ctx,
             resource.resource_type,
             &name,
@@ -94,7 +87,6 @@ pub async fn alter_configs(
             request.validate_only,
         )
         .await;
-        let (code, message) = error_fields(result);
         responses.push(
             AlterConfigsResourceResponse::default()
                 .with_error_code(code)
@@ -126,7 +118,7 @@ pub async fn incremental_alter_configs(
                 .collect(),
         );
         let name = resource.resource_name.as_str().to_string();
-        let result = alter_topic(
+        let (code, message) = alter_topic(
             ctx,
             resource.resource_type,
             &name,
@@ -134,7 +126,6 @@ pub async fn incremental_alter_configs(
             request.validate_only,
         )
         .await;
-        let (code, message) = error_fields(result);
         responses.push(
             IncrementalResourceResponse::default()
                 .with_error_code(code)

@@ -164,25 +164,20 @@ async fn read_all(
             let tp = p.tp.clone();
             let offset = p.fetch_offset;
             let max_bytes = (p.max_bytes.max(0) as usize).min(response_max);
-            let owner = shard.owner_of(&tp.topic, tp.partition);
             glommio::spawn_local(async move {
-                let Some(owner) = owner else {
-                    return PartitionRead {
-                        result: Err(ErrorCode::UnknownTopicOrPartition),
-                        offsets: None,
-                    };
-                };
                 let op = ShardOp::Read {
                     tp,
                     offset,
                     max_bytes,
                 };
-                match shard.call(owner, op).await {
-                    Ok(ShardReply::Read(read)) => read,
-                    _ => PartitionRead {
-                        result: Err(ErrorCode::UnknownServerError),
-                        offsets: None,
-                    },
+                let error = match shard.call_owner(op).await {
+                    Ok(ShardReply::Read(read)) => return read,
+                    Ok(_) => ErrorCode::UnknownServerError,
+                    Err(code) => code,
+                };
+                PartitionRead {
+                    result: Err(error),
+                    offsets: None,
                 }
             })
         })

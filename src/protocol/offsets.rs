@@ -24,7 +24,6 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                     topic: name.clone(),
                     partition: p.partition_index,
                 };
-                let owner = shard.owner_of(&tp.topic, tp.partition);
                 // leader_epoch exists from v4 on; -1 is its "not given" value before that.
                 let leader_epoch = if version < 4 {
                     -1
@@ -39,12 +38,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 let index = p.partition_index;
                 let timestamp_ms = p.timestamp;
                 let task = glommio::spawn_local(async move {
-                    let owner = owner.ok_or(ErrorCode::UnknownTopicOrPartition)?;
-                    match shard
-                        .call(owner, ShardOp::OffsetForTimestamp { tp, timestamp_ms })
-                        .await
-                    {
-                        Ok(ShardReply::OffsetForTimestamp(result)) => result,
+                    let op = ShardOp::OffsetForTimestamp { tp, timestamp_ms };
+                    match shard.call_owner(op).await? {
+                        ShardReply::OffsetForTimestamp(result) => result,
                         _ => Err(ErrorCode::UnknownServerError),
                     }
                 });

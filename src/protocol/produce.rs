@@ -32,15 +32,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                 topic: name.clone(),
                 partition: data.index,
             };
-            let owner = shard.owner_of(&tp.topic, tp.partition);
             let peer = ctx.peer;
             let task = glommio::spawn_local(async move {
                 if !acks_valid {
                     return Err(ErrorCode::InvalidRequiredAcks);
                 }
-                let Some(owner) = owner else {
-                    return Err(ErrorCode::UnknownTopicOrPartition);
-                };
                 if tp.topic == crate::group::store::OFFSETS_TOPIC {
                     // Only the group coordinator writes Kafka's internal topic.
                     tracing::info!(%peer, "produce to the internal topic refused");
@@ -56,8 +52,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                     acks,
                     peer,
                 };
-                match shard.call(owner, op).await {
-                    Ok(ShardReply::Produced(result)) => result,
+                match shard.call_owner(op).await? {
+                    ShardReply::Produced(result) => result,
                     _ => Err(ErrorCode::UnknownServerError),
                 }
             });

@@ -26,19 +26,17 @@ pub async fn delete_records(
                     topic: name.clone(),
                     partition: p.partition_index,
                 };
-                let owner = shard.owner_of(&tp.topic, tp.partition);
                 let internal = tp.topic == crate::group::store::OFFSETS_TOPIC;
                 let offset = p.offset;
                 let task = glommio::spawn_local(async move {
-                    let owner = owner.ok_or(ErrorCode::UnknownTopicOrPartition)?;
                     if internal {
                         return Err(ErrorCode::InvalidRequest);
                     }
                     match shard
-                        .call(owner, ShardOp::DeleteRecords { tp, offset })
-                        .await
+                        .call_owner(ShardOp::DeleteRecords { tp, offset })
+                        .await?
                     {
-                        Ok(ShardReply::RecordsDeleted(result)) => result,
+                        ShardReply::RecordsDeleted(result) => result,
                         _ => Err(ErrorCode::UnknownServerError),
                     }
                 });

@@ -111,6 +111,18 @@ impl Shard {
         }
     }
 
+    /// Runs a partition operation on the partition's owner: UNKNOWN_TOPIC_OR_PARTITION when
+    /// the partition does not exist, UNKNOWN_SERVER_ERROR when the owner cannot be reached.
+    pub async fn call_owner(self: &Rc<Self>, op: ShardOp) -> Result<ShardReply, ErrorCode> {
+        let owner = op
+            .partition()
+            .and_then(|tp| self.owner_of(&tp.topic, tp.partition))
+            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        self.call(owner, op)
+            .await
+            .map_err(|_| ErrorCode::UnknownServerError)
+    }
+
     /// Makes `next` this shard's metadata: opens the logs of new partitions it owns, then
     /// publishes the snapshot, then closes and deletes the logs of deleted topics.
     async fn apply_metadata(&self, next: ClusterMeta) {

@@ -63,6 +63,21 @@ pub enum ShardOp {
     },
 }
 
+impl ShardOp {
+    /// The partition a partition operation acts on (its owner runs it).
+    pub fn partition(&self) -> Option<&TopicPartition> {
+        match self {
+            ShardOp::Produce { tp, .. }
+            | ShardOp::Read { tp, .. }
+            | ShardOp::WaitForAppend { tp, .. }
+            | ShardOp::Offsets { tp }
+            | ShardOp::OffsetForTimestamp { tp, .. }
+            | ShardOp::DeleteRecords { tp, .. } => Some(tp),
+            ShardOp::Controller(_) | ShardOp::ApplyMetadata(_) | ShardOp::Group(_) => None,
+        }
+    }
+}
+
 /// Log start and high watermark of a partition, with its leader epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionOffsets {
