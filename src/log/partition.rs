@@ -21,7 +21,7 @@ use super::config::LogConfig;
 use super::dir::{blocking, remove_files, sync_dir, write_file_atomically, LogDir};
 use super::error::LogError;
 use super::notify::{Notify, WakeAll};
-use super::producers::{ProducerStates, SequenceCheck, SequencedBatch};
+use super::producers::{last_sequence, ProducerStates, SequenceCheck, SequencedBatch};
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
@@ -36,16 +36,6 @@ pub(crate) const LOG_START_CHECKPOINT: &str = "log-start-offset";
 
 fn align_down(v: u64) -> u64 {
     v & !(PAGE_BYTES - 1)
-}
-
-/// The sequence number of a batch's last record (sequences wrap after i32::MAX, as in Kafka).
-fn last_sequence(batch: &RecordBatch) -> i32 {
-    let last = i64::from(batch.base_sequence()) + i64::from(batch.last_offset_delta());
-    if last > i64::from(i32::MAX) {
-        (last - i64::from(i32::MAX) - 1) as i32
-    } else {
-        last as i32
-    }
 }
 
 fn align_up(v: u64) -> u64 {
@@ -133,7 +123,7 @@ pub struct PartitionLog {
     /// One writer of the partition's files at a time: writes, syncs, rolls, truncation, deletion.
     io_lock: Semaphore,
     flusher_wake: Rc<Notify>,
-    /// Idempotent producers' recent sequence ranges (rebuilt from the active segment on open).
+    /// Idempotent producers' recent sequence ranges (rebuilt by the recovery scan on open).
     producers: RefCell<ProducerStates>,
     /// Fetches long-polling for this partition to grow.
     append_waiters: WakeAll,
@@ -429,11 +419,10 @@ impl PartitionLog {
             state: RefCell::new(state),
             io_lock: Semaphore::new(1),
             flusher_wake: Rc::new(Notify::default()),
-            producers: RefCell::new(ProducerStates::default()),
+            producers: RefCell::new(recovered.producers),
             append_waiters: WakeAll::default(),
             io_stats: Cell::new(LogIoStats::default()),
         });
-        log.rebuild_producer_states().await;
         glommio::spawn_local(run_flusher(Rc::downgrade(&log), log.flusher_wake.clone())).detach();
         tracing::info!(
             topic,
@@ -445,47 +434,8 @@ impl PartitionLog {
         Ok(log)
     }
 
-    /// Idempotent producers' state from the active segment's batches (Kafka keeps snapshots;
-    /// Weir rescans the active segment, which the recent batches of live producers are in).
-    async fn rebuild_producer_states(&self) {
-        let start = {
-            let state = self.state.borrow();
-            state
-                .segments
-                .keys()
-                .next_back()
-                .copied()
-                .unwrap_or(0)
-                .max(state.log_start_offset)
-        };
-        let end = self.log_end_offset();
-        let mut producers = ProducerStates::default();
-        let mut offset = start;
-        while offset < end {
-            let batches = match self.read(offset, 1 << 20).await.map(|r| r.batches()) {
-                Ok(Ok(batches)) if !batches.is_empty() => batches,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(dir = %self.dir.display(), error = %e, "producer state not rebuilt past offset {offset}");
-                    break;
-                }
-            };
-            for batch in batches {
-                offset = batch.last_offset() + 1;
-                if batch.producer_id() >= 0 {
-                    producers.record(
-                        batch.producer_id(),
-                        batch.producer_epoch(),
-                        SequencedBatch {
-                            first_seq: batch.base_sequence(),
-                            last_seq: last_sequence(&batch),
-                            base_offset: batch.base_offset(),
-                            last_offset: batch.last_offset(),
-                        },
-                    );
-                }
-            }
-        }
+    /// After a truncation: the producer state of what is left (see `recovery::truncate_active`).
+    pub(crate) fn replace_producer_states(&self, producers: ProducerStates) {
         *self.producers.borrow_mut() = producers;
     }
 

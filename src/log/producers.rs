@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::error_code::ErrorCode;
+use crate::record::RecordBatch;
 
 /// Kafka keeps the metadata of the last 5 batches per producer (max.in.flight of an idempotent
 /// producer is at most 5).
@@ -58,6 +59,16 @@ impl SequenceError {
             SequenceError::OutOfOrder { .. } => ErrorCode::OutOfOrderSequenceNumber,
             SequenceError::UnknownProducer { .. } => ErrorCode::UnknownProducerId,
         }
+    }
+}
+
+/// The sequence number of a batch's last record (sequences wrap after i32::MAX, as in Kafka).
+pub fn last_sequence(batch: &RecordBatch) -> i32 {
+    let last = i64::from(batch.base_sequence()) + i64::from(batch.last_offset_delta());
+    if last > i64::from(i32::MAX) {
+        (last - i64::from(i32::MAX) - 1) as i32
+    } else {
+        last as i32
     }
 }
 
@@ -129,6 +140,24 @@ impl ProducerStates {
             });
         }
         Ok(SequenceCheck::Append)
+    }
+
+    /// Records a batch as the log stores it (offsets assigned): recovery rebuilds the state
+    /// from the batches it scans anyway.
+    pub fn record_stored(&mut self, batch: &RecordBatch) {
+        if batch.producer_id() < 0 {
+            return;
+        }
+        self.record(
+            batch.producer_id(),
+            batch.producer_epoch(),
+            SequencedBatch {
+                first_seq: batch.base_sequence(),
+                last_seq: last_sequence(batch),
+                base_offset: batch.base_offset(),
+                last_offset: batch.last_offset(),
+            },
+        );
     }
 
     /// Records an appended batch.

@@ -15,6 +15,7 @@ use super::dir::{blocking, parse_segment_file, remove_files, sync_dir, write_fil
 use super::error::{IndexError, LogError};
 use super::index::{OffsetIndex, TimeIndex};
 use super::partition::{PartitionLog, LOG_START_CHECKPOINT};
+use super::producers::ProducerStates;
 use super::segment::{
     scan_segment, truncate_and_sync, ScanItem, Segment, SegmentScanner, SegmentState,
 };
@@ -22,6 +23,8 @@ use super::segment::{
 pub(crate) struct Recovered {
     pub segments: BTreeMap<i64, Segment>,
     pub log_start_checkpoint: Option<i64>,
+    /// Idempotent producers' state from the scanned (active) segment.
+    pub producers: ProducerStates,
 }
 
 struct Listing {
@@ -140,6 +143,7 @@ async fn scan_and_cut(
     file: Rc<DmaFile>,
     file_size: u64,
     interval: u64,
+    producers: &mut ProducerStates,
 ) -> Result<bool, LogError> {
     let mut scan = scan_segment(
         file.clone(),
@@ -147,6 +151,7 @@ async fn scan_and_cut(
         seg.base_offset,
         file_size,
         interval,
+        producers,
     )
     .await?;
     let fault = scan.fault.take();
@@ -176,6 +181,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     };
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
+    let mut producers = ProducerStates::default();
     let mut bases = listing.bases.into_iter().peekable();
     while let Some(base) = bases.next() {
         let mut seg = Segment::new(dir, base);
@@ -215,7 +221,8 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                 ),
             }
         }
-        let corrupt = scan_and_cut(&mut seg, file.clone(), file_size, interval).await?;
+        let corrupt =
+            scan_and_cut(&mut seg, file.clone(), file_size, interval, &mut producers).await?;
         if !is_last && corrupt {
             // Offsets after a corrupt batch cannot be trusted to continue: like Kafka's
             // recovery, drop what follows it so that the log stays contiguous.
@@ -259,6 +266,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     Ok(Recovered {
         segments,
         log_start_checkpoint: listing.log_start_checkpoint,
+        producers,
     })
 }
 
@@ -315,7 +323,10 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
     truncate_and_sync(&file, &path, cut).await?;
     let mut seg = Segment::new(log.dir(), base);
     seg.file = Some(file.clone());
-    scan_and_cut(&mut seg, file.clone(), cut, interval).await?;
+    // The producer state follows the truncated log (batches cut away are not duplicates).
+    let mut producers = ProducerStates::default();
+    scan_and_cut(&mut seg, file.clone(), cut, interval, &mut producers).await?;
+    log.replace_producer_states(producers);
     seg.tail_page = read_tail_page(&file, &path, seg.size_bytes).await?;
     remove_index_files(&seg).await?;
     seg.first_append_ms = Some(log.now_ms());

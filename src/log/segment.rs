@@ -10,6 +10,7 @@ use glommio::io::DmaFile;
 use super::dir::segment_file;
 use super::error::LogError;
 use super::index::{OffsetIndex, TimeIndex};
+use super::producers::ProducerStates;
 use crate::record::{RecordBatch, RecordError, BATCH_OVERHEAD_LEN};
 
 /// Where a segment is in its life.
@@ -301,13 +302,14 @@ pub(crate) enum ScanFault {
 
 /// Scans a segment from its start, checking every batch's length, magic, CRC and that offsets
 /// continue where the previous batch ended; rebuilds the indexes on the way. Stops at the first
-/// batch that fails.
+/// batch that fails. Idempotent producers' batches are recorded in `producers` on the way.
 pub(crate) async fn scan_segment(
     file: Rc<DmaFile>,
     path: &Path,
     base_offset: i64,
     end: u64,
     index_interval_bytes: u64,
+    producers: &mut ProducerStates,
 ) -> Result<ScanOutcome, LogError> {
     let mut probe = Segment::new(Path::new(""), base_offset);
     let mut scanner = SegmentScanner::new(file, path.to_path_buf(), 0, end, 1 << 20);
@@ -339,6 +341,7 @@ pub(crate) async fn scan_segment(
                     batch.max_timestamp(),
                     index_interval_bytes,
                 );
+                producers.record_stored(&batch);
             }
         }
     };
