@@ -15,7 +15,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use support::broker::Broker;
-use support::wire::{produce_request, topic_name, Wire};
+use support::wire::{fetch_request, produce_request, topic_name, Wire};
 use weir::record::{BatchBuilder, NewRecord};
 
 fn new_topic(name: &str, partitions: i32) -> CreatableTopic {
@@ -54,22 +54,6 @@ fn produce(wire: &mut Wire, topic: &str, partition: i32, records: Bytes, acks: i
     let response = wire.request(9, &produce_request(topic, partition, records, acks));
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
-}
-
-fn fetch_request(topic: &str, partition: i32, offset: i64) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(topic_name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(1 << 20)])])
 }
 
 fn list_offset(wire: &mut Wire, topic: &str, partition: i32, timestamp: i64) -> (i16, i64) {
@@ -318,7 +302,7 @@ fn produce_fetch_and_list_offsets_round_trip() {
 
     // Fetch returns the stored batches byte for byte, with the broker's offsets patched in.
     for version in [4, 7, 11, 12] {
-        let response = wire.request(version, &fetch_request("events", 1, 0));
+        let response = wire.request(version, &fetch_request("events", 1, 0, 1 << 20));
         let p = &response.responses[0].partitions[0];
         assert_eq!(p.error_code, 0, "v{version}");
         assert_eq!(p.high_watermark, 6);
@@ -335,9 +319,9 @@ fn produce_fetch_and_list_offsets_round_trip() {
                 .records_bytes()
         );
     }
-    let out_of_range = wire.request(12, &fetch_request("events", 1, 99));
+    let out_of_range = wire.request(12, &fetch_request("events", 1, 99, 1 << 20));
     assert_eq!(out_of_range.responses[0].partitions[0].error_code, 1);
-    let unknown = wire.request(12, &fetch_request("nope", 0, 0));
+    let unknown = wire.request(12, &fetch_request("nope", 0, 0, 1 << 20));
     assert_eq!(unknown.responses[0].partitions[0].error_code, 3);
 }
 
@@ -359,7 +343,7 @@ fn fetch_long_polls_until_data_arrives() {
         produce(&mut wire, "poll", 0, batch(&["wake up"]), -1)
     });
     let started = Instant::now();
-    let request = fetch_request("poll", 0, 0)
+    let request = fetch_request("poll", 0, 0, 1 << 20)
         .with_max_wait_ms(5000)
         .with_min_bytes(1);
     let response = wire.request(12, &request);
@@ -378,7 +362,7 @@ fn fetch_long_polls_until_data_arrives() {
 
     // With no data at all it answers empty after max_wait.
     let started = Instant::now();
-    let request = fetch_request("poll", 0, 1)
+    let request = fetch_request("poll", 0, 1, 1 << 20)
         .with_max_wait_ms(400)
         .with_min_bytes(1);
     let response = wire.request(12, &request);

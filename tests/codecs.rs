@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use support::broker::Broker;
-use support::kafka::create_topic;
+use support::kafka::{create_topic, produce_compressed};
 use support::python::python;
-use support::wire::{fetch_partition, Wire};
-use weir::record::{split_batches, Compression};
+use support::wire::{stored_codecs, Wire};
+use weir::record::Compression;
 
 const COUNT: usize = 300;
 const CODECS: [(&str, Compression); 4] = [
@@ -32,20 +31,6 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/codec_roundtrip.py")
 }
 
-/// The codecs of the batches stored in partition 0 of `topic`, read back with Fetch.
-fn stored_codecs(bootstrap: &str, topic: &str) -> HashSet<Compression> {
-    let mut wire = Wire::connect(bootstrap);
-    let (_, _, records) = fetch_partition(&mut wire, topic, 0, 0, 16 << 20);
-    split_batches(records)
-        .map(|b| {
-            b.expect("whole batch")
-                .attributes()
-                .compression()
-                .expect("known codec")
-        })
-        .collect()
-}
-
 #[test]
 fn librdkafka_compressed_batches_are_stored_as_sent_and_read_by_kafka_python() {
     let broker = Broker::start();
@@ -53,23 +38,9 @@ fn librdkafka_compressed_batches_are_stored_as_sent_and_read_by_kafka_python() {
     for (codec, compression) in CODECS {
         let topic = format!("from-rdkafka-{codec}");
         create_topic(&b, &topic, 1);
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &b)
-            .set("acks", "all")
-            .set("compression.codec", codec)
-            .set("linger.ms", "20")
-            .create()
-            .expect("producer");
-        for i in 0..COUNT {
-            let (key, value) = (format!("k-{i}"), format!("v-{i}").repeat(10));
-            producer
-                .send(BaseRecord::to(&topic).key(&key).payload(&value))
-                .map_err(|(e, _)| e)
-                .expect("send");
-        }
-        producer.flush(Duration::from_secs(30)).expect("flush");
+        produce_compressed(&b, &topic, codec, COUNT);
         assert_eq!(
-            stored_codecs(&b, &topic),
+            stored_codecs(&mut Wire::connect(&b), &topic),
             HashSet::from([compression]),
             "{codec}"
         );
@@ -110,7 +81,7 @@ fn kafka_python_compressed_batches_are_stored_as_sent_and_read_by_librdkafka() {
             String::from_utf8_lossy(&output.stderr)
         );
         assert_eq!(
-            stored_codecs(&b, &topic),
+            stored_codecs(&mut Wire::connect(&b), &topic),
             HashSet::from([compression]),
             "{codec}"
         );

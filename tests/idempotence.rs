@@ -10,14 +10,14 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{InitProducerIdRequest, ListOffsetsRequest};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use support::broker::{free_port, Broker};
-use support::kafka::create_topic;
+use support::kafka::{create_topic, send_retrying};
 use support::wire::{fetch_partition, produce_request, topic_name, Wire};
 use weir::record::batch_of;
 
@@ -205,19 +205,12 @@ fn librdkafka_idempotent_producer_delivers_exactly_once_through_cut_connections(
     const COUNT: usize = 10_000;
     for i in 0..COUNT {
         let (key, value) = (format!("k-{i}"), format!("v-{i}"));
-        let mut record = BaseRecord::to("idem").key(&key).payload(&value);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    assert!(Instant::now() < deadline, "producer queue stayed full");
-                    record = back;
-                    producer.poll(Duration::from_millis(5));
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
+        send_retrying(
+            &producer,
+            BaseRecord::to("idem")
+                .key(key.as_str())
+                .payload(value.as_str()),
+        );
     }
     producer
         .flush(Duration::from_secs(120))

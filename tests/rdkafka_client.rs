@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use support::broker::Broker;
-use support::kafka::create_topic;
+use support::kafka::{create_topic, send_retrying};
 
 const MESSAGES: usize = 100_000;
 const PARTITIONS: i32 = 3;
@@ -72,22 +70,12 @@ fn produce_all(
         .expect("producer");
     for i in 0..count {
         let (k, v) = (key(i), value(i));
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(i))
-            .key(&k)
-            .payload(&v);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    assert!(Instant::now() < deadline, "producer queue stayed full");
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => panic!("send {i}: {e}"),
-            }
-        }
-        producer.poll(Duration::ZERO);
+        send_retrying(
+            &producer,
+            BaseRecord::with_opaque_to(topic, Box::new(i))
+                .key(k.as_str())
+                .payload(v.as_str()),
+        );
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
     let placed = producer.context().placed.lock().unwrap().clone();

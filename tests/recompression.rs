@@ -7,18 +7,16 @@ mod support;
 
 use std::collections::HashSet;
 use std::process::Command;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::CreateTopicsRequest;
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use support::broker::Broker;
+use support::kafka::produce_compressed;
 use support::python::python;
-use support::wire::{fetch_partition, produce_request, topic_name, Wire};
-use weir::record::{batch_of, codec, split_batches, Compression, RecordBatch};
+use support::wire::{produce_request, stored_codecs, topic_name, Wire};
+use weir::record::{batch_of, codec, Compression, RecordBatch};
 
 fn create(wire: &mut Wire, topic: &str, compression: &str) {
     let response = wire.request(
@@ -38,13 +36,6 @@ fn create(wire: &mut Wire, topic: &str, compression: &str) {
     );
 }
 
-fn stored_codecs(wire: &mut Wire, topic: &str) -> HashSet<Compression> {
-    let (_, _, records) = fetch_partition(wire, topic, 0, 0, 16 << 20);
-    split_batches(records)
-        .map(|b| b.expect("batch").attributes().compression().expect("codec"))
-        .collect()
-}
-
 #[test]
 fn batches_are_recompressed_to_the_topic_codec_and_read_by_another_client() {
     let broker = Broker::start();
@@ -59,21 +50,7 @@ fn batches_are_recompressed_to_the_topic_codec_and_read_by_another_client() {
     ] {
         let topic = format!("to-{target}");
         create(&mut wire, &topic, target);
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &b)
-            .set("acks", "all")
-            .set("compression.codec", producer_codec)
-            .set("linger.ms", "20")
-            .create()
-            .expect("producer");
-        for i in 0..300 {
-            let (key, value) = (format!("k-{i}"), format!("v-{i}").repeat(10));
-            producer
-                .send(BaseRecord::to(&topic).key(&key).payload(&value))
-                .map_err(|(e, _)| e)
-                .expect("send");
-        }
-        producer.flush(Duration::from_secs(30)).expect("flush");
+        produce_compressed(&b, &topic, producer_codec, 300);
         assert_eq!(
             stored_codecs(&mut wire, &topic),
             HashSet::from([expected]),

@@ -8,7 +8,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
@@ -34,20 +36,13 @@ pub fn produce(bootstrap: &str, topic: &str, count: usize) -> HashMap<i32, i64> 
         .create()
         .expect("producer");
     for i in 0..count {
-        let key = format!("k-{i}");
-        let value = format!("v-{i}");
-        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    assert!(Instant::now() < deadline, "producer queue stayed full");
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        let (key, value) = (format!("k-{i}"), format!("v-{i}"));
+        send_retrying(
+            &producer,
+            BaseRecord::to(topic)
+                .key(key.as_str())
+                .payload(value.as_str()),
+        );
     }
     producer.flush(Duration::from_secs(60)).expect("flush");
     let consumer: BaseConsumer = ClientConfig::new()
@@ -67,6 +62,49 @@ pub fn produce(bootstrap: &str, topic: &str, count: usize) -> HashMap<i32, i64> 
             (p.id(), high)
         })
         .collect()
+}
+
+/// Sends `record`, waiting (up to 60 s) while the producer's queue is full; any other send
+/// error fails the test.
+pub fn send_retrying<C: ProducerContext>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, str, str, C::DeliveryOpaque>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                assert!(Instant::now() < deadline, "producer queue stayed full");
+                record = back;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => panic!("send: {e}"),
+        }
+    }
+    producer.poll(Duration::ZERO);
+}
+
+/// Produces `count` records `k-i` / `v-i` x10 compressed with librdkafka's `codec`
+/// (`compression.codec`), acks=all.
+pub fn produce_compressed(bootstrap: &str, topic: &str, codec: &str, count: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("compression.codec", codec)
+        .set("linger.ms", "20")
+        .create()
+        .expect("producer");
+    for i in 0..count {
+        let (key, value) = (format!("k-{i}"), format!("v-{i}").repeat(10));
+        send_retrying(
+            &producer,
+            BaseRecord::to(topic)
+                .key(key.as_str())
+                .payload(value.as_str()),
+        );
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
 pub fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {

@@ -116,6 +116,23 @@ pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -
                 .with_records(Some(records))])])
 }
 
+/// A sessionless Fetch of one partition from `offset`, answered at once (max_wait 0).
+pub fn fetch_request(topic: &str, partition: i32, offset: i64, max_bytes: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(max_bytes)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(max_bytes)])])
+}
+
 /// A sessionless Fetch v12 of one partition from `offset`: (error code, log start offset,
 /// record bytes).
 pub fn fetch_partition(
@@ -125,23 +142,27 @@ pub fn fetch_partition(
     offset: i64,
     max_bytes: i32,
 ) -> (i16, i64, Bytes) {
-    let response = wire.request(
-        12,
-        &FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_bytes(max_bytes)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name(topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(partition)
-                    .with_fetch_offset(offset)
-                    .with_partition_max_bytes(max_bytes)])]),
-    );
+    let response = wire.request(12, &fetch_request(topic, partition, offset, max_bytes));
     let p = &response.responses[0].partitions[0];
     (
         p.error_code,
         p.log_start_offset,
         p.records.clone().unwrap_or_default(),
     )
+}
+
+/// The codecs of the batches stored in partition 0 of `topic`.
+pub fn stored_codecs(
+    wire: &mut Wire,
+    topic: &str,
+) -> std::collections::HashSet<weir::record::Compression> {
+    let (_, _, records) = fetch_partition(wire, topic, 0, 0, 16 << 20);
+    weir::record::split_batches(records)
+        .map(|b| {
+            b.expect("whole batch")
+                .attributes()
+                .compression()
+                .expect("known codec")
+        })
+        .collect()
 }
