@@ -17,9 +17,13 @@ mod records;
 use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use glommio::Task;
+use kafka_protocol::messages::{
+    ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::shard::ops::TopicPartition;
 use crate::shard::Shard;
 
 /// Every API this broker answers, with the versions implemented and tested. ApiVersions
@@ -90,6 +94,41 @@ pub enum RequestError {
 /// A response ready for the socket: its parts, written in order, size prefix included.
 pub struct Response {
     pub parts: Vec<Bytes>,
+}
+
+/// A request's partitions, each with its operation under way, grouped by topic in request
+/// order (Kafka answers in that order).
+type PerPartition<T> = Vec<(TopicName, Vec<(i32, Task<T>)>)>;
+
+/// Starts `run` for every partition of a request at once (each runs as its own task, so
+/// partitions on different shards proceed in parallel) and returns the tasks in request order.
+fn start_per_partition<P, T, Fut>(
+    shard: &Rc<Shard>,
+    topics: impl IntoIterator<Item = (TopicName, Vec<P>)>,
+    index: impl Fn(&P) -> i32,
+    run: impl Fn(Rc<Shard>, TopicPartition, P) -> Fut,
+) -> PerPartition<T>
+where
+    Fut: std::future::Future<Output = T> + 'static,
+    T: 'static,
+{
+    topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let tasks = partitions
+                .into_iter()
+                .map(|p| {
+                    let tp = TopicPartition {
+                        topic: name.0.as_str().to_string(),
+                        partition: index(&p),
+                    };
+                    let partition = tp.partition;
+                    (partition, glommio::spawn_local(run(shard.clone(), tp, p)))
+                })
+                .collect();
+            (name, tasks)
+        })
+        .collect()
 }
 
 /// What a handler produced: nothing (acks=0), a typed response the crate encodes, or a

@@ -6,53 +6,40 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::RequestContext;
+use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
-use crate::shard::ops::{ShardOp, ShardReply, TopicPartition};
+use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
-    let version = ctx.api_version;
-    let mut pending = Vec::with_capacity(request.topics.len());
-    for topic in request.topics {
-        let name = topic.name.0.as_str().to_string();
-        let tasks: Vec<_> = topic
-            .partitions
-            .into_iter()
-            .map(|p| {
-                let shard = ctx.shard.clone();
-                let tp = TopicPartition {
-                    topic: name.clone(),
-                    partition: p.partition_index,
-                };
-                // leader_epoch exists from v4 on; -1 is its "not given" value before that.
-                let leader_epoch = if version < 4 {
-                    -1
-                } else {
-                    shard
-                        .meta()
-                        .topics
-                        .get(&tp.topic)
-                        .and_then(|t| t.partition(tp.partition))
-                        .map_or(-1, |m| m.leader_epoch)
-                };
-                let index = p.partition_index;
-                let timestamp_ms = p.timestamp;
-                let task = glommio::spawn_local(async move {
-                    let op = ShardOp::OffsetForTimestamp { tp, timestamp_ms };
-                    match shard.call_owner(op).await? {
-                        ShardReply::OffsetForTimestamp(result) => result,
-                        _ => Err(ErrorCode::UnknownServerError),
-                    }
-                });
-                (index, leader_epoch, task)
-            })
-            .collect();
-        pending.push((topic.name, tasks));
-    }
+    let pending = start_per_partition(
+        ctx.shard,
+        request.topics.into_iter().map(|t| (t.name, t.partitions)),
+        |p| p.partition_index,
+        |shard, tp, p| async move {
+            let op = ShardOp::OffsetForTimestamp {
+                tp,
+                timestamp_ms: p.timestamp,
+            };
+            match shard.call_owner(op).await? {
+                ShardReply::OffsetForTimestamp(result) => result,
+                _ => Err(ErrorCode::UnknownServerError),
+            }
+        },
+    );
+    let meta = ctx.shard.meta();
     let mut topics = Vec::with_capacity(pending.len());
     for (name, tasks) in pending {
         let mut partitions = Vec::with_capacity(tasks.len());
-        for (index, leader_epoch, task) in tasks {
+        for (index, task) in tasks {
+            // leader_epoch exists from v4 on; -1 is its "not given" value before that.
+            let leader_epoch = if ctx.api_version < 4 {
+                -1
+            } else {
+                meta.topics
+                    .get(name.0.as_str())
+                    .and_then(|t| t.partition(index))
+                    .map_or(-1, |m| m.leader_epoch)
+            };
             let response = ListOffsetsPartitionResponse::default().with_partition_index(index);
             partitions.push(match task.await {
                 Ok(Some(found)) => response

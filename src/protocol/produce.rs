@@ -2,17 +2,12 @@
 //! frame, to the shard that owns the partition; partitions are appended in parallel and the
 //! response lists them in request order. acks=0 gets no response (Kafka's contract).
 
-use glommio::Task;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::RequestContext;
+use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
-use crate::log::AppendInfo;
-use crate::shard::ops::{ShardOp, ShardReply, TopicPartition};
-
-/// Each partition's append in flight, by partition index.
-type PartitionTasks = Vec<(i32, Task<Result<AppendInfo, ErrorCode>>)>;
+use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -21,52 +16,42 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
         tracing::info!(peer = %ctx.peer, acks, "produce with invalid acks");
     }
     // Start every partition's append before awaiting any.
-    let mut topics: Vec<(TopicProduceResponse, PartitionTasks)> =
-        Vec::with_capacity(request.topic_data.len());
-    for topic in request.topic_data {
-        let name = topic.name.0.as_str().to_string();
-        let mut partitions = Vec::with_capacity(topic.partition_data.len());
-        for data in topic.partition_data {
-            let shard = ctx.shard.clone();
-            let tp = TopicPartition {
-                topic: name.clone(),
-                partition: data.index,
+    let peer = ctx.peer;
+    let topics = start_per_partition(
+        ctx.shard,
+        request
+            .topic_data
+            .into_iter()
+            .map(|t| (t.name, t.partition_data)),
+        |data| data.index,
+        move |shard, tp, data| async move {
+            if !acks_valid {
+                return Err(ErrorCode::InvalidRequiredAcks);
+            }
+            if tp.topic == crate::group::store::OFFSETS_TOPIC {
+                // Only the group coordinator writes Kafka's internal topic.
+                tracing::info!(%peer, "produce to the internal topic refused");
+                return Err(ErrorCode::InvalidTopicException);
+            }
+            let Some(records) = data.records else {
+                tracing::info!(%peer, partition = %tp, "produce with null records");
+                return Err(ErrorCode::CorruptMessage);
             };
-            let peer = ctx.peer;
-            let task = glommio::spawn_local(async move {
-                if !acks_valid {
-                    return Err(ErrorCode::InvalidRequiredAcks);
-                }
-                if tp.topic == crate::group::store::OFFSETS_TOPIC {
-                    // Only the group coordinator writes Kafka's internal topic.
-                    tracing::info!(%peer, "produce to the internal topic refused");
-                    return Err(ErrorCode::InvalidTopicException);
-                }
-                let Some(records) = data.records else {
-                    tracing::info!(%peer, partition = %tp, "produce with null records");
-                    return Err(ErrorCode::CorruptMessage);
-                };
-                let op = ShardOp::Produce {
-                    tp,
-                    records,
-                    acks,
-                    peer,
-                };
-                match shard.call_owner(op).await? {
-                    ShardReply::Produced(result) => result,
-                    _ => Err(ErrorCode::UnknownServerError),
-                }
-            });
-            partitions.push((data.index, task));
-        }
-        topics.push((
-            TopicProduceResponse::default().with_name(topic.name),
-            partitions,
-        ));
-    }
+            let op = ShardOp::Produce {
+                tp,
+                records,
+                acks,
+                peer,
+            };
+            match shard.call_owner(op).await? {
+                ShardReply::Produced(result) => result,
+                _ => Err(ErrorCode::UnknownServerError),
+            }
+        },
+    );
 
     let mut responses = Vec::with_capacity(topics.len());
-    for (topic, partitions) in topics {
+    for (name, partitions) in topics {
         let mut partition_responses = Vec::with_capacity(partitions.len());
         for (index, task) in partitions {
             let response = PartitionProduceResponse::default().with_index(index);
@@ -82,7 +67,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                     .with_log_start_offset(-1),
             });
         }
-        responses.push(topic.with_partition_responses(partition_responses));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(partition_responses),
+        );
     }
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
