@@ -153,19 +153,20 @@ pub enum ControllerReply {
 }
 
 pub struct Controller {
+    /// The persisted metadata; its `next_producer_id` is the end of the reserved id block.
     meta: RefCell<ClusterMeta>,
-    /// Producer ids below this are reserved in the persisted metadata.
-    reserved_producer_ids: std::cell::Cell<i64>,
+    /// The next producer id to hand out (below the reserved block's end).
+    next_producer_id: std::cell::Cell<i64>,
     /// One change at a time: validation sees the result of the previous change.
     serial: Semaphore,
 }
 
 impl Controller {
     pub fn new(meta: ClusterMeta) -> Self {
-        let reserved = meta.next_producer_id;
+        let next_producer_id = meta.next_producer_id;
         Controller {
             meta: RefCell::new(meta),
-            reserved_producer_ids: std::cell::Cell::new(reserved),
+            next_producer_id: std::cell::Cell::new(next_producer_id),
             serial: Semaphore::new(1),
         }
     }
@@ -442,16 +443,16 @@ impl Shard {
         self: &Rc<Self>,
         controller: &Controller,
     ) -> Result<i64, ErrorCode> {
-        let id = controller.meta.borrow().next_producer_id;
-        if id >= controller.reserved_producer_ids.get() {
+        let id = controller.next_producer_id.get();
+        if id >= controller.meta.borrow().next_producer_id {
             let mut next = controller.meta.borrow().clone();
             next.next_producer_id = id + PRODUCER_ID_BLOCK;
-            self.persist(next)
+            self.persist(next.clone())
                 .await
                 .map_err(|_| ErrorCode::KafkaStorageError)?;
-            controller.reserved_producer_ids.set(id + PRODUCER_ID_BLOCK);
+            *controller.meta.borrow_mut() = next;
         }
-        controller.meta.borrow_mut().next_producer_id = id + 1;
+        controller.next_producer_id.set(id + 1);
         Ok(id)
     }
 
@@ -479,14 +480,11 @@ impl Shard {
     async fn commit(
         self: &Rc<Self>,
         controller: &Controller,
-        mut next: ClusterMeta,
+        next: ClusterMeta,
     ) -> Result<(), Refusal> {
-        // The file records the reserved block's end, not the next id handed out.
-        next.next_producer_id = controller.reserved_producer_ids.get();
         self.persist(next.clone())
             .await
             .map_err(|e| refuse(ErrorCode::KafkaStorageError, e))?;
-        next.next_producer_id = controller.meta.borrow().next_producer_id;
         *controller.meta.borrow_mut() = next.clone();
         let applies: Vec<_> = (0..self.count)
             .map(|peer| {
