@@ -10,7 +10,9 @@ mod model;
 use std::path::{Path, PathBuf};
 
 pub use codec::{decode, encode, DecodeError};
-pub use model::{place_partition, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta};
+pub use model::{
+    is_internal_topic, place_partition, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta,
+};
 
 use crate::log::LogError;
 

@@ -57,6 +57,12 @@ pub fn place_partition(topic: &str, index: i32, shard_count: usize) -> u32 {
     ((hash.wrapping_add(index as u64)) % shard_count.max(1) as u64) as u32
 }
 
+/// Kafka's internal topics (`Topic.isInternal`): listed as internal in Metadata; clients may not
+/// produce to, trim or delete them.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == crate::group::store::OFFSETS_TOPIC
+}
+
 /// Why a topic name is refused (Kafka's `Topic.validate`): reported as INVALID_TOPIC_EXCEPTION.
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() {

@@ -94,7 +94,7 @@ fn topic_response(ctx: &RequestContext<'_>, topic: &TopicMeta) -> MetadataRespon
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
-        .with_is_internal(topic.name == crate::group::store::OFFSETS_TOPIC)
+        .with_is_internal(crate::metadata::is_internal_topic(&topic.name))
         .with_partitions(
             topic
                 .partitions

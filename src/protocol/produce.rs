@@ -28,7 +28,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
             if !acks_valid {
                 return Err(ErrorCode::InvalidRequiredAcks);
             }
-            if tp.topic == crate::group::store::OFFSETS_TOPIC {
+            if crate::metadata::is_internal_topic(&tp.topic) {
                 // Only the group coordinator writes Kafka's internal topic.
                 tracing::info!(%peer, "produce to the internal topic refused");
                 return Err(ErrorCode::InvalidTopicException);

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
-use crate::group::store::OFFSETS_TOPIC;
+use crate::metadata::is_internal_topic;
 use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn delete_records(
@@ -22,7 +22,7 @@ pub async fn delete_records(
         |p| p.partition_index,
         |shard, tp, p| async move {
             let partition = tp.to_string();
-            let result = if tp.topic == OFFSETS_TOPIC {
+            let result = if is_internal_topic(&tp.topic) {
                 Err(ErrorCode::InvalidRequest)
             } else {
                 match shard

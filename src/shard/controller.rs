@@ -338,7 +338,7 @@ impl Shard {
         let outcomes: Vec<TopicOutcome> = names
             .into_iter()
             .map(|name| {
-                let result = if name == crate::group::store::OFFSETS_TOPIC {
+                let result = if metadata::is_internal_topic(&name) {
                     Err(refuse(
                         ErrorCode::InvalidRequest,
                         "the internal topic __consumer_offsets cannot be deleted",
