@@ -10,7 +10,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::group::GroupConfig;
-use crate::log::{FlushPolicy, LogConfig};
+use crate::log::{CleanupPolicy, FlushPolicy, LogConfig};
 use crate::record::TimestampType;
 
 pub use properties::parse_properties;
@@ -85,12 +85,36 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: Option<u64>,
     /// The broker-wide defaults of every topic config (`log.*`, `message.max.bytes`).
     pub log: LogConfig,
+    /// `log.cleaner.*`: the compaction of `cleanup.policy=compact` topics.
+    pub cleaner: CleanerConfig,
     /// `group.*` and `offset.metadata.max.bytes`: the group coordinator.
     pub group: GroupConfig,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_partitions: i32,
     /// Every key as given, for DescribeConfigs.
     pub given: BTreeMap<String, String>,
+}
+
+/// The log cleaner (Kafka's `log.cleaner.*` broker keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.enable`
+    pub enable: bool,
+    /// `log.cleaner.backoff.ms`: pause between passes over a shard's compacted partitions.
+    pub backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key → latest offset map of one pass
+    /// (per shard here, where Kafka divides it among its cleaner threads).
+    pub dedupe_buffer_bytes: usize,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        CleanerConfig {
+            enable: true,
+            backoff_ms: 15_000,
+            dedupe_buffer_bytes: 128 << 20,
+        }
+    }
 }
 
 /// Kafka keys this broker accepts, with Kafka's defaults where Weir follows them.
@@ -121,6 +145,13 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "log.flush.interval.messages",
     "log.flush.interval.ms",
     "compression.type",
+    "log.cleanup.policy",
+    "log.cleaner.enable",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
     "group.initial.rebalance.delay.ms",
@@ -251,6 +282,32 @@ impl BrokerConfig {
             }
         };
         let log = broker_log_config(&get)?;
+        let cleaner_defaults = CleanerConfig::default();
+        let cleaner = CleanerConfig {
+            enable: parse_bool(
+                "log.cleaner.enable",
+                get("log.cleaner.enable"),
+                cleaner_defaults.enable,
+            )?,
+            backoff_ms: parse_int(
+                "log.cleaner.backoff.ms",
+                get("log.cleaner.backoff.ms"),
+                cleaner_defaults.backoff_ms,
+            )?
+            .max(1),
+            dedupe_buffer_bytes: parse_int(
+                "log.cleaner.dedupe.buffer.size",
+                get("log.cleaner.dedupe.buffer.size"),
+                cleaner_defaults.dedupe_buffer_bytes,
+            )?,
+        };
+        if cleaner.dedupe_buffer_bytes < 1 << 20 {
+            return Err(ConfigError::invalid(
+                "log.cleaner.dedupe.buffer.size",
+                &cleaner.dedupe_buffer_bytes.to_string(),
+                "must be at least 1048576",
+            ));
+        }
         let defaults = GroupConfig::default();
         let group = GroupConfig {
             min_session_timeout_ms: parse_int(
@@ -305,6 +362,7 @@ impl BrokerConfig {
             retention_check_interval_ms,
             connections_max_idle_ms,
             log,
+            cleaner,
             group,
             offsets_topic_partitions,
             given: props,
@@ -374,6 +432,34 @@ fn broker_log_config<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<LogCo
                 "must be producer, uncompressed, gzip, snappy, lz4 or zstd",
             )
         })?;
+    }
+    // The cleaner's broker keys are the defaults of the topic keys, as in Kafka.
+    let topic_default = |broker_key: &str, topic_key: &str| -> Result<(), ConfigError> {
+        match get(broker_key) {
+            Some(value) => topic::check_value(topic_key, value)
+                .map_err(|e| ConfigError::invalid(broker_key, value, e.reason())),
+            None => Ok(()),
+        }
+    };
+    topic_default("log.cleanup.policy", "cleanup.policy")?;
+    topic_default("log.cleaner.delete.retention.ms", "delete.retention.ms")?;
+    topic_default(
+        "log.cleaner.min.cleanable.ratio",
+        "min.cleanable.dirty.ratio",
+    )?;
+    topic_default("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms")?;
+    if let Some(policy) = get("log.cleanup.policy").and_then(CleanupPolicy::parse) {
+        log.cleanup = policy;
+    }
+    if let Some(ms) = get("log.cleaner.delete.retention.ms") {
+        log.delete_retention_ms = parse_int("log.cleaner.delete.retention.ms", Some(ms), 0)?;
+    }
+    if let Some(ratio) = get("log.cleaner.min.cleanable.ratio") {
+        log.min_cleanable_dirty_ratio =
+            parse_int("log.cleaner.min.cleanable.ratio", Some(ratio), 0.5)?;
+    }
+    if let Some(ms) = get("log.cleaner.min.compaction.lag.ms") {
+        log.min_compaction_lag_ms = parse_int("log.cleaner.min.compaction.lag.ms", Some(ms), 0)?;
     }
     log.flush = FlushPolicy {
         interval_messages: parse_optional_positive(
@@ -548,6 +634,21 @@ impl BrokerConfig {
                     "log.flush.interval.messages" => topic::default_value("flush.messages", log),
                     "log.flush.interval.ms" => topic::default_value("flush.ms", log),
                     "compression.type" => topic::compression_name(log.compression).to_string(),
+                    "log.cleanup.policy" => topic::default_value("cleanup.policy", log),
+                    "log.cleaner.delete.retention.ms" => {
+                        topic::default_value("delete.retention.ms", log)
+                    }
+                    "log.cleaner.min.cleanable.ratio" => {
+                        topic::default_value("min.cleanable.dirty.ratio", log)
+                    }
+                    "log.cleaner.min.compaction.lag.ms" => {
+                        topic::default_value("min.compaction.lag.ms", log)
+                    }
+                    "log.cleaner.enable" => self.cleaner.enable.to_string(),
+                    "log.cleaner.backoff.ms" => self.cleaner.backoff_ms.to_string(),
+                    "log.cleaner.dedupe.buffer.size" => {
+                        self.cleaner.dedupe_buffer_bytes.to_string()
+                    }
                     "group.min.session.timeout.ms" => self.group.min_session_timeout_ms.to_string(),
                     "group.max.session.timeout.ms" => self.group.max_session_timeout_ms.to_string(),
                     "group.initial.rebalance.delay.ms" => {

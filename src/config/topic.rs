@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::log::LogConfig;
+use crate::log::{CleanupPolicy, LogConfig};
 use crate::record::{Compression, TimestampType};
 
 /// Topic config keys Weir implements. Others are rejected with INVALID_CONFIG rather than stored
@@ -21,6 +21,9 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
     "flush.ms",
     "index.interval.bytes",
     "min.insync.replicas",
+    "delete.retention.ms",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -76,6 +79,16 @@ impl TopicConfigs {
                 ("flush.ms", Some(n)) => {
                     log.flush.interval_ms = (n != i64::MAX).then_some(n as u64)
                 }
+                ("delete.retention.ms", Some(ms)) => log.delete_retention_ms = ms,
+                ("min.compaction.lag.ms", Some(ms)) => log.min_compaction_lag_ms = ms,
+                ("min.cleanable.dirty.ratio", _) => {
+                    if let Ok(ratio) = value.trim().parse() {
+                        log.min_cleanable_dirty_ratio = ratio;
+                    }
+                }
+                ("cleanup.policy", _) => {
+                    log.cleanup = CleanupPolicy::parse(value).unwrap_or(log.cleanup)
+                }
                 ("compression.type", _) => log.compression = parse_compression(value).flatten(),
                 ("message.timestamp.type", _) => {
                     log.message_timestamp_type = if value == "LogAppendTime" {
@@ -107,7 +120,10 @@ impl TopicConfigs {
 pub fn default_value(key: &str, defaults: &LogConfig) -> String {
     let never = i64::MAX.to_string();
     match key {
-        "cleanup.policy" => "delete".into(),
+        "cleanup.policy" => defaults.cleanup.name().into(),
+        "delete.retention.ms" => defaults.delete_retention_ms.to_string(),
+        "min.cleanable.dirty.ratio" => defaults.min_cleanable_dirty_ratio.to_string(),
+        "min.compaction.lag.ms" => defaults.min_compaction_lag_ms.to_string(),
         "compression.type" => compression_name(defaults.compression).into(),
         "retention.ms" => defaults.retention_ms.unwrap_or(-1).to_string(),
         "retention.bytes" => defaults
@@ -156,6 +172,21 @@ pub fn compression_name(compression: Option<Compression>) -> &'static str {
     }
 }
 
+/// Checks one topic config value (also the broker's defaults of the topic keys).
+pub fn check_value(key: &str, value: &str) -> Result<(), TopicConfigError> {
+    validate(key, value)
+}
+
+impl TopicConfigError {
+    /// Why the value was refused, without the key and value.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TopicConfigError::UnknownKey(_) => "unknown key",
+            TopicConfigError::InvalidValue { reason, .. } => reason,
+        }
+    }
+}
+
 fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
     let invalid = |reason: &'static str| TopicConfigError::InvalidValue {
         key: key.to_string(),
@@ -169,8 +200,15 @@ fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
             .map_err(|_| invalid("not a number"))
     };
     match key {
-        "cleanup.policy" if value == "delete" => Ok(()),
-        "cleanup.policy" => Err(invalid("Weir supports cleanup.policy=delete")),
+        "cleanup.policy" if CleanupPolicy::parse(value).is_some() => Ok(()),
+        "cleanup.policy" => Err(invalid("must be delete, compact or compact,delete")),
+        "delete.retention.ms" | "min.compaction.lag.ms" => (number()? >= 0)
+            .then_some(())
+            .ok_or(invalid("must be 0 or more")),
+        "min.cleanable.dirty.ratio" => match value.trim().parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(()),
+            _ => Err(invalid("must be a number between 0 and 1")),
+        },
         "compression.type" if parse_compression(value).is_some() => Ok(()),
         "compression.type" => Err(invalid(
             "must be producer, uncompressed, gzip, snappy, lz4 or zstd",
@@ -224,6 +262,41 @@ mod tests {
         );
         assert!(configs(&[("segment.bytes", "10")]).is_err());
         assert!(configs(&[("retention.ms", "soon")]).is_err());
-        assert!(configs(&[("cleanup.policy", "compact")]).is_err());
+        assert!(configs(&[("cleanup.policy", "shred")]).is_err());
+        assert!(configs(&[("min.cleanable.dirty.ratio", "1.5")]).is_err());
+        assert!(configs(&[("delete.retention.ms", "-5")]).is_err());
+    }
+
+    #[test]
+    fn cleanup_policies_parse_in_either_order() {
+        let log = |value: &str| {
+            configs(&[("cleanup.policy", value)])
+                .unwrap()
+                .log_config(&LogConfig::default())
+                .cleanup
+        };
+        assert_eq!(
+            log("compact"),
+            CleanupPolicy {
+                delete: false,
+                compact: true
+            }
+        );
+        assert_eq!(
+            log("delete,compact"),
+            CleanupPolicy {
+                delete: true,
+                compact: true
+            }
+        );
+        assert_eq!(log("compact, delete").name(), "compact,delete");
+        let tuned = configs(&[
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "0"),
+        ])
+        .unwrap()
+        .log_config(&LogConfig::default());
+        assert_eq!(tuned.min_cleanable_dirty_ratio, 0.01);
+        assert_eq!(tuned.delete_retention_ms, 0);
     }
 }

@@ -23,7 +23,46 @@ impl FlushPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Kafka's `cleanup.policy`: `delete` (retention by time and size), `compact` (keep the latest
+/// record per key), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+
+    /// Parses Kafka's list notation (`delete`, `compact`, `compact,delete`, either order).
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut policy = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
+        for item in value.split(',').map(str::trim) {
+            match item {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                _ => return None,
+            }
+        }
+        (policy.delete || policy.compact).then_some(policy)
+    }
+
+    pub fn name(self) -> &'static str {
+        match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment when the active one would exceed this.
     pub segment_bytes: u64,
@@ -35,6 +74,16 @@ pub struct LogConfig {
     pub retention_ms: Option<i64>,
     /// `retention.bytes`; `None` is Kafka's -1 (no size limit).
     pub retention_bytes: Option<u64>,
+    /// `cleanup.policy`: retention applies under `delete`, the cleaner under `compact`.
+    pub cleanup: CleanupPolicy,
+    /// `delete.retention.ms`: how long a tombstone (a record with a null value) survives
+    /// compaction, so that consumers reading from the beginning see the delete.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the cleaner runs when uncleaned bytes are at least this share
+    /// of the log's sealed bytes.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments with records newer than this are not compacted yet.
+    pub min_compaction_lag_ms: i64,
     /// `max.message.bytes`: largest record batch accepted (after the broker's framing).
     pub max_message_bytes: usize,
     /// `message.timestamp.type`.
@@ -60,6 +109,10 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             retention_ms: Some(168 * 3600 * 1000),
             retention_bytes: None,
+            cleanup: CleanupPolicy::DELETE,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
             compression: None,

@@ -1,6 +1,7 @@
 //! The partition log: Kafka's on-disk layout on direct-I/O segment files, with group commit,
 //! crash recovery and retention. One `PartitionLog` per partition, owned by one shard.
 
+mod cleaner;
 mod config;
 mod dir;
 mod error;
@@ -13,7 +14,8 @@ mod retention;
 mod segment;
 mod tail;
 
-pub use config::{FlushPolicy, LogConfig};
+pub use cleaner::{clean, CleanOptions, CleanOutcome};
+pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
 pub use dir::LogDir;
 pub(crate) use dir::{blocking, write_file_atomically};
 pub use error::{IndexError, LogError};

@@ -27,7 +27,9 @@ use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
 use super::tail::{CachedBatch, TailCache};
 use crate::clock::Clock;
-use crate::record::{codec, patch_header, split_batches, RecordBatch, RecordError, TimestampType};
+use crate::record::{
+    codec, filter, patch_header, split_batches, RecordBatch, RecordError, TimestampType,
+};
 
 /// Direct I/O writes whole pages; 4 KiB covers the logical block size of every device we run on.
 const PAGE_BYTES: u64 = 4096;
@@ -142,6 +144,8 @@ pub(crate) struct LogState {
     pub leader_epoch: i32,
     pub tail: TailCache,
     pub closed: bool,
+    /// Offsets below have been through the log cleaner (see `cleaner`).
+    pub cleaner_checkpoint: i64,
 }
 
 /// One I/O step of the writer, planned under a short borrow of the state and run without it.
@@ -409,6 +413,7 @@ impl PartitionLog {
             leader_epoch: 0,
             tail: TailCache::default(),
             closed: false,
+            cleaner_checkpoint: recovered.cleaner_checkpoint,
         };
         let log = Rc::new(Self {
             topic: topic.to_string(),
@@ -530,6 +535,11 @@ impl PartitionLog {
                 .into());
             }
             batch.validate_from_client()?;
+            if config.cleanup.compact
+                && !filter::all_records_keyed(&batch, config.max_message_bytes)?
+            {
+                return Err(RecordError::KeylessRecordOnCompactedTopic.into());
+            }
             batches.push(match config.compression {
                 // compression.type differs from the producer's codec: recompress (bounded by
                 // max.message.bytes, so a "zip bomb" is refused, not inflated).
@@ -698,7 +708,7 @@ impl PartitionLog {
         self.wait_for(end, Durability::Synced).await
     }
 
-    async fn lock_io(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
+    pub(crate) async fn lock_io(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
         self.io_lock
             .acquire_permit(1)
             .await
@@ -1109,10 +1119,13 @@ impl PartitionLog {
                     next_offset: s.next_offset,
                 })
                 .collect();
+            // Time and size retention belong to `cleanup.policy=delete`; a compact-only topic
+            // keeps its (compacted) history, as in Kafka.
+            let by_policy = now_ms.filter(|_| config.cleanup.delete);
             let limits = RetentionLimits {
                 now_ms: now_ms.unwrap_or(0),
-                retention_ms: now_ms.and(config.retention_ms),
-                retention_bytes: now_ms.and(config.retention_bytes),
+                retention_ms: by_policy.and(config.retention_ms),
+                retention_bytes: by_policy.and(config.retention_bytes),
                 log_start_offset: state.log_start_offset,
             };
             let count = segments_to_delete(&summaries, limits);
@@ -1198,6 +1211,11 @@ impl PartitionLog {
             (file, active.log_path.clone(), active.size_bytes)
         };
         truncate_and_sync(&file, &path, size).await
+    }
+
+    pub(crate) fn set_cleaner_checkpoint(&self, offset: i64) {
+        let mut state = self.state.borrow_mut();
+        state.cleaner_checkpoint = state.cleaner_checkpoint.max(offset);
     }
 
     pub(crate) fn state(&self) -> &RefCell<LogState> {

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use glommio::io::{DmaFile, OpenOptions};
 
+use super::cleaner;
 use super::config::LogConfig;
 use super::dir::{blocking, parse_segment_file, remove_files, sync_dir, write_file_atomically};
 use super::error::{IndexError, LogError};
@@ -23,6 +24,8 @@ use super::segment::{
 pub(crate) struct Recovered {
     pub segments: BTreeMap<i64, Segment>,
     pub log_start_checkpoint: Option<i64>,
+    /// Offsets below have been compacted (0 when the log never was).
+    pub cleaner_checkpoint: i64,
     /// Idempotent producers' state from the scanned (active) segment.
     pub producers: ProducerStates,
 }
@@ -30,12 +33,14 @@ pub(crate) struct Recovered {
 struct Listing {
     bases: Vec<i64>,
     log_start_checkpoint: Option<i64>,
+    cleaner_checkpoint: i64,
 }
 
 /// Lists the partition directory (creating it), removes leftovers of interrupted writes and
 /// index files without a segment, and reads the log start checkpoint.
 fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
     std::fs::create_dir_all(dir).map_err(|e| LogError::io("create directory", dir, e))?;
+    cleaner::finish_interrupted_swap(dir)?;
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list directory", dir, e))?;
@@ -70,9 +75,12 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(LogError::io("read checkpoint", &checkpoint_path, e)),
     };
+    let cleaner_checkpoint =
+        cleaner::read_checkpoint(&dir.join(cleaner::CLEANER_CHECKPOINT)).unwrap_or(0);
     Ok(Listing {
         bases,
         log_start_checkpoint,
+        cleaner_checkpoint,
     })
 }
 
@@ -143,6 +151,7 @@ async fn scan_and_cut(
     file: Rc<DmaFile>,
     file_size: u64,
     interval: u64,
+    gaps_allowed: bool,
     producers: &mut ProducerStates,
 ) -> Result<bool, LogError> {
     let mut scan = scan_segment(
@@ -151,6 +160,7 @@ async fn scan_and_cut(
         seg.base_offset,
         file_size,
         interval,
+        gaps_allowed,
         producers,
     )
     .await?;
@@ -221,8 +231,17 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                 ),
             }
         }
-        let corrupt =
-            scan_and_cut(&mut seg, file.clone(), file_size, interval, &mut producers).await?;
+        // Compaction leaves offset gaps between batches of the segments it rewrote.
+        let gaps_allowed = base < listing.cleaner_checkpoint;
+        let corrupt = scan_and_cut(
+            &mut seg,
+            file.clone(),
+            file_size,
+            interval,
+            gaps_allowed,
+            &mut producers,
+        )
+        .await?;
         if !is_last && corrupt {
             // Offsets after a corrupt batch cannot be trusted to continue: like Kafka's
             // recovery, drop what follows it so that the log stays contiguous.
@@ -254,11 +273,12 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
         }
         segments.insert(base, seg);
     }
-    // A sealed segment's offsets end where the next segment's begin.
+    // A sealed segment's offsets end where the next segment's begin (an empty or compacted one
+    // holds no batch that says so).
     let bases: Vec<i64> = segments.keys().copied().collect();
     for pair in bases.windows(2) {
         if let Some(seg) = segments.get_mut(&pair[0]) {
-            if seg.state == SegmentState::Sealed && seg.next_offset == seg.base_offset {
+            if seg.state == SegmentState::Sealed && seg.next_offset < pair[1] {
                 seg.next_offset = pair[1];
             }
         }
@@ -266,6 +286,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     Ok(Recovered {
         segments,
         log_start_checkpoint: listing.log_start_checkpoint,
+        cleaner_checkpoint: listing.cleaner_checkpoint,
         producers,
     })
 }
@@ -325,7 +346,16 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
     seg.file = Some(file.clone());
     // The producer state follows the truncated log (batches cut away are not duplicates).
     let mut producers = ProducerStates::default();
-    scan_and_cut(&mut seg, file.clone(), cut, interval, &mut producers).await?;
+    let gaps_allowed = base < log.state().borrow().cleaner_checkpoint;
+    scan_and_cut(
+        &mut seg,
+        file.clone(),
+        cut,
+        interval,
+        gaps_allowed,
+        &mut producers,
+    )
+    .await?;
     log.replace_producer_states(producers);
     seg.tail_page = read_tail_page(&file, &path, seg.size_bytes).await?;
     remove_index_files(&seg).await?;

@@ -309,6 +309,7 @@ pub(crate) async fn scan_segment(
     base_offset: i64,
     end: u64,
     index_interval_bytes: u64,
+    gaps_allowed: bool,
     producers: &mut ProducerStates,
 ) -> Result<ScanOutcome, LogError> {
     let mut probe = Segment::new(Path::new(""), base_offset);
@@ -325,7 +326,12 @@ pub(crate) async fn scan_segment(
                 if let Err(error) = batch.check_integrity() {
                     break Some((position, error.into()));
                 }
-                if batch.base_offset() != probe.next_offset || batch.last_offset_delta() < 0 {
+                let follows_on = if gaps_allowed {
+                    batch.base_offset() >= probe.next_offset
+                } else {
+                    batch.base_offset() == probe.next_offset
+                };
+                if !follows_on || batch.last_offset_delta() < 0 {
                     // A whole, valid batch that does not follow on: a leftover from before a
                     // truncation. Everything from here on is not this log's data.
                     let fault = ScanFault::Discontinuous {

@@ -29,6 +29,10 @@ pub enum RecordError {
         codec: super::Compression,
         reason: String,
     },
+    #[error("record batch declares {count} records but its records section holds {parsed} well-formed ones")]
+    MalformedRecords { count: i32, parsed: usize },
+    #[error("compacted topic cannot accept a record without a key")]
+    KeylessRecordOnCompactedTopic,
     #[error("{codec:?} payload decompresses to more than {limit} bytes")]
     DecompressedTooLarge {
         codec: super::Compression,
@@ -44,12 +48,14 @@ impl RecordError {
             RecordError::Truncated { .. }
             | RecordError::BadLength { .. }
             | RecordError::CrcMismatch { .. }
-            | RecordError::BadCompressedPayload { .. } => ErrorCode::CorruptMessage,
+            | RecordError::BadCompressedPayload { .. }
+            | RecordError::MalformedRecords { .. } => ErrorCode::CorruptMessage,
             RecordError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
             RecordError::UnsupportedMagic { .. }
             | RecordError::InconsistentCount { .. }
             | RecordError::NonZeroBaseOffset { .. }
-            | RecordError::Empty => ErrorCode::InvalidRecord,
+            | RecordError::Empty
+            | RecordError::KeylessRecordOnCompactedTopic => ErrorCode::InvalidRecord,
             RecordError::UnknownCompression { .. } => ErrorCode::UnsupportedCompressionType,
             RecordError::TooLarge { .. } => ErrorCode::MessageTooLarge,
         }

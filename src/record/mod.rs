@@ -5,6 +5,7 @@ mod batch;
 mod builder;
 pub mod codec;
 mod error;
+pub mod filter;
 mod records;
 mod varint;
 
@@ -14,4 +15,6 @@ pub use batch::{
 };
 pub use builder::{batch_of, BatchBuilder, NewRecord};
 pub use error::RecordError;
-pub use records::{RecordTimestamp, RecordTimestamps, RecordView, RecordViews};
+pub use records::{
+    raw_records, RawRecord, RawRecords, RecordTimestamp, RecordTimestamps, RecordView, RecordViews,
+};

@@ -171,6 +171,18 @@ async fn run_shard(
     }
     let acceptor = glommio::spawn_local(crate::net::accept_loop(shard.clone(), listener));
     glommio::spawn_local(retention_loop(shard.clone())).detach();
+    if shard.config.cleaner.enable {
+        // Compaction competes with produce and fetch for this core and its disk: it runs in a
+        // task queue with a tenth of the default queue's shares.
+        let queue = glommio::executor().create_task_queue(
+            glommio::Shares::Static(CLEANER_SHARES),
+            glommio::Latency::NotImportant,
+            "log-cleaner",
+        );
+        glommio::spawn_local_into(cleaner_loop(shard.clone()), queue)
+            .map_err(|e| fail(format!("cannot start the log cleaner: {e}")))?
+            .detach();
+    }
     glommio::spawn_local(group_tick_loop(shard.clone())).detach();
 
     while !SHUTDOWN.load(Ordering::Relaxed) {
@@ -193,6 +205,38 @@ async fn group_tick_loop(shard: Rc<Shard>) {
         shard.groups.tick();
         // Groups that went Empty (members expired) are persisted as such.
         super::group_ops::persist_groups(&shard, None).await;
+    }
+}
+
+/// glommio's default task queue has 1000 shares.
+const CLEANER_SHARES: usize = 100;
+
+/// Kafka's log cleaner, per shard over the compacted logs it owns, every
+/// `log.cleaner.backoff.ms`.
+async fn cleaner_loop(shard: Rc<Shard>) {
+    let interval = Duration::from_millis(shard.config.cleaner.backoff_ms);
+    let options = crate::log::CleanOptions::new(shard.config.cleaner.dedupe_buffer_bytes);
+    loop {
+        glommio::timer::sleep(interval).await;
+        for log in shard.all_logs() {
+            match crate::log::clean(&log, options).await {
+                Ok(Some(outcome)) => tracing::info!(
+                    topic = log.topic(),
+                    partition = log.partition(),
+                    segments_cleaned = outcome.segments_cleaned,
+                    segments_written = outcome.segments_written,
+                    bytes_before = outcome.bytes_before,
+                    bytes_after = outcome.bytes_after,
+                    records_removed = outcome.records_removed,
+                    cleaned_up_to = outcome.cleaned_up_to,
+                    "log compacted"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log cleaner")
+                }
+            }
+        }
     }
 }
 
@@ -265,13 +309,6 @@ fn prepare_metadata(
     let mut meta = metadata::load(log_dir)?;
     let mut changed = false;
     if !meta.topics.contains_key(OFFSETS_TOPIC) {
-        // Kafka's internal topic for committed offsets. Kept forever (retention.ms=-1): it is
-        // small, and compaction (which Kafka uses for it) arrives with cleanup.policy=compact.
-        let configs = TopicConfigs::new([
-            ("retention.ms".to_string(), "-1".to_string()),
-            ("segment.bytes".to_string(), "104857600".to_string()),
-        ])
-        .expect("valid internal topic configs");
         meta.topics.insert(
             OFFSETS_TOPIC.to_string(),
             TopicMeta {
@@ -283,9 +320,27 @@ fn prepare_metadata(
                         leader_epoch: 0,
                     })
                     .collect(),
-                configs,
+                configs: TopicConfigs::default(),
             },
         );
+    }
+    // Kafka's internal topic for committed offsets and group metadata: compacted (the latest
+    // commit per group, topic and partition is all that matters), 100 MiB segments. Data dirs
+    // of Weir versions before compaction kept it with retention.ms=-1 instead; they are
+    // upgraded here.
+    let offsets_topic = meta.topics.get_mut(OFFSETS_TOPIC).expect("inserted above");
+    if offsets_topic
+        .configs
+        .overrides()
+        .get("cleanup.policy")
+        .map(String::as_str)
+        != Some("compact")
+    {
+        offsets_topic.configs = TopicConfigs::new([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("segment.bytes".to_string(), "104857600".to_string()),
+        ])
+        .expect("valid internal topic configs");
         changed = true;
     }
     if meta.cluster_id.is_empty() {
