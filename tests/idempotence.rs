@@ -242,3 +242,47 @@ fn librdkafka_idempotent_producer_delivers_exactly_once_through_cut_connections(
         broker.log().matches("duplicate batch").count()
     );
 }
+
+/// Producer state of batches in rolled segments comes back from the snapshot written when the
+/// segment was sealed (recovery scans only the active segment), also after a crash.
+#[test]
+fn producer_state_of_rolled_segments_survives_a_crash_through_snapshots() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::CreateTopicsRequest;
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut broker = Broker::start();
+    let mut wire = Wire::connect(&broker.bootstrap());
+    let created = wire.request(
+        7,
+        &CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name("idem"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("segment.bytes"))
+                .with_value(Some(StrBytes::from_static_str("512")))])]),
+    );
+    assert_eq!(created.topics[0].error_code, 0);
+    let id = wire
+        .request(
+            4,
+            &InitProducerIdRequest::default().with_transactional_id(None),
+        )
+        .producer_id
+        .0;
+    // Two batches per 512-byte segment: the first two end up in a sealed segment.
+    for (n, seq) in [0, 5, 10, 15].into_iter().enumerate() {
+        assert_eq!(
+            produce(&mut wire, sequenced(id, 0, seq, 5)),
+            (0, 5 * n as i64)
+        );
+    }
+    broker.crash_and_restart();
+    let mut wire = Wire::connect(&broker.bootstrap());
+    // A retry of a batch in the sealed segment is still recognised: its original offset.
+    assert_eq!(produce(&mut wire, sequenced(id, 0, 5, 5)), (0, 5));
+    assert_eq!(produce(&mut wire, sequenced(id, 0, 15, 5)), (0, 15));
+    assert_eq!(produce(&mut wire, sequenced(id, 0, 20, 5)), (0, 20));
+    assert_eq!(log_end(&mut wire), 25);
+}

@@ -174,6 +174,7 @@ enum WriteStep {
         file: Rc<DmaFile>,
         path: PathBuf,
         size: u64,
+        next_offset: i64,
         index: (PathBuf, Vec<u8>),
         time_index: (PathBuf, Vec<u8>),
     },
@@ -328,6 +329,7 @@ impl LogState {
             file,
             path,
             size: seg.size_bytes,
+            next_offset: seg.next_offset,
             index: (seg.index_path.clone(), seg.index.encode()),
             time_index: (seg.time_index_path.clone(), seg.time_index.encode()),
         })
@@ -796,15 +798,25 @@ impl PartitionLog {
                 file,
                 path,
                 size,
+                next_offset,
                 index,
                 time_index,
             } => {
                 // Trim the preallocated space so a sealed segment is exactly its batches, as in
                 // Kafka, then make it durable before its index files say it is complete.
                 truncate_and_sync(&file, &path, size).await?;
+                // Idempotent producers' state where the next segment starts (Kafka's
+                // `<offset>.snapshot`): recovery scans only the active segment on top of it.
+                let snapshot = (
+                    recovery::snapshot_path(&self.dir, next_offset),
+                    self.producers.borrow().snapshot_before(next_offset),
+                );
+                let previous_snapshot = recovery::snapshot_path(&self.dir, base);
                 blocking(move || {
                     write_file_atomically(&index.0, &index.1)?;
-                    write_file_atomically(&time_index.0, &time_index.1)
+                    write_file_atomically(&time_index.0, &time_index.1)?;
+                    write_file_atomically(&snapshot.0, &snapshot.1)?;
+                    remove_files(&[previous_snapshot])
                 })
                 .await?;
                 if let Some(seg) = self.state.borrow_mut().segment_mut(base) {

@@ -128,6 +128,36 @@ struct IndexPaths {
     time_index: PathBuf,
 }
 
+/// Where the idempotent producers' state as of `offset` is kept.
+pub(crate) fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    super::dir::segment_file(dir, offset, "snapshot")
+}
+
+/// The producer snapshot taken when the segment before `base` was sealed, if it is there and
+/// sound; other snapshots are removed (they describe offsets that are gone or superseded).
+async fn load_snapshot(dir: &Path, base: i64) -> Result<Option<ProducerStates>, LogError> {
+    let dir = dir.to_path_buf();
+    blocking(move || {
+        let wanted = snapshot_path(&dir, base);
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| LogError::io("list directory", &dir, e))?;
+        let stale: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "snapshot") && *p != wanted)
+            .collect();
+        remove_files(&stale)?;
+        match std::fs::read(&wanted) {
+            Ok(bytes) => Ok(ProducerStates::from_snapshot(&bytes).or_else(|| {
+                tracing::warn!(path = %wanted.display(), "ignoring a damaged producer snapshot");
+                None
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LogError::io("read producer snapshot", &wanted, e)),
+        }
+    })
+    .await
+}
+
 /// The bytes of the last, partially filled page, which the next direct-I/O write repeats.
 pub(crate) async fn read_tail_page(
     file: &DmaFile,
@@ -229,6 +259,13 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                     path = %seg.log_path.display(), %reason,
                     "segment index missing or inconsistent; rebuilding it by scanning the segment"
                 ),
+            }
+        }
+        if is_last {
+            // The producers' state up to this segment; without a snapshot, what the scans of
+            // earlier segments (those with missing indexes) found is the best there is.
+            if let Some(snapshot) = load_snapshot(dir, base).await? {
+                producers = snapshot;
             }
         }
         // Compaction leaves offset gaps between batches of the segments it rewrote.
@@ -345,7 +382,7 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
     let mut seg = Segment::new(log.dir(), base);
     seg.file = Some(file.clone());
     // The producer state follows the truncated log (batches cut away are not duplicates).
-    let mut producers = ProducerStates::default();
+    let mut producers = load_snapshot(log.dir(), base).await?.unwrap_or_default();
     let gaps_allowed = base < log.state().borrow().cleaner_checkpoint;
     scan_and_cut(
         &mut seg,
