@@ -14,5 +14,7 @@ pub mod net;
 pub mod protocol;
 pub mod record;
 pub mod shard;
+#[cfg(feature = "tools")]
+pub mod tools;
 
 pub use error_code::ErrorCode;

@@ -1,5 +1,7 @@
 //! The `weir` binary: `weir serve` runs the broker; `weir dump-log` is the storage inspector
-//! that `kafka-dump-log.sh` is for Kafka. The client tools arrive with their own issue.
+//! that `kafka-dump-log.sh` is for Kafka; `weir topic|produce|consume|group` are the client
+//! tools (`kafka-topics.sh`, the console producer and consumer, `kafka-consumer-groups.sh`),
+//! built with the default `tools` feature.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,24 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Create, list, describe, alter and delete topics (kafka-topics.sh).
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    Topic(weir::tools::topic::TopicCommand),
+    /// Send lines of standard input as records (kafka-console-producer.sh).
+    ///
+    /// Example: printf 'k1:hello\nk2:world\n' | weir produce events --key-separator :
+    #[cfg(feature = "tools")]
+    Produce(weir::tools::produce::ProduceArgs),
+    /// Print records of a topic (kafka-console-consumer.sh).
+    ///
+    /// Example: weir consume events --from-beginning --max-messages 10 --format '{key}\t{value}'
+    #[cfg(feature = "tools")]
+    Consume(weir::tools::consume::ConsumeArgs),
+    /// List, describe, reset and delete consumer groups (kafka-consumer-groups.sh).
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    Group(weir::tools::group::GroupCommand),
 }
 
 #[global_allocator]
@@ -72,6 +92,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        #[cfg(feature = "tools")]
+        Command::Topic(command) => tool("topic", weir::tools::topic::run(command)),
+        #[cfg(feature = "tools")]
+        Command::Produce(args) => tool("produce", weir::tools::produce::run(args)),
+        #[cfg(feature = "tools")]
+        Command::Consume(args) => tool("consume", weir::tools::consume::run(args)),
+        #[cfg(feature = "tools")]
+        Command::Group(command) => tool("group", weir::tools::group::run(command)),
         Command::DumpLog { files } => {
             let mut ok = true;
             for file in files {
@@ -85,6 +113,18 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// One line on failure, exit code 1, as the tools promise.
+#[cfg(feature = "tools")]
+fn tool(name: &str, result: Result<(), weir::tools::ToolError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("weir {name}: {error}");
+            ExitCode::FAILURE
         }
     }
 }
