@@ -14,8 +14,9 @@
 //! 4. Swap each group in under the I/O lock, crash-safely: the cleaner checkpoint first, then a
 //!    swap manifest naming the replaced segments (the commit point), then the old files removed
 //!    and the cleaned file renamed over the first of them, then the manifest removed. On start,
-//!    [`finish_interrupted_swap`] completes a swap whose manifest exists and removes cleaned
-//!    files whose swap never committed; missing index files are rebuilt by recovery. A crash at
+//!    [`complete_committed_swap`] completes a swap whose manifest exists and the directory
+//!    listing removes cleaned files whose swap never committed; missing index files are rebuilt
+//!    by recovery. A crash at
 //!    any step leaves either the old segments or the new one, never neither.
 
 use std::collections::HashMap;
@@ -23,12 +24,18 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use futures_lite::AsyncWriteExt;
-use glommio::io::{DmaFile, DmaStreamWriterBuilder, OpenOptions};
+use glommio::io::{DmaFile, DmaStreamWriterBuilder};
 
-use super::dir::{blocking, remove_files, segment_file, sync_dir, write_file_atomically};
+use super::config::LogConfig;
+use super::dir::{
+    blocking, remove_files, segment_file, sync_dir, write_checkpoint, write_file_atomically,
+};
 use super::error::LogError;
 use super::partition::PartitionLog;
-use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
+use super::segment::{
+    create_segment_file, open_segment_file, truncate_and_sync, Segment, SegmentScanner,
+    SegmentState,
+};
 use crate::record::filter::{filter_batch, with_records, Filtered};
 use crate::record::RecordBatch;
 
@@ -46,16 +53,14 @@ const MAP_ENTRY_OVERHEAD: usize = 48;
 pub struct CleanOptions {
     /// `log.cleaner.dedupe.buffer.size`
     pub dedupe_buffer_bytes: usize,
-    /// Tests: stop right after the swap manifest is written, as a crash there would.
-    #[cfg(test)]
-    pub stop_after_manifest: bool,
+    /// Stop right after the first swap manifest is written, as a crash there would (tests).
+    pub(crate) stop_after_manifest: bool,
 }
 
 impl CleanOptions {
     pub fn new(dedupe_buffer_bytes: usize) -> Self {
         CleanOptions {
             dedupe_buffer_bytes,
-            #[cfg(test)]
             stop_after_manifest: false,
         }
     }
@@ -94,19 +99,10 @@ struct Cleaned {
     records_removed: u64,
 }
 
-/// Reads `0\n<offset>\n` checkpoints (the same format as the log start checkpoint).
-pub(crate) fn read_checkpoint(path: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut lines = text.lines();
-    if lines.next()? != "0" {
-        return None;
-    }
-    lines.next()?.trim().parse().ok().filter(|o: &i64| *o >= 0)
-}
-
-/// Completes a swap interrupted by a crash, or removes the leftovers of one that never
-/// committed. Runs on the blocking pool before the partition directory is listed.
-pub(crate) fn finish_interrupted_swap(dir: &Path) -> Result<(), LogError> {
+/// Completes a swap whose manifest a crash left behind (or drops a damaged manifest, keeping
+/// the old segments). Runs on the blocking pool before the partition directory is listed; the
+/// listing then removes `.cleaned` files of swaps that never committed ([`is_cleaned_file`]).
+pub(crate) fn complete_committed_swap(dir: &Path) -> Result<(), LogError> {
     let manifest = dir.join(SWAP_MANIFEST);
     match std::fs::read_to_string(&manifest) {
         Ok(text) => match parse_manifest(&text) {
@@ -118,26 +114,18 @@ pub(crate) fn finish_interrupted_swap(dir: &Path) -> Result<(), LogError> {
                 // Written atomically, so unreadable means damaged on disk: keep the old
                 // segments (nothing was removed before the manifest was complete).
                 tracing::error!(path = %manifest.display(), "ignoring an unreadable compaction swap manifest");
-                remove_files(std::slice::from_ref(&manifest))?;
             }
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(LogError::io("read swap manifest", &manifest, e)),
-    }
-    let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list directory", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| LogError::io("list directory", dir, e))?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .ends_with(CLEANED_SUFFIX)
-        {
-            tracing::warn!(path = %entry.path().display(), "removing the output of an interrupted compaction");
-            remove_files(&[entry.path()])?;
-        }
     }
     remove_files(std::slice::from_ref(&manifest))?;
     sync_dir(dir)
+}
+
+/// The output of a compaction pass that has not been swapped in.
+pub(crate) fn is_cleaned_file(name: &str) -> bool {
+    name.ends_with(CLEANED_SUFFIX)
 }
 
 fn manifest_text(replaced: &[i64]) -> String {
@@ -194,7 +182,7 @@ pub async fn clean(
         return Ok(None);
     }
     let now_ms = log.now_ms();
-    let Some((inputs, checkpoint)) = plan(log, now_ms) else {
+    let Some((inputs, checkpoint)) = plan(log, &config, now_ms) else {
         return Ok(None);
     };
     let total: u64 = inputs.iter().map(|i| i.size).sum();
@@ -220,7 +208,9 @@ pub async fn clean(
     };
     // The checkpoint goes first: segments below it may have offset gaps, which recovery must
     // then accept. Claiming it early only relaxes that check for segments not cleaned yet.
-    write_checkpoint(log.dir(), map_end.max(checkpoint)).await?;
+    let checkpoint_path = log.dir().join(CLEANER_CHECKPOINT);
+    let claimed = map_end.max(checkpoint);
+    blocking(move || write_checkpoint(&checkpoint_path, claimed)).await?;
     let spans: Vec<_> = range.iter().map(|i| (i.base, i.end, i.size)).collect();
     for group in groups(&spans, config.segment_bytes) {
         let group = &range[group];
@@ -229,8 +219,7 @@ pub async fn clean(
         let bytes_after = cleaned.segment.size_bytes;
         let removed = cleaned.records_removed;
         let replaced = cleaned.replaced.len();
-        let committed = swap_in(log, cleaned, options).await?;
-        #[cfg(test)]
+        let committed = swap_in(log, cleaned, options.stop_after_manifest).await?;
         if options.stop_after_manifest {
             return Ok(Some(outcome));
         }
@@ -253,8 +242,7 @@ pub async fn clean(
 }
 
 /// The sealed segments a pass may clean, and the cleaner checkpoint.
-fn plan(log: &PartitionLog, now_ms: i64) -> Option<(Vec<Input>, i64)> {
-    let config = log.config();
+fn plan(log: &PartitionLog, config: &LogConfig, now_ms: i64) -> Option<(Vec<Input>, i64)> {
     let state = log.state().borrow();
     // The active segment's file must exist: then the last file on disk is never a compacted
     // segment, whose end offset a recovery scan could not know.
@@ -388,17 +376,11 @@ async fn write_cleaned(
 ) -> Result<Cleaned, LogError> {
     let base = group[0].base;
     let path = cleaned_path(log.dir(), base);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .dma_open(&path)
-        .await
-        .map_err(|e| LogError::io("create cleaned segment", &path, e))?;
-    let mut writer = DmaStreamWriterBuilder::new(file)
+    let mut writer = DmaStreamWriterBuilder::new(create_segment_file(&path).await?)
         .with_buffer_size(512 << 10)
         .with_write_behind(2)
+        // One fdatasync below covers the data and the exact length.
+        .with_sync_on_close_disabled(true)
         .build();
     let mut segment = Segment::new(log.dir(), base);
     let interval = log.config().index_interval_bytes;
@@ -436,15 +418,16 @@ async fn write_cleaned(
             }
         }
     }
-    // close() syncs the data; the exact length is made durable below, as sealing does.
     writer
         .close()
         .await
         .map_err(|e| LogError::io("close cleaned segment", &path, e))?;
-    let file = open(&path).await?;
+    // The writer owned its handle; this one serves reads once the file is swapped in (a rename
+    // keeps it valid).
+    let file = open_segment_file(&path).await?;
     truncate_and_sync(&file, &path, segment.size_bytes).await?;
     let size = segment.size_bytes;
-    segment.file = None;
+    segment.file = Some(Rc::new(file));
     segment.state = SegmentState::Sealed;
     segment.written_bytes = size;
     segment.synced_bytes = size;
@@ -460,27 +443,13 @@ async fn write_cleaned(
     })
 }
 
-async fn open(path: &Path) -> Result<DmaFile, LogError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .dma_open(path)
-        .await
-        .map_err(|e| LogError::io("open segment", path, e))
-}
-
-async fn write_checkpoint(dir: &Path, offset: i64) -> Result<(), LogError> {
-    let path = dir.join(CLEANER_CHECKPOINT);
-    blocking(move || write_file_atomically(&path, format!("0\n{offset}\n").as_bytes())).await
-}
-
 /// Replaces the group's segments by the cleaned one, on disk and in the log's state. `false`
 /// when the group changed meanwhile (retention, DeleteRecords, deletion): the cleaned file is
 /// then discarded.
 async fn swap_in(
     log: &PartitionLog,
-    mut cleaned: Cleaned,
-    options: CleanOptions,
+    cleaned: Cleaned,
+    stop_after_manifest: bool,
 ) -> Result<bool, LogError> {
     let dir = log.dir().to_path_buf();
     let _io = log.lock_io().await?;
@@ -511,12 +480,9 @@ async fn swap_in(
         })
         .await?;
     }
-    #[cfg(test)]
-    if options.stop_after_manifest {
+    if stop_after_manifest {
         return Ok(true);
     }
-    #[cfg(not(test))]
-    let _ = options;
     let index_files = [
         (
             cleaned.segment.index_path.clone(),
@@ -529,15 +495,14 @@ async fn swap_in(
     ];
     blocking(move || {
         apply_swap(&dir, &replaced)?;
+        // Writing the indexes syncs the directory, which makes the manifest's removal durable
+        // too; a crash before that repeats the (idempotent) swap and rebuilds the indexes.
         remove_files(&[dir.join(SWAP_MANIFEST)])?;
-        sync_dir(&dir)?;
-        // Written after the swap: until then a crash finds them missing and rebuilds them.
         index_files
             .iter()
             .try_for_each(|(path, bytes)| write_file_atomically(path, bytes))
     })
     .await?;
-    cleaned.segment.file = Some(Rc::new(open(&cleaned.segment.log_path).await?));
     let mut state = log.state().borrow_mut();
     for base in &cleaned.replaced {
         state.segments.remove(base);

@@ -103,6 +103,32 @@ pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), Log
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Writes an offset checkpoint (`log-start-offset`, `cleaner-offset-checkpoint`):
+/// `0\n<offset>\n`, a version line, then the offset, as Kafka's checkpoint files begin.
+pub(crate) fn write_checkpoint(path: &Path, offset: i64) -> Result<(), LogError> {
+    write_file_atomically(path, format!("0\n{offset}\n").as_bytes())
+}
+
+/// Reads an offset checkpoint; `None` when absent, or unreadable (logged).
+pub(crate) fn read_checkpoint(path: &Path) -> Result<Option<i64>, LogError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(parse_checkpoint(&text).or_else(|| {
+            tracing::warn!(path = %path.display(), "ignoring an unreadable offset checkpoint");
+            None
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LogError::io("read checkpoint", path, e)),
+    }
+}
+
+fn parse_checkpoint(text: &str) -> Option<i64> {
+    let mut lines = text.lines();
+    if lines.next()? != "0" {
+        return None;
+    }
+    lines.next()?.trim().parse().ok().filter(|o: &i64| *o >= 0)
+}
+
 /// Unlinks `paths`; a file already gone is not an error (a delete interrupted by a crash is
 /// finished on the next start).
 pub(crate) fn remove_files(paths: &[PathBuf]) -> Result<(), LogError> {
@@ -126,6 +152,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoints_parse_only_when_whole() {
+        assert_eq!(parse_checkpoint("0\n42\n"), Some(42));
+        assert_eq!(parse_checkpoint("1\n42\n"), None);
+        assert_eq!(parse_checkpoint("0\n-1\n"), None);
+        assert_eq!(parse_checkpoint("0\n"), None);
+    }
 
     #[test]
     fn segment_names_round_trip() {

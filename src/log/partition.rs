@@ -14,17 +14,21 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+use glommio::io::{DmaBuffer, DmaFile};
 use glommio::sync::Semaphore;
 
 use super::config::LogConfig;
-use super::dir::{blocking, remove_files, sync_dir, write_file_atomically, LogDir};
+use super::dir::{
+    blocking, remove_files, sync_dir, write_checkpoint, write_file_atomically, LogDir,
+};
 use super::error::LogError;
 use super::notify::{Notify, WakeAll};
 use super::producers::{last_sequence, ProducerStates, SequenceCheck, SequencedBatch};
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
-use super::segment::{truncate_and_sync, Segment, SegmentScanner, SegmentState};
+use super::segment::{
+    create_segment_file, truncate_and_sync, Segment, SegmentScanner, SegmentState,
+};
 use super::tail::{CachedBatch, TailCache};
 use crate::clock::Clock;
 use crate::record::{
@@ -736,14 +740,7 @@ impl PartitionLog {
     async fn run_write_step(&self, step: WriteStep) -> Result<(), LogError> {
         match step {
             WriteStep::Create { base, path } => {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .dma_open(&path)
-                    .await
-                    .map_err(|e| LogError::io("create segment", &path, e))?;
+                let file = create_segment_file(&path).await?;
                 // The new file's directory entry must be durable before data in it is acked.
                 let dir = self.dir.clone();
                 blocking(move || sync_dir(&dir)).await?;
@@ -1190,7 +1187,7 @@ impl PartitionLog {
 
     async fn write_log_start_checkpoint(&self, offset: i64) -> Result<(), LogError> {
         let path = self.dir.join(LOG_START_CHECKPOINT);
-        blocking(move || write_file_atomically(&path, format!("0\n{offset}\n").as_bytes())).await
+        blocking(move || write_checkpoint(&path, offset)).await
     }
 
     /// Writes and syncs everything, then stops the log: later calls answer `Closed`.

@@ -8,17 +8,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{DmaFile, OpenOptions};
+use glommio::io::DmaFile;
 
 use super::cleaner;
 use super::config::LogConfig;
-use super::dir::{blocking, parse_segment_file, remove_files, sync_dir, write_file_atomically};
+use super::dir::{
+    blocking, parse_segment_file, read_checkpoint, remove_files, sync_dir, write_file_atomically,
+};
 use super::error::{IndexError, LogError};
 use super::index::{OffsetIndex, TimeIndex};
 use super::partition::{PartitionLog, LOG_START_CHECKPOINT};
 use super::producers::ProducerStates;
 use super::segment::{
-    scan_segment, truncate_and_sync, ScanItem, Segment, SegmentScanner, SegmentState,
+    open_segment_file, scan_segment, truncate_and_sync, ScanItem, Segment, SegmentScanner,
+    SegmentState,
 };
 
 pub(crate) struct Recovered {
@@ -34,15 +37,20 @@ struct Listing {
     bases: Vec<i64>,
     log_start_checkpoint: Option<i64>,
     cleaner_checkpoint: i64,
+    /// The producer snapshot taken where the last segment begins.
+    snapshot: Option<ProducerStates>,
 }
 
-/// Lists the partition directory (creating it), removes leftovers of interrupted writes and
-/// index files without a segment, and reads the log start checkpoint.
+/// Lists the partition directory once (creating it) and tidies it: completes a committed
+/// compaction swap, removes leftovers of interrupted writes and compactions, index files
+/// without a segment and producer snapshots other than the last segment's; reads the
+/// checkpoints and that snapshot.
 fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
     std::fs::create_dir_all(dir).map_err(|e| LogError::io("create directory", dir, e))?;
-    cleaner::finish_interrupted_swap(dir)?;
+    cleaner::complete_committed_swap(dir)?;
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
+    let mut snapshots = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list directory", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| LogError::io("list directory", dir, e))?;
@@ -53,8 +61,10 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
             parse_segment_file(&name, "index").or_else(|| parse_segment_file(&name, "timeindex"))
         {
             indexes.push((base, entry.path()));
-        } else if name.ends_with(".tmp") {
-            tracing::warn!(path = %entry.path().display(), "removing leftover of an interrupted write");
+        } else if let Some(offset) = parse_segment_file(&name, "snapshot") {
+            snapshots.push((offset, entry.path()));
+        } else if name.ends_with(".tmp") || cleaner::is_cleaned_file(&name) {
+            tracing::warn!(path = %entry.path().display(), "removing leftover of an interrupted write or compaction");
             std::fs::remove_file(entry.path())
                 .map_err(|e| LogError::io("remove file", entry.path(), e))?;
         }
@@ -66,40 +76,21 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
             std::fs::remove_file(&path).map_err(|e| LogError::io("remove file", &path, e))?;
         }
     }
-    let checkpoint_path = dir.join(LOG_START_CHECKPOINT);
-    let log_start_checkpoint = match std::fs::read_to_string(&checkpoint_path) {
-        Ok(text) => parse_checkpoint(&text).or_else(|| {
-            tracing::warn!(path = %checkpoint_path.display(), "ignoring unreadable log start checkpoint");
-            None
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(LogError::io("read checkpoint", &checkpoint_path, e)),
+    let last_base = bases.last().copied();
+    let (current, stale): (Vec<_>, Vec<_>) = snapshots
+        .into_iter()
+        .partition(|(offset, _)| Some(*offset) == last_base);
+    remove_files(&stale.into_iter().map(|(_, path)| path).collect::<Vec<_>>())?;
+    let snapshot = match current.first() {
+        Some((_, path)) => read_snapshot(path)?,
+        None => None,
     };
-    let cleaner_checkpoint =
-        cleaner::read_checkpoint(&dir.join(cleaner::CLEANER_CHECKPOINT)).unwrap_or(0);
     Ok(Listing {
         bases,
-        log_start_checkpoint,
-        cleaner_checkpoint,
+        log_start_checkpoint: read_checkpoint(&dir.join(LOG_START_CHECKPOINT))?,
+        cleaner_checkpoint: read_checkpoint(&dir.join(cleaner::CLEANER_CHECKPOINT))?.unwrap_or(0),
+        snapshot,
     })
-}
-
-/// `0\n<offset>\n`: a version line, then the offset.
-fn parse_checkpoint(text: &str) -> Option<i64> {
-    let mut lines = text.lines();
-    if lines.next()? != "0" {
-        return None;
-    }
-    lines.next()?.trim().parse().ok().filter(|o: &i64| *o >= 0)
-}
-
-async fn open_segment_file(path: &Path) -> Result<DmaFile, LogError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .dma_open(path)
-        .await
-        .map_err(|e| LogError::io("open segment", path, e))
 }
 
 /// Reads a sealed segment's index files and checks them against the segment.
@@ -133,29 +124,17 @@ pub(crate) fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
     super::dir::segment_file(dir, offset, "snapshot")
 }
 
-/// The producer snapshot taken when the segment before `base` was sealed, if it is there and
-/// sound; other snapshots are removed (they describe offsets that are gone or superseded).
-async fn load_snapshot(dir: &Path, base: i64) -> Result<Option<ProducerStates>, LogError> {
-    let dir = dir.to_path_buf();
-    blocking(move || {
-        let wanted = snapshot_path(&dir, base);
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| LogError::io("list directory", &dir, e))?;
-        let stale: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "snapshot") && *p != wanted)
-            .collect();
-        remove_files(&stale)?;
-        match std::fs::read(&wanted) {
-            Ok(bytes) => Ok(ProducerStates::from_snapshot(&bytes).or_else(|| {
-                tracing::warn!(path = %wanted.display(), "ignoring a damaged producer snapshot");
-                None
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(LogError::io("read producer snapshot", &wanted, e)),
-        }
-    })
-    .await
+/// A producer snapshot; `None` when absent or damaged (logged: the state is then rebuilt
+/// without it).
+fn read_snapshot(path: &Path) -> Result<Option<ProducerStates>, LogError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(ProducerStates::from_snapshot(&bytes).or_else(|| {
+            tracing::warn!(path = %path.display(), "ignoring a damaged producer snapshot");
+            None
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LogError::io("read producer snapshot", path, e)),
+    }
 }
 
 /// The bytes of the last, partially filled page, which the next direct-I/O write repeats.
@@ -222,6 +201,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
     let mut producers = ProducerStates::default();
+    let mut snapshot = listing.snapshot;
     let mut bases = listing.bases.into_iter().peekable();
     while let Some(base) = bases.next() {
         let mut seg = Segment::new(dir, base);
@@ -264,7 +244,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
         if is_last {
             // The producers' state up to this segment; without a snapshot, what the scans of
             // earlier segments (those with missing indexes) found is the best there is.
-            if let Some(snapshot) = load_snapshot(dir, base).await? {
+            if let Some(snapshot) = snapshot.take() {
                 producers = snapshot;
             }
         }
@@ -382,7 +362,10 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
     let mut seg = Segment::new(log.dir(), base);
     seg.file = Some(file.clone());
     // The producer state follows the truncated log (batches cut away are not duplicates).
-    let mut producers = load_snapshot(log.dir(), base).await?.unwrap_or_default();
+    let snapshot = snapshot_path(log.dir(), base);
+    let mut producers = blocking(move || read_snapshot(&snapshot))
+        .await?
+        .unwrap_or_default();
     let gaps_allowed = base < log.state().borrow().cleaner_checkpoint;
     scan_and_cut(
         &mut seg,

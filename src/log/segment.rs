@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bytes::Bytes;
-use glommio::io::DmaFile;
+use glommio::io::{DmaFile, OpenOptions};
 
 use super::dir::segment_file;
 use super::error::LogError;
@@ -127,6 +127,29 @@ impl Segment {
             self.time_index_path.clone(),
         ]
     }
+}
+
+/// Opens an existing segment file for direct reads and writes.
+pub(crate) async fn open_segment_file(path: &Path) -> Result<DmaFile, LogError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .dma_open(path)
+        .await
+        .map_err(|e| LogError::io("open segment", path, e))
+}
+
+/// Creates (or empties) a segment file for direct reads and writes (`DmaFile::create` would
+/// open it write-only).
+pub(crate) async fn create_segment_file(path: &Path) -> Result<DmaFile, LogError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .dma_open(path)
+        .await
+        .map_err(|e| LogError::io("create segment", path, e))
 }
 
 /// Cuts a segment file to `size` bytes and makes the new length durable. Used when sealing,
