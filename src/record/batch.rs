@@ -322,6 +322,43 @@ impl Iterator for BatchIter {
     }
 }
 
+/// Header fields a rebuilt batch changes (`None`: kept as they are).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderChanges {
+    pub compression: Option<Compression>,
+    pub record_count: Option<i32>,
+    pub max_timestamp: Option<i64>,
+}
+
+impl RecordBatch {
+    /// This batch's header over a new records section (recompression, compaction), with
+    /// `changes` applied and `batchLength` and the CRC recomputed.
+    pub fn with_records_section(
+        &self,
+        section: &[u8],
+        changes: HeaderChanges,
+    ) -> Result<RecordBatch, RecordError> {
+        let mut out = Vec::with_capacity(BATCH_HEADER_LEN + section.len());
+        out.extend_from_slice(&self.bytes[..BATCH_HEADER_LEN]);
+        out.extend_from_slice(section);
+        let batch_length = (out.len() - BATCH_OVERHEAD_LEN) as i32;
+        out[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
+        if let Some(codec) = changes.compression {
+            let attributes = (self.attributes().0 & !COMPRESSION_MASK) | i16::from(codec.id());
+            out[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+        }
+        if let Some(count) = changes.record_count {
+            out[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&count.to_be_bytes());
+        }
+        if let Some(max_timestamp) = changes.max_timestamp {
+            out[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
+        out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        RecordBatch::new(Bytes::from(out))
+    }
+}
+
 /// A batch header as the broker stores it: the client's 61 header bytes with the broker-assigned
 /// base offset and leader epoch written in, and, under LogAppendTime, the timestamp type bit and
 /// max timestamp set and the CRC recomputed (Kafka requires that one, since those fields are

@@ -6,9 +6,7 @@
 
 use std::io::{Read, Write};
 
-use bytes::Bytes;
-
-use super::batch::{Compression, RecordBatch, BATCH_HEADER_LEN};
+use super::batch::{Compression, HeaderChanges, RecordBatch};
 use super::error::RecordError;
 
 /// xerial snappy-java stream header: magic, version 1, compatible version 1.
@@ -141,18 +139,13 @@ pub fn recompress(
         return Ok(batch.clone());
     }
     let records = decompress(source, &batch.records_bytes(), limit)?;
-    let compressed = compress(target, &records);
-    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + compressed.len());
-    out.extend_from_slice(&batch.as_bytes()[..BATCH_HEADER_LEN]);
-    out.extend_from_slice(&compressed);
-    // batchLength counts from partitionLeaderEpoch on (after baseOffset and the length itself).
-    let batch_length = (out.len() - 12) as i32;
-    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
-    let attributes = (batch.attributes().0 & !0x07) | i16::from(target.id());
-    out[21..23].copy_from_slice(&attributes.to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    RecordBatch::new(Bytes::from(out))
+    batch.with_records_section(
+        &compress(target, &records),
+        HeaderChanges {
+            compression: Some(target),
+            ..HeaderChanges::default()
+        },
+    )
 }
 
 #[cfg(test)]

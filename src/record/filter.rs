@@ -4,18 +4,12 @@
 //! of the records it keeps, and where the batch ends, do not change — Kafka's cleaner does the
 //! same), with the count, max timestamp, length and CRC recomputed.
 
-use bytes::Bytes;
+use std::borrow::Cow;
 
-use super::batch::{Compression, RecordBatch, TimestampType, BATCH_HEADER_LEN};
+use super::batch::{Compression, HeaderChanges, RecordBatch, TimestampType, BATCH_HEADER_LEN};
 use super::codec;
 use super::error::RecordError;
 use super::records::{raw_records, RawRecord, RawRecords};
-
-/// Header field positions of RecordBatch v2 (see `DefaultRecordBatch`).
-const BATCH_LENGTH: std::ops::Range<usize> = 8..12;
-const CRC: std::ops::Range<usize> = 17..21;
-const MAX_TIMESTAMP: std::ops::Range<usize> = 35..43;
-const RECORD_COUNT: std::ops::Range<usize> = 57..61;
 
 /// What is left of a batch after filtering.
 #[derive(Debug)]
@@ -28,34 +22,60 @@ pub enum Filtered {
     Rewritten(RecordBatch),
 }
 
-/// Runs `work` over the batch's records, decompressing them first (bounded by `limit` bytes).
-/// A records section that does not hold `record_count` well-formed records is corrupt.
+/// The batch's records section, decompressed (bounded by `limit` bytes) when it is compressed.
+fn records_section(batch: &RecordBatch, limit: usize) -> Result<Cow<'_, [u8]>, RecordError> {
+    let codec = batch.attributes().compression()?;
+    let stored = &batch.as_bytes()[BATCH_HEADER_LEN..];
+    Ok(if codec == Compression::None {
+        Cow::Borrowed(stored)
+    } else {
+        Cow::Owned(codec::decompress(codec, stored, limit)?)
+    })
+}
+
+/// Calls `visit` on each record in one pass; a records section that does not hold
+/// `record_count` well-formed records is corrupt (what was visited before that is then the
+/// caller's to discard).
+pub fn for_each_record(
+    batch: &RecordBatch,
+    limit: usize,
+    mut visit: impl FnMut(RawRecord<'_>),
+) -> Result<(), RecordError> {
+    let section = records_section(batch, limit)?;
+    let count = batch.record_count();
+    let mut parsed = 0usize;
+    for record in raw_records(&section, count) {
+        parsed += 1;
+        visit(record);
+    }
+    if parsed != count.max(0) as usize {
+        return Err(RecordError::MalformedRecords { count, parsed });
+    }
+    Ok(())
+}
+
+/// Runs `work` over the batch's records once they are known to be well-formed (two passes:
+/// for callers that must act on a batch all or nothing).
 pub fn with_records<T>(
     batch: &RecordBatch,
     limit: usize,
     work: impl FnOnce(RawRecords<'_>) -> T,
 ) -> Result<T, RecordError> {
-    let codec = batch.attributes().compression()?;
-    let stored = batch.records_bytes();
-    let decompressed;
-    let section: &[u8] = if codec == Compression::None {
-        &stored
-    } else {
-        decompressed = codec::decompress(codec, &stored, limit)?;
-        &decompressed
-    };
+    let section = records_section(batch, limit)?;
     let count = batch.record_count();
-    let parsed = raw_records(section, count).count();
+    let parsed = raw_records(&section, count).count();
     if parsed != count.max(0) as usize {
         return Err(RecordError::MalformedRecords { count, parsed });
     }
-    Ok(work(raw_records(section, count)))
+    Ok(work(raw_records(&section, count)))
 }
 
 /// Whether every record of the batch has a key (Kafka refuses keyless records on compacted
 /// topics with INVALID_RECORD: "Compacted topic cannot accept message without key").
 pub fn all_records_keyed(batch: &RecordBatch, limit: usize) -> Result<bool, RecordError> {
-    with_records(batch, limit, |mut records| records.all(|r| r.key.is_some()))
+    let mut keyed = true;
+    for_each_record(batch, limit, |r| keyed &= r.key.is_some())?;
+    Ok(keyed)
 }
 
 /// Keeps the records for which `keep(record, offset)` is true.
@@ -68,13 +88,11 @@ pub fn filter_batch(
     let mut kept_bytes = Vec::new();
     let mut kept = 0i32;
     let mut max_delta = None::<i64>;
-    with_records(batch, limit, |records| {
-        for record in records {
-            if keep(&record, base_offset + i64::from(record.offset_delta)) {
-                kept += 1;
-                kept_bytes.extend_from_slice(record.bytes);
-                max_delta = max_delta.max(Some(record.timestamp_delta));
-            }
+    for_each_record(batch, limit, |record| {
+        if keep(&record, base_offset + i64::from(record.offset_delta)) {
+            kept += 1;
+            kept_bytes.extend_from_slice(record.bytes);
+            max_delta = max_delta.max(Some(record.timestamp_delta));
         }
     })?;
     if kept == batch.record_count() {
@@ -88,28 +106,32 @@ pub fn filter_batch(
         Compression::None => kept_bytes,
         other => codec::compress(other, &kept_bytes),
     };
-    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + section.len());
-    out.extend_from_slice(&batch.as_bytes()[..BATCH_HEADER_LEN]);
-    out.extend_from_slice(&section);
-    // batchLength counts from partitionLeaderEpoch on (after baseOffset and the length itself).
-    let batch_length = (out.len() - 12) as i32;
-    out[BATCH_LENGTH].copy_from_slice(&batch_length.to_be_bytes());
-    out[RECORD_COUNT].copy_from_slice(&kept.to_be_bytes());
-    if batch.attributes().timestamp_type() == TimestampType::CreateTime {
-        let max_timestamp = batch
-            .base_timestamp()
-            .saturating_add(max_delta.unwrap_or(0));
-        out[MAX_TIMESTAMP].copy_from_slice(&max_timestamp.to_be_bytes());
-    }
-    let crc = crc32c::crc32c(&out[21..]);
-    out[CRC].copy_from_slice(&crc.to_be_bytes());
-    Ok(Filtered::Rewritten(RecordBatch::new(Bytes::from(out))?))
+    let max_timestamp =
+        (batch.attributes().timestamp_type() == TimestampType::CreateTime).then(|| {
+            batch
+                .base_timestamp()
+                .saturating_add(max_delta.unwrap_or(0))
+        });
+    Ok(Filtered::Rewritten(batch.with_records_section(
+        &section,
+        HeaderChanges {
+            record_count: Some(kept),
+            max_timestamp,
+            ..HeaderChanges::default()
+        },
+    )?))
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use crate::record::{BatchBuilder, NewRecord};
+
+    /// Header fields the tests edit by hand (see the layout in `batch.rs`).
+    const CRC: std::ops::Range<usize> = 17..21;
+    const RECORD_COUNT: std::ops::Range<usize> = 57..61;
 
     fn batch(records: &[(Option<&str>, Option<&str>)], base_offset: i64) -> RecordBatch {
         let mut builder = BatchBuilder::new();

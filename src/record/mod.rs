@@ -11,7 +11,8 @@ mod varint;
 
 pub use batch::{
     declared_batch_size, patch_header, split_batches, BatchAttributes, BatchIter, Compression,
-    PatchedHeader, RecordBatch, TimestampType, BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN, MAGIC_V2,
+    HeaderChanges, PatchedHeader, RecordBatch, TimestampType, BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN,
+    MAGIC_V2,
 };
 pub use builder::{batch_of, BatchBuilder, NewRecord};
 pub use error::RecordError;
