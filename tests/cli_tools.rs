@@ -235,6 +235,13 @@ fn console_producer_and_consumer_options() {
     assert_eq!(partition0, "x\ny\n");
 }
 
+/// `group reset-offsets workers --topic jobs` with `target` (and `--execute`, when given).
+fn reset_workers<'a>(target: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["group", "reset-offsets", "workers", "--topic", "jobs"];
+    args.extend_from_slice(target);
+    args
+}
+
 /// The group's committed offset of partition 0 of `topic`, from `group describe --output json`.
 fn committed(b: &str, group: &str) -> Value {
     let described = json(&ok(
@@ -288,61 +295,20 @@ fn consumer_groups_list_describe_reset_and_delete() {
     );
 
     // Dry run by default; --execute commits.
-    let plan = ok(
-        &b,
-        &[
-            "group",
-            "reset-offsets",
-            "workers",
-            "--topic",
-            "jobs",
-            "--to-earliest",
-        ],
-        None,
-    );
+    let plan = ok(&b, &reset_workers(&["--to-earliest"]), None);
     assert!(plan.contains("Dry run"), "{plan}");
     assert_eq!(committed(&b, "workers"), 5);
     ok(
         &b,
-        &[
-            "group",
-            "reset-offsets",
-            "workers",
-            "--topic",
-            "jobs",
-            "--to-offset",
-            "12",
-            "--execute",
-        ],
+        &reset_workers(&["--to-offset", "12", "--execute"]),
         None,
     );
     assert_eq!(committed(&b, "workers"), 12);
-    ok(
-        &b,
-        &[
-            "group",
-            "reset-offsets",
-            "workers",
-            "--topic",
-            "jobs",
-            "--to-latest",
-            "--execute",
-        ],
-        None,
-    );
+    ok(&b, &reset_workers(&["--to-latest", "--execute"]), None);
     assert_eq!(committed(&b, "workers"), 20);
     ok(
         &b,
-        &[
-            "group",
-            "reset-offsets",
-            "workers",
-            "--topic",
-            "jobs",
-            "--to-datetime",
-            "2000-01-01T00:00:00Z",
-            "--execute",
-        ],
+        &reset_workers(&["--to-datetime", "2000-01-01T00:00:00Z", "--execute"]),
         None,
     );
     assert_eq!(
@@ -377,19 +343,7 @@ fn consumer_groups_list_describe_reset_and_delete() {
             .as_array()
             .is_some_and(|m| m.len() == 1)
     });
-    let err = fails(
-        &b,
-        &[
-            "group",
-            "reset-offsets",
-            "workers",
-            "--topic",
-            "jobs",
-            "--to-earliest",
-            "--execute",
-        ],
-        None,
-    );
+    let err = fails(&b, &reset_workers(&["--to-earliest", "--execute"]), None);
     assert!(err.contains("inactive"), "{err}");
     wait_until(
         "the member to read everything",

@@ -146,10 +146,7 @@ fn many_updates_to_few_keys_compact_to_the_latest_values_and_survive_a_crash() {
     let sent = KEYS * UPDATES;
     // A second burst rolls the segments holding the tombstones, so that a later pass (after
     // delete.retention.ms=0) can remove them: the active segment is never compacted.
-    let expected = {
-        produce_updates(&b);
-        expected
-    };
+    produce_updates(&b);
     let mut compacted = Records::new();
     wait_until(
         "the cleaner to compact the log",

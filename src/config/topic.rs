@@ -50,7 +50,7 @@ impl TopicConfigs {
     ) -> Result<Self, TopicConfigError> {
         let mut overrides = BTreeMap::new();
         for (key, value) in pairs {
-            validate(&key, &value)?;
+            check_value(&key, &value)?;
             overrides.insert(key, value);
         }
         Ok(TopicConfigs { overrides })
@@ -172,11 +172,6 @@ pub fn compression_name(compression: Option<Compression>) -> &'static str {
     }
 }
 
-/// Checks one topic config value (also the broker's defaults of the topic keys).
-pub fn check_value(key: &str, value: &str) -> Result<(), TopicConfigError> {
-    validate(key, value)
-}
-
 impl TopicConfigError {
     /// Why the value was refused, without the key and value.
     pub fn reason(&self) -> &'static str {
@@ -187,7 +182,8 @@ impl TopicConfigError {
     }
 }
 
-fn validate(key: &str, value: &str) -> Result<(), TopicConfigError> {
+/// Checks one topic config value (also the broker's defaults of the topic keys).
+pub fn check_value(key: &str, value: &str) -> Result<(), TopicConfigError> {
     let invalid = |reason: &'static str| TopicConfigError::InvalidValue {
         key: key.to_string(),
         value: value.to_string(),

@@ -80,13 +80,7 @@ fn start_offset(args: &ConsumeArgs) -> Result<Offset, ToolError> {
 pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
     let connection = &args.connection;
     let offset = start_offset(&args)?;
-    let metadata = connection.metadata(&connection.probe(None)?, Some(&args.topic))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == args.topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = connection.topic_partitions(&connection.probe(None)?, &args.topic)?;
     let mut config = connection.client_config();
     let consumer: BaseConsumer = match &args.group {
         Some(group) => {

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use clap::{ArgGroup, Args, Subcommand};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::groups::GroupInfo;
+use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
-use super::{block_on, table, Connection, Output, ToolError};
+use super::{block_on, check_results, report, table, Connection, Output, ToolError};
 
 #[derive(Subcommand, Debug)]
 pub enum GroupCommand {
@@ -175,10 +176,10 @@ struct Member {
 /// (OffsetFetch), keeping those the group has committed.
 fn committed(
     connection: &Connection,
+    metadata: &Metadata,
     group: &str,
 ) -> Result<BTreeMap<(String, i32), i64>, ToolError> {
     let consumer = connection.probe(Some(group))?;
-    let metadata = connection.metadata(&consumer, None)?;
     let mut all = TopicPartitionList::new();
     for topic in metadata
         .topics()
@@ -207,9 +208,9 @@ fn committed(
 
 fn describe(connection: &Connection, group: &str) -> Result<(), ToolError> {
     let probe = connection.probe(None)?;
-    connection.metadata(&probe, None)?;
+    let metadata = connection.metadata(&probe, None)?;
     let info = group_info(&probe, connection, group)?;
-    let offsets = committed(connection, group)?;
+    let offsets = committed(connection, &metadata, group)?;
     let Some((state, members)) =
         info.or_else(|| (!offsets.is_empty()).then(|| ("Empty".to_string(), Vec::new())))
     else {
@@ -352,7 +353,7 @@ fn reset(args: ResetArgs) -> Result<(), ToolError> {
     let connection = &args.connection;
     let group = args.group.as_str();
     let consumer = connection.probe(Some(group))?;
-    let metadata = connection.metadata(&consumer, Some(&args.topic))?;
+    let partitions = connection.topic_partitions(&consumer, &args.topic)?;
     if let Some((state, members)) = group_info(&consumer, connection, group)? {
         if !members.is_empty() {
             return Err(ToolError::Usage(format!(
@@ -360,12 +361,6 @@ fn reset(args: ResetArgs) -> Result<(), ToolError> {
             )));
         }
     }
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == args.topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
     let by_time = match &args.to_datetime {
         Some(text) => {
             let ms = parse_datetime(text).ok_or_else(|| {
@@ -458,16 +453,8 @@ fn delete(connection: &Connection, group: &str) -> Result<(), ToolError> {
     let admin = connection.admin()?;
     let results = block_on(admin.delete_groups(&[group], &connection.admin_options()))
         .map_err(|e| ToolError::client(format!("delete group {group}"), e))?;
-    for result in results {
-        result.map_err(|(_, code)| ToolError::Broker {
-            what: format!("delete group {group}"),
-            code,
-        })?;
-    }
-    match connection.output {
-        Output::Table => println!("Deleted consumer group {group}."),
-        Output::Json => println!("{}", json!({ "deleted": group })),
-    }
+    check_results(&format!("delete group {group}"), results)?;
+    report(connection, "Deleted consumer group", "deleted", group);
     Ok(())
 }
 

@@ -56,7 +56,7 @@ pub enum ToolError {
     },
     #[error("unknown topic `{0}` (see `weir topic list`)")]
     UnknownTopic(String),
-    #[error("{what}: {code}: {description}", code = code_name(.code), description = describe(.code))]
+    #[error("{what}: {text}", text = code_text(*.code))]
     Broker {
         what: String,
         code: RDKafkaErrorCode,
@@ -204,6 +204,21 @@ impl Connection {
         })
     }
 
+    /// The partition ids of `topic` (UNKNOWN_TOPIC when it has none).
+    pub fn topic_partitions(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+    ) -> Result<Vec<i32>, ToolError> {
+        let metadata = self.metadata(consumer, Some(topic))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect())
+    }
+
     pub fn unreachable(&self, error: KafkaError) -> ToolError {
         ToolError::Unreachable {
             bootstrap: self.bootstrap_server.clone(),
@@ -211,6 +226,36 @@ impl Connection {
             reason: error.to_string(),
         }
     }
+}
+
+/// Turns per-resource admin results (CreateTopics, DeleteTopics, CreatePartitions,
+/// AlterConfigs, DeleteGroups) into the first error, if any.
+pub fn check_results<T, R>(
+    what: &str,
+    results: Vec<Result<T, (R, RDKafkaErrorCode)>>,
+) -> Result<(), ToolError> {
+    for result in results {
+        result.map_err(|(_, code)| ToolError::Broker {
+            what: what.to_string(),
+            code,
+        })?;
+    }
+    Ok(())
+}
+
+/// The one-line confirmation of an admin command: `Created topic orders.` for people,
+/// `{"created":"orders"}` for scripts.
+pub fn report(connection: &Connection, done: &str, json_key: &str, name: &str) {
+    match connection.output {
+        Output::Table => println!("{done} {name}."),
+        Output::Json => println!("{}", serde_json::json!({ json_key: name })),
+    }
+}
+
+/// librdkafka's code as Kafka's tools print it: `INVALID_CONFIG: Broker: Configuration is
+/// invalid`.
+pub fn code_text(code: RDKafkaErrorCode) -> String {
+    format!("{}: {}", code_name(&code), describe(&code))
 }
 
 /// Runs an rdkafka admin future (driven by the admin client's own thread) to completion.

@@ -45,7 +45,6 @@ pub struct ProduceArgs {
 
 /// Delivery reports: the line number travels with each record.
 struct Deliveries {
-    failed: AtomicUsize,
     delivered: AtomicUsize,
     errors: Mutex<Vec<(usize, String)>>,
 }
@@ -61,9 +60,8 @@ impl ProducerContext for Deliveries {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, _)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
                 let reason = match error {
-                    KafkaError::MessageProduction(code) => describe_code(*code),
+                    KafkaError::MessageProduction(code) => super::code_text(*code),
                     other => other.to_string(),
                 };
                 if let Ok(mut errors) = self.errors.lock() {
@@ -72,10 +70,6 @@ impl ProducerContext for Deliveries {
             }
         }
     }
-}
-
-fn describe_code(code: RDKafkaErrorCode) -> String {
-    format!("{} ({code})", super::code_name(&code))
 }
 
 pub fn run(args: ProduceArgs) -> Result<(), ToolError> {
@@ -95,7 +89,6 @@ pub fn run(args: ProduceArgs) -> Result<(), ToolError> {
     // Reach the broker first: a down broker is one line, not a delivery timeout per record.
     connection.metadata(&connection.probe(None)?, None)?;
     let context = Deliveries {
-        failed: AtomicUsize::new(0),
         delivered: AtomicUsize::new(0),
         errors: Mutex::new(Vec::new()),
     };

@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 
 use clap::Subcommand;
 use rdkafka::admin::{
-    AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+    AdminClient, AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
 };
+use rdkafka::client::DefaultClientContext;
 use rdkafka::metadata::MetadataTopic;
 use serde_json::json;
 
-use super::{block_on, key_value, table, Connection, Output, ToolError};
+use super::{block_on, check_results, key_value, report, table, Connection, Output, ToolError};
 
 #[derive(Subcommand, Debug)]
 pub enum TopicCommand {
@@ -123,16 +125,8 @@ fn create(
     }
     let results = block_on(admin.create_topics([&topic], &connection.admin_options()))
         .map_err(|e| ToolError::client(format!("create topic {name}"), e))?;
-    for result in results {
-        result.map_err(|(_, code)| ToolError::Broker {
-            what: format!("create topic {name}"),
-            code,
-        })?;
-    }
-    match connection.output {
-        Output::Table => println!("Created topic {name}."),
-        Output::Json => println!("{}", json!({ "created": name })),
-    }
+    check_results(&format!("create topic {name}"), results)?;
+    report(connection, "Created topic", "created", name);
     Ok(())
 }
 
@@ -159,9 +153,9 @@ fn list(connection: &Connection, exclude_internal: bool) -> Result<(), ToolError
 /// A topic's configs that are not the broker's defaults (DescribeConfigs).
 fn topic_configs(
     connection: &Connection,
+    admin: &AdminClient<DefaultClientContext>,
     name: &str,
 ) -> Result<Vec<(String, String, bool)>, ToolError> {
-    let admin = connection.admin()?;
     let results = block_on(admin.describe_configs(
         [&ResourceSpecifier::Topic(name)],
         &connection.admin_options(),
@@ -189,7 +183,7 @@ fn describe(connection: &Connection, name: &str) -> Result<(), ToolError> {
         .iter()
         .find(|t| t.name() == name)
         .ok_or_else(|| ToolError::UnknownTopic(name.to_string()))?;
-    let configs = topic_configs(connection, name)?;
+    let configs = topic_configs(connection, &connection.admin()?, name)?;
     let mut partitions: Vec<_> = topic.partitions().iter().collect();
     partitions.sort_by_key(|p| p.id());
     let list = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
@@ -269,18 +263,13 @@ fn alter(
             &connection.admin_options(),
         ))
         .map_err(|e| ToolError::client(format!("add partitions to {name}"), e))?;
-        for result in results {
-            result.map_err(|(_, code)| ToolError::Broker {
-                what: format!("set the partitions of {name} to {count}"),
-                code,
-            })?;
-        }
+        check_results(&format!("set the partitions of {name} to {count}"), results)?;
     }
     if !configs.is_empty() || !delete_configs.is_empty() {
         // AlterConfigs replaces a topic's overrides as a whole (librdkafka's
         // IncrementalAlterConfigs is not in the rdkafka crate): start from the current
         // overrides, as kafka-configs.sh did before KIP-339.
-        let mut wanted: BTreeMap<String, String> = topic_configs(connection, name)?
+        let mut wanted: BTreeMap<String, String> = topic_configs(connection, &admin, name)?
             .into_iter()
             .filter(|(_, _, is_override)| *is_override)
             .map(|(k, v, _)| (k, v))
@@ -297,17 +286,9 @@ fn alter(
         }
         let results = block_on(admin.alter_configs([&alter], &connection.admin_options()))
             .map_err(|e| ToolError::client(format!("alter configs of {name}"), e))?;
-        for result in results {
-            result.map_err(|(_, code)| ToolError::Broker {
-                what: format!("alter configs of {name}"),
-                code,
-            })?;
-        }
+        check_results(&format!("alter configs of {name}"), results)?;
     }
-    match connection.output {
-        Output::Table => println!("Altered topic {name}."),
-        Output::Json => println!("{}", json!({ "altered": name })),
-    }
+    report(connection, "Altered topic", "altered", name);
     Ok(())
 }
 
@@ -316,15 +297,7 @@ fn delete(connection: &Connection, name: &str) -> Result<(), ToolError> {
     let admin = connection.admin()?;
     let results = block_on(admin.delete_topics(&[name], &connection.admin_options()))
         .map_err(|e| ToolError::client(format!("delete topic {name}"), e))?;
-    for result in results {
-        result.map_err(|(_, code)| ToolError::Broker {
-            what: format!("delete topic {name}"),
-            code,
-        })?;
-    }
-    match connection.output {
-        Output::Table => println!("Deleted topic {name}."),
-        Output::Json => println!("{}", json!({ "deleted": name })),
-    }
+    check_results(&format!("delete topic {name}"), results)?;
+    report(connection, "Deleted topic", "deleted", name);
     Ok(())
 }
