@@ -1,5 +1,5 @@
 //! The `weir` binary: `weir serve` runs the broker; `weir dump-log` is the storage inspector
-//! that `kafka-dump-log.sh` is for Kafka; `weir topic|produce|consume|group` are the client
+//! that `kafka-dump-log.sh` is for Kafka; `weir topic|produce|consume|group|perf` are the client
 //! tools (`kafka-topics.sh`, the console producer and consumer, `kafka-consumer-groups.sh`),
 //! built with the default `tools` feature.
 
@@ -65,6 +65,12 @@ enum Command {
     #[cfg(feature = "tools")]
     #[command(subcommand)]
     Group(weir::tools::group::GroupCommand),
+    /// Load and latency harness: produce, consume and end-to-end (kafka-*-perf-test.sh).
+    ///
+    /// Example: weir perf produce perf-test --num-records 1000000 --acks all
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    Perf(weir::tools::perf::PerfCommand),
 }
 
 #[global_allocator]
@@ -100,6 +106,8 @@ fn main() -> ExitCode {
         Command::Consume(args) => tool("consume", weir::tools::consume::run(args)),
         #[cfg(feature = "tools")]
         Command::Group(command) => tool("group", weir::tools::group::run(command)),
+        #[cfg(feature = "tools")]
+        Command::Perf(command) => tool("perf", weir::tools::perf::run(command)),
         Command::DumpLog { files } => {
             let mut ok = true;
             for file in files {

@@ -325,6 +325,75 @@ fn produce_fetch_and_list_offsets_round_trip() {
     assert_eq!(unknown.responses[0].partitions[0].error_code, 3);
 }
 
+/// Produce requests are pipelined per connection (the next is read while earlier ones wait for
+/// their acks); Kafka's ordering must hold all the same: appends in request order per partition,
+/// responses in request order, and a following non-produce request answered after them.
+#[test]
+fn pipelined_produce_requests_keep_their_order() {
+    let broker = Broker::start();
+    let mut wire = Wire::connect(&broker.bootstrap());
+    assert_eq!(
+        create_topics(&mut wire, vec![new_topic("piped", 2)], false).topics[0].error_code,
+        0
+    );
+    const REQUESTS: i32 = 40;
+    let first_id = wire.next_correlation_id();
+    let mut frames = Vec::new();
+    for n in 0..REQUESTS {
+        let partition = n % 2;
+        let acks = if n % 4 < 2 { -1 } else { 1 };
+        let value = format!("r{n}");
+        frames.extend(wire.frame(
+            9,
+            &produce_request("piped", partition, batch(&[&value, &value, &value]), acks),
+        ));
+    }
+    let list_id = first_id + REQUESTS;
+    frames.extend(wire.frame(
+        1,
+        &ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name("piped"))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1)])]),
+    ));
+    // One write: all requests are in the broker's socket buffer before it answers any.
+    wire.send_raw(&frames);
+    for n in 0..REQUESTS {
+        let response = wire.read_response::<ProduceRequest>(9, first_id + n);
+        let p = &response.responses[0].partition_responses[0];
+        assert_eq!(p.index, n % 2);
+        assert_eq!(p.error_code, 0, "request {n}");
+        // Each partition gets every second request, 3 records each, in request order.
+        assert_eq!(p.base_offset, i64::from(n / 2) * 3, "request {n}");
+    }
+    let latest = wire.read_response::<ListOffsetsRequest>(1, list_id);
+    assert_eq!(
+        latest.topics[0].partitions[0].offset,
+        i64::from(REQUESTS / 2) * 3
+    );
+    // The records are stored in the order they were sent.
+    let fetched = wire.request(12, &fetch_request("piped", 1, 0, 1 << 20));
+    let records = fetched.responses[0].partitions[0]
+        .records
+        .clone()
+        .expect("records");
+    let batches: Vec<_> = weir::record::split_batches(records)
+        .collect::<Result<_, _>>()
+        .expect("whole batches");
+    assert_eq!(batches.len(), REQUESTS as usize / 2);
+    for (i, stored) in batches.iter().enumerate() {
+        let value = format!("r{}", 2 * i + 1);
+        let expected = batch(&[value.as_str(); 3]);
+        assert_eq!(
+            stored.records_bytes(),
+            weir::record::RecordBatch::new(expected)
+                .unwrap()
+                .records_bytes()
+        );
+    }
+}
+
 #[test]
 fn fetch_long_polls_until_data_arrives() {
     let broker = Broker::start();

@@ -1,6 +1,8 @@
-//! Client connections: a SO_REUSEPORT listener per shard, one task per connection that reads
-//! Kafka frames, handles one request at a time (so responses go out in request order, as Kafka
-//! requires) and writes the response parts with vectored sends.
+//! Client connections: a SO_REUSEPORT listener per shard; per connection, one task reads Kafka
+//! frames and starts a handler task for each, and a writer task sends the responses in request
+//! order (as Kafka requires) with vectored sends. Produce requests are pipelined: the next one is
+//! read while earlier ones wait for their acks; every other request is answered before the next
+//! is read.
 
 mod frame;
 mod send;
@@ -9,6 +11,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::config::BrokerConfig;
@@ -54,6 +59,18 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
         tracing::debug!(%peer, error = %e, "read timeout");
     }
     tracing::debug!(%peer, shard = shard.id, "connection opened");
+    // Responses go out on a second handle of the same socket, from a writer task: the reader
+    // can read request N+1 while N waits for its acks, and the writer sends the answers in
+    // request order, as Kafka requires. (One read loop per connection, no racing reads.)
+    let writer_stream = match duplicate(&stream) {
+        Ok(writer_stream) => writer_stream,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "cannot duplicate the connection's socket; closing");
+            return;
+        }
+    };
+    let (in_flight, responses) = local_channel::new_bounded(MAX_IN_FLIGHT_REQUESTS);
+    glommio::spawn_local(write_responses(peer, writer_stream, responses)).detach();
     let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
     loop {
         let frame = match reader.next_frame(&mut stream).await {
@@ -72,19 +89,83 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
                 break;
             }
         };
-        match protocol::handle(&shard, peer, frame).await {
-            Ok(Some(response)) => {
-                if let Err(e) = send::send_all(&mut stream, response.parts).await {
-                    tracing::debug!(%peer, error = %e, "connection write failed");
-                    break;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: bad request");
+        let pipelined = protocol::is_pipelined(&frame);
+        // Handlers run as tasks in the order they were read; a produce handler starts its
+        // appends (or sends them to the owner shard) on its first poll, so appends of one
+        // connection keep their order even while their acks are awaited together.
+        let handler = glommio::spawn_local({
+            let shard = shard.clone();
+            async move { protocol::handle(&shard, peer, frame).await }
+        });
+        let (done, answered) = if pipelined {
+            (None, None)
+        } else {
+            let (done, answered) = local_channel::new_bounded(1);
+            (Some(done), Some(answered))
+        };
+        if in_flight.send(InFlight { handler, done }).await.is_err() {
+            break; // the writer stopped: the connection is closing
+        }
+        // Everything but Produce is answered before the next request is read, as Kafka does.
+        if let Some(answered) = answered {
+            if answered.recv().await.is_none() {
                 break;
             }
         }
     }
     tracing::debug!(%peer, "connection closed");
+}
+
+/// Requests of one connection read ahead of their responses (librdkafka keeps up to 5
+/// produce requests in flight per connection by default).
+const MAX_IN_FLIGHT_REQUESTS: usize = 16;
+
+struct InFlight {
+    handler: glommio::Task<Result<Option<protocol::Response>, protocol::RequestError>>,
+    /// Told when the response is sent, for requests the reader waits on.
+    done: Option<LocalSender<()>>,
+}
+
+/// A second handle on the socket for the writer (the reader keeps the first).
+fn duplicate(stream: &TcpStream) -> std::io::Result<TcpStream> {
+    // SAFETY: dup of an fd we own; the new fd is owned by the returned stream.
+    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh, open socket descriptor owned by no one else.
+    Ok(unsafe { TcpStream::from_raw_fd(fd) })
+}
+
+/// Sends the responses in request order; on a failed send or a bad request it shuts the
+/// socket down, which ends the reader's wait for the next frame.
+async fn write_responses(
+    peer: SocketAddr,
+    mut stream: TcpStream,
+    requests: LocalReceiver<InFlight>,
+) {
+    while let Some(InFlight { handler, done }) = requests.recv().await {
+        let keep_open = match handler.await {
+            Ok(Some(response)) => match send::send_all(&mut stream, response.parts).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "connection write failed");
+                    false
+                }
+            },
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: bad request");
+                false
+            }
+        };
+        if !keep_open {
+            // SAFETY: shutdown on an open socket fd; it only changes the socket's state.
+            unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
+            return;
+        }
+        if let Some(done) = done {
+            let _ = done.try_send(());
+        }
+    }
 }

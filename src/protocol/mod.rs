@@ -147,6 +147,14 @@ pub struct RequestContext<'a> {
     pub peer: std::net::SocketAddr,
 }
 
+/// Whether the connection may read the next request before this one is answered: Produce,
+/// whose appends start in order on the handler's first poll and whose acks are awaited
+/// together. Everything else (group and admin requests in particular) is handled one at a
+/// time, in order, as Kafka does.
+pub fn is_pipelined(frame: &[u8]) -> bool {
+    frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::Produce as i16
+}
+
 /// Handles one request frame (without its size prefix).
 pub async fn handle(
     shard: &Rc<Shard>,

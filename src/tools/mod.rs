@@ -5,6 +5,7 @@
 
 pub mod consume;
 pub mod group;
+pub mod perf;
 pub mod produce;
 pub mod table;
 pub mod topic;

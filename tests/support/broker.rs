@@ -51,6 +51,11 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The broker process's id (for /proc readings).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().join("data")
     }

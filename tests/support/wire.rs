@@ -57,11 +57,16 @@ impl Wire {
     pub fn request<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
         let frame = self.frame(version, request);
         self.send_raw(&frame);
+        self.read_response::<R>(version, self.next_correlation_id - 1)
+    }
+
+    /// Reads the next response frame, which must answer request `correlation_id`.
+    pub fn read_response<R: Request>(&mut self, version: i16, correlation_id: i32) -> R::Response {
         let mut body = self.read_frame().expect("response frame");
         let api = ApiKey::try_from(R::KEY).expect("known api");
         let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
             .expect("response header");
-        assert_eq!(header.correlation_id, self.next_correlation_id - 1);
+        assert_eq!(header.correlation_id, correlation_id);
         let response = R::Response::decode(&mut body, version).expect("decode response");
         assert!(
             body.is_empty(),
@@ -69,6 +74,11 @@ impl Wire {
             body.len()
         );
         response
+    }
+
+    /// The correlation id the next `frame` gets.
+    pub fn next_correlation_id(&self) -> i32 {
+        self.next_correlation_id
     }
 
     /// The next response frame (without its size), or `None` if the broker closed the

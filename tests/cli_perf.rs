@@ -1,0 +1,171 @@
+//! `weir perf produce|consume|e2e` end to end against a real `weir serve`: the counts, bytes and
+//! latency percentiles of the JSON report, the SVG plot, CPU accounting of the broker process,
+//! and one-line failures for bad arguments and an unreachable broker.
+
+#![cfg(feature = "tools")]
+
+mod support;
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::broker::{free_port, Broker};
+
+fn weir(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .output()
+        .expect("run weir")
+}
+
+/// Runs `weir perf ...` with `--json`; it must succeed. Returns the report.
+fn perf(bootstrap: &str, args: &[&str]) -> Value {
+    let mut all = vec!["perf"];
+    all.extend(args);
+    all.extend([
+        "--bootstrap-server",
+        bootstrap,
+        "--output",
+        "json",
+        "--quiet",
+    ]);
+    let output = weir(&all);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "weir {all:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn percentiles_are_ordered(latency: &Value, count: u64) {
+    assert_eq!(latency["count"], count);
+    let values: Vec<f64> = ["p50", "p90", "p99", "p99.9", "p99.99", "max"]
+        .iter()
+        .map(|p| latency[p].as_f64().expect("a percentile"))
+        .collect();
+    assert!(values[0] > 0.0, "{latency}");
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{latency}");
+}
+
+#[test]
+fn produce_then_consume_counts_every_record_and_byte() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let plot = tempfile::NamedTempFile::new().expect("temp file");
+    let pid = broker.pid().to_string();
+    let produced = perf(
+        &bootstrap,
+        &[
+            "produce",
+            "perf-t",
+            "--partitions",
+            "3",
+            "--num-records",
+            "3000",
+            "--record-size",
+            "100",
+            "--acks",
+            "all",
+            "--producers",
+            "2",
+            "--broker-pid",
+            &pid,
+            "--plot",
+            plot.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(produced["workload"], "produce");
+    assert_eq!(produced["records"], 3000);
+    assert_eq!(produced["bytes"], 300_000);
+    assert_eq!(produced["errors"], 0);
+    assert_eq!(produced["complete"], true);
+    assert_eq!(produced["settings"]["acks"], "all");
+    percentiles_are_ordered(&produced["latency"]["produce_latency_ms"], 3000);
+    assert!(produced["broker_cpu_core_seconds"].as_f64().unwrap() > 0.0);
+    // The client's own CPU is counted in clock ticks: present, maybe 0 for so short a run.
+    assert!(produced["client_cpu_core_seconds"].as_f64().is_some());
+    let svg = std::fs::read_to_string(plot.path()).expect("plot written");
+    assert!(svg.starts_with("<svg") && svg.contains("produce latency by percentile"));
+
+    // Every partition was created and used: the consumer reads all 3000 back.
+    let consumed = perf(&bootstrap, &["consume", "perf-t"]);
+    assert_eq!(consumed["workload"], "consume");
+    assert_eq!(consumed["records"], 3000);
+    assert_eq!(consumed["bytes"], 300_000);
+    assert_eq!(consumed["settings"]["partitions"], 3);
+    assert_eq!(consumed["complete"], true);
+
+    // At a fixed rate the run takes its schedule's time: 400 records at 200/s is 2 s.
+    let paced = perf(
+        &bootstrap,
+        &["produce", "perf-t", "--num-records", "400", "--rate", "200"],
+    );
+    let seconds = paced["seconds"].as_f64().unwrap();
+    assert!((1.9..10.0).contains(&seconds), "{paced}");
+    assert_eq!(paced["records"], 400);
+}
+
+#[test]
+fn end_to_end_latency_sees_each_record_of_its_run() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    // Records of an earlier run on the same topic are not counted.
+    perf(&bootstrap, &["produce", "perf-e2e", "--num-records", "50"]);
+    let report = perf(
+        &bootstrap,
+        &[
+            "e2e",
+            "perf-e2e",
+            "--rate",
+            "300",
+            "--duration-secs",
+            "2",
+            "--record-size",
+            "64",
+        ],
+    );
+    assert_eq!(report["workload"], "e2e");
+    assert_eq!(report["target_records"], 600);
+    assert_eq!(report["records"], 600);
+    assert_eq!(report["bytes"], 600 * 64);
+    assert_eq!(report["settings"]["acknowledged"], 600);
+    percentiles_are_ordered(&report["latency"]["produce_latency_ms"], 600);
+    percentiles_are_ordered(&report["latency"]["end_to_end_latency_ms"], 600);
+}
+
+#[test]
+fn bad_arguments_and_a_missing_broker_fail_in_one_line() {
+    let down = format!("127.0.0.1:{}", free_port());
+    let output = weir(&[
+        "perf",
+        "produce",
+        "t",
+        "--num-records",
+        "10",
+        "-b",
+        &down,
+        "--request-timeout-ms",
+        "2000",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("weir perf: cannot reach a Kafka broker at"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let output = weir(&["perf", "e2e", "t", "--record-size", "8", "-b", &down]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--record-size must be at least 16"),
+        "{stderr}"
+    );
+
+    let output = weir(&["perf", "produce", "t", "--acks", "2"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected all, -1, 1 or 0"));
+}
