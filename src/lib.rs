@@ -10,6 +10,7 @@ pub mod error_code;
 pub mod group;
 pub mod log;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod record;

@@ -20,6 +20,9 @@ pub use topic::{TopicConfigError, TopicConfigs, TOPIC_CONFIG_KEYS};
 pub const DEFAULT_LOG_DIR: &str = "weir-data";
 /// The listener `weir serve` uses when `listeners` is not set (Kafka's port).
 pub const DEFAULT_LISTENER: &str = "PLAINTEXT://127.0.0.1:9092";
+/// Where `/metrics` (Prometheus text) is served when `admin.listener` is not set (Redpanda's
+/// admin port).
+pub const DEFAULT_ADMIN_LISTENER: &str = "127.0.0.1:9644";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -83,6 +86,9 @@ pub struct BrokerConfig {
     /// `connections.max.idle.ms`: connections with no request for this long are closed
     /// (`None`: never, Kafka's -1).
     pub connections_max_idle_ms: Option<u64>,
+    /// `admin.listener` (Weir's own key): the HTTP address of `/metrics`; `None` when set to
+    /// an empty value.
+    pub admin_listener: Option<SocketAddr>,
     /// The broker-wide defaults of every topic config (`log.*`, `message.max.bytes`).
     pub log: LogConfig,
     /// `log.cleaner.*`: the compaction of `cleanup.policy=compact` topics.
@@ -122,6 +128,7 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "broker.id",
     "listeners",
     "advertised.listeners",
+    "admin.listener",
     "log.dirs",
     "log.dir",
     "num.partitions",
@@ -281,6 +288,24 @@ impl BrokerConfig {
                 ))
             }
         };
+        let admin_listener = match get("admin.listener")
+            .unwrap_or(DEFAULT_ADMIN_LISTENER)
+            .trim()
+        {
+            "" => None,
+            text => Some(
+                text.to_socket_addrs()
+                    .ok()
+                    .and_then(|mut addrs| addrs.next())
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            "admin.listener",
+                            text,
+                            "expected host:port (or empty to turn the admin port off)",
+                        )
+                    })?,
+            ),
+        };
         let log = broker_log_config(&get)?;
         let cleaner_defaults = CleanerConfig::default();
         let cleaner = CleanerConfig {
@@ -361,6 +386,7 @@ impl BrokerConfig {
             socket_request_max_bytes: socket_request_max_bytes as usize,
             retention_check_interval_ms,
             connections_max_idle_ms,
+            admin_listener,
             log,
             cleaner,
             group,
@@ -600,6 +626,9 @@ impl BrokerConfig {
                         "PLAINTEXT://{}:{}",
                         self.advertised.host, self.advertised.port
                     ),
+                    "admin.listener" => self
+                        .admin_listener
+                        .map_or_else(String::new, |address| address.to_string()),
                     "log.dirs" | "log.dir" => self.log_dir.display().to_string(),
                     "num.partitions" => self.num_partitions.to_string(),
                     "default.replication.factor" | "offsets.topic.replication.factor" => "1".into(),

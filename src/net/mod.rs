@@ -59,6 +59,7 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
         tracing::debug!(%peer, error = %e, "read timeout");
     }
     tracing::debug!(%peer, shard = shard.id, "connection opened");
+    shard.metrics.connection_opened();
     // Responses go out on a second handle of the same socket, from a writer task: the reader
     // can read request N+1 while N waits for its acks, and the writer sends the answers in
     // request order, as Kafka requires. (One read loop per connection, no racing reads.)
@@ -66,6 +67,7 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
         Ok(writer_stream) => writer_stream,
         Err(e) => {
             tracing::warn!(%peer, error = %e, "cannot duplicate the connection's socket; closing");
+            shard.metrics.connection_closed();
             return;
         }
     };
@@ -95,7 +97,13 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
         // connection keep their order even while their acks are awaited together.
         let handler = glommio::spawn_local({
             let shard = shard.clone();
-            async move { protocol::handle(&shard, peer, frame).await }
+            let api_key = protocol::api_key(&frame);
+            let read_at = std::time::Instant::now();
+            async move {
+                let result = protocol::handle(&shard, peer, frame).await;
+                shard.metrics.request_handled(api_key, read_at.elapsed());
+                result
+            }
         });
         let (done, answered) = if pipelined {
             (None, None)
@@ -113,6 +121,7 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
             }
         }
     }
+    shard.metrics.connection_closed();
     tracing::debug!(%peer, "connection closed");
 }
 

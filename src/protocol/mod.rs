@@ -152,7 +152,15 @@ pub struct RequestContext<'a> {
 /// together. Everything else (group and admin requests in particular) is handled one at a
 /// time, in order, as Kafka does.
 pub fn is_pipelined(frame: &[u8]) -> bool {
-    frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::Produce as i16
+    api_key(frame) == ApiKey::Produce as i16
+}
+
+/// The request's API key (-1 for a frame too short to hold one).
+pub fn api_key(frame: &[u8]) -> i16 {
+    match frame {
+        [high, low, ..] => i16::from_be_bytes([*high, *low]),
+        _ => -1,
+    }
 }
 
 /// Handles one request frame (without its size prefix).

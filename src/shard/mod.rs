@@ -48,6 +48,9 @@ pub struct Shard {
     pub fetch_sessions: RefCell<FetchSessions>,
     /// Coordinator of the groups whose `__consumer_offsets` partitions this shard owns.
     pub groups: GroupCoordinator,
+    /// Produce/fetch latencies and counters of the partitions this shard owns, and of the
+    /// requests and connections it serves.
+    pub metrics: crate::metrics::ShardMetrics,
 }
 
 impl Shard {
@@ -213,6 +216,10 @@ impl Shard {
         });
         *self.meta.borrow_mut() = Rc::new(next);
         for log in removed {
+            self.metrics.forget(&TopicPartition {
+                topic: log.topic().to_string(),
+                partition: log.partition(),
+            });
             if let Err(e) = log.close().await {
                 tracing::warn!(error = %e, "closing a deleted partition's log");
             }
@@ -249,6 +256,36 @@ impl Shard {
                 "loaded committed offsets"
             );
         }
+    }
+
+    /// This shard's metric samples, with the offsets of the logs it owns.
+    pub fn metric_samples(&self) -> Vec<crate::metrics::Sample> {
+        let logs: Vec<_> = self
+            .all_logs()
+            .iter()
+            .map(|log| crate::metrics::LogOffsets {
+                tp: TopicPartition {
+                    topic: log.topic().to_string(),
+                    partition: log.partition(),
+                },
+                log_start_offset: log.log_start_offset(),
+                high_watermark: log.high_watermark(),
+                log_end_offset: log.log_end_offset(),
+            })
+            .collect();
+        self.metrics.samples(self.id, &logs)
+    }
+
+    /// Every shard's samples (over the mesh), rendered as Prometheus text: `/metrics`.
+    pub async fn scrape_metrics(self: &Rc<Self>) -> String {
+        let mut samples = self.metric_samples();
+        for peer in (0..self.count).filter(|&peer| peer != self.id) {
+            match self.call(peer, ShardOp::Metrics).await {
+                Ok(ShardReply::Metrics(theirs)) => samples.extend(theirs),
+                Ok(_) | Err(_) => tracing::warn!(peer, "shard gave no metrics"),
+            }
+        }
+        crate::metrics::render(samples)
     }
 
     /// All open logs of this shard (retention, shutdown).

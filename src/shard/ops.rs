@@ -61,6 +61,8 @@ pub enum ShardOp {
         tp: TopicPartition,
         offset: i64,
     },
+    /// This shard's metric samples, for a `/metrics` scrape.
+    Metrics,
 }
 
 impl ShardOp {
@@ -73,7 +75,10 @@ impl ShardOp {
             | ShardOp::Offsets { tp }
             | ShardOp::OffsetForTimestamp { tp, .. }
             | ShardOp::DeleteRecords { tp, .. } => Some(tp),
-            ShardOp::Controller(_) | ShardOp::ApplyMetadata(_) | ShardOp::Group(_) => None,
+            ShardOp::Controller(_)
+            | ShardOp::ApplyMetadata(_)
+            | ShardOp::Group(_)
+            | ShardOp::Metrics => None,
         }
     }
 }
@@ -103,6 +108,7 @@ pub enum ShardReply {
     Group(GroupReply),
     /// The new log start offset (Kafka's low watermark).
     RecordsDeleted(Result<i64, ErrorCode>),
+    Metrics(Vec<crate::metrics::Sample>),
 }
 
 /// Runs `op` on this shard (its owner).
@@ -113,12 +119,29 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             records,
             acks,
             peer,
-        } => ShardReply::Produced(produce(&shard, &tp, records, acks, peer).await),
+        } => {
+            let started = std::time::Instant::now();
+            let bytes = records.len();
+            let result = produce(&shard, &tp, records, acks, peer).await;
+            shard
+                .metrics
+                .produced(&tp, bytes, started.elapsed(), result.is_ok());
+            ShardReply::Produced(result)
+        }
         ShardOp::Read {
             tp,
             offset,
             max_bytes,
-        } => ShardReply::Read(read(&shard, &tp, offset, max_bytes).await),
+        } => {
+            let started = std::time::Instant::now();
+            let read = read(&shard, &tp, offset, max_bytes).await;
+            if let Ok(batches) = &read.result {
+                shard
+                    .metrics
+                    .fetched(&tp, batches.size_bytes, started.elapsed());
+            }
+            ShardReply::Read(read)
+        }
         ShardOp::WaitForAppend {
             tp,
             offset,
@@ -149,6 +172,7 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
         ShardOp::DeleteRecords { tp, offset } => {
             ShardReply::RecordsDeleted(delete_records(&shard, &tp, offset).await)
         }
+        ShardOp::Metrics => ShardReply::Metrics(shard.metric_samples()),
     }
 }
 

@@ -149,6 +149,7 @@ async fn run_shard(
         controller: (id == 0).then(|| Controller::new(meta.clone())),
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
         groups: GroupCoordinator::new(config_group),
+        metrics: Default::default(),
     });
     let handler_shard = shard.clone();
     mesh::spawn_receivers(mesh.clone(), receivers, move |op| {
@@ -170,6 +171,19 @@ async fn run_shard(
         );
     }
     let acceptor = glommio::spawn_local(crate::net::accept_loop(shard.clone(), listener));
+    // The admin port lives on shard 0, which gathers the other shards' metrics over the mesh.
+    let admin = match shard.config.admin_listener.filter(|_| id == 0) {
+        Some(address) => {
+            let listener = glommio::net::TcpListener::bind(address)
+                .map_err(|e| fail(format!("cannot listen on admin.listener {address}: {e}")))?;
+            tracing::info!(%address, "serving /metrics");
+            Some(glommio::spawn_local(crate::metrics::admin::serve(
+                shard.clone(),
+                listener,
+            )))
+        }
+        None => None,
+    };
     glommio::spawn_local(retention_loop(shard.clone())).detach();
     if shard.config.cleaner.enable {
         // Compaction competes with produce and fetch for this core and its disk: it runs in a
@@ -189,6 +203,7 @@ async fn run_shard(
         glommio::timer::sleep(Duration::from_millis(100)).await;
     }
     drop(acceptor);
+    drop(admin);
     for log in shard.all_logs() {
         if let Err(e) = log.close().await {
             tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "closing log");

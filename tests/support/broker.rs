@@ -12,6 +12,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
+    /// The admin port (`/metrics`).
+    pub admin_port: u16,
     data_dir: tempfile::TempDir,
     extra_args: Vec<String>,
     log_path: PathBuf,
@@ -38,6 +40,7 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port: free_port(),
+            admin_port: free_port(),
             data_dir,
             extra_args,
             log_path,
@@ -125,6 +128,8 @@ impl Broker {
             .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
             .arg("--override")
             .arg(format!("log.dirs={}", self.data_path().display()))
+            .arg("--override")
+            .arg(format!("admin.listener=127.0.0.1:{}", self.admin_port))
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
