@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# End-to-end figures for perf/RESULTS.md, all in one run so that the ratios hold: the machine's
+# own limits (fio on the data directory's file system, iperf3 over loopback) next to
+# `weir perf` workloads against a fresh `weir serve` (the goals of issue 7), each repeated and
+# reported as a median.
+#
+# Usage: bash perf/broker-bench.sh [repeats, default 3] [records per throughput run, default 1000000]
+# Output: a summary on stdout; every JSON report under target/perf-run/.
+# Needs fio and iperf3 (installed with apt-get when missing and running as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeats="${1:-3}"
+records="${2:-1000000}"
+out=target/perf-run
+data="$out/data"
+port=19192
+admin=19644
+bootstrap="127.0.0.1:$port"
+
+for tool in fio iperf3; do
+    if ! command -v "$tool" >/dev/null; then
+        if [ "$(id -u)" = 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y "$tool" >/dev/null
+        else
+            echo "$tool is needed: apt-get install -y $tool" >&2
+            exit 1
+        fi
+    fi
+done
+
+cargo build --release --quiet
+weir=target/release/weir
+rm -rf "$out"
+mkdir -p "$out" "$data"
+
+echo "== machine: $(nproc) cores, kernel $(uname -r), $(df -h --output=source,fstype "$out" | tail -1)"
+echo "== fio: sequential O_DIRECT write, 1 MiB blocks, io_uring, iodepth 16"
+fio --name=seqwrite --directory="$out" --size=2G --bs=1M --rw=write --direct=1 \
+    --ioengine=io_uring --iodepth=16 --runtime=10 --time_based --group_reporting \
+    | grep -E "WRITE:" | head -1
+echo "== fio: sequential O_DIRECT read, 1 MiB blocks, io_uring, iodepth 16"
+fio --name=seqwrite --directory="$out" --size=2G --bs=1M --rw=read --direct=1 \
+    --ioengine=io_uring --iodepth=16 --runtime=10 --time_based --group_reporting \
+    | grep -E "READ:" | head -1
+echo "== fio: 4 KiB O_DIRECT write + fdatasync, one at a time"
+fio --name=syncwrite --directory="$out" --size=64M --bs=4k --rw=write --direct=1 \
+    --ioengine=psync --fdatasync=1 --runtime=10 --time_based \
+    | grep -E "WRITE:|sync percentiles" -A4 | grep -E "WRITE:|50.00th|99.00th|99.90th" | head -4
+rm -f "$out"/seqwrite* "$out"/syncwrite*
+echo "== iperf3: one TCP stream over loopback, 10 s"
+iperf3 -s -1 -p 15201 >/dev/null 2>&1 &
+sleep 0.5
+iperf3 -c 127.0.0.1 -p 15201 -t 10 -f m | grep -E "receiver"
+
+broker_pid=""
+start_broker() {
+    "$weir" serve --override "listeners=PLAINTEXT://$bootstrap" --override "log.dirs=$data" \
+        --override "admin.listener=127.0.0.1:$admin" "$@" >>"$out/broker.log" 2>&1 &
+    broker_pid=$!
+    for _ in $(seq 1 600); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "the broker did not start; see $out/broker.log" >&2
+    exit 1
+}
+stop_broker() {
+    kill -TERM "$broker_pid"
+    wait "$broker_pid" || true
+}
+trap 'kill $broker_pid 2>/dev/null || true' EXIT
+
+start_broker
+perf() { # name, then weir perf arguments
+    local name=$1
+    shift
+    for i in $(seq 1 "$repeats"); do
+        "$weir" perf "$@" -b "$bootstrap" --broker-pid "$broker_pid" --output json --quiet \
+            >"$out/$name.$i.json"
+    done
+}
+
+mib=$((records * 1024 / 1048576))
+echo "== weir perf: $repeats runs each, $records records of 1 KiB ($mib MiB) per throughput run"
+perf produce-1p-acks1-none produce t1 --partitions 1 --num-records "$records" --acks 1
+perf produce-8p-acks1-none produce t8 --partitions 8 --num-records "$records" --acks 1
+perf produce-1p-acks1-lz4 produce t1lz4 --partitions 1 --num-records "$records" --acks 1 --compression lz4
+perf produce-1p-acksall-none produce t1all --partitions 1 --num-records "$records" --acks all
+perf produce-8p-acksall-none produce t8all --partitions 8 --num-records "$records" --acks all
+perf consume-1p consume t1 --num-records "$records"
+perf consume-8p consume t8 --num-records "$records"
+# Latency at a fixed load: 50 MB/s of 1 KiB records with fsync before every ack.
+perf fixed-50MBps-acksall produce tfixed --rate 51200 --duration-secs 15 --acks all --linger-ms 1
+perf e2e-50MBps-acksall e2e te2e --rate 51200 --duration-secs 15 --acks all
+
+# Catch-up isolation (KAFKA-7504): p99 at a fixed 20 MB/s with and without a consumer
+# reading 2 GB of cold data from the start of t1 at the same time, alternated.
+cold=$((2 * 1024 * 1024))
+for i in $(seq 1 "$repeats"); do
+    "$weir" perf produce tiso --rate 20480 --duration-secs 10 --acks all --linger-ms 1 \
+        -b "$bootstrap" --broker-pid "$broker_pid" --output json --quiet >"$out/isolation-alone.$i.json"
+    "$weir" perf consume t1 --num-records "$cold" -b "$bootstrap" --output json --quiet \
+        >"$out/isolation-reader.$i.json" &
+    reader=$!
+    "$weir" perf produce tiso --rate 20480 --duration-secs 10 --acks all --linger-ms 1 \
+        -b "$bootstrap" --broker-pid "$broker_pid" --output json --quiet >"$out/isolation-with-reader.$i.json"
+    wait "$reader" || true
+done
+
+# Scale: 1,000 partitions. Idle memory per partition from the broker's RSS before and after
+# creating them; throughput over all of them; start-up time over everything stored so far.
+rss() { awk '/VmRSS/ {print $2}' "/proc/$broker_pid/status"; }
+before=$(rss)
+"$weir" topic create t1000 --partitions 1000 -b "$bootstrap" >/dev/null
+sleep 2
+after=$(rss)
+echo "idle memory: $(( (after - before) / 1000 )) KiB per partition (RSS $before -> $after KiB)" | tee "$out/scale.txt"
+perf produce-1000p-acks1-none produce t1000 --num-records "$records" --acks 1
+stop_broker
+stored=$(du -sm "$data" | cut -f1)
+for i in $(seq 1 "$repeats"); do
+    started=$(date +%s.%N)
+    start_broker
+    ready=$(date +%s.%N)
+    echo "start-up $i: $(awk "BEGIN {print $ready - $started}") s with $stored MiB stored" | tee -a "$out/scale.txt"
+    stop_broker
+done
+
+python3 perf/summarize.py "$out"
