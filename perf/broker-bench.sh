@@ -91,7 +91,7 @@ perf consume-1p consume t1 --num-records "$records"
 perf consume-8p consume t8 --num-records "$records"
 # Latency at a fixed load: 50 MB/s of 1 KiB records with fsync before every ack.
 perf fixed-50MBps-acksall produce tfixed --rate 51200 --duration-secs 15 --acks all --linger-ms 1
-perf e2e-50MBps-acksall e2e te2e --rate 51200 --duration-secs 15 --acks all
+perf e2e-50MBps-acksall e2e te2e --rate 51200 --duration-secs 15 --acks all --linger-ms 1
 
 # Catch-up isolation (KAFKA-7504): p99 at a fixed 20 MB/s with and without a consumer
 # reading 2 GB of cold data from the start of t1 at the same time, alternated.
@@ -107,14 +107,23 @@ for i in $(seq 1 "$repeats"); do
     wait "$reader" || true
 done
 
-# Scale: 1,000 partitions. Idle memory per partition from the broker's RSS before and after
-# creating them; throughput over all of them; start-up time over everything stored so far.
+# Scale: 1,000 partitions. Idle memory per partition from a fresh broker's RSS before and
+# after creating them (a fresh one: after the runs above its heap has free pages to reuse);
+# throughput over all of them; start-up time over everything stored.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$broker_pid/status"; }
+stop_broker
+mv "$data" "$out/data-kept"
+start_broker
 before=$(rss)
 "$weir" topic create t1000 --partitions 1000 -b "$bootstrap" >/dev/null
 sleep 2
 after=$(rss)
 echo "idle memory: $(( (after - before) / 1000 )) KiB per partition (RSS $before -> $after KiB)" | tee "$out/scale.txt"
+stop_broker
+rm -rf "$data"
+mv "$out/data-kept" "$data"
+start_broker
+"$weir" topic create t1000 --partitions 1000 -b "$bootstrap" >/dev/null
 perf produce-1000p-acks1-none produce t1000 --num-records "$records" --acks 1
 stop_broker
 stored=$(du -sm "$data" | cut -f1)
