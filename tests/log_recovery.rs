@@ -68,6 +68,17 @@ fn active_segment(path: &Path) -> std::path::PathBuf {
     logs.pop().unwrap()
 }
 
+/// The marker a clean close leaves (`log::clean_close`).
+fn clean_shutdown_marker(path: &Path) -> std::path::PathBuf {
+    partition_dir(path).join("clean-shutdown")
+}
+
+/// Damage that happens in a crash comes without a clean close: no marker vouches for the
+/// active segment.
+fn as_after_a_crash(path: &Path) {
+    let _ = std::fs::remove_file(clean_shutdown_marker(path));
+}
+
 fn check_prefix(sent: &[(i64, Bytes)], end: i64, read: &[Bytes], whole_batches: usize) {
     assert_eq!(read.len(), whole_batches);
     assert_eq!(
@@ -115,9 +126,60 @@ fn flipped_bytes_in_the_last_batch_are_truncated_not_served() {
         let mut damaged = pristine.clone();
         damaged[at] ^= 0x5a;
         std::fs::write(&segment, &damaged).unwrap();
+        as_after_a_crash(dir.path());
         let (end, read) = reopen_and_read(dir.path(), config.clone());
         check_prefix(&sent, end, &read, 3);
     }
+}
+
+/// A clean close leaves a marker describing the active segment; the next open uses it instead of
+/// scanning, and removes it, so that only a new clean close vouches again. A marker that does not
+/// match the file (stale, damaged) is ignored and the segment scanned.
+#[test]
+fn the_clean_shutdown_marker_is_used_once_and_only_when_it_matches() {
+    let dir = data_dir();
+    let config = LogConfig::default();
+    let sent = write_log(dir.path(), config.clone(), 20);
+    let marker = clean_shutdown_marker(dir.path());
+    let first_marker = std::fs::read(&marker).expect("a clean close leaves the marker");
+
+    // Reopen (from the marker), then crash after more appends were written: no new marker.
+    let path = dir.path().to_path_buf();
+    let marker_path = marker.clone();
+    let config_for_crash = config.clone();
+    run(move || async move {
+        let log = open_log(&path, config_for_crash, system_clock()).await;
+        assert_eq!(log.log_end_offset(), 60);
+        assert!(!marker_path.exists(), "the marker is consumed by the open");
+        let mut end = 0;
+        for n in 20..25 {
+            end = log.append(numbered_batch(n, 3, 120)).unwrap().last_offset + 1;
+        }
+        log.wait_for(end, weir::log::Durability::Written)
+            .await
+            .unwrap();
+        // Dropped without close: a crash.
+    });
+    assert!(!marker.exists());
+    let (end, read) = reopen_and_read(dir.path(), config.clone());
+    assert_eq!(
+        end, 75,
+        "the scan finds what was written after the marker was used"
+    );
+    check_prefix(&sent, 60, &read[..20], 20);
+
+    // reopen_and_read appended one batch of 3 and closed cleanly: a fresh marker. A stale marker
+    // (the first one, for a shorter file) and a damaged one are both ignored.
+    assert!(marker.exists());
+    std::fs::write(&marker, &first_marker).unwrap();
+    let (end, _) = reopen_and_read(dir.path(), config.clone());
+    assert_eq!(end, 78, "75 and the 3 records reopen_and_read appended");
+    let mut damaged = std::fs::read(&marker).unwrap();
+    damaged[20] ^= 0x01;
+    std::fs::write(&marker, &damaged).unwrap();
+    let (end, read) = reopen_and_read(dir.path(), config);
+    assert_eq!(end, 81);
+    assert_eq!(read.len(), 27);
 }
 
 #[test]

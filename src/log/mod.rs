@@ -1,6 +1,7 @@
 //! The partition log: Kafka's on-disk layout on direct-I/O segment files, with group commit,
 //! crash recovery and retention. One `PartitionLog` per partition, owned by one shard.
 
+mod clean_close;
 mod cleaner;
 mod config;
 mod dir;

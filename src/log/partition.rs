@@ -1197,11 +1197,30 @@ impl PartitionLog {
             self.write_pending().await?;
             self.sync().await?;
             self.trim_active().await?;
+            self.write_clean_close().await?;
             self.state.borrow_mut().closed = true;
         }
         self.flusher_wake.notify();
         self.append_waiters.wake_all();
         Ok(())
+    }
+
+    /// Leaves the clean-shutdown marker (see `clean_close`), so the next open need not scan
+    /// the active segment. Only for an active segment with a file: without one, the last
+    /// file on disk is a sealed segment, which recovery checks on its own. Caller holds the
+    /// I/O lock, after the last sync.
+    async fn write_clean_close(&self) -> Result<(), LogError> {
+        let marker = {
+            let mut state = self.state.borrow_mut();
+            let active = state.active();
+            if active.file.is_none() {
+                return Ok(());
+            }
+            let producers = self.producers.borrow().snapshot_before(active.next_offset);
+            super::clean_close::CleanClose::of_active(active, producers)
+        };
+        let path = self.dir.join(super::clean_close::CLEAN_SHUTDOWN_FILE);
+        blocking(move || write_file_atomically(&path, &marker.encode())).await
     }
 
     /// Gives back the space preallocated past the active segment's data, as Kafka trims its

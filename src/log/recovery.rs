@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use glommio::io::DmaFile;
 
+use super::clean_close::{CleanClose, CLEAN_SHUTDOWN_FILE};
 use super::cleaner;
 use super::config::LogConfig;
 use super::dir::{
@@ -39,6 +40,8 @@ struct Listing {
     cleaner_checkpoint: i64,
     /// The producer snapshot taken where the last segment begins.
     snapshot: Option<ProducerStates>,
+    /// The marker of a clean close, already removed from the directory.
+    clean_close: Option<CleanClose>,
 }
 
 /// Lists the partition directory once (creating it) and tidies it: completes a committed
@@ -51,6 +54,7 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
     let mut snapshots = Vec::new();
+    let mut clean_close = None;
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list directory", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| LogError::io("list directory", dir, e))?;
@@ -63,6 +67,17 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
             indexes.push((base, entry.path()));
         } else if let Some(offset) = parse_segment_file(&name, "snapshot") {
             snapshots.push((offset, entry.path()));
+        } else if name == CLEAN_SHUTDOWN_FILE {
+            // Read, then removed before anything is written: after this open, only a new
+            // clean close can vouch for the active segment again.
+            let bytes = std::fs::read(entry.path())
+                .map_err(|e| LogError::io("read file", entry.path(), e))?;
+            clean_close = CleanClose::decode(&bytes);
+            if clean_close.is_none() {
+                tracing::warn!(path = %entry.path().display(), "ignoring a damaged clean-shutdown marker; scanning the active segment");
+            }
+            std::fs::remove_file(entry.path())
+                .map_err(|e| LogError::io("remove file", entry.path(), e))?;
         } else if name.ends_with(".tmp") || cleaner::is_cleaned_file(&name) {
             tracing::warn!(path = %entry.path().display(), "removing leftover of an interrupted write or compaction");
             std::fs::remove_file(entry.path())
@@ -90,6 +105,7 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
         log_start_checkpoint: read_checkpoint(&dir.join(LOG_START_CHECKPOINT))?,
         cleaner_checkpoint: read_checkpoint(&dir.join(cleaner::CLEANER_CHECKPOINT))?.unwrap_or(0),
         snapshot,
+        clean_close,
     })
 }
 
@@ -202,6 +218,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     let mut segments = BTreeMap::new();
     let mut producers = ProducerStates::default();
     let mut snapshot = listing.snapshot;
+    let mut clean_close = listing.clean_close;
     let mut bases = listing.bases.into_iter().peekable();
     while let Some(base) = bases.next() {
         let mut seg = Segment::new(dir, base);
@@ -239,6 +256,14 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                     path = %seg.log_path.display(), %reason,
                     "segment index missing or inconsistent; rebuilding it by scanning the segment"
                 ),
+            }
+        }
+        if let Some(clean) = clean_close.take().filter(|_| is_last) {
+            if restore_clean_close(&clean, &mut seg, file_size, &mut producers) {
+                seg.state = SegmentState::Active;
+                seg.tail_page = read_tail_page(&file, &seg.log_path, seg.size_bytes).await?;
+                segments.insert(base, seg);
+                continue;
             }
         }
         if is_last {
@@ -306,6 +331,31 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
         cleaner_checkpoint: listing.cleaner_checkpoint,
         producers,
     })
+}
+
+/// The active segment and producers as a clean close left them; false (logged) when the
+/// marker does not describe this segment, and the segment must be scanned.
+fn restore_clean_close(
+    clean: &CleanClose,
+    seg: &mut Segment,
+    file_size: u64,
+    producers: &mut ProducerStates,
+) -> bool {
+    let restored = clean.restore(seg, file_size).and_then(|()| {
+        ProducerStates::from_snapshot(&clean.producers)
+            .ok_or_else(|| "damaged producer state".to_string())
+    });
+    match restored {
+        Ok(states) => {
+            *producers = states;
+            tracing::debug!(path = %seg.log_path.display(), "clean shutdown: active segment restored without a scan");
+            true
+        }
+        Err(reason) => {
+            tracing::info!(path = %seg.log_path.display(), %reason, "clean-shutdown marker does not match; scanning the active segment");
+            false
+        }
+    }
 }
 
 async fn delete_later_segments(dir: &Path, bases: &[i64]) -> Result<(), LogError> {
