@@ -83,9 +83,10 @@ fn produce_then_consume_counts_every_record_and_byte() {
     assert_eq!(produced["complete"], true);
     assert_eq!(produced["settings"]["acks"], "all");
     percentiles_are_ordered(&produced["latency"]["produce_latency_ms"], 3000);
-    assert!(produced["broker_cpu_core_seconds"].as_f64().unwrap() > 0.0);
-    // The client's own CPU is counted in clock ticks: present, maybe 0 for so short a run.
-    assert!(produced["client_cpu_core_seconds"].as_f64().is_some());
+    // CPU is counted in clock ticks from /proc: present for the broker's pid and for the
+    // client, but maybe 0 for so short a run.
+    assert!(produced["broker_cpu_core_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(produced["client_cpu_core_seconds"].as_f64().unwrap() >= 0.0);
     let svg = std::fs::read_to_string(plot.path()).expect("plot written");
     assert!(svg.starts_with("<svg") && svg.contains("produce latency by percentile"));
 

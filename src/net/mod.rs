@@ -91,7 +91,10 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
                 break;
             }
         };
-        let pipelined = protocol::is_pipelined(&frame);
+        // A large request is not read ahead of: read-ahead holds at most
+        // MAX_IN_FLIGHT_REQUESTS x PIPELINED_FRAME_MAX_BYTES per connection on top of the one
+        // request being handled.
+        let pipelined = protocol::is_pipelined(&frame) && frame.len() <= PIPELINED_FRAME_MAX_BYTES;
         // Handlers run as tasks in the order they were read; a produce handler starts its
         // appends (or sends them to the owner shard) on its first poll, so appends of one
         // connection keep their order even while their acks are awaited together.
@@ -128,6 +131,10 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
 /// Requests of one connection read ahead of their responses (librdkafka keeps up to 5
 /// produce requests in flight per connection by default).
 const MAX_IN_FLIGHT_REQUESTS: usize = 16;
+
+/// Produce requests up to this size are pipelined (librdkafka's and the Java client's request
+/// limit, `message.max.bytes` / `max.request.size`, is about 1 MB by default).
+const PIPELINED_FRAME_MAX_BYTES: usize = 1 << 20;
 
 struct InFlight {
     handler: glommio::Task<Result<Option<protocol::Response>, protocol::RequestError>>,
