@@ -182,6 +182,57 @@ fn the_clean_shutdown_marker_is_used_once_and_only_when_it_matches() {
     assert_eq!(read.len(), 27);
 }
 
+/// Opens and cleanly closes the log; returns the bytes recovery scanned on the open.
+fn scanned_on_open(path: &Path, config: LogConfig) -> u64 {
+    let path = path.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(move || async move {
+        let log = open_log(&path, config, system_clock()).await;
+        tx.send(log.io_stats().recovery_scanned_bytes).unwrap();
+        log.close().await.unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+fn segment_files(path: &Path, extension: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(partition_dir(path))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    files
+}
+
+/// With the marker the active segment is not scanned, even when a sealed segment's damaged
+/// index makes recovery scan that one; without it (a crash) the active segment is scanned.
+#[test]
+fn the_marker_spares_the_scan_of_the_active_segment() {
+    let dir = data_dir();
+    let config = LogConfig {
+        segment_bytes: 4096,
+        ..LogConfig::default()
+    };
+    write_log(dir.path(), config.clone(), 20);
+    let logs = segment_files(dir.path(), "log");
+    assert!(logs.len() >= 3, "several segments: {logs:?}");
+    let size = |path: &Path| std::fs::metadata(path).unwrap().len();
+    assert_eq!(scanned_on_open(dir.path(), config.clone()), 0);
+
+    std::fs::remove_file(&segment_files(dir.path(), "index")[0]).unwrap();
+    assert_eq!(
+        scanned_on_open(dir.path(), config.clone()),
+        size(&logs[0]),
+        "only the sealed segment without its index"
+    );
+
+    as_after_a_crash(dir.path());
+    assert_eq!(
+        scanned_on_open(dir.path(), config),
+        size(&active_segment(dir.path()))
+    );
+}
+
 #[test]
 fn garbage_after_the_last_batch_is_removed() {
     let dir = data_dir();

@@ -103,6 +103,8 @@ pub struct LogIoStats {
     pub writes: u64,
     /// fdatasync calls on segment files (one group commit may sync more than one file).
     pub syncs: u64,
+    /// Bytes of segment files recovery checked batch by batch when the log was opened.
+    pub recovery_scanned_bytes: u64,
 }
 
 /// A ListOffsets-by-timestamp answer.
@@ -432,7 +434,10 @@ impl PartitionLog {
             flusher_wake: Rc::new(Notify::default()),
             producers: RefCell::new(recovered.producers),
             append_waiters: WakeAll::default(),
-            io_stats: Cell::new(LogIoStats::default()),
+            io_stats: Cell::new(LogIoStats {
+                recovery_scanned_bytes: recovered.scanned_bytes,
+                ..LogIoStats::default()
+            }),
         });
         glommio::spawn_local(run_flusher(Rc::downgrade(&log), log.flusher_wake.clone())).detach();
         tracing::info!(

@@ -32,6 +32,9 @@ pub(crate) struct Recovered {
     pub cleaner_checkpoint: i64,
     /// Idempotent producers' state from the scanned (active) segment.
     pub producers: ProducerStates,
+    /// Bytes of segment files checked batch by batch (0 after a clean shutdown whose marker
+    /// matched and sealed segments whose indexes were intact).
+    pub scanned_bytes: u64,
 }
 
 struct Listing {
@@ -219,6 +222,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     let mut producers = ProducerStates::default();
     let mut snapshot = listing.snapshot;
     let mut clean_close = listing.clean_close;
+    let mut scanned_bytes = 0;
     let mut bases = listing.bases.into_iter().peekable();
     while let Some(base) = bases.next() {
         let mut seg = Segment::new(dir, base);
@@ -258,15 +262,17 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                 ),
             }
         }
-        if let Some(clean) = clean_close.take().filter(|_| is_last) {
-            if restore_clean_close(&clean, &mut seg, file_size, &mut producers) {
-                seg.state = SegmentState::Active;
-                seg.tail_page = read_tail_page(&file, &seg.log_path, seg.size_bytes).await?;
-                segments.insert(base, seg);
-                continue;
-            }
-        }
         if is_last {
+            // Only the last segment can match the marker: earlier ones (sealed, with damaged
+            // indexes) must not use it up.
+            if let Some(clean) = clean_close.take() {
+                if restore_clean_close(&clean, &mut seg, file_size, &mut producers) {
+                    seg.state = SegmentState::Active;
+                    seg.tail_page = read_tail_page(&file, &seg.log_path, seg.size_bytes).await?;
+                    segments.insert(base, seg);
+                    continue;
+                }
+            }
             // The producers' state up to this segment; without a snapshot, what the scans of
             // earlier segments (those with missing indexes) found is the best there is.
             if let Some(snapshot) = snapshot.take() {
@@ -275,6 +281,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
         }
         // Compaction leaves offset gaps between batches of the segments it rewrote.
         let gaps_allowed = base < listing.cleaner_checkpoint;
+        scanned_bytes += file_size;
         let corrupt = scan_and_cut(
             &mut seg,
             file.clone(),
@@ -330,6 +337,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
         log_start_checkpoint: listing.log_start_checkpoint,
         cleaner_checkpoint: listing.cleaner_checkpoint,
         producers,
+        scanned_bytes,
     })
 }
 
