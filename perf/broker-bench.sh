@@ -33,20 +33,7 @@ weir=target/release/weir
 rm -rf "$out"
 mkdir -p "$out" "$data"
 
-echo "== machine: $(nproc) cores, kernel $(uname -r), $(df -h --output=source,fstype "$out" | tail -1)"
-echo "== fio: sequential O_DIRECT write, 1 MiB blocks, io_uring, iodepth 16"
-fio --name=seqwrite --directory="$out" --size=2G --bs=1M --rw=write --direct=1 \
-    --ioengine=io_uring --iodepth=16 --runtime=10 --time_based --group_reporting \
-    | grep -E "WRITE:" | head -1
-echo "== fio: sequential O_DIRECT read, 1 MiB blocks, io_uring, iodepth 16"
-fio --name=seqwrite --directory="$out" --size=2G --bs=1M --rw=read --direct=1 \
-    --ioengine=io_uring --iodepth=16 --runtime=10 --time_based --group_reporting \
-    | grep -E "READ:" | head -1
-echo "== fio: 4 KiB O_DIRECT write + fdatasync, one at a time"
-fio --name=syncwrite --directory="$out" --size=64M --bs=4k --rw=write --direct=1 \
-    --ioengine=psync --fdatasync=1 --runtime=10 --time_based \
-    | grep -E "WRITE:|sync percentiles" -A4 | grep -E "WRITE:|50.00th|99.00th|99.90th" | head -4
-rm -f "$out"/seqwrite* "$out"/syncwrite*
+bash perf/disk-limits.sh "$out" 1M 10 read
 echo "== iperf3: one TCP stream over loopback, 10 s"
 iperf3 -s -1 -p 15201 >/dev/null 2>&1 &
 sleep 0.5

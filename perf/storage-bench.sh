@@ -6,18 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
-command -v fio >/dev/null || { echo "fio is needed: apt-get install -y fio" >&2; exit 1; }
 scratch=target/bench-data/fio
-mkdir -p "$scratch"
-echo "== machine: $(nproc) cores, kernel $(uname -r), $(df -h --output=source,fstype . | tail -1)"
-echo "== fio: sequential O_DIRECT write, 128 KiB blocks, io_uring, iodepth 16"
-fio --name=seqwrite --directory="$scratch" --size=2G --bs=128k --rw=write --direct=1 \
-    --ioengine=io_uring --iodepth=16 --runtime=15 --time_based --group_reporting \
-    | grep -E "WRITE:|iops" | head -3
-echo "== fio: 4 KiB O_DIRECT write + fdatasync, one at a time"
-fio --name=syncwrite --directory="$scratch" --size=64M --bs=4k --rw=write --direct=1 \
-    --ioengine=psync --fdatasync=1 --runtime=10 --time_based \
-    | grep -E "WRITE:|iops|clat percentiles|50.00th|99.00th|99.90th" | head -8
+bash perf/disk-limits.sh "$scratch" 128k 15
 rm -rf "$scratch"
 args=(-- --warm-up-time 1 --measurement-time "$secs")
 echo "== criterion: record batch validation"

@@ -14,7 +14,7 @@ use rdkafka::producer::Producer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::json;
 
-use super::produce::{enqueue, producer, producer_defaults};
+use super::produce::{due_time, enqueue, producer, producer_defaults};
 use super::report::{new_histogram, Report};
 use super::{
     build_report, parse_acks, parse_compression, payload, wait_until, Common, Counters, Outcome,
@@ -144,14 +144,14 @@ pub fn run(args: E2eArgs) -> Result<Report, ToolError> {
     let deadline = start + Duration::from_secs(args.duration_secs);
     let mut sent = 0u64;
     loop {
-        let due = start + Duration::from_secs_f64(sent as f64 / args.rate);
+        let due = due_time(start, sent, Some(args.rate));
         if due >= deadline {
             break;
         }
         wait_until(due);
         let due = due - start;
         write_stamp(&mut value, run_id, due.as_nanos() as u64);
-        enqueue(&producer, &topic, None, &value, due, &acked);
+        enqueue(&producer, &topic, &value, due, &acked);
         sent += 1;
     }
     let _ = producer.flush(Duration::from_secs(300));
@@ -159,12 +159,7 @@ pub fn run(args: E2eArgs) -> Result<Report, ToolError> {
     let end_to_end = reader
         .join()
         .map_err(|_| ToolError::Usage("the consumer thread panicked".into()))?;
-    let produce_latency = producer
-        .context()
-        .latency
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|_| new_histogram());
+    let produce_latency = producer.context().latency();
     let timeline = progress.finish();
     let outcome = Outcome {
         records: consumed.records.load(Ordering::Relaxed),

@@ -67,19 +67,11 @@ pub struct Common {
 }
 
 pub fn run(command: PerfCommand) -> Result<(), ToolError> {
-    let (common, report) = match command {
-        PerfCommand::Produce(args) => {
-            let common = args.common.clone();
-            (common, produce::run(args)?)
-        }
-        PerfCommand::Consume(args) => {
-            let common = args.common.clone();
-            (common, consume::run(args)?)
-        }
-        PerfCommand::E2e(args) => {
-            let common = args.common.clone();
-            (common, e2e::run(args)?)
-        }
+    let common = command.common().clone();
+    let report = match command {
+        PerfCommand::Produce(args) => produce::run(args)?,
+        PerfCommand::Consume(args) => consume::run(args)?,
+        PerfCommand::E2e(args) => e2e::run(args)?,
     };
     match common.connection.output {
         Output::Table => print!("{}", report.to_text()),
@@ -102,6 +94,16 @@ pub fn run(command: PerfCommand) -> Result<(), ToolError> {
                 .map_or_else(|| "?".into(), |t| t.to_string()),
             report.errors
         )))
+    }
+}
+
+impl PerfCommand {
+    fn common(&self) -> &Common {
+        match self {
+            PerfCommand::Produce(args) => &args.common,
+            PerfCommand::Consume(args) => &args.common,
+            PerfCommand::E2e(args) => &args.common,
+        }
     }
 }
 

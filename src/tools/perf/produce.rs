@@ -203,6 +203,16 @@ pub(super) struct Deliveries {
     pub latency: Mutex<Histogram<u64>>,
 }
 
+impl Deliveries {
+    /// The acknowledgement latencies so far.
+    pub(super) fn latency(&self) -> Histogram<u64> {
+        self.latency
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| new_histogram())
+    }
+}
+
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
@@ -252,35 +262,26 @@ fn send(
     let producer = producer(&config, start, counters.clone())?;
     let mut sent = 0u64;
     loop {
-        let now = Instant::now();
-        if !quota.allows(sent, now) {
+        let due = due_time(start, sent, rate);
+        // Ends at the quota, and for a duration when either now or the next due time is past it.
+        if !quota.allows(sent, due.max(Instant::now())) {
             break;
         }
-        let due = match rate {
-            Some(rate) => {
-                let due = start + Duration::from_secs_f64(sent as f64 / rate);
-                if let Quota::Until(deadline) = quota {
-                    if due >= deadline {
-                        break;
-                    }
-                }
-                wait_until(due);
-                due
-            }
-            None => now,
-        };
-        enqueue(&producer, topic, None, value, due - start, &counters);
+        wait_until(due);
+        enqueue(&producer, topic, value, due - start, &counters);
         sent += 1;
     }
     // Everything enqueued is acknowledged or failed within librdkafka's delivery timeout.
     let _ = producer.flush(Duration::from_secs(300));
-    let histogram = producer
-        .context()
-        .latency
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|_| new_histogram());
-    Ok(histogram)
+    Ok(producer.context().latency())
+}
+
+/// When record number `sent` is due: on the fixed-rate schedule, or now when flat out.
+pub(super) fn due_time(start: Instant, sent: u64, rate: Option<f64>) -> Instant {
+    match rate {
+        Some(rate) => start + Duration::from_secs_f64(sent as f64 / rate),
+        None => Instant::now(),
+    }
 }
 
 /// Hands one record to librdkafka, waiting while its queue is full (the wait counts as
@@ -288,16 +289,12 @@ fn send(
 pub(super) fn enqueue(
     producer: &ThreadedProducer<Deliveries>,
     topic: &str,
-    partition: Option<i32>,
     value: &[u8],
     due: Duration,
     counters: &Counters,
 ) {
     let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(topic, due.as_nanos() as usize)
         .payload(value);
-    if let Some(partition) = partition {
-        record = record.partition(partition);
-    }
     loop {
         match producer.send(record) {
             Ok(()) => return,
