@@ -2,6 +2,7 @@
 //! Kafka's key names, turned into a typed [`BrokerConfig`]. Unknown keys and bad values are
 //! errors that name the key, so a typo never silently runs a broker with a default.
 
+mod connections;
 mod properties;
 mod topic;
 
@@ -13,6 +14,7 @@ use crate::group::GroupConfig;
 use crate::log::{CleanupPolicy, FlushPolicy, LogConfig};
 use crate::record::TimestampType;
 
+pub use connections::ConnectionConfig;
 pub use properties::parse_properties;
 pub use topic::{TopicConfigError, TopicConfigs, TOPIC_CONFIG_KEYS};
 
@@ -89,6 +91,8 @@ pub struct BrokerConfig {
     /// `admin.listener` (Weir's own key): the HTTP address of `/metrics`; `None` when set to
     /// an empty value.
     pub admin_listener: Option<SocketAddr>,
+    /// Connection, request-memory and shutdown limits.
+    pub connections: ConnectionConfig,
     /// The broker-wide defaults of every topic config (`log.*`, `message.max.bytes`).
     pub log: LogConfig,
     /// `log.cleaner.*`: the compaction of `cleanup.policy=compact` topics.
@@ -149,6 +153,11 @@ pub const BROKER_CONFIG_KEYS: &[&str] = &[
     "message.max.bytes",
     "socket.request.max.bytes",
     "connections.max.idle.ms",
+    "max.connections",
+    "max.connections.per.ip",
+    "max.connections.per.ip.overrides",
+    "queued.max.request.bytes",
+    "shutdown.timeout.ms",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
     "compression.type",
@@ -306,6 +315,7 @@ impl BrokerConfig {
                     })?,
             ),
         };
+        let connections = ConnectionConfig::parse(&get)?;
         let log = broker_log_config(&get)?;
         let cleaner_defaults = CleanerConfig::default();
         let cleaner = CleanerConfig {
@@ -387,6 +397,7 @@ impl BrokerConfig {
             retention_check_interval_ms,
             connections_max_idle_ms,
             admin_listener,
+            connections,
             log,
             cleaner,
             group,
@@ -685,7 +696,7 @@ impl BrokerConfig {
                     }
                     "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes.to_string(),
                     "offsets.topic.num.partitions" => self.offsets_topic_partitions.to_string(),
-                    _ => String::new(),
+                    other => self.connections.describe(other).unwrap_or_default(),
                 };
                 (key, value, false)
             })

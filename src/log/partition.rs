@@ -150,6 +150,8 @@ pub(crate) struct LogState {
     pub leader_epoch: i32,
     pub tail: TailCache,
     pub closed: bool,
+    /// Set at shutdown: long polls on this log return at once (see `end_long_polls`).
+    pub long_polls_ended: bool,
     /// Offsets below have been through the log cleaner (see `cleaner`).
     pub cleaner_checkpoint: i64,
 }
@@ -421,6 +423,7 @@ impl PartitionLog {
             leader_epoch: 0,
             tail: TailCache::default(),
             closed: false,
+            long_polls_ended: false,
             cleaner_checkpoint: recovered.cleaner_checkpoint,
         };
         let log = Rc::new(Self {
@@ -445,6 +448,7 @@ impl PartitionLog {
             partition,
             log_start_offset,
             log_end_offset,
+            recovery_scanned_bytes = recovered.scanned_bytes,
             "partition log opened"
         );
         Ok(log)
@@ -688,14 +692,22 @@ impl PartitionLog {
     }
 
     /// Resolves once the log holds an offset at or beyond `offset` (a fetch at the log end
-    /// long-polling for data), or the log is closed. Callers bound the wait with a timeout.
+    /// long-polling for data), or the log is closed or shutting down. Callers bound the wait
+    /// with a timeout.
     pub async fn wait_for_append(&self, offset: i64) {
         self.append_waiters
             .until(|| {
                 let state = self.state.borrow();
-                state.closed || state.log_end_offset > offset
+                state.closed || state.long_polls_ended || state.log_end_offset > offset
             })
             .await
+    }
+
+    /// A graceful shutdown answers fetches waiting for data now, with what there is, instead
+    /// of holding the shutdown for their `max_wait_ms`.
+    pub fn end_long_polls(&self) {
+        self.state.borrow_mut().long_polls_ended = true;
+        self.append_waiters.wake_all();
     }
 
     /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734): its timestamp

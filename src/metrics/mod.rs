@@ -64,6 +64,12 @@ families! {
         "Client connections open on the shard.";
     CONNECTIONS_ACCEPTED = "weir_connections_accepted_total", Counter,
         "Client connections accepted by the shard.";
+    CONNECTIONS_REFUSED = "weir_connections_refused_total", Counter,
+        "Connections the shard closed at once: their address had max.connections.per.ip open.";
+    REQUEST_MEMORY = "weir_request_memory_bytes", Gauge,
+        "Bytes of requests read and not yet answered on the shard (bounded by queued.max.request.bytes).";
+    REQUEST_MEMORY_WAITS = "weir_request_memory_waits_total", Counter,
+        "Requests whose reading waited for request memory (the shard was at queued.max.request.bytes).";
 }
 
 /// Quantiles every summary reports (`1.0` is the maximum).
@@ -142,6 +148,8 @@ pub struct ShardMetrics {
     requests: RefCell<BTreeMap<i16, Latency>>,
     connections: Cell<u64>,
     connections_accepted: Cell<u64>,
+    connections_refused: Cell<u64>,
+    request_memory_waits: Cell<u64>,
 }
 
 /// What the owner reports of one partition's log at scrape time.
@@ -197,14 +205,25 @@ impl ShardMetrics {
             .set(self.connections.get().saturating_sub(1));
     }
 
+    pub fn connection_refused(&self) {
+        self.connections_refused
+            .set(self.connections_refused.get() + 1);
+    }
+
+    pub fn request_memory_waited(&self) {
+        self.request_memory_waits
+            .set(self.request_memory_waits.get() + 1);
+    }
+
     /// A deleted partition's series go with it.
     pub fn forget(&self, tp: &TopicPartition) {
         self.partitions.borrow_mut().remove(tp);
     }
 
     /// Every sample of this shard: its partitions' counters and latencies, the offsets of the
-    /// logs it owns, and its own request and connection figures.
-    pub fn samples(&self, shard: usize, logs: &[LogOffsets]) -> Vec<Sample> {
+    /// logs it owns, and its own request and connection figures (`request_memory`: bytes of
+    /// requests held now).
+    pub fn samples(&self, shard: usize, logs: &[LogOffsets], request_memory: u64) -> Vec<Sample> {
         let mut samples = Vec::new();
         let mut push = |family: &'static Family, labels: &str, value: SampleValue| {
             samples.push(Sample {
@@ -249,6 +268,17 @@ impl ShardMetrics {
             &CONNECTIONS_ACCEPTED,
             &shard_labels,
             number(self.connections_accepted.get()),
+        );
+        push(
+            &CONNECTIONS_REFUSED,
+            &shard_labels,
+            number(self.connections_refused.get()),
+        );
+        push(&REQUEST_MEMORY, &shard_labels, number(request_memory));
+        push(
+            &REQUEST_MEMORY_WAITS,
+            &shard_labels,
+            number(self.request_memory_waits.get()),
         );
         samples
     }
@@ -354,8 +384,8 @@ mod tests {
             high_watermark: 40,
             log_end_offset: 40,
         }];
-        let mut samples = shard0.samples(0, &logs);
-        samples.extend(shard1.samples(1, &[]));
+        let mut samples = shard0.samples(0, &logs, 4096);
+        samples.extend(shard1.samples(1, &[], 0));
         let text = render(samples);
 
         assert_eq!(
@@ -388,6 +418,8 @@ mod tests {
         assert!(text.contains("weir_connections{shard=\"0\"} 1\n"));
         assert!(text.contains("weir_connections_accepted_total{shard=\"0\"} 2\n"));
         assert!(text.contains("weir_connections{shard=\"1\"} 0\n"));
+        assert!(text.contains("weir_request_memory_bytes{shard=\"0\"} 4096\n"));
+        assert!(text.contains("weir_request_memory_waits_total{shard=\"1\"} 0\n"));
         // Every line is a comment or `name{labels} value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (series, value) = line.rsplit_once(' ').expect("series and value");
@@ -422,6 +454,6 @@ mod tests {
         let metrics = ShardMetrics::default();
         metrics.produced(&tp("gone", 0), 1, Duration::from_micros(1), true);
         metrics.forget(&tp("gone", 0));
-        assert!(!render(metrics.samples(0, &[])).contains("gone"));
+        assert!(!render(metrics.samples(0, &[], 0)).contains("gone"));
     }
 }

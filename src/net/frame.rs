@@ -6,6 +6,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
+use super::limits::{RequestMemory, RequestPermit};
+
 /// How much more the buffer asks the socket for at a time: memory follows the bytes that
 /// actually arrive, not the size a frame claims.
 const READ_CHUNK: usize = 64 * 1024;
@@ -26,6 +28,14 @@ pub enum FrameError {
 pub struct FrameReader {
     buf: BytesMut,
     max_frame: usize,
+    /// The request memory of the frame being read, taken as soon as its size is known.
+    permit: Option<RequestPermit>,
+}
+
+/// One request's bytes and its share of the shard's request memory (held until answered).
+pub struct Frame {
+    pub bytes: Bytes,
+    pub permit: Option<RequestPermit>,
 }
 
 impl FrameReader {
@@ -33,17 +43,29 @@ impl FrameReader {
         FrameReader {
             buf: BytesMut::with_capacity(READ_CHUNK),
             max_frame,
+            permit: None,
         }
     }
 
-    /// The next frame's bytes (without the size), or `None` at a clean end of stream.
+    /// The next frame (without the size), or `None` at a clean end of stream. Once the size is
+    /// known, the frame's memory is taken from `memory` before its body is read: a shard at
+    /// `queued.max.request.bytes` waits here, reading nothing.
     pub async fn next_frame(
         &mut self,
         stream: &mut TcpStream,
-    ) -> Result<Option<Bytes>, FrameError> {
+        memory: &RequestMemory,
+    ) -> Result<Option<Frame>, FrameError> {
         loop {
-            if let Some(frame) = self.split_frame()? {
-                return Ok(Some(frame));
+            if self.permit.is_none() {
+                if let Some(size) = self.frame_size()? {
+                    self.permit = memory.acquire(size).await;
+                }
+            }
+            if let Some(bytes) = self.split_frame()? {
+                return Ok(Some(Frame {
+                    bytes,
+                    permit: self.permit.take(),
+                }));
             }
             let want = self.wanted();
             let filled = self.buf.len();
@@ -78,7 +100,8 @@ impl FrameReader {
         4 + size.max(0) as usize
     }
 
-    fn split_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+    /// The size of the frame at the front of the buffer, once its size field is in.
+    fn frame_size(&self) -> Result<Option<usize>, FrameError> {
         if self.buf.len() < 4 {
             return Ok(None);
         }
@@ -93,6 +116,13 @@ impl FrameReader {
                 max: self.max_frame,
             });
         }
+        Ok(Some(size))
+    }
+
+    fn split_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        let Some(size) = self.frame_size()? else {
+            return Ok(None);
+        };
         if self.buf.len() < 4 + size {
             return Ok(None);
         }

@@ -5,6 +5,8 @@
 //! is read.
 
 mod frame;
+mod limits;
+mod open;
 mod send;
 
 use std::net::SocketAddr;
@@ -20,6 +22,8 @@ use crate::config::BrokerConfig;
 use crate::protocol;
 use crate::shard::Shard;
 use frame::{FrameError, FrameReader};
+pub use limits::{ConnectionLimits, ConnectionSlot, Refused, RequestMemory};
+pub use open::OpenConnections;
 
 /// Binds the client port on this shard. glommio sets SO_REUSEPORT, so every shard binds the same
 /// address and the kernel spreads connections over them.
@@ -27,26 +31,62 @@ pub fn bind(config: &BrokerConfig) -> std::io::Result<TcpListener> {
     TcpListener::bind(config.listener).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
+/// How often a shard at `max.connections` looks for a free place.
+const FULL_RECHECK: Duration = Duration::from_millis(10);
+
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                let shard = shard.clone();
-                glommio::spawn_local(serve_connection(shard, stream)).detach();
-            }
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
             Err(e) => {
                 // Out of file descriptors and the like: log, back off briefly, keep serving.
                 tracing::warn!(error = %e, "accept failed");
-                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let peer = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let Some(slot) = admit(&shard, peer).await else {
+            // max.connections.per.ip: closed at once, as Kafka does.
+            drop(stream);
+            continue;
+        };
+        glommio::spawn_local(serve_connection(shard.clone(), stream, peer, slot)).detach();
+    }
+}
+
+/// A place for the connection from `peer`: at `max.connections` this shard accepts nothing
+/// more until one closes (Kafka's acceptor blocks the same way); over
+/// `max.connections.per.ip` the answer is `None`.
+async fn admit(shard: &Shard, peer: SocketAddr) -> Option<ConnectionSlot> {
+    let mut logged_full = false;
+    loop {
+        match shard.connection_limits.admit(peer.ip()) {
+            Ok(slot) => return Some(slot),
+            Err(Refused::BrokerFull(max)) => {
+                if !logged_full {
+                    tracing::warn!(%peer, max_connections = max, "max.connections reached: accepting no more connections until one closes");
+                    logged_full = true;
+                }
+                glommio::timer::sleep(FULL_RECHECK).await;
+            }
+            Err(refused @ Refused::PerIp { .. }) => {
+                tracing::warn!(%peer, reason = %refused, "rejecting connection");
+                shard.metrics.connection_refused();
+                return None;
             }
         }
     }
 }
 
-async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
-    let peer = stream
-        .peer_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+async fn serve_connection(
+    shard: Rc<Shard>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "TCP_NODELAY");
     }
@@ -71,11 +111,23 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
             return;
         }
     };
+    // The writer's handle lives as long as the connection: it is the one a shutdown reaches.
+    let registered = shard.connections.insert(writer_stream.as_raw_fd());
     let (in_flight, responses) = local_channel::new_bounded(MAX_IN_FLIGHT_REQUESTS);
-    glommio::spawn_local(write_responses(peer, writer_stream, responses)).detach();
+    glommio::spawn_local(write_responses(
+        shard.clone(),
+        peer,
+        writer_stream,
+        responses,
+        (registered, slot),
+    ))
+    .detach();
     let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
     loop {
-        let frame = match reader.next_frame(&mut stream).await {
+        let frame::Frame {
+            bytes: frame,
+            permit,
+        } = match reader.next_frame(&mut stream, &shard.request_memory).await {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -94,6 +146,9 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
         // A large request is not read ahead of: read-ahead holds at most
         // MAX_IN_FLIGHT_REQUESTS x PIPELINED_FRAME_MAX_BYTES per connection on top of the one
         // request being handled.
+        if permit.as_ref().is_some_and(|p| p.waited) {
+            shard.metrics.request_memory_waited();
+        }
         let pipelined = protocol::is_pipelined(&frame) && frame.len() <= PIPELINED_FRAME_MAX_BYTES;
         // Handlers run as tasks in the order they were read; a produce handler starts its
         // appends (or sends them to the owner shard) on its first poll, so appends of one
@@ -105,6 +160,8 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
             async move {
                 let result = protocol::handle(&shard, peer, frame).await;
                 shard.metrics.request_handled(api_key, read_at.elapsed());
+                // The request's memory is given back once it is answered.
+                drop(permit);
                 result
             }
         });
@@ -124,8 +181,7 @@ async fn serve_connection(shard: Rc<Shard>, mut stream: TcpStream) {
             }
         }
     }
-    shard.metrics.connection_closed();
-    tracing::debug!(%peer, "connection closed");
+    tracing::debug!(%peer, "connection reader done");
 }
 
 /// Requests of one connection read ahead of their responses (librdkafka keeps up to 5
@@ -154,15 +210,31 @@ fn duplicate(stream: &TcpStream) -> std::io::Result<TcpStream> {
 }
 
 /// Sends the responses in request order; on a failed send or a bad request it shuts the
-/// socket down, which ends the reader's wait for the next frame.
+/// socket down, which ends the reader's wait for the next frame. The connection is over when
+/// this task ends: its registration and its place in the connection limits go then.
 async fn write_responses(
+    shard: Rc<Shard>,
     peer: SocketAddr,
     mut stream: TcpStream,
+    requests: LocalReceiver<InFlight>,
+    (registered, slot): (u64, ConnectionSlot),
+) {
+    send_in_order(peer, &mut stream, requests).await;
+    shard.connections.remove(registered);
+    drop(stream);
+    drop(slot);
+    shard.metrics.connection_closed();
+    tracing::debug!(%peer, "connection closed");
+}
+
+async fn send_in_order(
+    peer: SocketAddr,
+    stream: &mut TcpStream,
     requests: LocalReceiver<InFlight>,
 ) {
     while let Some(InFlight { handler, done }) = requests.recv().await {
         let keep_open = match handler.await {
-            Ok(Some(response)) => match send::send_all(&mut stream, response.parts).await {
+            Ok(Some(response)) => match send::send_all(stream, response.parts).await {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "connection write failed");

@@ -146,7 +146,8 @@ async fn read_with_long_poll(
             return results;
         }
         wait_for_any_append(shard, &results, deadline - now).await;
-        if Instant::now() >= deadline {
+        // A graceful shutdown answers with what there is (see `PartitionLog::end_long_polls`).
+        if Instant::now() >= deadline || crate::shard::shutting_down() {
             return read_all(shard, partitions, response_max).await;
         }
     }

@@ -163,12 +163,26 @@ pub fn api_key(frame: &[u8]) -> i16 {
     }
 }
 
-/// Handles one request frame (without its size prefix).
-pub async fn handle(
-    shard: &Rc<Shard>,
-    peer: std::net::SocketAddr,
-    mut frame: Bytes,
-) -> Result<Option<Response>, RequestError> {
+/// A request frame decoded: what `dispatch` works on.
+pub struct DecodedRequest {
+    pub api: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub header: RequestHeader,
+    pub request: RequestKind,
+}
+
+/// What a frame turned out to be before any broker state is touched.
+pub enum Decoded {
+    Request(Box<DecodedRequest>),
+    /// Answered without dispatch (KIP-511: a too-new ApiVersions).
+    Answer(Response),
+}
+
+/// Decodes one request frame (without its size prefix): header, API and version checks, and
+/// the request body. Any bytes give a request, an answer, or an error that closes the
+/// connection (fuzzed in `fuzz/fuzz_targets/request_frame.rs`).
+pub fn decode_request(mut frame: Bytes) -> Result<Decoded, RequestError> {
     if frame.len() < 8 {
         return Err(RequestError::TooShort(frame.len()));
     }
@@ -183,7 +197,8 @@ pub async fn handle(
         // KIP-511: answer a too-new ApiVersions with a v0 response carrying UNSUPPORTED_VERSION
         // and our versions, so that the client retries with one we speak.
         let body = api_versions::unsupported_version_response();
-        return encode_typed(api, 0, correlation_id, ResponseKind::ApiVersions(body)).map(Some);
+        return encode_typed(api, 0, correlation_id, ResponseKind::ApiVersions(body))
+            .map(Decoded::Answer);
     }
     if version < min || version > max {
         return Err(RequestError::UnsupportedVersion {
@@ -201,13 +216,45 @@ pub async fn handle(
         .map_err(|e| malformed(format!("header: {e}")))?;
     let request =
         RequestKind::decode(api, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
+    Ok(Decoded::Request(Box::new(DecodedRequest {
+        api,
+        version,
+        correlation_id,
+        header,
+        request,
+    })))
+}
+
+/// Handles one request frame (without its size prefix).
+pub async fn handle(
+    shard: &Rc<Shard>,
+    peer: std::net::SocketAddr,
+    frame: Bytes,
+) -> Result<Option<Response>, RequestError> {
+    let decoded = match decode_request(frame)? {
+        Decoded::Request(decoded) => *decoded,
+        Decoded::Answer(response) => return Ok(Some(response)),
+    };
+    let DecodedRequest {
+        api,
+        version,
+        correlation_id,
+        header,
+        request,
+    } = decoded;
     let ctx = RequestContext {
         shard,
         api_version: version,
         client_id: header.client_id.as_ref().map(|s| s.as_str()),
         peer,
     };
-    let reply = dispatch(&ctx, request).await.map_err(malformed)?;
+    let reply = dispatch(&ctx, request)
+        .await
+        .map_err(|reason| RequestError::Malformed {
+            api,
+            version,
+            reason,
+        })?;
     match reply {
         Reply::Nothing => Ok(None),
         Reply::Typed(body) => encode_typed(api, version, correlation_id, *body).map(Some),

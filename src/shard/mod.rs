@@ -24,7 +24,7 @@ use controller::Controller;
 use mesh::{Mesh, MeshClosed};
 use ops::{PartitionOffsets, ShardOp, ShardReply, TopicPartition};
 
-pub use runtime::{serve, ServeError};
+pub use runtime::{serve, shutting_down, ServeError};
 
 struct TopicLogs {
     id: Uuid,
@@ -51,6 +51,12 @@ pub struct Shard {
     /// Produce/fetch latencies and counters of the partitions this shard owns, and of the
     /// requests and connections it serves.
     pub metrics: crate::metrics::ShardMetrics,
+    /// `max.connections` and `max.connections.per.ip`, shared by every shard's acceptor.
+    pub connection_limits: std::sync::Arc<crate::net::ConnectionLimits>,
+    /// The connections this shard serves (for a graceful shutdown).
+    pub connections: crate::net::OpenConnections,
+    /// `queued.max.request.bytes` of this shard.
+    pub request_memory: crate::net::RequestMemory,
 }
 
 impl Shard {
@@ -273,7 +279,8 @@ impl Shard {
                 log_end_offset: log.log_end_offset(),
             })
             .collect();
-        self.metrics.samples(self.id, &logs)
+        self.metrics
+            .samples(self.id, &logs, self.request_memory.in_use())
     }
 
     /// Every shard's samples (over the mesh), rendered as Prometheus text: `/metrics`.

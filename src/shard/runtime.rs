@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -29,6 +29,13 @@ use crate::protocol::fetch_session::FetchSessions;
 
 /// Set by the signal thread; every shard polls it.
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+/// True once SIGTERM/SIGINT has asked the broker to stop.
+pub fn shutting_down() -> bool {
+    SHUTDOWN.load(Ordering::Relaxed)
+}
+
+/// Shards whose connections are drained after SHUTDOWN.
+static DRAINED_SHARDS: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -86,6 +93,7 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
     );
     let mesh_builder = MeshBuilder::<MeshMessage, Full>::full(shard_count, 1024);
     let barrier = Arc::new(Barrier::new(shard_count));
+    let connection_limits = crate::net::ConnectionLimits::new(config.connections.clone());
     let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shard_count, None))
         .io_memory(io_memory)
         .name("weir-shard")
@@ -94,7 +102,15 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         // `Rc` (glommio 0.9 marks it Send), so a clone there races with the other threads'
         // refcount updates and frees the mesh registry early (observed as heap corruption).
         .on_all_shards(move || async move {
-            run_shard(config, meta, shard_count, mesh_builder, barrier).await
+            run_shard(
+                config,
+                meta,
+                shard_count,
+                mesh_builder,
+                barrier,
+                connection_limits,
+            )
+            .await
         })
         .map_err(|e| ServeError::Executors(e.to_string()))?;
     let mut failure = None;
@@ -122,6 +138,7 @@ async fn run_shard(
     shard_count: usize,
     mesh_builder: MeshBuilder<MeshMessage, Full>,
     barrier: Arc<Barrier>,
+    connection_limits: Arc<crate::net::ConnectionLimits>,
 ) -> Result<(), ServeError> {
     let (senders, receivers) = mesh_builder.join().await.map_err(|e| ServeError::Shard {
         shard: usize::MAX,
@@ -136,6 +153,7 @@ async fn run_shard(
         .map_err(|e| fail(e.to_string()))?;
     let mesh = Rc::new(Mesh::new(senders));
     let config_group = config.group.clone();
+    let queued_max_request_bytes = config.connections.queued_max_request_bytes;
     let shard = Rc::new(Shard {
         id,
         count: shard_count,
@@ -150,6 +168,9 @@ async fn run_shard(
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
         groups: GroupCoordinator::new(config_group),
         metrics: Default::default(),
+        connection_limits,
+        connections: Default::default(),
+        request_memory: crate::net::RequestMemory::new(queued_max_request_bytes),
     });
     let handler_shard = shard.clone();
     mesh::spawn_receivers(mesh.clone(), receivers, move |op| {
@@ -202,15 +223,64 @@ async fn run_shard(
     while !SHUTDOWN.load(Ordering::Relaxed) {
         glommio::timer::sleep(Duration::from_millis(100)).await;
     }
+    // Graceful shutdown: accept nothing more, let every request already read be answered
+    // (its appends flushed as acks require), then close the logs, leaving the clean-shutdown
+    // markers that spare the next start its recovery scan.
     drop(acceptor);
     drop(admin);
-    for log in shard.all_logs() {
+    let deadline = std::time::Instant::now()
+        + Duration::from_millis(shard.config.connections.shutdown_timeout_ms);
+    drain_connections(&shard, deadline).await;
+    // Requests of other shards' connections may still need this shard's partitions: the
+    // logs close only when every shard has drained.
+    DRAINED_SHARDS.fetch_add(1, Ordering::AcqRel);
+    while DRAINED_SHARDS.load(Ordering::Acquire) < shard_count {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    let logs = shard.all_logs();
+    let started = std::time::Instant::now();
+    for log in &logs {
         if let Err(e) = log.close().await {
             tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "closing log");
         }
     }
+    tracing::info!(
+        shard = id,
+        partitions = logs.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "logs flushed and closed"
+    );
     mesh.close();
     Ok(())
+}
+
+/// Stops reading requests on every connection of this shard and waits, until `deadline`, for
+/// the answers to those already read (a fetch long poll ends within its `max_wait_ms`); what
+/// is still open then is closed.
+async fn drain_connections(shard: &Shard, deadline: std::time::Instant) {
+    let open = shard.connections.len();
+    if open > 0 {
+        tracing::info!(
+            shard = shard.id,
+            connections = open,
+            "shutting down: answering the requests in flight"
+        );
+    }
+    shard.connections.stop_reading();
+    for log in shard.all_logs() {
+        log.end_long_polls();
+    }
+    while !shard.connections.is_empty() && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    if !shard.connections.is_empty() {
+        tracing::warn!(
+            shard = shard.id,
+            connections = shard.connections.len(),
+            "shutdown.timeout.ms passed with requests in flight; closing their connections"
+        );
+        shard.connections.close_all();
+    }
 }
 
 /// Session timeouts and join deadlines of this shard's consumer groups.
@@ -450,7 +520,7 @@ fn start_signal_thread() {
             let mut signal: libc::c_int = 0;
             // SAFETY: sigwait on the set blocked above.
             unsafe { libc::sigwait(&set, &mut signal) };
-            tracing::info!(signal, "shutting down: closing logs");
+            tracing::info!(signal, "shutting down: no new connections, answering the requests in flight, then closing the logs");
             SHUTDOWN.store(true, Ordering::Relaxed);
         })
         .expect("spawn the signal thread");

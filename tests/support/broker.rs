@@ -84,6 +84,33 @@ impl Broker {
         self.launch();
     }
 
+    /// SIGKILL (a crash): the process is gone when this returns; `relaunch` starts it again.
+    pub fn kill(&mut self) {
+        self.stop(libc::SIGKILL);
+    }
+
+    /// SIGTERM; asserts a clean exit (status 0) and returns how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let started = Instant::now();
+        self.stop(libc::SIGTERM);
+        started.elapsed()
+    }
+
+    /// Starts the broker again on the same port and data after `kill` or `terminate`.
+    pub fn relaunch(&mut self) {
+        assert!(self.child.is_none(), "the broker is still running");
+        self.launch();
+    }
+
+    /// The log of the latest start only.
+    pub fn last_run_log(&self) -> String {
+        let log = self.log();
+        match log.rfind("starting weir") {
+            Some(at) => log[log[..at].rfind('\n').map_or(0, |n| n + 1)..].to_string(),
+            None => log,
+        }
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod kafka;
+pub mod load;
 pub mod python;
 pub mod wire;
 
