@@ -38,6 +38,13 @@ fn raw_request(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
     frame.to_vec()
 }
 
+/// A size-prefixed frame of `body` (a request as the fuzz targets see it).
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    frame
+}
+
 #[test]
 fn malformed_frames_close_the_connection_and_the_broker_serves_on() {
     let broker = Broker::start_with(&["socket.request.max.bytes=1048576"]);
@@ -73,6 +80,16 @@ fn malformed_frames_close_the_connection_and_the_broker_serves_on() {
             "absurd array length",
             raw_request(3, 1, &[0x7f, 0xff, 0xff, 0xff, 0, 1]),
             "malformed Metadata v1",
+        ),
+        // Found by `cargo fuzz run request_frame` (kept in tests/fuzz_regressions/): an 84-byte
+        // Fetch v11 whose topic array claims about two billion topics; the decoder's up-front
+        // capacity (163 GB) must not abort the broker (see src/alloc.rs).
+        (
+            "fuzz: Fetch topic array capacity",
+            framed(include_bytes!(
+                "fuzz_regressions/request_frame-fetch-topics-capacity"
+            )),
+            "malformed Fetch v11",
         ),
         (
             "truncated body",

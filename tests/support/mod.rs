@@ -2,6 +2,7 @@
 //! disk (never tmpfs: O_DIRECT must be exercised), and batch builders.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod broker;
 pub mod kafka;
 pub mod load;

@@ -76,6 +76,11 @@ impl Wire {
         response
     }
 
+    /// A second handle on the connection, for a thread that writes while this one reads.
+    pub fn writer(&self) -> TcpStream {
+        self.stream.try_clone().expect("clone the connection")
+    }
+
     /// The correlation id the next `frame` gets.
     pub fn next_correlation_id(&self) -> i32 {
         self.next_correlation_id
