@@ -15,7 +15,9 @@ use super::model::{ClusterMeta, PartitionMeta, TopicMeta};
 use crate::config::TopicConfigs;
 
 pub const FILE_IDENTIFIER: &str = "WEIR";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 files end with a checksum trailer; version 1 files (older Weir) have none.
+const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION_WITHOUT_CHECKSUM: u32 = 1;
 
 /// The vtable slot of the n-th field of a table.
 const fn slot(n: u16) -> u16 {
@@ -32,6 +34,34 @@ pub enum DecodeError {
     Version(u32),
     #[error("topic `{topic}` has invalid configs: {reason}")]
     Configs { topic: String, reason: String },
+    #[error("the checksum trailer is missing or damaged")]
+    MissingChecksum,
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Checksum { stored: u32, computed: u32 },
+}
+
+/// The file ends with `WCRC` and the CRC32C of everything before it, so that damage flatbuffers'
+/// verifier cannot see (a flipped digit in a config value) is found too. Files written before
+/// the trailer existed have none and are read as they are.
+const CHECKSUM_MAGIC: &[u8; 4] = b"WCRC";
+const TRAILER_BYTES: usize = 8;
+
+/// The flatbuffer without its checksum trailer, checked; `None` when there is no trailer (a
+/// version 1 file, or a damaged one: the format version tells).
+fn verified_body(bytes: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
+    let Some(split) = bytes.len().checked_sub(TRAILER_BYTES) else {
+        return Ok(None);
+    };
+    let (body, trailer) = bytes.split_at(split);
+    if &trailer[..4] != CHECKSUM_MAGIC {
+        return Ok(None);
+    }
+    let stored = u32::from_be_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    let computed = crc32c::crc32c(body);
+    if stored != computed {
+        return Err(DecodeError::Checksum { stored, computed });
+    }
+    Ok(Some(body))
 }
 
 macro_rules! table_view {
@@ -190,6 +220,14 @@ impl Verifiable for ClusterRecord<'_> {
 }
 
 pub fn encode(meta: &ClusterMeta) -> Vec<u8> {
+    let mut bytes = flatbuffer(meta, FORMAT_VERSION);
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(CHECKSUM_MAGIC);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+fn flatbuffer(meta: &ClusterMeta, format_version: u32) -> Vec<u8> {
     let mut fbb = FlatBufferBuilder::with_capacity(4096);
     let mut topics = Vec::with_capacity(meta.topics.len());
     for topic in meta.topics.values() {
@@ -231,7 +269,7 @@ pub fn encode(meta: &ClusterMeta) -> Vec<u8> {
     let topics = fbb.create_vector(&topics);
     let cluster_id = fbb.create_string(&meta.cluster_id);
     let start = fbb.start_table();
-    fbb.push_slot::<u32>(ClusterRecord::FORMAT_VERSION, FORMAT_VERSION, 0);
+    fbb.push_slot::<u32>(ClusterRecord::FORMAT_VERSION, format_version, 0);
     fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::TOPICS, topics);
     fbb.push_slot::<i64>(ClusterRecord::NEXT_PRODUCER_ID, meta.next_producer_id, 0);
     fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::CLUSTER_ID, cluster_id);
@@ -241,13 +279,23 @@ pub fn encode(meta: &ClusterMeta) -> Vec<u8> {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<ClusterMeta, DecodeError> {
+    let checked = verified_body(bytes)?;
+    let bytes = checked.unwrap_or(bytes);
     // buffer_has_identifier asserts (panics) on buffers shorter than offset + identifier.
     if bytes.len() < 8 || !flatbuffers::buffer_has_identifier(bytes, FILE_IDENTIFIER, false) {
         return Err(DecodeError::NotMetadata);
     }
     let record = flatbuffers::root::<ClusterRecord>(bytes)?;
-    if record.format_version() != FORMAT_VERSION {
-        return Err(DecodeError::Version(record.format_version()));
+    let expected = if checked.is_some() {
+        FORMAT_VERSION
+    } else {
+        FORMAT_VERSION_WITHOUT_CHECKSUM
+    };
+    if record.format_version() != expected {
+        return Err(match (record.format_version(), checked) {
+            (FORMAT_VERSION, None) => DecodeError::MissingChecksum,
+            (version, _) => DecodeError::Version(version),
+        });
     }
     let mut topics = BTreeMap::new();
     for topic in record.topics().iter().flatten() {
@@ -333,11 +381,30 @@ mod tests {
         for cut in 0..bytes.len() {
             let _ = decode(&bytes[..cut]);
         }
-        for i in 8..bytes.len() {
+        for i in 0..bytes.len() {
             let mut damaged = bytes.clone();
-            damaged[i] ^= 0xff;
-            // Any outcome but a panic or UB is fine: the verifier bounds every read.
-            let _ = decode(&damaged);
+            damaged[i] ^= 0x01;
+            // With the checksum trailer every flipped bit is found, not only those that break
+            // the flatbuffer's structure.
+            assert!(
+                decode(&damaged).is_err(),
+                "a flipped bit at {i} went unnoticed"
+            );
         }
+    }
+
+    #[test]
+    fn version_1_files_without_the_checksum_trailer_still_load() {
+        let meta = sample();
+        let mut fbb_bytes = encode(&meta);
+        fbb_bytes.truncate(fbb_bytes.len() - TRAILER_BYTES);
+        // A version 2 body without its trailer is damage...
+        assert!(matches!(
+            decode(&fbb_bytes),
+            Err(DecodeError::MissingChecksum)
+        ));
+        // ...while a version 1 file (as older Weir wrote) has none to check.
+        let version_1 = flatbuffer(&meta, FORMAT_VERSION_WITHOUT_CHECKSUM);
+        assert_eq!(decode(&version_1).unwrap(), meta);
     }
 }

@@ -46,8 +46,131 @@ pub fn load(log_dir: &Path) -> Result<ClusterMeta, MetadataError> {
     }
 }
 
+/// Where the metadata a broker starts with came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataSource {
+    /// The metadata file (or nothing yet: a first start).
+    Current,
+    /// The metadata file was damaged or missing; the copy kept before its last change was used.
+    Previous { reason: String },
+    /// Neither file could be used; topics were rebuilt from the partition directories.
+    Rebuilt { reason: String },
+}
+
+/// The metadata file, or when it is damaged the previous copy, or when that is damaged too an
+/// empty registry to be rebuilt from the partition directories (`adopt_partition_dirs`). Read
+/// errors other than a missing file are returned: the broker does not start on a disk it
+/// cannot read.
+pub fn load_or_recover(log_dir: &Path) -> Result<(ClusterMeta, MetadataSource), MetadataError> {
+    let current = metadata_path(log_dir);
+    let previous = previous_path(log_dir);
+    let read = |path: &Path| match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MetadataError::from(LogError::io("read metadata", path, e))),
+    };
+    let current_problem = match read(&current)? {
+        Some(bytes) => match decode(&bytes) {
+            Ok(meta) => return Ok((meta, MetadataSource::Current)),
+            Err(e) => format!("{}: {e}", current.display()),
+        },
+        None if read(&previous)?.is_none() => {
+            return Ok((ClusterMeta::default(), MetadataSource::Current))
+        }
+        None => format!("{} is missing", current.display()),
+    };
+    match read(&previous)?.map(|bytes| decode(&bytes)) {
+        Some(Ok(meta)) => Ok((
+            meta,
+            MetadataSource::Previous {
+                reason: current_problem,
+            },
+        )),
+        Some(Err(e)) => Ok((
+            ClusterMeta::default(),
+            MetadataSource::Rebuilt {
+                reason: format!("{current_problem}; {}: {e}", previous.display()),
+            },
+        )),
+        None => Ok((
+            ClusterMeta::default(),
+            MetadataSource::Rebuilt {
+                reason: format!("{current_problem}; no previous copy"),
+            },
+        )),
+    }
+}
+
+/// Adds to `meta` every partition directory (`<topic>-<n>`) it does not know, with the broker's
+/// default topic configs and a new topic id; returns the topics changed. After a metadata
+/// fallback this keeps data that the metadata in use no longer lists.
+pub fn adopt_partition_dirs(
+    log_dir: &Path,
+    meta: &mut ClusterMeta,
+    shard_count: usize,
+) -> Vec<String> {
+    let mut found: std::collections::BTreeMap<String, i32> = Default::default();
+    for (topic, partition) in partition_dirs(log_dir) {
+        let highest = found.entry(topic).or_insert(partition);
+        *highest = (*highest).max(partition);
+    }
+    let mut adopted = Vec::new();
+    for (topic, highest) in found {
+        let entry = meta
+            .topics
+            .entry(topic.clone())
+            .or_insert_with(|| TopicMeta {
+                name: topic.clone(),
+                id: uuid::Uuid::new_v4(),
+                partitions: Vec::new(),
+                configs: Default::default(),
+            });
+        let wanted = (highest + 1) as usize;
+        if entry.partitions.len() < wanted {
+            for p in entry.partitions.len()..wanted {
+                entry.partitions.push(PartitionMeta {
+                    shard: place_partition(&topic, p as i32, shard_count),
+                    leader_epoch: 0,
+                });
+            }
+            adopted.push(topic);
+        }
+    }
+    adopted
+}
+
+/// The partition directories under `log_dir`: (topic, partition).
+pub fn partition_dirs(log_dir: &Path) -> Vec<(String, i32)> {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let (topic, partition) = name.rsplit_once('-')?;
+            let partition = partition.parse::<i32>().ok().filter(|p| *p >= 0)?;
+            validate_topic_name(topic).ok()?;
+            Some((topic.to_string(), partition))
+        })
+        .collect()
+}
+
+fn previous_path(log_dir: &Path) -> PathBuf {
+    log_dir.join(format!("{METADATA_FILE}.previous"))
+}
+
 /// Replaces the metadata file atomically and durably. Blocking, as [`load`].
+/// The current file, if it is sound, is kept first as the previous copy: a file damaged later
+/// (by the disk, or by hand) costs at most the last change.
 pub fn store(log_dir: &Path, meta: &ClusterMeta) -> Result<(), MetadataError> {
-    crate::log::write_file_atomically(&metadata_path(log_dir), &encode(meta))?;
+    let current = metadata_path(log_dir);
+    if let Ok(bytes) = std::fs::read(&current) {
+        if decode(&bytes).is_ok() {
+            crate::log::write_file_atomically(&previous_path(log_dir), &bytes)?;
+        }
+    }
+    crate::log::write_file_atomically(&current, &encode(meta))?;
     Ok(())
 }

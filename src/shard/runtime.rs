@@ -22,8 +22,7 @@ use crate::group::store::OFFSETS_TOPIC;
 use crate::group::GroupCoordinator;
 use crate::log::LogDir;
 use crate::metadata::{
-    self, place_partition, validate_topic_name, ClusterMeta, MetadataError, PartitionMeta,
-    TopicMeta,
+    self, place_partition, ClusterMeta, MetadataError, MetadataSource, PartitionMeta, TopicMeta,
 };
 use crate::protocol::fetch_session::FetchSessions;
 
@@ -75,12 +74,15 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         source,
     })?;
     wait_for_free_port(config.listener)?;
-    let meta = prepare_metadata(
+    let (meta, source) = prepare_metadata(
         &config.log_dir,
         shard_count,
         config.offsets_topic_partitions,
     )?;
-    remove_orphan_partitions(&config.log_dir, &meta);
+    // After a metadata fallback, directories the metadata does not list were adopted instead.
+    if source == MetadataSource::Current {
+        remove_orphan_partitions(&config.log_dir, &meta);
+    }
     start_signal_thread();
 
     let io_memory = io_memory_per_shard(shard_count);
@@ -390,9 +392,29 @@ fn prepare_metadata(
     log_dir: &Path,
     shard_count: usize,
     offsets_partitions: i32,
-) -> Result<ClusterMeta, ServeError> {
-    let mut meta = metadata::load(log_dir)?;
+) -> Result<(ClusterMeta, MetadataSource), ServeError> {
+    let (mut meta, source) = metadata::load_or_recover(log_dir)?;
     let mut changed = false;
+    if let MetadataSource::Previous { reason } | MetadataSource::Rebuilt { reason } = &source {
+        if matches!(source, MetadataSource::Previous { .. }) {
+            tracing::warn!(%reason, "metadata file damaged: using the copy kept before its last change");
+        } else {
+            tracing::warn!(%reason, "metadata files damaged: rebuilding the topic registry from the partition directories");
+            // Producer ids handed out before must never repeat: start past any issued so far
+            // (ids are issued from 0 upwards, far slower than one per millisecond).
+            meta.next_producer_id = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1 << 40, |d| d.as_millis() as i64);
+        }
+        let adopted = metadata::adopt_partition_dirs(log_dir, &mut meta, shard_count);
+        if !adopted.is_empty() {
+            tracing::warn!(
+                topics = ?adopted,
+                "partition directories missing from the metadata were adopted with new topic ids and the broker's default topic configs"
+            );
+        }
+        changed = true;
+    }
     if !meta.topics.contains_key(OFFSETS_TOPIC) {
         meta.topics.insert(
             OFFSETS_TOPIC.to_string(),
@@ -443,7 +465,7 @@ fn prepare_metadata(
     if changed {
         metadata::store(log_dir, &meta)?;
     }
-    Ok(meta)
+    Ok((meta, source))
 }
 
 /// Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
@@ -458,28 +480,16 @@ fn new_cluster_id() -> String {
 /// Partition directories whose topic is gone (a delete interrupted by a crash, before the
 /// directory was removed) are removed, so that a new topic of the same name starts empty.
 fn remove_orphan_partitions(log_dir: &Path, meta: &ClusterMeta) {
-    let Ok(entries) = std::fs::read_dir(log_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((topic, partition)) = name.rsplit_once('-') else {
-            continue;
-        };
-        let Ok(partition) = partition.parse::<i32>() else {
-            continue;
-        };
-        if validate_topic_name(topic).is_err() || !entry.path().is_dir() {
-            continue;
-        }
+    for (topic, partition) in metadata::partition_dirs(log_dir) {
         let known = meta
             .topics
-            .get(topic)
+            .get(&topic)
             .is_some_and(|t| t.partition(partition).is_some());
         if !known {
-            tracing::warn!(path = %entry.path().display(), "removing the directory of a deleted partition");
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::error!(path = %entry.path().display(), error = %e, "cannot remove");
+            let path = log_dir.join(format!("{topic}-{partition}"));
+            tracing::warn!(path = %path.display(), "removing the directory of a deleted partition");
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::error!(path = %path.display(), error = %e, "cannot remove");
             }
         }
     }

@@ -18,6 +18,8 @@ pub struct Broker {
     extra_args: Vec<String>,
     log_path: PathBuf,
     starts: usize,
+    /// Where the latest run's lines begin in the log.
+    last_run_log_start: usize,
 }
 
 impl Broker {
@@ -45,6 +47,7 @@ impl Broker {
             extra_args,
             log_path,
             starts: 0,
+            last_run_log_start: 0,
         };
         broker.launch();
         broker
@@ -105,10 +108,7 @@ impl Broker {
     /// The log of the latest start only.
     pub fn last_run_log(&self) -> String {
         let log = self.log();
-        match log.rfind("starting weir") {
-            Some(at) => log[log[..at].rfind('\n').map_or(0, |n| n + 1)..].to_string(),
-            None => log,
-        }
+        log.get(self.last_run_log_start..).unwrap_or("").to_string()
     }
 
     /// True while the process runs.
@@ -144,6 +144,7 @@ impl Broker {
 
     fn launch(&mut self) {
         self.starts += 1;
+        self.last_run_log_start = self.log().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

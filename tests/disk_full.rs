@@ -1,0 +1,179 @@
+//! A full disk, for real: `weir serve` with `log.dirs` on a small ext4 file system (a loop
+//! device; the test needs root, as CI has). Produce answers KAFKA_STORAGE_ERROR (56) once the
+//! disk is full, every acknowledged record stays readable, and produce works again as soon as
+//! space returns, with no restart.
+
+mod support;
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::broker::Broker;
+use support::kafka::create_topic;
+use support::load::read_partition;
+use support::wire::{produce_request, Wire};
+
+const KAFKA_STORAGE_ERROR: i16 = 56;
+const TOPIC: &str = "filling";
+const RECORDS_PER_BATCH: usize = 250;
+/// 250 records of 1,000 bytes: ~256 KB per request.
+const VALUE_BYTES: usize = 1_000;
+
+/// A 64 MiB ext4 image mounted on a loop device, unmounted (and deleted) on drop.
+struct SmallDisk {
+    mount_point: tempfile::TempDir,
+    image: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount() -> SmallDisk {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("disk-full");
+        std::fs::create_dir_all(&base).expect("base dir");
+        let mount_point = tempfile::tempdir_in(&base).expect("mount point");
+        let image = mount_point.path().with_extension("img");
+        let run = |program: &str, args: &[&str]| {
+            let output = Command::new(program)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(
+                output.status.success(),
+                "{program} {args:?} failed (this test mounts a loop device and needs root): {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let image_text = image.to_str().expect("utf-8 path");
+        run("truncate", &["-s", "64M", image_text]);
+        run("mkfs.ext4", &["-q", "-F", image_text]);
+        run(
+            "mount",
+            &[
+                "-o",
+                "loop",
+                image_text,
+                mount_point.path().to_str().expect("utf-8 path"),
+            ],
+        );
+        SmallDisk { mount_point, image }
+    }
+
+    fn path(&self) -> &Path {
+        self.mount_point.path()
+    }
+
+    fn available_bytes(&self) -> u64 {
+        let path = CString::new(self.path().to_str().expect("utf-8")).expect("no NUL");
+        // SAFETY: statvfs fills the struct we pass for a valid C string path.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+        assert_eq!(rc, 0, "statvfs");
+        stat.f_bavail * stat.f_frsize
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.mount_point.path())
+            .status();
+        let _ = std::fs::remove_file(&self.image);
+    }
+}
+
+/// One acks=all Produce of a ~256 KB batch: (error code, base offset).
+fn produce_batch(wire: &mut Wire, n: usize) -> (i16, i64) {
+    let batch = weir::record::batch_of(RECORDS_PER_BATCH, VALUE_BYTES, n as i64);
+    let response = wire.request(7, &produce_request(TOPIC, 0, batch, -1));
+    let partition = &response.responses[0].partition_responses[0];
+    (partition.error_code, partition.base_offset)
+}
+
+#[test]
+fn a_full_disk_answers_kafka_storage_error_keeps_reads_and_recovers_when_space_returns() {
+    let disk = SmallDisk::mount();
+    let log_dir = disk.path().join("data");
+    let mut broker = Broker::start_with(&[
+        &format!("log.dirs={}", log_dir.display()),
+        "log.segment.bytes=8388608",
+        "offsets.topic.num.partitions=1",
+    ]);
+    create_topic(&broker.bootstrap(), TOPIC, 1);
+    // Leave about 6 MiB: a few segments' worth of produce before the disk is full.
+    let filler = disk.path().join("filler");
+    let fill = disk.available_bytes().saturating_sub(6 << 20);
+    let status = Command::new("fallocate")
+        .args(["-l", &fill.to_string()])
+        .arg(&filler)
+        .status()
+        .expect("fallocate");
+    assert!(status.success());
+
+    let mut wire = Wire::connect(&broker.bootstrap());
+    let mut acked_batches = 0;
+    let mut refusal = None;
+    for n in 0..200 {
+        match produce_batch(&mut wire, n) {
+            (0, base) => {
+                assert_eq!(base, (n * RECORDS_PER_BATCH) as i64);
+                acked_batches += 1;
+            }
+            (code, _) => {
+                refusal = Some(code);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        refusal,
+        Some(KAFKA_STORAGE_ERROR),
+        "after {acked_batches} acknowledged batches"
+    );
+    assert!(
+        acked_batches > 0,
+        "the disk was full before the first batch"
+    );
+    assert!(broker.is_running());
+    assert!(broker.log().contains("No space left on device"));
+
+    // Reads keep working while the disk is full: every acknowledged record.
+    let acked_records = (acked_batches * RECORDS_PER_BATCH) as i64;
+    let stored = read_partition(&broker.bootstrap(), TOPIC, 0);
+    assert!(stored.len() as i64 >= acked_records);
+    for offset in 0..acked_records {
+        assert_eq!(
+            stored.get(&offset).map(Vec::len),
+            Some(VALUE_BYTES),
+            "offset {offset}"
+        );
+    }
+
+    // Space returns: produce succeeds again without a restart.
+    std::fs::remove_file(&filler).expect("remove the filler");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let base = loop {
+        match produce_batch(&mut wire, 1_000) {
+            (0, base) => break base,
+            (code, _) => {
+                assert_eq!(code, KAFKA_STORAGE_ERROR);
+                assert!(
+                    Instant::now() < deadline,
+                    "produce still failing 15 s after space returned"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert!(base >= acked_records);
+    let stored = read_partition(&broker.bootstrap(), TOPIC, 0);
+    assert_eq!(
+        stored.keys().next_back().copied(),
+        Some(base + RECORDS_PER_BATCH as i64 - 1)
+    );
+    // And all of it survives a restart.
+    broker.restart();
+    let after = read_partition(&broker.bootstrap(), TOPIC, 0);
+    assert_eq!(after.len(), stored.len());
+}
