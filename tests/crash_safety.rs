@@ -2,8 +2,8 @@
 //! run against a real `weir serve`, which is killed with SIGKILL at a random moment and
 //! restarted on the same data, again and again. Afterwards every acknowledged record is in its
 //! partition exactly once, at the offset its acknowledgement gave, in the order it was sent;
-//! every record a consumer was served is still there; and each restart's consumer resumes from
-//! the last offset commit the broker acknowledged.
+//! every acknowledged record a consumer was served is still there; and each restart's consumer
+//! resumes from the last offset commit the broker acknowledged.
 //!
 //! CI runs 20 cycles. The soak mode is the same test with more: `perf/crash-soak.sh --cycles 500`
 //! (environment: `WEIR_CRASH_CYCLES`, `WEIR_CRASH_SEED` to replay a run).
@@ -43,7 +43,7 @@ fn acknowledged_records_and_commits_survive_sigkill_under_load() {
     let mut broker = Broker::start_with(&["offsets.topic.num.partitions=4"]);
     create_topic(&broker.bootstrap(), TOPIC, PARTITIONS);
     let mut acks: Vec<Ack> = Vec::new();
-    let mut served: HashMap<(i32, i64), RecordId> = HashMap::new();
+    let mut served: Vec<((i32, i64), RecordId)> = Vec::new();
     let mut commits = CommitLedger::default();
     let started = Instant::now();
     // A reader rides through its crash: a commit in flight at the kill completes (or fails)
@@ -61,11 +61,7 @@ fn acknowledged_records_and_commits_survive_sigkill_under_load() {
                 read.served.len(),
                 read.commits_acknowledged
             );
-            for (at, id) in read.served {
-                if let Some(earlier) = served.insert(at, id) {
-                    assert_eq!(earlier, id, "offset {at:?} was served with two records");
-                }
-            }
+            served.extend(read.served);
             commits = read.ledger;
         }
         if cycle == cycles {
@@ -95,14 +91,28 @@ fn acknowledged_records_and_commits_survive_sigkill_under_load() {
         .map(|p| read_partition(&broker.bootstrap(), TOPIC, p))
         .collect();
     check_acknowledged(&stored, &acks);
+    // A consumer may be served a record as soon as it is appended (the high watermark is the
+    // log end, as for a single Kafka replica), before it reaches the file: such a record was
+    // not acknowledged, and a kill can take it. Served records that were acknowledged must
+    // still be where they were served; the others are counted.
+    let acked_ids: std::collections::HashSet<RecordId> = acks.iter().map(|a| a.id).collect();
+    let mut served_then_lost = 0;
     for ((partition, offset), id) in &served {
-        let value = stored[*partition as usize].get(offset);
-        assert_eq!(
-            value.and_then(|v| RecordId::parse(v)),
-            Some(*id),
-            "a consumer was served {id:?} at {partition}/{offset}, which is gone after a crash"
-        );
+        let now = stored[*partition as usize]
+            .get(offset)
+            .and_then(|v| RecordId::parse(v));
+        if now != Some(*id) {
+            assert!(
+                !acked_ids.contains(id),
+                "acknowledged {id:?} was served at {partition}/{offset} and is gone"
+            );
+            served_then_lost += 1;
+        }
     }
+    eprintln!(
+        "{} records served to consumers, {served_then_lost} of them unacknowledged and lost in a kill",
+        served.len()
+    );
     assert!(
         !acks.is_empty(),
         "no record was acknowledged in {cycles} cycles"
@@ -178,6 +188,9 @@ impl Reader {
             bootstrap,
             GROUP,
             &[
+                // A position past the log end (records seen, then lost in a kill) is reported
+                // as an error, not silently reset to the start.
+                ("auto.offset.reset", "error"),
                 ("socket.timeout.ms", "2000"),
                 ("reconnect.backoff.max.ms", "200"),
             ],
