@@ -11,19 +11,36 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::{ApiVersionsRequest, ProduceRequest};
 use support::admin::{scrape, value};
 use support::broker::Broker;
-use support::kafka::create_topic;
+use support::kafka::{create_topic, wait_until};
 use support::wire::{produce_request, Wire};
 
 fn api_versions_ok(wire: &mut Wire) -> bool {
     wire.request(0, &ApiVersionsRequest::default()).error_code == 0
 }
 
-#[test]
-fn max_connections_per_ip_closes_the_extra_connection() {
-    let broker = Broker::start_with(&["max.connections.per.ip=2"]);
+/// Two connections, each answered once (after the start-up probe's connection has gone: it
+/// counts against the limits too).
+fn two_served_connections(broker: &Broker) -> (Wire, Wire) {
+    wait_until("no connection open", Duration::from_secs(10), || {
+        over_shards(&scrape(broker.admin_port), "weir_connections") == 0.0
+    });
     let mut first = Wire::connect(&broker.bootstrap());
     let mut second = Wire::connect(&broker.bootstrap());
     assert!(api_versions_ok(&mut first) && api_versions_ok(&mut second));
+    (first, second)
+}
+
+/// A per-shard series summed over both shards.
+fn over_shards(metrics: &str, name: &str) -> f64 {
+    (0..2)
+        .filter_map(|shard| value(metrics, &format!("{name}{{shard=\"{shard}\"}}")))
+        .sum()
+}
+
+#[test]
+fn max_connections_per_ip_closes_the_extra_connection() {
+    let broker = Broker::start_with(&["max.connections.per.ip=2"]);
+    let (first, mut second) = two_served_connections(&broker);
 
     let mut third = Wire::connect(&broker.bootstrap());
     assert!(
@@ -33,14 +50,7 @@ fn max_connections_per_ip_closes_the_extra_connection() {
     assert!(broker.log().contains("rejecting connection"));
     assert!(broker.log().contains("max.connections.per.ip"));
     let metrics = scrape(broker.admin_port);
-    let refused: f64 = (0..2)
-        .filter_map(|shard| {
-            value(
-                &metrics,
-                &format!("weir_connections_refused_total{{shard=\"{shard}\"}}"),
-            )
-        })
-        .sum();
+    let refused = over_shards(&metrics, "weir_connections_refused_total");
     assert_eq!(refused, 1.0, "{metrics}");
 
     // A closed connection gives its place back.
@@ -65,9 +75,7 @@ fn max_connections_per_ip_closes_the_extra_connection() {
 #[test]
 fn max_connections_holds_new_connections_until_one_closes() {
     let broker = Broker::start_with(&["max.connections=2"]);
-    let mut first = Wire::connect(&broker.bootstrap());
-    let mut second = Wire::connect(&broker.bootstrap());
-    assert!(api_versions_ok(&mut first) && api_versions_ok(&mut second));
+    let (first, mut second) = two_served_connections(&broker);
 
     // The third connects (the listen backlog takes it) but is not served, as Kafka's acceptor
     // stops accepting at the limit.
@@ -174,14 +182,7 @@ fn queued_max_request_bytes_bounds_memory_when_producers_outrun_the_broker() {
 
     let (peak_after, rss_after) = memory_kib(broker.pid());
     let metrics = scrape(broker.admin_port);
-    let waits: f64 = (0..2)
-        .filter_map(|shard| {
-            value(
-                &metrics,
-                &format!("weir_request_memory_waits_total{{shard=\"{shard}\"}}"),
-            )
-        })
-        .sum();
+    let waits = over_shards(&metrics, "weir_request_memory_waits_total");
     let growth_mib = (peak_after.saturating_sub(peak_before)) as f64 / 1024.0;
     eprintln!(
         "{} MiB in {took:?}; broker peak RSS {:.0} -> {:.0} MiB (+{growth_mib:.1}), now {:.0} MiB; \
