@@ -301,3 +301,31 @@ fn corruption_inside_a_sealed_segment_without_index_drops_what_follows() {
     let (end, read) = reopen_and_read(dir.path(), config);
     check_prefix(&sent, end, &read, 1);
 }
+
+/// Kafka's `log-start-offset` checkpoint is plain text without a checksum: a damaged one must
+/// neither stop the open nor leave the log start past the data.
+#[test]
+fn damaged_log_start_checkpoints_are_ignored_or_bounded_by_the_data() {
+    let dir = data_dir();
+    let sent = write_log(dir.path(), LogConfig::default(), 10);
+    let checkpoint = partition_dir(dir.path()).join("log-start-offset");
+    for (reopens, damage) in [
+        &b"0\n999999\n"[..], // a flipped digit: beyond the log end
+        b"0\n-5\n",          // negative
+        b"\xff\x00garbage",  // not text
+        b"",                 // empty
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(&checkpoint, damage).unwrap();
+        let (end, read) = reopen_and_read(dir.path(), LogConfig::default());
+        // Every batch is still read from offset 0: the 10 written first, then the small one
+        // each earlier reopen appended.
+        assert_eq!(read.len(), 10 + reopens, "{damage:?}: log end {end}");
+        for ((base, bytes), stored) in sent.iter().zip(&read) {
+            assert_eq!(&stored[..8], &base.to_be_bytes());
+            assert_eq!(&stored[16..], &bytes[16..]);
+        }
+    }
+}

@@ -111,11 +111,14 @@ pub(crate) fn write_checkpoint(path: &Path, offset: i64) -> Result<(), LogError>
 
 /// Reads an offset checkpoint; `None` when absent, or unreadable (logged).
 pub(crate) fn read_checkpoint(path: &Path) -> Result<Option<i64>, LogError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(parse_checkpoint(&text).or_else(|| {
-            tracing::warn!(path = %path.display(), "ignoring an unreadable offset checkpoint");
-            None
-        })),
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(parse_checkpoint)
+            .or_else(|| {
+                tracing::warn!(path = %path.display(), "ignoring an unreadable offset checkpoint");
+                None
+            })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(LogError::io("read checkpoint", path, e)),
     }

@@ -412,6 +412,20 @@ impl PartitionLog {
             .values()
             .next_back()
             .map_or(log_start_offset, |s| s.next_offset);
+        // A checkpoint beyond the data (a damaged file: Kafka's plain-text format has no
+        // checksum) would leave the log start past its end; the data wins.
+        let log_start_offset = if log_start_offset > log_end_offset {
+            tracing::warn!(
+                topic,
+                partition,
+                checkpoint = log_start_offset,
+                log_end_offset,
+                "ignoring a log-start-offset checkpoint beyond the log end"
+            );
+            segments.values().next().map_or(0, |s| s.base_offset)
+        } else {
+            log_start_offset
+        };
         let now_ms = clock.now_ms();
         let state = LogState {
             segments,
