@@ -218,7 +218,8 @@ pub fn read_partition(bootstrap: &str, topic: &str, partition: i32) -> BTreeMap<
         .expect("assignment");
     consumer.assign(&assignment).expect("assign");
     let mut records = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // At least 20,000 records a second (a soak reads tens of millions), and never less than 60 s.
+    let deadline = Instant::now() + Duration::from_secs(60 + (high - low).max(0) as u64 / 20_000);
     while records.len() < (high - low) as usize {
         assert!(
             Instant::now() < deadline,
