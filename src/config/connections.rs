@@ -80,6 +80,11 @@ impl ConnectionConfig {
         })
     }
 
+    /// Whether any client address has a connection limit (else none is counted).
+    pub fn limits_addresses(&self) -> bool {
+        self.max_connections_per_ip < NO_LIMIT as usize || !self.per_ip_overrides.is_empty()
+    }
+
     /// The connection limit for one client address.
     pub fn limit_for(&self, ip: IpAddr) -> usize {
         self.per_ip_overrides
@@ -154,6 +159,7 @@ mod tests {
         assert!(config.per_ip_overrides.is_empty());
         assert_eq!(config.queued_max_request_bytes, Some(104_857_600));
         assert_eq!(config.shutdown_timeout_ms, 10_000);
+        assert!(!config.limits_addresses());
     }
 
     #[test]

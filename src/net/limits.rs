@@ -1,72 +1,53 @@
 //! What clients may hold of the broker: connections (`max.connections`,
 //! `max.connections.per.ip`) and request memory per shard (`queued.max.request.bytes`).
+//!
+//! No lock: the broker-wide count is one atomic, and each client address's count is kept by
+//! one owner shard (a hash of the address), which the accepting shard asks over the mesh, as
+//! for partitions.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use glommio::sync::{Semaphore, StaticPermit};
 
-use crate::config::ConnectionConfig;
-
-/// Broker-wide connection counts, shared by every shard's acceptor. They are touched once when
-/// a connection opens and once when it closes, never per request: the per-address map sits
-/// behind a mutex (as Kafka's `ConnectionQuotas` does) because connections from one address
-/// land on any shard.
-pub struct ConnectionLimits {
-    config: ConnectionConfig,
+/// `max.connections`: the broker's open connections, shared by every shard's acceptor.
+pub struct ConnectionCount {
     open: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    max: usize,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Refused {
-    #[error("the broker has max.connections ({0}) open")]
-    BrokerFull(usize),
-    #[error("{ip} has {limit} connections open (max.connections.per.ip)")]
-    PerIp { ip: IpAddr, limit: usize },
-}
-
-/// One admitted connection; dropping it gives its place back.
+/// One counted connection; dropping it gives its place back.
 pub struct ConnectionSlot {
-    limits: Arc<ConnectionLimits>,
-    ip: IpAddr,
+    count: Arc<ConnectionCount>,
 }
 
-impl ConnectionLimits {
-    pub fn new(config: ConnectionConfig) -> Arc<Self> {
-        Arc::new(ConnectionLimits {
-            config,
+impl ConnectionCount {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(ConnectionCount {
             open: AtomicUsize::new(0),
-            per_ip: Mutex::new(HashMap::new()),
+            max,
         })
     }
 
-    /// Takes a place for a connection from `ip`, or says which limit it hits.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refused> {
-        let max = self.config.max_connections;
+    /// A place for one more connection, or `None` at `max.connections`.
+    pub fn try_take(self: &Arc<Self>) -> Option<ConnectionSlot> {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < max).then_some(open + 1)
+                (open < self.max).then_some(open + 1)
             })
-            .map_err(|_| Refused::BrokerFull(max))?;
-        let limit = self.config.limit_for(ip);
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let count = per_ip.entry(ip).or_insert(0);
-        if *count >= limit {
-            if *count == 0 {
-                per_ip.remove(&ip);
-            }
-            self.open.fetch_sub(1, Ordering::AcqRel);
-            return Err(Refused::PerIp { ip, limit });
-        }
-        *count += 1;
-        Ok(ConnectionSlot {
-            limits: self.clone(),
-            ip,
-        })
+            .ok()
+            .map(|_| ConnectionSlot {
+                count: self.clone(),
+            })
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
     }
 
     pub fn open_connections(&self) -> usize {
@@ -76,14 +57,47 @@ impl ConnectionLimits {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut per_ip = self.limits.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = per_ip.get_mut(&self.ip) {
+        self.count.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The shard that keeps the connection count of `ip` (`max.connections.per.ip`).
+pub fn owner_of_address(ip: IpAddr, shard_count: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    ip.hash(&mut hasher);
+    (hasher.finish() % shard_count.max(1) as u64) as usize
+}
+
+/// Open connections per client address, for the addresses this shard owns.
+#[derive(Default)]
+pub struct AddressConnections {
+    open: RefCell<HashMap<IpAddr, usize>>,
+}
+
+impl AddressConnections {
+    /// Counts one more connection from `ip` unless it already has `limit`.
+    pub fn admit(&self, ip: IpAddr, limit: usize) -> bool {
+        let mut open = self.open.borrow_mut();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limit {
+            if *count == 0 {
+                open.remove(&ip);
+            }
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// One connection from `ip` closed.
+    pub fn release(&self, ip: IpAddr) {
+        let mut open = self.open.borrow_mut();
+        if let Some(count) = open.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
-                per_ip.remove(&self.ip);
+                open.remove(&ip);
             }
         }
-        self.limits.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -138,52 +152,45 @@ pub struct RequestPermit {
 mod tests {
     use super::*;
 
-    fn limits(pairs: &[(&str, &str)]) -> Arc<ConnectionLimits> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let config = ConnectionConfig::parse(&|key: &str| map.get(key).map(String::as_str))
-            .expect("valid config");
-        ConnectionLimits::new(config)
-    }
-
     #[test]
     fn per_ip_limit_refuses_only_that_address_and_frees_on_close() {
-        let limits = limits(&[("max.connections.per.ip", "2")]);
+        let counts = AddressConnections::default();
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let first = limits.admit(a).unwrap();
-        let _second = limits.admit(a).unwrap();
-        assert_eq!(
-            limits.admit(a).err(),
-            Some(Refused::PerIp { ip: a, limit: 2 })
-        );
-        let _other = limits.admit(b).unwrap();
-        assert_eq!(limits.open_connections(), 3);
-        drop(first);
-        let _again = limits.admit(a).expect("a place was freed");
-        assert_eq!(limits.open_connections(), 3);
+        assert!(counts.admit(a, 2));
+        assert!(counts.admit(a, 2));
+        assert!(!counts.admit(a, 2));
+        assert!(counts.admit(b, 2));
+        counts.release(a);
+        assert!(counts.admit(a, 2), "a place was freed");
+        assert!(!counts.admit(a, 2));
     }
 
     #[test]
-    fn broker_limit_counts_every_address() {
-        let limits = limits(&[("max.connections", "2")]);
-        let _a = limits.admit("10.0.0.1".parse().unwrap()).unwrap();
-        let b = limits.admit("10.0.0.2".parse().unwrap()).unwrap();
-        assert_eq!(
-            limits.admit("10.0.0.3".parse().unwrap()).err(),
-            Some(Refused::BrokerFull(2))
-        );
+    fn broker_limit_counts_every_connection() {
+        let count = ConnectionCount::new(2);
+        let _a = count.try_take().unwrap();
+        let b = count.try_take().unwrap();
+        assert!(count.try_take().is_none());
+        assert_eq!(count.open_connections(), 2);
         drop(b);
-        assert!(limits.admit("10.0.0.3".parse().unwrap()).is_ok());
+        assert!(count.try_take().is_some());
     }
 
     #[test]
     fn an_override_of_zero_refuses_the_address() {
-        let limits = limits(&[("max.connections.per.ip.overrides", "10.1.1.1:0")]);
-        assert!(limits.admit("10.1.1.1".parse().unwrap()).is_err());
-        assert_eq!(limits.open_connections(), 0);
-        assert!(limits.admit("10.1.1.2".parse().unwrap()).is_ok());
+        let counts = AddressConnections::default();
+        assert!(!counts.admit("10.1.1.1".parse().unwrap(), 0));
+        assert!(counts.open.borrow().is_empty());
+        assert!(counts.admit("10.1.1.2".parse().unwrap(), 5));
+    }
+
+    #[test]
+    fn addresses_spread_over_shards() {
+        let owners: std::collections::HashSet<usize> = (1..=50u8)
+            .map(|i| owner_of_address(IpAddr::from([10, 0, 0, i]), 4))
+            .collect();
+        assert_eq!(owners.len(), 4);
+        assert_eq!(owner_of_address("::1".parse().unwrap(), 1), 0);
     }
 }

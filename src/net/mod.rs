@@ -20,9 +20,10 @@ use glommio::net::{TcpListener, TcpStream};
 
 use crate::config::BrokerConfig;
 use crate::protocol;
+use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::Shard;
 use frame::{FrameError, FrameReader};
-pub use limits::{ConnectionLimits, ConnectionSlot, Refused, RequestMemory};
+pub use limits::{AddressConnections, ConnectionCount, ConnectionSlot, RequestMemory};
 pub use open::OpenConnections;
 
 /// Binds the client port on this shard. glommio sets SO_REUSEPORT, so every shard binds the same
@@ -59,25 +60,44 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
 
 /// A place for the connection from `peer`: at `max.connections` this shard accepts nothing
 /// more until one closes (Kafka's acceptor blocks the same way); over
-/// `max.connections.per.ip` the answer is `None`.
-async fn admit(shard: &Shard, peer: SocketAddr) -> Option<ConnectionSlot> {
+/// `max.connections.per.ip`, counted by the address's owner shard, the answer is `None`.
+async fn admit(shard: &Rc<Shard>, peer: SocketAddr) -> Option<ConnectionSlot> {
     let mut logged_full = false;
-    loop {
-        match shard.connection_limits.admit(peer.ip()) {
-            Ok(slot) => return Some(slot),
-            Err(Refused::BrokerFull(max)) => {
-                if !logged_full {
-                    tracing::warn!(%peer, max_connections = max, "max.connections reached: accepting no more connections until one closes");
-                    logged_full = true;
-                }
-                glommio::timer::sleep(FULL_RECHECK).await;
-            }
-            Err(refused @ Refused::PerIp { .. }) => {
-                tracing::warn!(%peer, reason = %refused, "rejecting connection");
-                shard.metrics.connection_refused();
-                return None;
-            }
+    let slot = loop {
+        if let Some(slot) = shard.connection_count.try_take() {
+            break slot;
         }
+        if !logged_full {
+            tracing::warn!(%peer, max_connections = shard.connection_count.max(), "max.connections reached: accepting no more connections until one closes");
+            logged_full = true;
+        }
+        glommio::timer::sleep(FULL_RECHECK).await;
+    };
+    if !shard.config.connections.limits_addresses() {
+        return Some(slot);
+    }
+    let ip = peer.ip();
+    let owner = limits::owner_of_address(ip, shard.count);
+    match shard.call(owner, ShardOp::AdmitAddress(ip)).await {
+        Ok(ShardReply::AddressAdmitted(true)) => Some(slot),
+        Ok(_) => {
+            let limit = shard.config.connections.limit_for(ip);
+            tracing::warn!(%peer, reason = %format!("{ip} has {limit} connections open (max.connections.per.ip)"), "rejecting connection");
+            shard.metrics.connection_refused();
+            None
+        }
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "rejecting connection: the shard counting its address is gone");
+            None
+        }
+    }
+}
+
+/// Gives the connection's place back on its address's owner shard.
+async fn release_address(shard: &Rc<Shard>, ip: std::net::IpAddr) {
+    if shard.config.connections.limits_addresses() {
+        let owner = limits::owner_of_address(ip, shard.count);
+        let _ = shard.call(owner, ShardOp::ReleaseAddress(ip)).await;
     }
 }
 
@@ -222,6 +242,7 @@ async fn write_responses(
     send_in_order(peer, &mut stream, requests).await;
     shard.connections.remove(registered);
     drop(stream);
+    release_address(&shard, peer.ip()).await;
     drop(slot);
     shard.metrics.connection_closed();
     tracing::debug!(%peer, "connection closed");

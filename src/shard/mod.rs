@@ -51,8 +51,10 @@ pub struct Shard {
     /// Produce/fetch latencies and counters of the partitions this shard owns, and of the
     /// requests and connections it serves.
     pub metrics: crate::metrics::ShardMetrics,
-    /// `max.connections` and `max.connections.per.ip`, shared by every shard's acceptor.
-    pub connection_limits: std::sync::Arc<crate::net::ConnectionLimits>,
+    /// `max.connections`, shared by every shard's acceptor.
+    pub connection_count: std::sync::Arc<crate::net::ConnectionCount>,
+    /// `max.connections.per.ip`: the counts of the client addresses this shard owns.
+    pub address_connections: crate::net::AddressConnections,
     /// The connections this shard serves (for a graceful shutdown).
     pub connections: crate::net::OpenConnections,
     /// `queued.max.request.bytes` of this shard.

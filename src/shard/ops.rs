@@ -63,6 +63,11 @@ pub enum ShardOp {
     },
     /// This shard's metric samples, for a `/metrics` scrape.
     Metrics,
+    /// Count a new connection from `ip` on the address's owner shard, unless the address is at
+    /// `max.connections.per.ip` (see `net::limits`).
+    AdmitAddress(std::net::IpAddr),
+    /// A connection from `ip` closed.
+    ReleaseAddress(std::net::IpAddr),
 }
 
 impl ShardOp {
@@ -78,7 +83,9 @@ impl ShardOp {
             ShardOp::Controller(_)
             | ShardOp::ApplyMetadata(_)
             | ShardOp::Group(_)
-            | ShardOp::Metrics => None,
+            | ShardOp::Metrics
+            | ShardOp::AdmitAddress(_)
+            | ShardOp::ReleaseAddress(_) => None,
         }
     }
 }
@@ -109,6 +116,9 @@ pub enum ShardReply {
     /// The new log start offset (Kafka's low watermark).
     RecordsDeleted(Result<i64, ErrorCode>),
     Metrics(Vec<crate::metrics::Sample>),
+    /// Whether the connection was counted (false: the address is at its limit).
+    AddressAdmitted(bool),
+    AddressReleased,
 }
 
 /// Runs `op` on this shard (its owner).
@@ -173,6 +183,14 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             ShardReply::RecordsDeleted(delete_records(&shard, &tp, offset).await)
         }
         ShardOp::Metrics => ShardReply::Metrics(shard.metric_samples()),
+        ShardOp::AdmitAddress(ip) => {
+            let limit = shard.config.connections.limit_for(ip);
+            ShardReply::AddressAdmitted(shard.address_connections.admit(ip, limit))
+        }
+        ShardOp::ReleaseAddress(ip) => {
+            shard.address_connections.release(ip);
+            ShardReply::AddressReleased
+        }
     }
 }
 

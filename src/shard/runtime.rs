@@ -95,7 +95,7 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
     );
     let mesh_builder = MeshBuilder::<MeshMessage, Full>::full(shard_count, 1024);
     let barrier = Arc::new(Barrier::new(shard_count));
-    let connection_limits = crate::net::ConnectionLimits::new(config.connections.clone());
+    let connection_count = crate::net::ConnectionCount::new(config.connections.max_connections);
     let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shard_count, None))
         .io_memory(io_memory)
         .name("weir-shard")
@@ -110,7 +110,7 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
                 shard_count,
                 mesh_builder,
                 barrier,
-                connection_limits,
+                connection_count,
             )
             .await
         })
@@ -140,7 +140,7 @@ async fn run_shard(
     shard_count: usize,
     mesh_builder: MeshBuilder<MeshMessage, Full>,
     barrier: Arc<Barrier>,
-    connection_limits: Arc<crate::net::ConnectionLimits>,
+    connection_count: Arc<crate::net::ConnectionCount>,
 ) -> Result<(), ServeError> {
     let (senders, receivers) = mesh_builder.join().await.map_err(|e| ServeError::Shard {
         shard: usize::MAX,
@@ -170,7 +170,8 @@ async fn run_shard(
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
         groups: GroupCoordinator::new(config_group),
         metrics: Default::default(),
-        connection_limits,
+        connection_count,
+        address_connections: Default::default(),
         connections: Default::default(),
         request_memory: crate::net::RequestMemory::new(queued_max_request_bytes),
     });
