@@ -35,17 +35,6 @@ pub fn metadata_path(log_dir: &Path) -> PathBuf {
     log_dir.join(METADATA_FILE)
 }
 
-/// Reads the metadata file; a missing file is an empty cluster (first start). Blocking: call it
-/// before the shards start or through `spawn_blocking`.
-pub fn load(log_dir: &Path) -> Result<ClusterMeta, MetadataError> {
-    let path = metadata_path(log_dir);
-    match std::fs::read(&path) {
-        Ok(bytes) => decode(&bytes).map_err(|source| MetadataError::Decode { path, source }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClusterMeta::default()),
-        Err(e) => Err(LogError::io("read metadata", &path, e).into()),
-    }
-}
-
 /// Where the metadata a broker starts with came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataSource {
@@ -58,9 +47,9 @@ pub enum MetadataSource {
 }
 
 /// The metadata file, or when it is damaged the previous copy, or when that is damaged too an
-/// empty registry to be rebuilt from the partition directories (`adopt_partition_dirs`). Read
-/// errors other than a missing file are returned: the broker does not start on a disk it
-/// cannot read.
+/// empty registry to be rebuilt from the partition directories (`adopt_partition_dirs`); a
+/// first start finds neither file. Read errors other than a missing file are returned: the
+/// broker does not start on a disk it cannot read. Blocking: call it before the shards start.
 pub fn load_or_recover(log_dir: &Path) -> Result<(ClusterMeta, MetadataSource), MetadataError> {
     let current = metadata_path(log_dir);
     let previous = previous_path(log_dir);

@@ -50,7 +50,8 @@ impl ConnectionCount {
         self.max
     }
 
-    pub fn open_connections(&self) -> usize {
+    #[cfg(test)]
+    fn open_connections(&self) -> usize {
         self.open.load(Ordering::Acquire)
     }
 }

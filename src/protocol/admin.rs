@@ -110,13 +110,8 @@ pub async fn create_topics(
                 .collect(),
             configs: t
                 .configs
-                .into_iter()
-                .map(|c| {
-                    (
-                        c.name.as_str().to_string(),
-                        c.value.map(|v| v.as_str().to_string()),
-                    )
-                })
+                .iter()
+                .map(|c| config_entry(&c.name, c.value.as_ref()))
                 .collect(),
         })
         .collect::<Vec<_>>();
@@ -280,4 +275,12 @@ fn outcomes_or_refusal(
             })
             .collect(),
     }
+}
+
+/// A config entry off the wire (CreateTopics, AlterConfigs) as owned strings.
+pub(super) fn config_entry(name: &StrBytes, value: Option<&StrBytes>) -> (String, Option<String>) {
+    (
+        name.as_str().to_string(),
+        value.map(|v| v.as_str().to_string()),
+    )
 }

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::admin::ask_controller;
+use super::admin::{ask_controller, config_entry};
 use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::shard::controller::{ConfigChange, ControllerOp, Refusal};
@@ -69,13 +69,8 @@ pub async fn alter_configs(
         let change = ConfigChange::Replace(
             resource
                 .configs
-                .into_iter()
-                .map(|c| {
-                    (
-                        c.name.as_str().to_string(),
-                        c.value.map(|v| v.as_str().to_string()),
-                    )
-                })
+                .iter()
+                .map(|c| config_entry(&c.name, c.value.as_ref()))
                 .collect(),
         );
         let name = resource.resource_name.as_str().to_string();
@@ -107,13 +102,10 @@ pub async fn incremental_alter_configs(
         let change = ConfigChange::Incremental(
             resource
                 .configs
-                .into_iter()
+                .iter()
                 .map(|c| {
-                    (
-                        c.name.as_str().to_string(),
-                        c.config_operation,
-                        c.value.map(|v| v.as_str().to_string()),
-                    )
+                    let (name, value) = config_entry(&c.name, c.value.as_ref());
+                    (name, c.config_operation, value)
                 })
                 .collect(),
         );
