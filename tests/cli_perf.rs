@@ -170,3 +170,59 @@ fn bad_arguments_and_a_missing_broker_fail_in_one_line() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("expected all, -1, 1 or 0"));
 }
+
+/// A fixed-rate run must not spin its sending thread: at 5,000 records/s the old harness
+/// busy-waited the last 200 µs before each record, which is all of a 200 µs interval, and kept
+/// a whole core busy, so its latencies measured itself. Records now leave in groups once per
+/// tick and the thread sleeps in between (src/tools/perf/schedule.rs).
+#[test]
+fn a_fixed_rate_run_leaves_the_client_core_mostly_idle() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let busy_share = |report: &Value| {
+        report["client_cpu_core_seconds"]
+            .as_f64()
+            .expect("client CPU")
+            / report["seconds"].as_f64().expect("seconds")
+    };
+    let produced = perf(
+        &bootstrap,
+        &[
+            "produce",
+            "perf-idle",
+            "--rate",
+            "5000",
+            "--duration-secs",
+            "3",
+            "--linger-ms",
+            "1",
+        ],
+    );
+    assert_eq!(produced["records"], 15_000, "{produced}");
+    assert_eq!(produced["errors"], 0);
+    assert!(
+        busy_share(&produced) < 0.4,
+        "the client used {:.0}% of a core to send 5,000 records/s: {produced}",
+        busy_share(&produced) * 100.0
+    );
+    assert_eq!(produced["client_saturated"], false, "{produced}");
+
+    let e2e = perf(
+        &bootstrap,
+        &[
+            "e2e",
+            "perf-idle-e2e",
+            "--rate",
+            "5000",
+            "--duration-secs",
+            "3",
+        ],
+    );
+    assert_eq!(e2e["records"], 15_000, "{e2e}");
+    // The consumer's thread polls too; still far from a spinning core.
+    assert!(
+        busy_share(&e2e) < 0.5,
+        "the client used {:.0}% of a core for e2e at 5,000 records/s: {e2e}",
+        busy_share(&e2e) * 100.0
+    );
+}

@@ -14,11 +14,12 @@ use rdkafka::producer::Producer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::json;
 
-use super::produce::{due_time, enqueue, producer, producer_defaults};
+use super::produce::{enqueue, producer, producer_defaults};
 use super::report::{new_histogram, Report};
+use super::schedule::{RealClock, Release, Schedule};
 use super::{
-    build_report, parse_acks, parse_compression, payload, wait_until, Common, Counters, Outcome,
-    Progress, RunClock,
+    build_report, parse_acks, parse_compression, payload, Common, Counters, Outcome, Progress,
+    RunClock,
 };
 use crate::tools::ToolError;
 
@@ -142,18 +143,16 @@ pub fn run(args: E2eArgs) -> Result<Report, ToolError> {
     let producer = producer(&config, start, acked.clone())?;
     let mut value = payload(args.record_size, 0xe2e);
     let deadline = start + Duration::from_secs(args.duration_secs);
-    let mut sent = 0u64;
-    loop {
-        let due = due_time(start, sent, Some(args.rate));
-        if due >= deadline {
-            break;
+    let mut pacer = RealClock::for_this_thread();
+    let sent = Schedule::new(start, Some(args.rate)).run(&mut pacer, |slot| {
+        if slot.due >= deadline {
+            return Release::Stop;
         }
-        wait_until(due);
-        let due = due - start;
+        let due = slot.due - start;
         write_stamp(&mut value, run_id, due.as_nanos() as u64);
         enqueue(&producer, &topic, &value, due, &acked);
-        sent += 1;
-    }
+        Release::Sent
+    });
     let _ = producer.flush(Duration::from_secs(300));
     sent_total.store(sent, Ordering::Relaxed);
     let end_to_end = reader

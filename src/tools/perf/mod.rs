@@ -8,6 +8,7 @@ pub mod e2e;
 pub mod plot;
 pub mod produce;
 pub mod report;
+pub mod schedule;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +22,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::{block_on, key_value, Connection, Output, ToolError};
-use report::{process_cpu, CpuUse, Report, Sample};
+use report::{allowed_cores, process_cpu, CpuUse, Report, Sample};
 
 #[derive(Subcommand, Debug)]
 pub enum PerfCommand {
@@ -258,23 +259,6 @@ pub fn payload(size: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Waits until `at`, sleeping when it is far and spinning the last stretch: a fixed-rate
-/// schedule of 100k records/s needs 10 µs steps, finer than a sleep.
-pub fn wait_until(at: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= at {
-            return;
-        }
-        let left = at - now;
-        if left > Duration::from_micros(200) {
-            std::thread::sleep(left - Duration::from_micros(100));
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
 /// The acks setting as librdkafka wants it (`all` is also written `-1`).
 pub fn parse_acks(value: &str) -> Result<String, String> {
     match value {
@@ -339,6 +323,7 @@ fn build_report(
         latencies: outcome.latencies,
         timeline,
         client_cpu: report::cpu_between(clock.client_cpu, process_cpu("self")),
+        client_cores: allowed_cores(),
         broker_cpu: report::cpu_between(clock.broker_cpu, common.broker_cpu()),
         settings: outcome.settings,
     }
@@ -372,12 +357,5 @@ mod tests {
         assert!(parse_acks("2").is_err());
         assert_eq!(parse_compression("zstd").unwrap(), "zstd");
         assert!(parse_compression("brotli").is_err());
-    }
-
-    #[test]
-    fn waiting_reaches_the_deadline() {
-        let at = Instant::now() + Duration::from_millis(3);
-        wait_until(at);
-        assert!(Instant::now() >= at);
     }
 }

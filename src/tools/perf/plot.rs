@@ -225,6 +225,7 @@ mod tests {
                 })
                 .collect(),
             client_cpu: None,
+            client_cores: None,
             broker_cpu: None,
             settings: serde_json::Value::Null,
         };

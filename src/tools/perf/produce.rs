@@ -15,9 +15,10 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use serde_json::json;
 
 use super::report::{new_histogram, Report};
+use super::schedule::{RealClock, Release, Schedule};
 use super::{
-    build_report, parse_acks, parse_compression, payload, wait_until, Common, Counters, Outcome,
-    Progress, RunClock,
+    build_report, parse_acks, parse_compression, payload, Common, Counters, Outcome, Progress,
+    RunClock,
 };
 use crate::tools::ToolError;
 
@@ -260,28 +261,18 @@ fn send(
     counters: Arc<Counters>,
 ) -> Result<Histogram<u64>, ToolError> {
     let producer = producer(&config, start, counters.clone())?;
-    let mut sent = 0u64;
-    loop {
-        let due = due_time(start, sent, rate);
-        // Ends at the quota, and for a duration when either now or the next due time is past it.
-        if !quota.allows(sent, due.max(Instant::now())) {
-            break;
+    let mut pacer = RealClock::for_this_thread();
+    Schedule::new(start, rate).run(&mut pacer, |slot| {
+        // Ends at the quota; a timed run sends every record due before its deadline.
+        if !quota.allows(slot.index, slot.due) {
+            return Release::Stop;
         }
-        wait_until(due);
-        enqueue(&producer, topic, value, due - start, &counters);
-        sent += 1;
-    }
+        enqueue(&producer, topic, value, slot.due - start, &counters);
+        Release::Sent
+    });
     // Everything enqueued is acknowledged or failed within librdkafka's delivery timeout.
     let _ = producer.flush(Duration::from_secs(300));
     Ok(producer.context().latency())
-}
-
-/// When record number `sent` is due: on the fixed-rate schedule, or now when flat out.
-pub(super) fn due_time(start: Instant, sent: u64, rate: Option<f64>) -> Instant {
-    match rate {
-        Some(rate) => start + Duration::from_secs_f64(sent as f64 / rate),
-        None => Instant::now(),
-    }
 }
 
 /// Hands one record to librdkafka, waiting while its queue is full (the wait counts as

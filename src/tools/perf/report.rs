@@ -49,9 +49,16 @@ pub struct Report {
     pub latencies: Vec<(&'static str, Histogram<u64>)>,
     pub timeline: Vec<Sample>,
     pub client_cpu: Option<CpuUse>,
+    /// The cores this process may run on (its CPU affinity): what "saturated" is measured
+    /// against.
+    pub client_cores: Option<usize>,
     pub broker_cpu: Option<CpuUse>,
     pub settings: Value,
 }
+
+/// A client busy at least this share of the cores it may use was the bottleneck, or close to
+/// it: its latencies and throughput then measure the load generator, not the broker.
+pub const CLIENT_SATURATED_SHARE: f64 = 0.9;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -73,6 +80,17 @@ impl Report {
     fn cpu_per_gb(&self, cpu: Option<CpuUse>) -> Option<f64> {
         cpu.filter(|_| self.bytes > 0)
             .map(|cpu| cpu.core_seconds / (self.bytes as f64 / 1e9))
+    }
+
+    /// The share of its allowed cores the client kept busy over the run (1.0 = all of them).
+    pub fn client_busy_share(&self) -> Option<f64> {
+        let cores = self.client_cores.filter(|&cores| cores > 0)? as f64;
+        Some(self.client_cpu?.core_seconds / self.seconds() / cores)
+    }
+
+    pub fn client_saturated(&self) -> bool {
+        self.client_busy_share()
+            .is_some_and(|share| share >= CLIENT_SATURATED_SHARE)
     }
 
     pub fn complete(&self) -> bool {
@@ -102,6 +120,9 @@ impl Report {
             "latency": latencies,
             "client_cpu_core_seconds": self.client_cpu.map(|c| round3(c.core_seconds)),
             "client_cpu_core_seconds_per_gb": self.cpu_per_gb(self.client_cpu).map(round3),
+            "client_cores_allowed": self.client_cores,
+            "client_busy_share": self.client_busy_share().map(round3),
+            "client_saturated": self.client_saturated(),
             "broker_cpu_core_seconds": self.broker_cpu.map(|c| round3(c.core_seconds)),
             "broker_cpu_core_seconds_per_gb": self.cpu_per_gb(self.broker_cpu).map(round3),
             "timeline": self.timeline.iter().map(|s| json!({
@@ -140,6 +161,18 @@ impl Report {
                     cpu.core_seconds, per_gb
                 ));
             }
+        }
+        if let (true, Some(share), Some(cores)) = (
+            self.client_saturated(),
+            self.client_busy_share(),
+            self.client_cores,
+        ) {
+            text.push_str(&format!(
+                "  warning: the client kept {:.0}% of its {cores} allowed core(s) busy: these \
+                 figures measure the load generator as much as the broker (give it more cores, \
+                 or pin it apart from the broker)\n",
+                share * 100.0
+            ));
         }
         if self.errors > 0 {
             text.push_str(&format!(
@@ -199,6 +232,18 @@ pub fn process_cpu(pid: &str) -> Option<CpuUse> {
     })
 }
 
+/// How many cores this process may run on (sched_getaffinity), as `taskset` set them.
+pub fn allowed_cores() -> Option<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        Some(libc::CPU_COUNT(&set) as usize)
+    }
+}
+
 /// CPU spent between two readings.
 pub fn cpu_between(before: Option<CpuUse>, after: Option<CpuUse>) -> Option<CpuUse> {
     Some(CpuUse {
@@ -230,6 +275,7 @@ mod tests {
                 bytes: 2_000 * 1024,
             }],
             client_cpu: Some(CpuUse { core_seconds: 0.5 }),
+            client_cores: Some(2),
             broker_cpu: None,
             settings: json!({"acks": "1"}),
         }
@@ -268,6 +314,31 @@ mod tests {
         assert!(text.contains("3 records failed; first error: Message timed out"));
         assert!(text.contains("incomplete: 1500 of 2000 records"));
         assert!(!report.complete());
+    }
+
+    #[test]
+    fn a_saturated_client_is_called_out() {
+        // 0.5 core-seconds in 0.5 s on 2 allowed cores: half busy, no warning.
+        let mut report = report();
+        assert_eq!(report.client_busy_share(), Some(0.5));
+        assert!(!report.client_saturated());
+        assert!(!report.to_text().contains("warning"));
+        assert_eq!(report.to_json()["client_saturated"], false);
+        // The same work pinned to one core: 100% busy.
+        report.client_cores = Some(1);
+        assert!(report.client_saturated());
+        assert!(report
+            .to_text()
+            .contains("warning: the client kept 100% of its 1 allowed core(s) busy"));
+        assert_eq!(report.to_json()["client_busy_share"], 1.0);
+        assert_eq!(report.to_json()["client_saturated"], true);
+    }
+
+    #[test]
+    fn allowed_cores_are_counted() {
+        let cores = allowed_cores().expect("sched_getaffinity");
+        assert!(cores >= 1);
+        assert!(cores <= std::thread::available_parallelism().map_or(usize::MAX, |n| n.get()));
     }
 
     #[test]
