@@ -57,9 +57,16 @@ for run in $(seq 1 "$repeats"); do
     "${pinned[@]}" "$weir" perf produce fixed-weir --rate "$rate" --duration-secs "$seconds" \
         --acks all --linger-ms 1 -b "$bootstrap" --broker-pid "$broker_pid" --quiet \
         --output json >"$out/produce-pinned.$run.json"
-    "${pinned[@]}" "$rk_perf" -P -t fixed-rk -b "$bootstrap" -s 1024 -r "$rate" -c "$count" \
-        -a -1 -X linger.ms=1 -X batch.size=65536 -l -A "$out/rdkafka-performance.$run.us" -q \
-        >"$out/rdkafka-performance.$run.log" 2>&1
+    # The client's CPU (user + system seconds) from bash's `time`, for the table.
+    TIMEFORMAT="%U %S"
+    { time "${pinned[@]}" "$rk_perf" -P -t fixed-rk -b "$bootstrap" -s 1024 -r "$rate" \
+        -c "$count" -a -1 -X linger.ms=1 -X batch.size=65536 -l \
+        -A "$out/rdkafka-performance.$run.us" -q >"$out/rdkafka-performance.$run.log" 2>&1; } \
+        2>"$out/rdkafka-performance.$run.cpu"
+    # The same records flat out: the client's CPU per GB at a fixed rate should be no higher.
+    "${pinned[@]}" "$weir" perf produce flat-out --num-records "$count" --acks all \
+        --linger-ms 1 -b "$bootstrap" --broker-pid "$broker_pid" --quiet \
+        --output json >"$out/produce-flat-out.$run.json"
     "$weir" perf produce fixed-unpinned --rate "$rate" --duration-secs "$seconds" --acks all \
         --linger-ms 1 -b "$bootstrap" --broker-pid "$broker_pid" --quiet \
         --output json >"$out/produce-unpinned.$run.json"

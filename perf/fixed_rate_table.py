@@ -51,17 +51,22 @@ def rdkafka_rows(directory):
     if not files:
         return
     triples = []
+    client_per_gb = []
     for path in files:
         values = sorted(int(line) for line in path.read_text().split() if line.strip())
         if values:
             triples.append([percentile(values, q) / 1000.0 for _, q in PERCENTILES])
+            cpu = path.with_suffix(".cpu")
+            if cpu.exists():
+                user, system = (float(x) for x in cpu.read_text().split()[-2:])
+                client_per_gb.append((user + system) / (len(values) * 1024 / 1e9))
     yield {
         "workload": "rdkafka_performance (produce, from send)",
         "runs": len(triples),
         "mib_per_sec": None,
         "latency": [median([t[i] for t in triples]) for i in range(len(PERCENTILES))],
         "client_busy": None,
-        "client_per_gb": None,
+        "client_per_gb": median(client_per_gb),
         "broker_per_gb": None,
         "incomplete": 0,
     }

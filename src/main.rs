@@ -38,6 +38,11 @@ enum Command {
         /// Shards: executors, one pinned per core. Default: every CPU the process may use.
         #[arg(long, value_name = "N")]
         smp: Option<usize>,
+        /// Print every broker and topic config key (type, default, valid values, meaning) and
+        /// exit; `markdown` prints the README's tables.
+        #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "text",
+              value_parser = ["text", "markdown"])]
+        help_config: Option<String>,
     },
     /// Print the record batches of segment files, as kafka-dump-log.sh --files does.
     ///
@@ -88,9 +93,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {
+            help_config: Some(format),
+            ..
+        } => {
+            match format.as_str() {
+                "markdown" => print!("{}", weir::config::keys_markdown()),
+                _ => print!("{}", weir::config::keys_text()),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Serve {
             config,
             overrides,
             smp,
+            help_config: None,
         } => match serve(config, overrides, smp) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{parse_int, ConfigError};
+use super::{ConfigError, Settings};
 
 /// Kafka's default for both connection limits: `Int.MaxValue`, no limit.
 const NO_LIMIT: i64 = i32::MAX as i64;
@@ -30,53 +30,17 @@ pub struct ConnectionConfig {
     pub shutdown_timeout_ms: u64,
 }
 
-pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: i64 = 104_857_600;
-pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
-
 impl ConnectionConfig {
-    pub fn parse<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<Self, ConfigError> {
-        let limit = |key: &str| -> Result<usize, ConfigError> {
-            let value = parse_int::<i64>(key, get(key), NO_LIMIT)?;
-            if value < 1 {
-                return Err(ConfigError::invalid(
-                    key,
-                    &value.to_string(),
-                    "must be at least 1",
-                ));
-            }
-            Ok(value as usize)
-        };
-        let max_connections = limit("max.connections")?;
-        let max_connections_per_ip = limit("max.connections.per.ip")?;
-        let per_ip_overrides =
-            parse_overrides(get("max.connections.per.ip.overrides").unwrap_or(""))?;
-        let queued = parse_int::<i64>(
-            "queued.max.request.bytes",
-            get("queued.max.request.bytes"),
-            DEFAULT_QUEUED_MAX_REQUEST_BYTES,
-        )?;
-        let queued_max_request_bytes = match queued {
-            -1 => None,
-            bytes if bytes >= 1024 => Some(bytes as u64),
-            _ => {
-                return Err(ConfigError::invalid(
-                    "queued.max.request.bytes",
-                    &queued.to_string(),
-                    "must be at least 1024, or -1 for no bound",
-                ))
-            }
-        };
-        let shutdown_timeout_ms = parse_int::<u64>(
-            "shutdown.timeout.ms",
-            get("shutdown.timeout.ms"),
-            DEFAULT_SHUTDOWN_TIMEOUT_MS,
-        )?;
+    pub(crate) fn parse(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        let queued = s.parse::<i64>("queued.max.request.bytes")?;
         Ok(ConnectionConfig {
-            max_connections,
-            max_connections_per_ip,
-            per_ip_overrides,
-            queued_max_request_bytes,
-            shutdown_timeout_ms,
+            max_connections: s.parse("max.connections")?,
+            max_connections_per_ip: s.parse("max.connections.per.ip")?,
+            per_ip_overrides: parse_overrides(
+                s.text("max.connections.per.ip.overrides").unwrap_or(""),
+            )?,
+            queued_max_request_bytes: u64::try_from(queued).ok(),
+            shutdown_timeout_ms: s.parse("shutdown.timeout.ms")?,
         })
     }
 
@@ -91,29 +55,6 @@ impl ConnectionConfig {
             .get(&ip)
             .copied()
             .unwrap_or(self.max_connections_per_ip)
-    }
-
-    /// The effective value of one of this module's keys (DescribeConfigs).
-    pub fn describe(&self, key: &str) -> Option<String> {
-        Some(match key {
-            "max.connections" => self.max_connections.to_string(),
-            "max.connections.per.ip" => self.max_connections_per_ip.to_string(),
-            "max.connections.per.ip.overrides" => {
-                let mut pairs: Vec<String> = self
-                    .per_ip_overrides
-                    .iter()
-                    .map(|(ip, count)| format!("{ip}:{count}"))
-                    .collect();
-                pairs.sort();
-                pairs.join(",")
-            }
-            "queued.max.request.bytes" => self
-                .queued_max_request_bytes
-                .map_or(-1, |b| b as i64)
-                .to_string(),
-            "shutdown.timeout.ms" => self.shutdown_timeout_ms.to_string(),
-            _ => return None,
-        })
     }
 }
 
@@ -144,11 +85,11 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<ConnectionConfig, ConfigError> {
-        let map: HashMap<String, String> = pairs
+        let map: std::collections::BTreeMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        ConnectionConfig::parse(&|key: &str| map.get(key).map(String::as_str))
+        ConnectionConfig::parse(&Settings::validated(&map)?)
     }
 
     #[test]
@@ -175,10 +116,6 @@ mod tests {
         assert_eq!(config.limit_for("127.0.0.1".parse().unwrap()), 2);
         assert_eq!(config.limit_for("::1".parse().unwrap()), 0);
         assert_eq!(config.limit_for("10.0.0.2".parse().unwrap()), 10);
-        assert_eq!(
-            config.describe("max.connections.per.ip.overrides").unwrap(),
-            "10.0.0.1:100,127.0.0.1:2,::1:0"
-        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! Kafka's key names, turned into a typed [`BrokerConfig`]. Unknown keys and bad values are
 //! errors that name the key, so a typo never silently runs a broker with a default.
 
+mod broker_keys;
 mod connections;
 mod properties;
+pub mod registry;
 mod topic;
 
 use std::collections::BTreeMap;
@@ -11,12 +13,12 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::group::GroupConfig;
-use crate::log::{CleanupPolicy, FlushPolicy, LogConfig};
-use crate::record::TimestampType;
+use crate::log::LogConfig;
 
+pub use broker_keys::{broker_key, BROKER_KEYS};
 pub use connections::ConnectionConfig;
 pub use properties::parse_properties;
-pub use topic::{TopicConfigError, TopicConfigs, TOPIC_CONFIG_KEYS};
+pub use topic::{topic_defs, topic_key, TopicConfigError, TopicConfigs, TopicKey, TOPIC_KEYS};
 
 /// The data directory `weir serve` uses when `log.dirs` is not set.
 pub const DEFAULT_LOG_DIR: &str = "weir-data";
@@ -77,6 +79,10 @@ pub struct BrokerConfig {
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
     pub num_partitions: i32,
+    /// `default.replication.factor` (1 until Weir runs as a cluster).
+    pub default_replication_factor: i16,
+    /// `offsets.topic.replication.factor` (1 until Weir runs as a cluster).
+    pub offsets_topic_replication_factor: i16,
     /// `auto.create.topics.enable`
     pub auto_create_topics: bool,
     /// `delete.topic.enable`
@@ -127,53 +133,68 @@ impl Default for CleanerConfig {
     }
 }
 
-/// Kafka keys this broker accepts, with Kafka's defaults where Weir follows them.
-pub const BROKER_CONFIG_KEYS: &[&str] = &[
-    "broker.id",
-    "listeners",
-    "advertised.listeners",
-    "admin.listener",
-    "log.dirs",
-    "log.dir",
-    "num.partitions",
-    "default.replication.factor",
-    "offsets.topic.replication.factor",
-    "auto.create.topics.enable",
-    "delete.topic.enable",
-    "log.retention.hours",
-    "log.retention.minutes",
-    "log.retention.ms",
-    "log.retention.bytes",
-    "log.retention.check.interval.ms",
-    "log.segment.bytes",
-    "log.roll.hours",
-    "log.roll.ms",
-    "log.index.interval.bytes",
-    "log.message.timestamp.type",
-    "message.max.bytes",
-    "socket.request.max.bytes",
-    "connections.max.idle.ms",
-    "max.connections",
-    "max.connections.per.ip",
-    "max.connections.per.ip.overrides",
-    "queued.max.request.bytes",
-    "shutdown.timeout.ms",
-    "log.flush.interval.messages",
-    "log.flush.interval.ms",
-    "compression.type",
-    "log.cleanup.policy",
-    "log.cleaner.enable",
-    "log.cleaner.backoff.ms",
-    "log.cleaner.dedupe.buffer.size",
-    "log.cleaner.delete.retention.ms",
-    "log.cleaner.min.cleanable.ratio",
-    "log.cleaner.min.compaction.lag.ms",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "group.initial.rebalance.delay.ms",
-    "offset.metadata.max.bytes",
-    "offsets.topic.num.partitions",
-];
+/// The given broker keys, each checked against [`BROKER_KEYS`], read with the table's defaults:
+/// the one place a key's default and rule live.
+pub(crate) struct Settings<'a> {
+    given: &'a BTreeMap<String, String>,
+    /// The keys the parser asked for: a test checks that it asks for every key of the table
+    /// (a key declared but never read would be accepted and silently ignored).
+    read: std::cell::RefCell<std::collections::BTreeSet<&'static str>>,
+}
+
+impl<'a> Settings<'a> {
+    /// Refuses an unknown key or a value its definition does not accept, naming the key.
+    fn validated(given: &'a BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        for (key, value) in given {
+            let def = broker_key(key).ok_or_else(|| ConfigError::UnknownKey {
+                key: key.clone(),
+                hint: unknown_key_hint(key),
+            })?;
+            def.validate(value)
+                .map_err(|reason| ConfigError::invalid(key, value, reason))?;
+        }
+        Ok(Settings {
+            given,
+            read: Default::default(),
+        })
+    }
+
+    /// The value given for `key`, if any.
+    pub(crate) fn given(&self, key: &str) -> Option<&'a str> {
+        match broker_key(key) {
+            Some(def) => {
+                self.read.borrow_mut().insert(def.name);
+            }
+            None => debug_assert!(false, "`{key}` is not in BROKER_KEYS"),
+        }
+        self.given.get(key).map(|v| v.trim())
+    }
+
+    /// The given value, else the table's default (`None`: Kafka's null).
+    pub(crate) fn text(&self, key: &str) -> Option<&'a str> {
+        self.given(key)
+            .or_else(|| broker_key(key).and_then(|def| def.default))
+    }
+
+    /// The value as `T`. Defaults are in the table, so only a key whose default is null can be
+    /// missing; callers read those with [`Settings::given`].
+    pub(crate) fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<T, ConfigError> {
+        let text = self
+            .text(key)
+            .ok_or_else(|| ConfigError::invalid(key, "", "no value and no default"))?;
+        text.parse::<T>()
+            .map_err(|_| ConfigError::invalid(key, text, "not a number in range"))
+    }
+
+    pub(crate) fn flag(&self, key: &str) -> Result<bool, ConfigError> {
+        let text = self.text(key).unwrap_or("false");
+        match text.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ConfigError::invalid(key, text, "must be true or false")),
+        }
+    }
+}
 
 impl Default for BrokerConfig {
     fn default() -> Self {
@@ -184,28 +205,20 @@ impl Default for BrokerConfig {
 impl BrokerConfig {
     /// Builds the config from `key=value` pairs (file first, overrides applied on top).
     pub fn from_properties(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        for key in props.keys() {
-            if !BROKER_CONFIG_KEYS.contains(&key.as_str()) {
-                return Err(ConfigError::UnknownKey {
-                    key: key.clone(),
-                    hint: unknown_key_hint(key),
-                });
-            }
-        }
-        let get = |key: &str| props.get(key).map(|v| v.trim());
+        let settings = Settings::validated(&props)?;
+        let config = Self::build(&settings)?;
+        Ok(BrokerConfig {
+            given: props.clone(),
+            ..config
+        })
+    }
 
-        let broker_id = parse_int::<i32>("broker.id", get("broker.id"), 0)?;
-        if broker_id < 0 {
-            return Err(ConfigError::invalid(
-                "broker.id",
-                &broker_id.to_string(),
-                "must be 0 or more",
-            ));
-        }
-        let listener_text = get("listeners").unwrap_or(DEFAULT_LISTENER);
+    fn build(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        let broker_id = s.parse::<i32>("broker.id")?;
+        let listener_text = s.text("listeners").unwrap_or(DEFAULT_LISTENER);
         let listener_endpoint = parse_listener("listeners", listener_text)?;
         let listener = resolve("listeners", &listener_endpoint)?;
-        let advertised = match get("advertised.listeners") {
+        let advertised = match s.given("advertised.listeners") {
             Some(text) => parse_listener("advertised.listeners", text)?,
             None if listener.ip().is_unspecified() => AdvertisedListener {
                 host: host_name(),
@@ -217,90 +230,26 @@ impl BrokerConfig {
             },
         };
 
-        let log_dir = match (get("log.dirs"), get("log.dir")) {
-            (Some(dirs), _) | (None, Some(dirs)) => {
-                if dirs.contains(',') {
-                    return Err(ConfigError::invalid(
-                        "log.dirs",
-                        dirs,
-                        "Weir uses one log directory; give a single path",
-                    ));
-                }
-                if dirs.is_empty() {
-                    return Err(ConfigError::invalid("log.dirs", dirs, "empty path"));
-                }
-                PathBuf::from(dirs)
-            }
-            (None, None) => PathBuf::from(DEFAULT_LOG_DIR),
+        let (dirs_key, dirs) = match s.given("log.dirs") {
+            Some(dirs) => ("log.dirs", dirs),
+            None => ("log.dir", s.text("log.dir").unwrap_or(DEFAULT_LOG_DIR)),
         };
-
-        let num_partitions = parse_int::<i32>("num.partitions", get("num.partitions"), 1)?;
-        if num_partitions < 1 {
+        if dirs.contains(',') {
             return Err(ConfigError::invalid(
-                "num.partitions",
-                &num_partitions.to_string(),
-                "must be at least 1",
+                dirs_key,
+                dirs,
+                "Weir uses one log directory; give a single path",
             ));
         }
-        for key in [
-            "default.replication.factor",
-            "offsets.topic.replication.factor",
-        ] {
-            let factor = parse_int::<i16>(key, get(key), 1)?;
-            if factor != 1 {
-                return Err(ConfigError::invalid(
-                    key,
-                    &factor.to_string(),
-                    "Weir runs as a single node: the replication factor is 1",
-                ));
-            }
+        if dirs.is_empty() {
+            return Err(ConfigError::invalid(dirs_key, dirs, "empty path"));
         }
-        let auto_create_topics = parse_bool(
-            "auto.create.topics.enable",
-            get("auto.create.topics.enable"),
-            true,
-        )?;
-        let delete_topic_enable =
-            parse_bool("delete.topic.enable", get("delete.topic.enable"), true)?;
-        let socket_request_max_bytes = parse_int::<i32>(
-            "socket.request.max.bytes",
-            get("socket.request.max.bytes"),
-            104_857_600,
-        )?;
-        if socket_request_max_bytes < 1024 {
-            return Err(ConfigError::invalid(
-                "socket.request.max.bytes",
-                &socket_request_max_bytes.to_string(),
-                "must be at least 1024",
-            ));
-        }
-        let retention_check_interval_ms = parse_int::<u64>(
-            "log.retention.check.interval.ms",
-            get("log.retention.check.interval.ms"),
-            300_000,
-        )?
-        .max(1);
+        let log_dir = PathBuf::from(dirs);
 
-        let idle = parse_int::<i64>(
-            "connections.max.idle.ms",
-            get("connections.max.idle.ms"),
-            600_000,
-        )?;
-        let connections_max_idle_ms = match idle {
-            -1 => None,
-            ms if ms > 0 => Some(ms as u64),
-            _ => {
-                return Err(ConfigError::invalid(
-                    "connections.max.idle.ms",
-                    &idle.to_string(),
-                    "must be positive, or -1 for never",
-                ))
-            }
-        };
-        let admin_listener = match get("admin.listener")
-            .unwrap_or(DEFAULT_ADMIN_LISTENER)
-            .trim()
-        {
+        let idle = s.parse::<i64>("connections.max.idle.ms")?;
+        let connections_max_idle_ms = (idle > 0).then_some(idle as u64);
+        let admin_text = s.text("admin.listener").unwrap_or_default();
+        let admin_listener = match admin_text {
             "" => None,
             text => Some(
                 text.to_socket_addrs()
@@ -315,56 +264,16 @@ impl BrokerConfig {
                     })?,
             ),
         };
-        let connections = ConnectionConfig::parse(&get)?;
-        let log = broker_log_config(&get)?;
-        let cleaner_defaults = CleanerConfig::default();
         let cleaner = CleanerConfig {
-            enable: parse_bool(
-                "log.cleaner.enable",
-                get("log.cleaner.enable"),
-                cleaner_defaults.enable,
-            )?,
-            backoff_ms: parse_int(
-                "log.cleaner.backoff.ms",
-                get("log.cleaner.backoff.ms"),
-                cleaner_defaults.backoff_ms,
-            )?
-            .max(1),
-            dedupe_buffer_bytes: parse_int(
-                "log.cleaner.dedupe.buffer.size",
-                get("log.cleaner.dedupe.buffer.size"),
-                cleaner_defaults.dedupe_buffer_bytes,
-            )?,
+            enable: s.flag("log.cleaner.enable")?,
+            backoff_ms: s.parse("log.cleaner.backoff.ms")?,
+            dedupe_buffer_bytes: s.parse("log.cleaner.dedupe.buffer.size")?,
         };
-        if cleaner.dedupe_buffer_bytes < 1 << 20 {
-            return Err(ConfigError::invalid(
-                "log.cleaner.dedupe.buffer.size",
-                &cleaner.dedupe_buffer_bytes.to_string(),
-                "must be at least 1048576",
-            ));
-        }
-        let defaults = GroupConfig::default();
         let group = GroupConfig {
-            min_session_timeout_ms: parse_int(
-                "group.min.session.timeout.ms",
-                get("group.min.session.timeout.ms"),
-                defaults.min_session_timeout_ms,
-            )?,
-            max_session_timeout_ms: parse_int(
-                "group.max.session.timeout.ms",
-                get("group.max.session.timeout.ms"),
-                defaults.max_session_timeout_ms,
-            )?,
-            initial_rebalance_delay_ms: parse_int(
-                "group.initial.rebalance.delay.ms",
-                get("group.initial.rebalance.delay.ms"),
-                defaults.initial_rebalance_delay_ms,
-            )?,
-            offset_metadata_max_bytes: parse_int(
-                "offset.metadata.max.bytes",
-                get("offset.metadata.max.bytes"),
-                defaults.offset_metadata_max_bytes,
-            )?,
+            min_session_timeout_ms: s.parse("group.min.session.timeout.ms")?,
+            max_session_timeout_ms: s.parse("group.max.session.timeout.ms")?,
+            initial_rebalance_delay_ms: s.parse("group.initial.rebalance.delay.ms")?,
+            offset_metadata_max_bytes: s.parse("offset.metadata.max.bytes")?,
         };
         if group.min_session_timeout_ms > group.max_session_timeout_ms {
             return Err(ConfigError::invalid(
@@ -373,189 +282,77 @@ impl BrokerConfig {
                 "larger than group.max.session.timeout.ms",
             ));
         }
-        let offsets_topic_partitions = parse_int::<i32>(
-            "offsets.topic.num.partitions",
-            get("offsets.topic.num.partitions"),
-            50,
-        )?;
-        if !(1..=1000).contains(&offsets_topic_partitions) {
-            return Err(ConfigError::invalid(
-                "offsets.topic.num.partitions",
-                &offsets_topic_partitions.to_string(),
-                "must be between 1 and 1000",
-            ));
-        }
         Ok(BrokerConfig {
             broker_id,
             listener,
             advertised,
             log_dir,
-            num_partitions,
-            auto_create_topics,
-            delete_topic_enable,
-            socket_request_max_bytes: socket_request_max_bytes as usize,
-            retention_check_interval_ms,
+            num_partitions: s.parse("num.partitions")?,
+            default_replication_factor: s.parse("default.replication.factor")?,
+            offsets_topic_replication_factor: s.parse("offsets.topic.replication.factor")?,
+            auto_create_topics: s.flag("auto.create.topics.enable")?,
+            delete_topic_enable: s.flag("delete.topic.enable")?,
+            socket_request_max_bytes: s.parse("socket.request.max.bytes")?,
+            retention_check_interval_ms: s.parse("log.retention.check.interval.ms")?,
             connections_max_idle_ms,
             admin_listener,
-            connections,
-            log,
+            connections: ConnectionConfig::parse(s)?,
+            log: broker_log_config(s)?,
             cleaner,
             group,
-            offsets_topic_partitions,
-            given: props,
+            offsets_topic_partitions: s.parse("offsets.topic.num.partitions")?,
+            given: BTreeMap::new(),
         })
     }
 }
 
 /// The broker-level `log.*` keys as the defaults of every topic's [`LogConfig`].
-fn broker_log_config<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<LogConfig, ConfigError> {
+fn broker_log_config(s: &Settings<'_>) -> Result<LogConfig, ConfigError> {
     let mut log = LogConfig::default();
     // Kafka's precedence: log.retention.ms over .minutes over .hours; -1 keeps forever.
-    let retention_ms = if let Some(ms) = get("log.retention.ms") {
-        parse_int::<i64>("log.retention.ms", Some(ms), 0)?
-    } else if let Some(minutes) = get("log.retention.minutes") {
-        parse_int::<i64>("log.retention.minutes", Some(minutes), 0)?.saturating_mul(60_000)
+    let retention_ms = if s.given("log.retention.ms").is_some() {
+        s.parse::<i64>("log.retention.ms")?
+    } else if s.given("log.retention.minutes").is_some() {
+        s.parse::<i64>("log.retention.minutes")?
+            .saturating_mul(60_000)
     } else {
-        parse_int::<i64>("log.retention.hours", get("log.retention.hours"), 168)?
+        s.parse::<i64>("log.retention.hours")?
             .saturating_mul(3_600_000)
     };
     log.retention_ms = (retention_ms >= 0).then_some(retention_ms);
-    let retention_bytes = parse_int::<i64>("log.retention.bytes", get("log.retention.bytes"), -1)?;
-    log.retention_bytes = u64::try_from(retention_bytes).ok();
-    let segment_bytes = parse_int::<i32>("log.segment.bytes", get("log.segment.bytes"), 1 << 30)?;
-    if segment_bytes < 14 {
-        return Err(ConfigError::invalid(
-            "log.segment.bytes",
-            &segment_bytes.to_string(),
-            "must be at least 14 (Kafka's minimum)",
-        ));
-    }
-    log.segment_bytes = segment_bytes as u64;
-    log.segment_ms = if let Some(ms) = get("log.roll.ms") {
-        parse_int::<i64>("log.roll.ms", Some(ms), 0)?
+    log.retention_bytes = u64::try_from(s.parse::<i64>("log.retention.bytes")?).ok();
+    log.segment_bytes = s.parse("log.segment.bytes")?;
+    log.segment_ms = if s.given("log.roll.ms").is_some() {
+        s.parse::<i64>("log.roll.ms")?
     } else {
-        parse_int::<i64>("log.roll.hours", get("log.roll.hours"), 168)?.saturating_mul(3_600_000)
+        s.parse::<i64>("log.roll.hours")?.saturating_mul(3_600_000)
     };
-    if log.segment_ms < 1 {
-        return Err(ConfigError::invalid(
-            "log.roll.ms",
-            &log.segment_ms.to_string(),
-            "must be at least 1",
-        ));
-    }
-    log.index_interval_bytes = parse_int::<u64>(
-        "log.index.interval.bytes",
-        get("log.index.interval.bytes"),
-        4096,
-    )?;
-    log.max_message_bytes =
-        parse_int::<u32>("message.max.bytes", get("message.max.bytes"), 1_048_588)? as usize;
-    log.message_timestamp_type = match get("log.message.timestamp.type") {
-        None | Some("CreateTime") => TimestampType::CreateTime,
-        Some("LogAppendTime") => TimestampType::LogAppendTime,
-        Some(other) => {
-            return Err(ConfigError::invalid(
-                "log.message.timestamp.type",
-                other,
-                "must be CreateTime or LogAppendTime",
-            ))
+    log.index_interval_bytes = s.parse("log.index.interval.bytes")?;
+    log.max_message_bytes = s.parse("message.max.bytes")?;
+    // The broker keys that are topic keys' defaults go through the topic keys' own appliers,
+    // so a broker default and a topic override of the same setting mean the same thing.
+    for (broker, topic_key) in [
+        ("log.message.timestamp.type", "message.timestamp.type"),
+        ("compression.type", "compression.type"),
+        ("log.cleanup.policy", "cleanup.policy"),
+        ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
+        (
+            "log.cleaner.min.cleanable.ratio",
+            "min.cleanable.dirty.ratio",
+        ),
+        ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
+        ("log.flush.interval.messages", "flush.messages"),
+        ("log.flush.interval.ms", "flush.ms"),
+    ] {
+        if let (Some(value), Some(apply)) = (
+            s.given(broker),
+            topic::topic_key(topic_key).and_then(|key| key.apply),
+        ) {
+            apply(&mut log, value);
         }
-    };
-    if let Some(value) = get("compression.type") {
-        log.compression = topic::parse_compression(value).ok_or_else(|| {
-            ConfigError::invalid(
-                "compression.type",
-                value,
-                "must be producer, uncompressed, gzip, snappy, lz4 or zstd",
-            )
-        })?;
     }
-    // The cleaner's broker keys are the defaults of the topic keys, as in Kafka.
-    let topic_default = |broker_key: &str, topic_key: &str| -> Result<(), ConfigError> {
-        match get(broker_key) {
-            Some(value) => topic::check_value(topic_key, value)
-                .map_err(|e| ConfigError::invalid(broker_key, value, e.reason())),
-            None => Ok(()),
-        }
-    };
-    topic_default("log.cleanup.policy", "cleanup.policy")?;
-    topic_default("log.cleaner.delete.retention.ms", "delete.retention.ms")?;
-    topic_default(
-        "log.cleaner.min.cleanable.ratio",
-        "min.cleanable.dirty.ratio",
-    )?;
-    topic_default("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms")?;
-    if let Some(policy) = get("log.cleanup.policy").and_then(CleanupPolicy::parse) {
-        log.cleanup = policy;
-    }
-    if let Some(ms) = get("log.cleaner.delete.retention.ms") {
-        log.delete_retention_ms = parse_int("log.cleaner.delete.retention.ms", Some(ms), 0)?;
-    }
-    if let Some(ratio) = get("log.cleaner.min.cleanable.ratio") {
-        log.min_cleanable_dirty_ratio =
-            parse_int("log.cleaner.min.cleanable.ratio", Some(ratio), 0.5)?;
-    }
-    if let Some(ms) = get("log.cleaner.min.compaction.lag.ms") {
-        log.min_compaction_lag_ms = parse_int("log.cleaner.min.compaction.lag.ms", Some(ms), 0)?;
-    }
-    log.flush = FlushPolicy {
-        interval_messages: parse_optional_positive(
-            "log.flush.interval.messages",
-            get("log.flush.interval.messages"),
-        )?,
-        interval_ms: parse_optional_positive(
-            "log.flush.interval.ms",
-            get("log.flush.interval.ms"),
-        )?,
-    };
     Ok(log)
 }
-
-/// Kafka's `Long.MAX_VALUE` default for the flush intervals means "never by count/time"; so does
-/// an absent key. Any value up to i64::MAX is a real interval.
-fn parse_optional_positive(key: &str, value: Option<&str>) -> Result<Option<u64>, ConfigError> {
-    match value {
-        None => Ok(None),
-        Some(text) => {
-            let n = parse_int::<i64>(key, Some(text), 0)?;
-            if n < 1 {
-                return Err(ConfigError::invalid(key, text, "must be at least 1"));
-            }
-            Ok((n != i64::MAX).then_some(n as u64))
-        }
-    }
-}
-
-pub(crate) fn parse_int<T: std::str::FromStr>(
-    key: &str,
-    value: Option<&str>,
-    default: T,
-) -> Result<T, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<T>()
-            .map_err(|_| ConfigError::invalid(key, text, "not a number in range")),
-    }
-}
-
-pub(crate) fn parse_bool(
-    key: &str,
-    value: Option<&str>,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match value.map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(_) => Err(ConfigError::invalid(
-            key,
-            value.unwrap_or_default(),
-            "must be true or false",
-        )),
-    }
-}
-
 /// `PLAINTEXT://host:port` (an empty host means all interfaces, as in Kafka).
 fn parse_listener(key: &str, text: &str) -> Result<AdvertisedListener, ConfigError> {
     if text.contains(',') {
@@ -611,7 +408,7 @@ fn host_name() -> String {
 }
 
 fn unknown_key_hint(key: &str) -> String {
-    if TOPIC_CONFIG_KEYS.contains(&key) && key != "compression.type" {
+    if topic_key(key).is_some() && key != "compression.type" {
         return format!(" (a topic config: set it per topic, or as its broker default log.{key})");
     }
     if key.starts_with("zookeeper.") || key.starts_with("controller.") || key.starts_with("ssl.") {
@@ -620,85 +417,171 @@ fn unknown_key_hint(key: &str) -> String {
     String::new()
 }
 
+/// The README's tables of keys (between its `config-keys` markers) and
+/// `weir serve --help-config markdown`.
+pub fn keys_markdown() -> String {
+    format!(
+        "### Broker keys\n\n{}\n### Topic keys\n\n{}",
+        registry::markdown_table(BROKER_KEYS),
+        registry::markdown_table(&topic_defs())
+    )
+}
+
+/// `weir serve --help-config`: every key, its type, default, valid values and meaning.
+pub fn keys_text() -> String {
+    let mut text = String::new();
+    for (title, table) in [
+        (
+            "Broker keys (server.properties, --override)",
+            BROKER_KEYS.to_vec(),
+        ),
+        (
+            "Topic keys (CreateTopics, AlterConfigs, weir topic create --config)",
+            topic_defs(),
+        ),
+    ] {
+        text.push_str(title);
+        text.push_str("\n\n");
+        for def in table {
+            let rule = def.rule();
+            text.push_str(&format!(
+                "  {} ({}, default {}{})\n      {}\n",
+                def.name,
+                def.kind.name(),
+                def.default
+                    .map_or("null", |d| if d.is_empty() { "\"\"" } else { d }),
+                if rule.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {rule}")
+                },
+                def.documentation(),
+            ));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// Where a config's value comes from, numbered as DescribeConfigs answers it (`config_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    TopicConfig = 1,
+    StaticBrokerConfig = 4,
+    DefaultConfig = 5,
+}
+
+/// One key as DescribeConfigs shows it: its definition, effective value, where that comes from,
+/// and its synonyms in Kafka's order of precedence (v1+).
+#[derive(Debug, Clone)]
+pub struct DescribedConfig {
+    pub def: &'static registry::ConfigDef,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSynonym {
+    pub name: &'static str,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
 impl BrokerConfig {
-    /// Every broker key with its effective value and whether it was set (DescribeConfigs).
-    pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
-        let log = &self.log;
-        BROKER_CONFIG_KEYS
+    /// Every broker key with its value: as given in server.properties / `--override`
+    /// (STATIC_BROKER_CONFIG) or the table's default (DEFAULT_CONFIG), as Kafka shows them.
+    pub fn describe(&self) -> Vec<DescribedConfig> {
+        BROKER_KEYS
             .iter()
-            .map(|&key| {
-                if let Some(value) = self.given.get(key) {
-                    return (key, value.clone(), true);
-                }
-                let value = match key {
-                    "broker.id" => self.broker_id.to_string(),
-                    "listeners" => format!("PLAINTEXT://{}", self.listener),
-                    "advertised.listeners" => format!(
-                        "PLAINTEXT://{}:{}",
-                        self.advertised.host, self.advertised.port
-                    ),
-                    "admin.listener" => self
-                        .admin_listener
-                        .map_or_else(String::new, |address| address.to_string()),
-                    "log.dirs" | "log.dir" => self.log_dir.display().to_string(),
-                    "num.partitions" => self.num_partitions.to_string(),
-                    "default.replication.factor" | "offsets.topic.replication.factor" => "1".into(),
-                    "auto.create.topics.enable" => self.auto_create_topics.to_string(),
-                    "delete.topic.enable" => self.delete_topic_enable.to_string(),
-                    "log.retention.ms" => log.retention_ms.unwrap_or(-1).to_string(),
-                    "log.retention.hours" => {
-                        log.retention_ms.map_or(-1, |ms| ms / 3_600_000).to_string()
-                    }
-                    "log.retention.minutes" => {
-                        log.retention_ms.map_or(-1, |ms| ms / 60_000).to_string()
-                    }
-                    "log.retention.bytes" => {
-                        log.retention_bytes.map_or(-1, |b| b as i64).to_string()
-                    }
-                    "log.retention.check.interval.ms" => {
-                        self.retention_check_interval_ms.to_string()
-                    }
-                    "log.segment.bytes" => log.segment_bytes.to_string(),
-                    "log.roll.ms" => log.segment_ms.to_string(),
-                    "log.roll.hours" => (log.segment_ms / 3_600_000).to_string(),
-                    "socket.request.max.bytes" => self.socket_request_max_bytes.to_string(),
-                    "connections.max.idle.ms" => self
-                        .connections_max_idle_ms
-                        .map_or(-1, |ms| ms as i64)
-                        .to_string(),
-                    "message.max.bytes" => topic::default_value("max.message.bytes", log),
-                    "log.index.interval.bytes" => topic::default_value("index.interval.bytes", log),
-                    "log.message.timestamp.type" => {
-                        topic::default_value("message.timestamp.type", log)
-                    }
-                    "log.flush.interval.messages" => topic::default_value("flush.messages", log),
-                    "log.flush.interval.ms" => topic::default_value("flush.ms", log),
-                    "compression.type" => topic::compression_name(log.compression).to_string(),
-                    "log.cleanup.policy" => topic::default_value("cleanup.policy", log),
-                    "log.cleaner.delete.retention.ms" => {
-                        topic::default_value("delete.retention.ms", log)
-                    }
-                    "log.cleaner.min.cleanable.ratio" => {
-                        topic::default_value("min.cleanable.dirty.ratio", log)
-                    }
-                    "log.cleaner.min.compaction.lag.ms" => {
-                        topic::default_value("min.compaction.lag.ms", log)
-                    }
-                    "log.cleaner.enable" => self.cleaner.enable.to_string(),
-                    "log.cleaner.backoff.ms" => self.cleaner.backoff_ms.to_string(),
-                    "log.cleaner.dedupe.buffer.size" => {
-                        self.cleaner.dedupe_buffer_bytes.to_string()
-                    }
-                    "group.min.session.timeout.ms" => self.group.min_session_timeout_ms.to_string(),
-                    "group.max.session.timeout.ms" => self.group.max_session_timeout_ms.to_string(),
-                    "group.initial.rebalance.delay.ms" => {
-                        self.group.initial_rebalance_delay_ms.to_string()
-                    }
-                    "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes.to_string(),
-                    "offsets.topic.num.partitions" => self.offsets_topic_partitions.to_string(),
-                    other => self.connections.describe(other).unwrap_or_default(),
+            .map(|def| {
+                let default = ConfigSynonym {
+                    name: def.name,
+                    value: def.default.map(str::to_string),
+                    source: ConfigSource::DefaultConfig,
                 };
-                (key, value, false)
+                match self.given.get(def.name) {
+                    Some(value) => DescribedConfig {
+                        def,
+                        value: Some(value.trim().to_string()),
+                        source: ConfigSource::StaticBrokerConfig,
+                        synonyms: vec![
+                            ConfigSynonym {
+                                name: def.name,
+                                value: Some(value.trim().to_string()),
+                                source: ConfigSource::StaticBrokerConfig,
+                            },
+                            default,
+                        ],
+                    },
+                    None => DescribedConfig {
+                        def,
+                        value: default.value.clone(),
+                        source: ConfigSource::DefaultConfig,
+                        synonyms: vec![default],
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Every topic key for a topic with `overrides`: the override (TOPIC_CONFIG), else the
+    /// broker's key that sets its default (STATIC_BROKER_CONFIG), else the default.
+    pub fn describe_topic(&self, overrides: &TopicConfigs) -> Vec<DescribedConfig> {
+        topic::TOPIC_KEYS
+            .iter()
+            .map(|key| {
+                let mut synonyms = Vec::new();
+                if let Some(value) = overrides.overrides().get(key.def.name) {
+                    synonyms.push(ConfigSynonym {
+                        name: key.def.name,
+                        value: Some(value.clone()),
+                        source: ConfigSource::TopicConfig,
+                    });
+                }
+                for &broker in key.broker_synonyms {
+                    if let Some(value) = self.given.get(broker) {
+                        synonyms.push(ConfigSynonym {
+                            name: broker,
+                            value: Some(value.trim().to_string()),
+                            source: ConfigSource::StaticBrokerConfig,
+                        });
+                    }
+                }
+                // The default: the broker key's (where Weir has one), else the topic key's.
+                let default_name = key
+                    .broker_synonyms
+                    .iter()
+                    .copied()
+                    .find(|name| broker_key(name).is_some())
+                    .unwrap_or(key.def.name);
+                let default_value = key
+                    .broker_default
+                    .map(|effective| effective(&LogConfig::default()))
+                    .or_else(|| key.def.default.map(str::to_string));
+                synonyms.push(ConfigSynonym {
+                    name: default_name,
+                    value: default_value,
+                    source: ConfigSource::DefaultConfig,
+                });
+                let first = &synonyms[0];
+                let (value, source) = match first.source {
+                    // A broker key's text may be in other units (log.retention.hours): show
+                    // the topic key's value, computed from the broker's settings.
+                    ConfigSource::StaticBrokerConfig => (
+                        key.broker_default
+                            .map(|effective| effective(&self.log))
+                            .or_else(|| first.value.clone()),
+                        first.source,
+                    ),
+                    _ => (first.value.clone(), first.source),
+                };
+                DescribedConfig {
+                    def: &key.def,
+                    value,
+                    source,
+                    synonyms,
+                }
             })
             .collect()
     }
@@ -713,6 +596,101 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_parser_reads_every_key_of_the_table() {
+        let none = BTreeMap::new();
+        let settings = Settings::validated(&none).unwrap();
+        BrokerConfig::build(&settings).unwrap();
+        let read = settings.read.borrow();
+        let unread: Vec<&str> = BROKER_KEYS
+            .iter()
+            .map(|def| def.name)
+            .filter(|name| !read.contains(name))
+            .collect();
+        assert!(unread.is_empty(), "declared but never read: {unread:?}");
+    }
+
+    #[test]
+    fn every_default_is_valid_and_parses_when_given() {
+        for def in BROKER_KEYS {
+            let Some(default) = def.default else { continue };
+            def.validate(default)
+                .unwrap_or_else(|e| panic!("{}: default {default}: {e}", def.name));
+            BrokerConfig::from_properties(props(&[(def.name, default)]))
+                .unwrap_or_else(|e| panic!("{}={default}: {e}", def.name));
+        }
+    }
+
+    #[test]
+    fn describe_lists_every_key_with_its_source() {
+        let config = BrokerConfig::from_properties(props(&[("log.retention.hours", "2")])).unwrap();
+        let described = config.describe();
+        assert_eq!(described.len(), BROKER_KEYS.len());
+        let hours = described
+            .iter()
+            .find(|d| d.def.name == "log.retention.hours")
+            .unwrap();
+        assert_eq!(hours.value.as_deref(), Some("2"));
+        assert_eq!(hours.source, ConfigSource::StaticBrokerConfig);
+        assert_eq!(hours.synonyms.len(), 2);
+        let ms = described
+            .iter()
+            .find(|d| d.def.name == "log.retention.ms")
+            .unwrap();
+        assert_eq!(
+            ms.value, None,
+            "null, as Kafka shows an unset log.retention.ms"
+        );
+        assert_eq!(ms.source, ConfigSource::DefaultConfig);
+    }
+
+    #[test]
+    fn topic_keys_show_the_broker_key_that_sets_their_default() {
+        let config = BrokerConfig::from_properties(props(&[("log.retention.hours", "2")])).unwrap();
+        let overrides =
+            TopicConfigs::new([("segment.ms".to_string(), "60000".to_string())]).unwrap();
+        let described = config.describe_topic(&overrides);
+        assert_eq!(described.len(), TOPIC_KEYS.len());
+        let find = |name: &str| described.iter().find(|d| d.def.name == name).unwrap();
+        let retention = find("retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("7200000"));
+        assert_eq!(retention.source, ConfigSource::StaticBrokerConfig);
+        let names: Vec<_> = retention
+            .synonyms
+            .iter()
+            .map(|s| (s.name, s.source))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("log.retention.hours", ConfigSource::StaticBrokerConfig),
+                ("log.retention.ms", ConfigSource::DefaultConfig)
+            ]
+        );
+        let segment = find("segment.ms");
+        assert_eq!(segment.value.as_deref(), Some("60000"));
+        assert_eq!(segment.source, ConfigSource::TopicConfig);
+        let format = find("message.format.version");
+        assert_eq!(format.value.as_deref(), Some("3.0-IV1"));
+        assert_eq!(format.source, ConfigSource::DefaultConfig);
+    }
+
+    /// The README's key tables are `keys_markdown()`, pasted: a key added to a table and not
+    /// to the README (or the reverse) fails here.
+    #[test]
+    fn the_readme_lists_every_key() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&keys_markdown()),
+            "README.md's config key tables are out of date: replace them with the output of \
+             `weir serve --help-config markdown`"
+        );
+        let text = keys_text();
+        for def in BROKER_KEYS.iter().chain(TOPIC_KEYS.iter().map(|k| &k.def)) {
+            assert!(text.contains(&format!("  {} (", def.name)), "{}", def.name);
+        }
     }
 
     #[test]

@@ -23,11 +23,6 @@ use crate::shard::controller::{
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::Shard;
 
-/// Kafka's DescribeConfigs / CreateTopics config sources.
-pub const SOURCE_TOPIC_CONFIG: i8 = 1;
-pub const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
-pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
-
 const CONTROLLER_SHARD: usize = 0;
 
 /// Sends `op` to the controller shard and returns its per-topic outcomes.
@@ -121,7 +116,7 @@ pub async fn create_topics(
         validate_only: request.validate_only,
     };
     let outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
-    let defaults = &ctx.shard.config.log;
+    let broker_config = &ctx.shard.config;
     let results = outcomes
         .into_iter()
         .map(|outcome| {
@@ -130,19 +125,14 @@ pub async fn create_topics(
             match outcome.result {
                 Ok(meta) => {
                     tracing::info!(peer = %ctx.peer, topic = %meta.name, partitions = meta.partitions.len(), validate_only = request.validate_only, "CreateTopics");
-                    let configs = meta
-                        .configs
-                        .describe(defaults)
+                    let configs = broker_config
+                        .describe_topic(&meta.configs)
                         .into_iter()
-                        .map(|(name, value, is_default)| {
+                        .map(|config| {
                             CreatableTopicConfigs::default()
-                                .with_name(str_bytes(name))
-                                .with_value(Some(str_bytes(value)))
-                                .with_config_source(if is_default {
-                                    SOURCE_DEFAULT_CONFIG
-                                } else {
-                                    SOURCE_TOPIC_CONFIG
-                                })
+                                .with_name(StrBytes::from_static_str(config.def.name))
+                                .with_value(config.value.map(str_bytes))
+                                .with_config_source(config.source as i8)
                         })
                         .collect();
                     result

@@ -2,7 +2,7 @@
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{
     BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
@@ -10,16 +10,22 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::admin::{SOURCE_DEFAULT_CONFIG, SOURCE_STATIC_BROKER_CONFIG, SOURCE_TOPIC_CONFIG};
 use super::RequestContext;
+use crate::config::DescribedConfig;
 use crate::error_code::ErrorCode;
-
-/// One config in a DescribeConfigs answer: key, value, Kafka's source, read-only.
-type ConfigLine = (&'static str, String, i8, bool);
 
 /// Kafka's ConfigResource.Type values.
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+
+/// What the request asked to see besides names and values.
+struct Detail {
+    /// v1+ `include_synonyms`.
+    synonyms: bool,
+    /// v3+ `include_documentation` (types are sent from v3 on regardless, as Kafka does).
+    documentation: bool,
+    types: bool,
+}
 
 pub fn describe_configs(
     ctx: &RequestContext<'_>,
@@ -27,6 +33,11 @@ pub fn describe_configs(
 ) -> DescribeConfigsResponse {
     let config = &ctx.shard.config;
     let meta = ctx.shard.meta();
+    let detail = Detail {
+        synonyms: request.include_synonyms,
+        documentation: request.include_documentation,
+        types: ctx.api_version >= 3,
+    };
     let results = request
         .resources
         .into_iter()
@@ -35,52 +46,32 @@ pub fn describe_configs(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let entries: Result<Vec<ConfigLine>, (ErrorCode, String)> = match resource.resource_type
-            {
-                RESOURCE_TOPIC => match meta.topics.get(&name) {
-                    Some(topic) => Ok(topic
-                        .configs
-                        .describe(&config.log)
-                        .into_iter()
-                        .map(|(key, value, is_default)| {
-                            let source = if is_default {
-                                SOURCE_DEFAULT_CONFIG
-                            } else {
-                                SOURCE_TOPIC_CONFIG
-                            };
-                            (key, value, source, false)
-                        })
-                        .collect()),
-                    None => Err((
-                        ErrorCode::UnknownTopicOrPartition,
-                        format!("topic `{name}` does not exist"),
+            // Broker configs are static (server.properties): read-only, as Kafka marks them.
+            let described: Result<(Vec<DescribedConfig>, bool), (ErrorCode, String)> =
+                match resource.resource_type {
+                    RESOURCE_TOPIC => match meta.topics.get(&name) {
+                        Some(topic) => Ok((config.describe_topic(&topic.configs), false)),
+                        None => Err((
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("topic `{name}` does not exist"),
+                        )),
+                    },
+                    RESOURCE_BROKER
+                        if name.is_empty() || name == config.broker_id.to_string() =>
+                    {
+                        Ok((config.describe(), true))
+                    }
+                    RESOURCE_BROKER => Err((
+                        ErrorCode::InvalidRequest,
+                        format!("this is broker {}, not `{name}`", config.broker_id),
                     )),
-                },
-                RESOURCE_BROKER if name.is_empty() || name == config.broker_id.to_string() => {
-                    Ok(config
-                        .describe()
-                        .into_iter()
-                        .map(|(key, value, given)| {
-                            let source = if given {
-                                SOURCE_STATIC_BROKER_CONFIG
-                            } else {
-                                SOURCE_DEFAULT_CONFIG
-                            };
-                            (key, value, source, true)
-                        })
-                        .collect())
-                }
-                RESOURCE_BROKER => Err((
-                    ErrorCode::InvalidRequest,
-                    format!("this is broker {}, not `{name}`", config.broker_id),
-                )),
-                other => Err((
-                    ErrorCode::InvalidRequest,
-                    format!("resource type {other} is not supported"),
-                )),
-            };
-            match entries {
-                Ok(entries) => {
+                    other => Err((
+                        ErrorCode::InvalidRequest,
+                        format!("resource type {other} is not supported"),
+                    )),
+                };
+            match described {
+                Ok((entries, read_only)) => {
                     // Null or empty: every config (as Kafka's ConfigHelper).
                     let wanted = resource
                         .configuration_keys
@@ -88,26 +79,61 @@ pub fn describe_configs(
                         .filter(|k| !k.is_empty());
                     let configs = entries
                         .into_iter()
-                        .filter(|(key, ..)| {
-                            wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == *key))
+                        .filter(|entry| {
+                            wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == entry.def.name))
                         })
-                        .map(|(key, value, source, read_only)| {
-                            DescribeConfigsResourceResult::default()
-                                .with_name(StrBytes::from_static_str(key))
-                                .with_value(Some(StrBytes::from_string(value)))
-                                .with_read_only(read_only)
-                                .with_config_source(source)
-                        })
+                        .map(|entry| config_result(entry, read_only, &detail))
                         .collect();
                     result.with_configs(configs)
                 }
-                Err((code, message)) => result
-                    .with_error_code(code.code())
-                    .with_error_message(Some(StrBytes::from_string(message))),
+                Err((code, message)) => {
+                    tracing::info!(peer = %ctx.peer, resource = %name, error = %code, %message, "DescribeConfigs refused");
+                    result
+                        .with_error_code(code.code())
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                }
             }
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+fn config_result(
+    entry: DescribedConfig,
+    read_only: bool,
+    detail: &Detail,
+) -> DescribeConfigsResourceResult {
+    let synonyms = if detail.synonyms {
+        entry
+            .synonyms
+            .iter()
+            .map(|synonym| {
+                DescribeConfigsSynonym::default()
+                    .with_name(StrBytes::from_static_str(synonym.name))
+                    .with_value(synonym.value.clone().map(StrBytes::from_string))
+                    .with_source(synonym.source as i8)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_static_str(entry.def.name))
+        .with_value(entry.value.map(StrBytes::from_string))
+        .with_read_only(read_only)
+        .with_config_source(entry.source as i8)
+        .with_is_sensitive(false)
+        .with_synonyms(synonyms)
+        .with_config_type(if detail.types {
+            entry.def.kind as i8
+        } else {
+            0
+        })
+        .with_documentation(
+            detail
+                .documentation
+                .then(|| StrBytes::from_string(entry.def.documentation())),
+        )
 }
 
 pub fn describe_cluster(

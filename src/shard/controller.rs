@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::ops::{ShardOp, ShardReply};
 use super::Shard;
-use crate::config::TopicConfigs;
+use crate::config::registry::{list_items, ConfigType};
+use crate::config::{topic_key, TopicConfigs};
 use crate::error_code::ErrorCode;
 use crate::log::blocking;
 use crate::metadata::{
@@ -30,38 +31,51 @@ fn altered_configs(current: &TopicConfigs, change: ConfigChange) -> Result<Topic
             .collect(),
         ConfigChange::Incremental(ops) => {
             let mut map = current.overrides().clone();
+            let mut seen = BTreeSet::new();
             for (key, op, value) in ops {
+                if !seen.insert(key.clone()) {
+                    return Err(refuse(
+                        ErrorCode::InvalidRequest,
+                        format!("`{key}` appears twice in one IncrementalAlterConfigs resource"),
+                    ));
+                }
+                let def = topic_key(&key)
+                    .map(|k| &k.def)
+                    .ok_or_else(|| invalid(format!("unknown topic config `{key}`")))?;
                 match (op, value) {
-                    (0, Some(value)) => {
+                    (OP_SET, Some(value)) => {
                         map.insert(key, value);
                     }
-                    (1, _) => {
+                    (OP_SET, None) => return Err(invalid(format!("SET `{key}` without a value"))),
+                    (OP_DELETE, _) => {
                         map.remove(&key);
                     }
-                    (2 | 3, Some(value)) if key == "cleanup.policy" => {
-                        let mut items: Vec<String> = map
+                    (OP_APPEND | OP_SUBTRACT, _) if def.kind != ConfigType::List => {
+                        return Err(invalid(format!(
+                            "APPEND and SUBTRACT apply to list configs only, not `{key}` ({})",
+                            def.kind.name()
+                        )))
+                    }
+                    (OP_APPEND | OP_SUBTRACT, value) => {
+                        // Kafka starts from the topic's override, else the key's default
+                        // (APPEND compact to an unset cleanup.policy gives delete,compact).
+                        let old = map
                             .get(&key)
-                            .map(|v| v.split(',').map(str::to_string).collect())
-                            .unwrap_or_default();
-                        for item in value.split(',') {
-                            if op == 2 && !items.iter().any(|i| i == item) {
+                            .map(String::as_str)
+                            .or(def.default)
+                            .unwrap_or("");
+                        let mut items: Vec<String> =
+                            list_items(old).into_iter().map(str::to_string).collect();
+                        for item in list_items(value.as_deref().unwrap_or("")) {
+                            let present = items.iter().any(|i| i == item);
+                            if op == OP_APPEND && !present {
                                 items.push(item.to_string());
-                            } else if op == 3 {
+                            } else if op == OP_SUBTRACT {
                                 items.retain(|i| i != item);
                             }
                         }
-                        if items.is_empty() {
-                            map.remove(&key);
-                        } else {
-                            map.insert(key, items.join(","));
-                        }
+                        map.insert(key, items.join(","));
                     }
-                    (2 | 3, _) => {
-                        return Err(invalid(format!(
-                            "APPEND/SUBTRACT apply to list configs only, not `{key}`"
-                        )))
-                    }
-                    (0, None) => return Err(invalid(format!("SET `{key}` without a value"))),
                     (other, _) => {
                         return Err(refuse(
                             ErrorCode::InvalidRequest,
@@ -75,6 +89,12 @@ fn altered_configs(current: &TopicConfigs, change: ConfigChange) -> Result<Topic
     };
     TopicConfigs::new(pairs).map_err(|e| invalid(e.to_string()))
 }
+
+/// IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType).
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
 
 /// Producer ids are reserved in blocks (as Kafka's controller does), so that InitProducerId
 /// rarely waits for a metadata write.
@@ -512,5 +532,105 @@ impl Shard {
                 tracing::error!(error = %e, "metadata not persisted");
                 e.to_string()
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incremental(
+        current: &[(&str, &str)],
+        ops: &[(&str, i8, Option<&str>)],
+    ) -> Result<Vec<(String, String)>, Refusal> {
+        let current =
+            TopicConfigs::new(current.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let ops = ops
+            .iter()
+            .map(|(k, op, v)| (k.to_string(), *op, v.map(str::to_string)))
+            .collect();
+        altered_configs(&current, ConfigChange::Incremental(ops))
+            .map(|configs| configs.overrides().clone().into_iter().collect())
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn append_starts_from_the_default_and_subtract_removes() {
+        // Kafka: APPEND compact to an unset cleanup.policy gives delete,compact.
+        assert_eq!(
+            incremental(&[], &[("cleanup.policy", OP_APPEND, Some("compact"))]).unwrap(),
+            pairs(&[("cleanup.policy", "delete,compact")])
+        );
+        // Appending what is there changes nothing; SUBTRACT takes an item out.
+        assert_eq!(
+            incremental(
+                &[("cleanup.policy", "delete,compact")],
+                &[("cleanup.policy", OP_SUBTRACT, Some("delete"))]
+            )
+            .unwrap(),
+            pairs(&[("cleanup.policy", "compact")])
+        );
+        assert_eq!(
+            incremental(
+                &[],
+                &[(
+                    "leader.replication.throttled.replicas",
+                    OP_APPEND,
+                    Some("0:1,1:1")
+                )]
+            )
+            .unwrap(),
+            pairs(&[("leader.replication.throttled.replicas", "0:1,1:1")])
+        );
+        // Nothing left of cleanup.policy is not a valid policy.
+        let empty = incremental(
+            &[("cleanup.policy", "compact")],
+            &[("cleanup.policy", OP_SUBTRACT, Some("compact"))],
+        )
+        .unwrap_err();
+        assert_eq!(empty.code, ErrorCode::InvalidConfig);
+    }
+
+    #[test]
+    fn set_and_delete_and_their_errors() {
+        assert_eq!(
+            incremental(
+                &[("retention.ms", "1000"), ("segment.ms", "5000")],
+                &[
+                    ("retention.ms", OP_DELETE, None),
+                    ("message.format.version", OP_SET, Some("3.0-IV1"))
+                ]
+            )
+            .unwrap(),
+            pairs(&[
+                ("message.format.version", "3.0-IV1"),
+                ("segment.ms", "5000")
+            ])
+        );
+        let not_a_list = incremental(&[], &[("retention.ms", OP_APPEND, Some("5"))]).unwrap_err();
+        assert_eq!(not_a_list.code, ErrorCode::InvalidConfig);
+        assert!(
+            not_a_list.message.contains("list configs only"),
+            "{}",
+            not_a_list.message
+        );
+        let unknown = incremental(&[], &[("retention.mz", OP_DELETE, None)]).unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::InvalidConfig);
+        let twice = incremental(
+            &[],
+            &[
+                ("retention.ms", OP_SET, Some("1")),
+                ("retention.ms", OP_DELETE, None),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(twice.code, ErrorCode::InvalidRequest);
+        let bad_op = incremental(&[], &[("retention.ms", 9, Some("1"))]).unwrap_err();
+        assert_eq!(bad_op.code, ErrorCode::InvalidRequest);
     }
 }

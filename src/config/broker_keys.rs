@@ -1,0 +1,368 @@
+//! Every broker key `weir serve` accepts (server.properties, `--override`), declared once:
+//! the parser reads its defaults and rules from here, DescribeConfigs lists it, and
+//! `weir serve --help-config` and the README print it. Kafka's names and, where Weir follows
+//! them, Kafka's defaults; a Weir default that differs says so in its description.
+
+use super::registry::{Check, ConfigDef, ConfigType, Effect};
+
+const INT_MAX: i64 = i32::MAX as i64;
+const LONG_MAX: &str = "9223372036854775807";
+
+const fn key(
+    name: &'static str,
+    kind: ConfigType,
+    default: Option<&'static str>,
+    check: Check,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        kind,
+        default,
+        check,
+        doc,
+        effect: Effect::Applied,
+    }
+}
+
+fn one_replica(value: &str) -> Result<(), &'static str> {
+    match value.trim().parse::<i16>() {
+        Ok(1) => Ok(()),
+        _ => Err("Weir runs as a single node: the replication factor is 1"),
+    }
+}
+
+/// The broker's keys, grouped as the README lists them.
+pub const BROKER_KEYS: &[ConfigDef] = &[
+    // Server and listeners.
+    key(
+        "broker.id",
+        ConfigType::Int,
+        Some("0"),
+        Check::Range(0, INT_MAX),
+        "This broker's id in Metadata answers (Kafka's default -1 asks ZooKeeper for one).",
+    ),
+    key(
+        "listeners",
+        ConfigType::String,
+        Some("PLAINTEXT://127.0.0.1:9092"),
+        Check::Any,
+        "The one PLAINTEXT://host:port every shard binds (SO_REUSEPORT); an empty host is every \
+         interface.",
+    ),
+    key(
+        "advertised.listeners",
+        ConfigType::String,
+        None,
+        Check::Any,
+        "What Metadata tells clients to connect to (default: the listener; a wildcard listener \
+         advertises the host name).",
+    ),
+    key(
+        "admin.listener",
+        ConfigType::String,
+        Some("127.0.0.1:9644"),
+        Check::Any,
+        "Weir's own key: the HTTP host:port of /metrics (Prometheus text); empty turns it off.",
+    ),
+    key(
+        "log.dirs",
+        ConfigType::String,
+        None,
+        Check::Any,
+        "The data directory (one path); overrides log.dir.",
+    ),
+    key(
+        "log.dir",
+        ConfigType::String,
+        Some("weir-data"),
+        Check::Any,
+        "The data directory when log.dirs is not set (relative to the working directory).",
+    ),
+    // Topics.
+    key(
+        "num.partitions",
+        ConfigType::Int,
+        Some("1"),
+        Check::Range(1, INT_MAX),
+        "Partitions of auto-created topics and of CreateTopics with -1.",
+    ),
+    key(
+        "default.replication.factor",
+        ConfigType::Int,
+        Some("1"),
+        Check::Custom(one_replica),
+        "Replicas of auto-created topics (1: Weir is one broker).",
+    ),
+    key(
+        "offsets.topic.replication.factor",
+        ConfigType::Int,
+        Some("1"),
+        Check::Custom(one_replica),
+        "Replicas of __consumer_offsets (Kafka's default 3; 1 on one broker).",
+    ),
+    key(
+        "offsets.topic.num.partitions",
+        ConfigType::Int,
+        Some("50"),
+        Check::Range(1, 1000),
+        "Partitions of __consumer_offsets when it is created.",
+    ),
+    key(
+        "auto.create.topics.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Check::Any,
+        "Metadata for an unknown topic creates it with num.partitions.",
+    ),
+    key(
+        "delete.topic.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Check::Any,
+        "Whether DeleteTopics may delete topics.",
+    ),
+    // The log (defaults of the topic keys).
+    key(
+        "log.retention.hours",
+        ConfigType::Int,
+        Some("168"),
+        Check::Any,
+        "Default retention.ms in hours; log.retention.minutes and .ms take precedence; -1 keeps \
+         forever.",
+    ),
+    key(
+        "log.retention.minutes",
+        ConfigType::Int,
+        None,
+        Check::Any,
+        "Default retention.ms in minutes; log.retention.ms takes precedence.",
+    ),
+    key(
+        "log.retention.ms",
+        ConfigType::Long,
+        None,
+        Check::Range(-1, i64::MAX),
+        "Default retention.ms; -1 keeps forever.",
+    ),
+    key(
+        "log.retention.bytes",
+        ConfigType::Long,
+        Some("-1"),
+        Check::Range(-1, i64::MAX),
+        "Default retention.bytes per partition; -1 is no limit.",
+    ),
+    key(
+        "log.retention.check.interval.ms",
+        ConfigType::Long,
+        Some("300000"),
+        Check::Range(1, i64::MAX),
+        "How often each shard applies retention.",
+    ),
+    key(
+        "log.segment.bytes",
+        ConfigType::Int,
+        Some("1073741824"),
+        Check::Range(14, INT_MAX),
+        "Default segment.bytes.",
+    ),
+    key(
+        "log.roll.hours",
+        ConfigType::Int,
+        Some("168"),
+        Check::Range(1, INT_MAX),
+        "Default segment.ms in hours; log.roll.ms takes precedence.",
+    ),
+    key(
+        "log.roll.ms",
+        ConfigType::Long,
+        None,
+        Check::Range(1, i64::MAX),
+        "Default segment.ms.",
+    ),
+    key(
+        "log.index.interval.bytes",
+        ConfigType::Int,
+        Some("4096"),
+        Check::Range(0, INT_MAX),
+        "Default index.interval.bytes.",
+    ),
+    key(
+        "log.message.timestamp.type",
+        ConfigType::String,
+        Some("CreateTime"),
+        Check::OneOf(&["CreateTime", "LogAppendTime"]),
+        "Default message.timestamp.type.",
+    ),
+    key(
+        "message.max.bytes",
+        ConfigType::Int,
+        Some("1048588"),
+        Check::Range(0, INT_MAX),
+        "Default max.message.bytes: the largest record batch accepted.",
+    ),
+    key(
+        "log.flush.interval.messages",
+        ConfigType::Long,
+        Some(LONG_MAX),
+        Check::Range(1, i64::MAX),
+        "Default flush.messages (tuning.md: acks=all is synced before it is acknowledged).",
+    ),
+    key(
+        "log.flush.interval.ms",
+        ConfigType::Long,
+        None,
+        Check::Range(1, i64::MAX),
+        "Default flush.ms.",
+    ),
+    key(
+        "compression.type",
+        ConfigType::String,
+        Some("producer"),
+        Check::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        "Default compression.type of topics.",
+    ),
+    key(
+        "log.cleanup.policy",
+        ConfigType::List,
+        Some("delete"),
+        Check::ListOf(&["delete", "compact"]),
+        "Default cleanup.policy.",
+    ),
+    // The log cleaner.
+    key(
+        "log.cleaner.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Check::Any,
+        "Whether compacted topics are cleaned.",
+    ),
+    key(
+        "log.cleaner.backoff.ms",
+        ConfigType::Long,
+        Some("15000"),
+        Check::Range(1, i64::MAX),
+        "Pause between two passes of a shard's cleaner.",
+    ),
+    key(
+        "log.cleaner.dedupe.buffer.size",
+        ConfigType::Long,
+        Some("134217728"),
+        Check::Range(1_048_576, i64::MAX),
+        "Memory for the key map of one cleaning pass, per shard.",
+    ),
+    key(
+        "log.cleaner.delete.retention.ms",
+        ConfigType::Long,
+        Some("86400000"),
+        Check::Range(0, i64::MAX),
+        "Default delete.retention.ms.",
+    ),
+    key(
+        "log.cleaner.min.cleanable.ratio",
+        ConfigType::Double,
+        Some("0.5"),
+        Check::RangeF64(0.0, 1.0),
+        "Default min.cleanable.dirty.ratio.",
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        ConfigType::Long,
+        Some("0"),
+        Check::Range(0, i64::MAX),
+        "Default min.compaction.lag.ms.",
+    ),
+    // Connections and requests.
+    key(
+        "socket.request.max.bytes",
+        ConfigType::Int,
+        Some("104857600"),
+        Check::Range(1024, INT_MAX),
+        "Larger request frames close the connection.",
+    ),
+    key(
+        "connections.max.idle.ms",
+        ConfigType::Long,
+        Some("600000"),
+        Check::Custom(|v| match v.trim().parse::<i64>() {
+            Ok(-1) => Ok(()),
+            Ok(ms) if ms > 0 => Ok(()),
+            _ => Err("must be positive, or -1 for never"),
+        }),
+        "Connections with no request for this long are closed; -1 never.",
+    ),
+    key(
+        "max.connections",
+        ConfigType::Int,
+        Some("2147483647"),
+        Check::Range(1, INT_MAX),
+        "Open connections of the broker; at the limit new ones wait in the listen backlog.",
+    ),
+    key(
+        "max.connections.per.ip",
+        ConfigType::Int,
+        Some("2147483647"),
+        Check::Range(1, INT_MAX),
+        "Open connections per client address; more are closed at once.",
+    ),
+    key(
+        "max.connections.per.ip.overrides",
+        ConfigType::String,
+        Some(""),
+        Check::Any,
+        "Per-address limits: ip:count,ip:count.",
+    ),
+    key(
+        "queued.max.request.bytes",
+        ConfigType::Long,
+        Some("104857600"),
+        Check::Custom(|v| match v.trim().parse::<i64>() {
+            Ok(-1) => Ok(()),
+            Ok(bytes) if bytes >= 1024 => Ok(()),
+            _ => Err("must be at least 1024, or -1 for no bound"),
+        }),
+        "Bytes of requests read but not answered, per shard (Kafka's default -1 is no bound; \
+         Weir bounds it at 100 MiB).",
+    ),
+    key(
+        "shutdown.timeout.ms",
+        ConfigType::Long,
+        Some("10000"),
+        Check::Range(0, i64::MAX),
+        "Weir's own key: how long SIGTERM waits for requests in flight.",
+    ),
+    // Consumer groups.
+    key(
+        "group.min.session.timeout.ms",
+        ConfigType::Int,
+        Some("6000"),
+        Check::Range(0, INT_MAX),
+        "The shortest session.timeout.ms a member may ask for.",
+    ),
+    key(
+        "group.max.session.timeout.ms",
+        ConfigType::Int,
+        Some("1800000"),
+        Check::Range(0, INT_MAX),
+        "The longest session.timeout.ms a member may ask for.",
+    ),
+    key(
+        "group.initial.rebalance.delay.ms",
+        ConfigType::Int,
+        Some("3000"),
+        Check::Range(0, INT_MAX),
+        "How long an empty group waits for more members before its first rebalance.",
+    ),
+    key(
+        "offset.metadata.max.bytes",
+        ConfigType::Int,
+        Some("4096"),
+        Check::Range(0, INT_MAX),
+        "The largest metadata string of a committed offset.",
+    ),
+];
+
+/// The broker key named `name`.
+pub fn broker_key(name: &str) -> Option<&'static ConfigDef> {
+    BROKER_KEYS.iter().find(|def| def.name == name)
+}
