@@ -564,10 +564,11 @@ impl PartitionLog {
                 .into());
             }
             batch.validate_from_client()?;
-            if config.cleanup.compact
-                && !filter::all_records_keyed(&batch, config.max_message_bytes)?
-            {
-                return Err(RecordError::KeylessRecordOnCompactedTopic.into());
+            if config.cleanup.compact {
+                let batch_indexes = filter::keyless_records(&batch, config.max_message_bytes)?;
+                if !batch_indexes.is_empty() {
+                    return Err(RecordError::KeylessRecordOnCompactedTopic { batch_indexes }.into());
+                }
             }
             batches.push(match config.compression {
                 // compression.type differs from the producer's codec: recompress (bounded by

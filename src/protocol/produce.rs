@@ -2,8 +2,11 @@
 //! frame, to the shard that owns the partition; partitions are appended in parallel and the
 //! response lists them in request order. acks=0 gets no response (Kafka's contract).
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
@@ -26,16 +29,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
         |data| data.index,
         move |shard, tp, data| async move {
             if !acks_valid {
-                return Err(ErrorCode::InvalidRequiredAcks);
+                return Err(ErrorCode::InvalidRequiredAcks.into());
             }
             if crate::metadata::is_internal_topic(&tp.topic) {
                 // Only the group coordinator writes Kafka's internal topic.
                 tracing::info!(%peer, "produce to the internal topic refused");
-                return Err(ErrorCode::InvalidTopicException);
+                return Err(ErrorCode::InvalidTopicException.into());
             }
             let Some(records) = data.records else {
                 tracing::info!(%peer, partition = %tp, "produce with null records");
-                return Err(ErrorCode::CorruptMessage);
+                return Err(ErrorCode::CorruptMessage.into());
             };
             let op = ShardOp::Produce {
                 tp,
@@ -45,7 +48,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
             };
             match shard.call_owner(op).await? {
                 ShardReply::Produced(result) => result,
-                _ => Err(ErrorCode::UnknownServerError),
+                _ => Err(ErrorCode::UnknownServerError.into()),
             }
         },
     );
@@ -60,11 +63,27 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                     .with_base_offset(info.base_offset)
                     .with_log_append_time_ms(info.log_append_time_ms)
                     .with_log_start_offset(info.log_start_offset),
-                Err(code) => response
-                    .with_error_code(code.code())
+                // Produce v8+ carries the message and the records at fault (KIP-467); the
+                // encoder leaves them out of older versions.
+                Err(error) => response
+                    .with_error_code(error.code.code())
                     .with_base_offset(-1)
                     .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1),
+                    .with_log_start_offset(-1)
+                    .with_error_message(error.message.map(StrBytes::from_string))
+                    .with_record_errors(
+                        error
+                            .record_errors
+                            .into_iter()
+                            .map(|(index, message)| {
+                                BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(index)
+                                    .with_batch_index_error_message(Some(StrBytes::from_string(
+                                        message,
+                                    )))
+                            })
+                            .collect(),
+                    ),
             });
         }
         responses.push(

@@ -31,8 +31,11 @@ pub enum RecordError {
     },
     #[error("record batch declares {count} records but its records section holds {parsed} well-formed ones")]
     MalformedRecords { count: i32, parsed: usize },
-    #[error("compacted topic cannot accept a record without a key")]
-    KeylessRecordOnCompactedTopic,
+    #[error("compacted topic cannot accept a record without a key (records {batch_indexes:?} of the batch)")]
+    KeylessRecordOnCompactedTopic {
+        /// Positions in the batch of the records without a key (KIP-467's `batch_index`).
+        batch_indexes: Vec<i32>,
+    },
     #[error("{codec:?} payload decompresses to more than {limit} bytes")]
     DecompressedTooLarge {
         codec: super::Compression,
@@ -55,7 +58,7 @@ impl RecordError {
             | RecordError::InconsistentCount { .. }
             | RecordError::NonZeroBaseOffset { .. }
             | RecordError::Empty
-            | RecordError::KeylessRecordOnCompactedTopic => ErrorCode::InvalidRecord,
+            | RecordError::KeylessRecordOnCompactedTopic { .. } => ErrorCode::InvalidRecord,
             RecordError::UnknownCompression { .. } => ErrorCode::UnsupportedCompressionType,
             RecordError::TooLarge { .. } => ErrorCode::MessageTooLarge,
         }

@@ -70,12 +70,19 @@ pub fn with_records<T>(
     Ok(work(raw_records(&section, count)))
 }
 
-/// Whether every record of the batch has a key (Kafka refuses keyless records on compacted
-/// topics with INVALID_RECORD: "Compacted topic cannot accept message without key").
-pub fn all_records_keyed(batch: &RecordBatch, limit: usize) -> Result<bool, RecordError> {
-    let mut keyed = true;
-    for_each_record(batch, limit, |r| keyed &= r.key.is_some())?;
-    Ok(keyed)
+/// The positions in the batch (0 = first record) of records without a key: Kafka refuses them
+/// on compacted topics with INVALID_RECORD ("Compacted topic cannot accept message without
+/// key") and names each in the Produce response's `record_errors` (KIP-467).
+pub fn keyless_records(batch: &RecordBatch, limit: usize) -> Result<Vec<i32>, RecordError> {
+    let mut keyless = Vec::new();
+    let mut index = 0i32;
+    for_each_record(batch, limit, |r| {
+        if r.key.is_none() {
+            keyless.push(index);
+        }
+        index += 1;
+    })?;
+    Ok(keyless)
 }
 
 /// Keeps the records for which `keep(record, offset)` is true.
@@ -215,19 +222,29 @@ mod tests {
 
     #[test]
     fn keyless_records_are_found_and_bad_sections_refused() {
-        assert!(all_records_keyed(&batch(&[(Some("a"), Some("1"))], 0), 1 << 20).unwrap());
-        assert!(!all_records_keyed(
-            &batch(&[(Some("a"), Some("1")), (None, Some("2"))], 0),
-            1 << 20
-        )
-        .unwrap());
+        assert!(
+            keyless_records(&batch(&[(Some("a"), Some("1"))], 0), 1 << 20)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            keyless_records(
+                &batch(
+                    &[(None, Some("0")), (Some("a"), Some("1")), (None, Some("2"))],
+                    0
+                ),
+                1 << 20
+            )
+            .unwrap(),
+            vec![0, 2]
+        );
         let mut bytes = batch(&[(Some("a"), Some("1"))], 0).as_bytes().to_vec();
         bytes[RECORD_COUNT].copy_from_slice(&2i32.to_be_bytes());
         let crc = crc32c::crc32c(&bytes[21..]);
         bytes[CRC].copy_from_slice(&crc.to_be_bytes());
         let lying = RecordBatch::new(Bytes::from(bytes)).unwrap();
         assert_eq!(
-            all_records_keyed(&lying, 1 << 20),
+            keyless_records(&lying, 1 << 20),
             Err(RecordError::MalformedRecords {
                 count: 2,
                 parsed: 1

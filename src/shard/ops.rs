@@ -10,8 +10,9 @@ use super::controller::{ControllerOp, ControllerReply};
 use super::group_ops::{self, GroupOp, GroupReply};
 use super::Shard;
 use crate::error_code::ErrorCode;
-use crate::log::{AppendInfo, Durability, ReadBatches, TimestampOffset};
+use crate::log::{AppendInfo, Durability, LogError, ReadBatches, TimestampOffset};
 use crate::metadata::ClusterMeta;
+use crate::record::RecordError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
@@ -104,8 +105,73 @@ pub struct PartitionRead {
     pub offsets: Option<PartitionOffsets>,
 }
 
+/// Why a partition's records were refused: the code, and for Produce v8+ the message and the
+/// records at fault (KIP-467), so that a client fails exactly those records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceError {
+    pub code: ErrorCode,
+    pub message: Option<String>,
+    /// (position of the record in its batch, why it was refused).
+    pub record_errors: Vec<(i32, String)>,
+}
+
+impl From<ErrorCode> for ProduceError {
+    fn from(code: ErrorCode) -> Self {
+        ProduceError {
+            code,
+            message: None,
+            record_errors: Vec::new(),
+        }
+    }
+}
+
+impl ProduceError {
+    /// Kafka's answer for a refused append: the record errors where the fault is a record's,
+    /// and the error's text as the message.
+    fn from_log(error: &LogError, tp: &TopicPartition) -> Self {
+        let record_errors: Vec<(i32, String)> = match error {
+            LogError::Record(RecordError::KeylessRecordOnCompactedTopic { batch_indexes }) => {
+                batch_indexes
+                    .iter()
+                    .map(|&index| {
+                        (
+                            index,
+                            format!(
+                                "Compacted topic cannot accept message without key in topic \
+                                 partition {tp}."
+                            ),
+                        )
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        // Kafka's RecordValidationException message: the count and the first three.
+        let message = if record_errors.is_empty() {
+            error.to_string()
+        } else {
+            let shown: Vec<String> = record_errors
+                .iter()
+                .take(3)
+                .map(|(index, why)| format!("record {index}: {why}"))
+                .collect();
+            format!(
+                "One or more records have been rejected due to {} record errors in total, and \
+                 only showing the first three errors at most: [{}]",
+                record_errors.len(),
+                shown.join(", ")
+            )
+        };
+        ProduceError {
+            code: error.error_code(),
+            message: Some(message),
+            record_errors,
+        }
+    }
+}
+
 pub enum ShardReply {
-    Produced(Result<AppendInfo, ErrorCode>),
+    Produced(Result<AppendInfo, ProduceError>),
     Read(PartitionRead),
     Woken,
     Offsets(Result<PartitionOffsets, ErrorCode>),
@@ -200,11 +266,11 @@ async fn produce(
     records: Bytes,
     acks: i16,
     peer: std::net::SocketAddr,
-) -> Result<AppendInfo, ErrorCode> {
+) -> Result<AppendInfo, ProduceError> {
     let log = shard.open_log(tp)?;
     let info = log.append(records).map_err(|e| {
         tracing::warn!(%peer, partition = %tp, error = %e, code = %e.error_code(), "produce rejected");
-        e.error_code()
+        ProduceError::from_log(&e, tp)
     })?;
     // acks=1: the leader has written the batch to its log file (Kafka: to its page cache), so it
     // survives a crash of the broker process. acks=all: the flush policy's durability, by
@@ -218,7 +284,7 @@ async fn produce(
         .await
         .map_err(|e| {
             tracing::error!(partition = %tp, error = %e, "append not made durable");
-            e.error_code()
+            ProduceError::from_log(&e, tp)
         })?;
     Ok(info)
 }
