@@ -504,3 +504,122 @@ fn kafka_python_sees_the_same_configs_and_record_errors() {
     );
     assert!(stdout.contains("configs: ok"), "{stdout}");
 }
+
+/// librdkafka's IncrementalAlterConfigs (the C API kafka-configs-like tools on librdkafka use;
+/// the rdkafka crate 0.38 wraps only the older AlterConfigs): one topic resource with the given
+/// operations; returns the resource's error code and message.
+fn librdkafka_incremental(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    ops: &[(&str, rdkafka::bindings::rd_kafka_AlterConfigOpType_t, &str)],
+) -> (i32, String) {
+    use rdkafka::bindings as rd;
+    use std::ffi::{CStr, CString};
+    let name = CString::new(topic).expect("topic name");
+    let strings: Vec<(CString, CString)> = ops
+        .iter()
+        .map(|(key, _, value)| (CString::new(*key).unwrap(), CString::new(*value).unwrap()))
+        .collect();
+    // SAFETY: librdkafka's documented admin sequence: every pointer passed is valid for the
+    // call (CStrings above outlive it), the resource is destroyed after the request has been
+    // answered, and the event and queue are destroyed once read.
+    unsafe {
+        let rk = admin.inner().native_ptr();
+        let resource = rd::rd_kafka_ConfigResource_new(
+            rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+            name.as_ptr(),
+        );
+        for ((key, value), (_, op, _)) in strings.iter().zip(ops) {
+            let error = rd::rd_kafka_ConfigResource_add_incremental_config(
+                resource,
+                key.as_ptr(),
+                *op,
+                value.as_ptr(),
+            );
+            assert!(error.is_null(), "librdkafka refused the operation locally");
+        }
+        let queue = rd::rd_kafka_queue_new(rk);
+        let mut resources = [resource];
+        rd::rd_kafka_IncrementalAlterConfigs(
+            rk,
+            resources.as_mut_ptr(),
+            1,
+            std::ptr::null(),
+            queue,
+        );
+        let event = rd::rd_kafka_queue_poll(queue, 10_000);
+        assert!(
+            !event.is_null(),
+            "no IncrementalAlterConfigs answer within 10 s"
+        );
+        let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event);
+        assert!(!result.is_null(), "not an IncrementalAlterConfigs result");
+        let mut count = 0usize;
+        let answered = rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
+        assert_eq!(count, 1);
+        let answer = *answered;
+        let code = rd::rd_kafka_ConfigResource_error(answer) as i32;
+        let message = rd::rd_kafka_ConfigResource_error_string(answer);
+        let message = if message.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(message).to_string_lossy().into_owned()
+        };
+        rd::rd_kafka_event_destroy(event);
+        rd::rd_kafka_queue_destroy(queue);
+        rd::rd_kafka_ConfigResource_destroy(resource);
+        (code, message)
+    }
+}
+
+#[test]
+fn librdkafka_incremental_alter_configs_appends_to_the_default_policy() {
+    use rdkafka::bindings::rd_kafka_AlterConfigOpType_t as Op;
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let admin = admin(&bootstrap);
+    let topic = NewTopic::new("rk-inc", 1, TopicReplication::Fixed(1));
+    let created = futures_lite::future::block_on(admin.create_topics([&topic], &options()))
+        .expect("CreateTopics");
+    assert_eq!(created[0], Ok("rk-inc".to_string()));
+
+    assert_eq!(
+        librdkafka_incremental(
+            &admin,
+            "rk-inc",
+            &[
+                (
+                    "cleanup.policy",
+                    Op::RD_KAFKA_ALTER_CONFIG_OP_TYPE_APPEND,
+                    "compact"
+                ),
+                (
+                    "message.format.version",
+                    Op::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET,
+                    "3.0-IV1"
+                ),
+            ]
+        ),
+        (0, String::new())
+    );
+    let (code, message) = librdkafka_incremental(
+        &admin,
+        "rk-inc",
+        &[("segment.ms", Op::RD_KAFKA_ALTER_CONFIG_OP_TYPE_APPEND, "5")],
+    );
+    assert_eq!(code, i32::from(INVALID_CONFIG), "{message}");
+    assert!(message.contains("list configs only"), "{message}");
+
+    let described = futures_lite::future::block_on(
+        admin.describe_configs([&ResourceSpecifier::Topic("rk-inc")], &options()),
+    )
+    .expect("DescribeConfigs");
+    let resource = described[0].as_ref().expect("topic described");
+    let entries = resource.entry_map();
+    assert_eq!(
+        entries["cleanup.policy"].value.as_deref(),
+        Some("delete,compact")
+    );
+    assert_eq!(entries["cleanup.policy"].source, ConfigSource::DynamicTopic);
+    assert_eq!(entries["segment.ms"].value.as_deref(), Some("604800000"));
+}
