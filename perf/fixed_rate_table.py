@@ -2,10 +2,11 @@
 rdkafka_performance (its -A file: one acknowledgement latency in microseconds per line)."""
 
 import json
-import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from summarize import median
 
 PERCENTILES = [("p50", 0.50), ("p99", 0.99), ("p99.9", 0.999)]
 
@@ -13,11 +14,6 @@ PERCENTILES = [("p50", 0.50), ("p99", 0.99), ("p99.9", 0.999)]
 def percentile(sorted_values, quantile):
     index = min(len(sorted_values) - 1, int(quantile * len(sorted_values)))
     return sorted_values[index]
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
 
 
 def fmt(value, digits=2):

@@ -11,8 +11,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -32,7 +30,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use support::broker::Broker;
-use support::python::python;
+use support::python::run_script;
 use support::wire::{produce_request, topic_name, Wire};
 
 const INVALID_RECORD: i16 = 87;
@@ -490,18 +488,7 @@ fn describe_configs_has_synonyms_types_and_documentation() {
 #[test]
 fn kafka_python_sees_the_same_configs_and_record_errors() {
     let broker = Broker::start();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/configs.py");
-    let output = Command::new(python())
-        .arg(&script)
-        .arg(broker.bootstrap())
-        .output()
-        .expect("run kafka-python");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "kafka-python failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_script("configs.py", &[&broker.bootstrap()]);
     assert!(stdout.contains("configs: ok"), "{stdout}");
 }
 

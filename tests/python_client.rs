@@ -5,28 +5,13 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use support::broker::Broker;
-use support::python::python;
+use support::python::run_script;
 
 #[test]
 fn kafka_python_round_trip() {
     let broker = Broker::start();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/roundtrip.py");
-    let output = Command::new(python())
-        .arg(&script)
-        .arg(broker.bootstrap())
-        .arg("python-topic")
-        .output()
-        .expect("run kafka-python");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "kafka-python failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_script("roundtrip.py", &[&broker.bootstrap(), "python-topic"]);
     assert!(
         stdout.contains(r#""produced": 500, "consumed": 500"#),
         "unexpected summary: {stdout}"

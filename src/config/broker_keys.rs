@@ -3,27 +3,10 @@
 //! `weir serve --help-config` and the README print it. Kafka's names and, where Weir follows
 //! them, Kafka's defaults; a Weir default that differs says so in its description.
 
-use super::registry::{Check, ConfigDef, ConfigType, Effect};
+use super::registry::{Check, ConfigDef, ConfigType};
 
 const INT_MAX: i64 = i32::MAX as i64;
 const LONG_MAX: &str = "9223372036854775807";
-
-const fn key(
-    name: &'static str,
-    kind: ConfigType,
-    default: Option<&'static str>,
-    check: Check,
-    doc: &'static str,
-) -> ConfigDef {
-    ConfigDef {
-        name,
-        kind,
-        default,
-        check,
-        doc,
-        effect: Effect::Applied,
-    }
-}
 
 fn one_replica(value: &str) -> Result<(), &'static str> {
     match value.trim().parse::<i16>() {
@@ -35,14 +18,14 @@ fn one_replica(value: &str) -> Result<(), &'static str> {
 /// The broker's keys, grouped as the README lists them.
 pub const BROKER_KEYS: &[ConfigDef] = &[
     // Server and listeners.
-    key(
+    ConfigDef::applied(
         "broker.id",
         ConfigType::Int,
         Some("0"),
         Check::Range(0, INT_MAX),
         "This broker's id in Metadata answers (Kafka's default -1 asks ZooKeeper for one).",
     ),
-    key(
+    ConfigDef::applied(
         "listeners",
         ConfigType::String,
         Some("PLAINTEXT://127.0.0.1:9092"),
@@ -50,7 +33,7 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "The one PLAINTEXT://host:port every shard binds (SO_REUSEPORT); an empty host is every \
          interface.",
     ),
-    key(
+    ConfigDef::applied(
         "advertised.listeners",
         ConfigType::String,
         None,
@@ -58,21 +41,21 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "What Metadata tells clients to connect to (default: the listener; a wildcard listener \
          advertises the host name).",
     ),
-    key(
+    ConfigDef::applied(
         "admin.listener",
         ConfigType::String,
         Some("127.0.0.1:9644"),
         Check::Any,
         "Weir's own key: the HTTP host:port of /metrics (Prometheus text); empty turns it off.",
     ),
-    key(
+    ConfigDef::applied(
         "log.dirs",
         ConfigType::String,
         None,
         Check::Any,
         "The data directory (one path); overrides log.dir.",
     ),
-    key(
+    ConfigDef::applied(
         "log.dir",
         ConfigType::String,
         Some("weir-data"),
@@ -80,42 +63,42 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "The data directory when log.dirs is not set (relative to the working directory).",
     ),
     // Topics.
-    key(
+    ConfigDef::applied(
         "num.partitions",
         ConfigType::Int,
         Some("1"),
         Check::Range(1, INT_MAX),
         "Partitions of auto-created topics and of CreateTopics with -1.",
     ),
-    key(
+    ConfigDef::applied(
         "default.replication.factor",
         ConfigType::Int,
         Some("1"),
         Check::Custom(one_replica),
         "Replicas of auto-created topics (1: Weir is one broker).",
     ),
-    key(
+    ConfigDef::applied(
         "offsets.topic.replication.factor",
         ConfigType::Int,
         Some("1"),
         Check::Custom(one_replica),
         "Replicas of __consumer_offsets (Kafka's default 3; 1 on one broker).",
     ),
-    key(
+    ConfigDef::applied(
         "offsets.topic.num.partitions",
         ConfigType::Int,
         Some("50"),
         Check::Range(1, 1000),
         "Partitions of __consumer_offsets when it is created.",
     ),
-    key(
+    ConfigDef::applied(
         "auto.create.topics.enable",
         ConfigType::Boolean,
         Some("true"),
         Check::Any,
         "Metadata for an unknown topic creates it with num.partitions.",
     ),
-    key(
+    ConfigDef::applied(
         "delete.topic.enable",
         ConfigType::Boolean,
         Some("true"),
@@ -123,7 +106,7 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Whether DeleteTopics may delete topics.",
     ),
     // The log (defaults of the topic keys).
-    key(
+    ConfigDef::applied(
         "log.retention.hours",
         ConfigType::Int,
         Some("168"),
@@ -131,98 +114,98 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Default retention.ms in hours; log.retention.minutes and .ms take precedence; -1 keeps \
          forever.",
     ),
-    key(
+    ConfigDef::applied(
         "log.retention.minutes",
         ConfigType::Int,
         None,
         Check::Any,
         "Default retention.ms in minutes; log.retention.ms takes precedence.",
     ),
-    key(
+    ConfigDef::applied(
         "log.retention.ms",
         ConfigType::Long,
         None,
         Check::Range(-1, i64::MAX),
         "Default retention.ms; -1 keeps forever.",
     ),
-    key(
+    ConfigDef::applied(
         "log.retention.bytes",
         ConfigType::Long,
         Some("-1"),
         Check::Range(-1, i64::MAX),
         "Default retention.bytes per partition; -1 is no limit.",
     ),
-    key(
+    ConfigDef::applied(
         "log.retention.check.interval.ms",
         ConfigType::Long,
         Some("300000"),
         Check::Range(1, i64::MAX),
         "How often each shard applies retention.",
     ),
-    key(
+    ConfigDef::applied(
         "log.segment.bytes",
         ConfigType::Int,
         Some("1073741824"),
         Check::Range(14, INT_MAX),
         "Default segment.bytes.",
     ),
-    key(
+    ConfigDef::applied(
         "log.roll.hours",
         ConfigType::Int,
         Some("168"),
         Check::Range(1, INT_MAX),
         "Default segment.ms in hours; log.roll.ms takes precedence.",
     ),
-    key(
+    ConfigDef::applied(
         "log.roll.ms",
         ConfigType::Long,
         None,
         Check::Range(1, i64::MAX),
         "Default segment.ms.",
     ),
-    key(
+    ConfigDef::applied(
         "log.index.interval.bytes",
         ConfigType::Int,
         Some("4096"),
         Check::Range(0, INT_MAX),
         "Default index.interval.bytes.",
     ),
-    key(
+    ConfigDef::applied(
         "log.message.timestamp.type",
         ConfigType::String,
         Some("CreateTime"),
         Check::OneOf(&["CreateTime", "LogAppendTime"]),
         "Default message.timestamp.type.",
     ),
-    key(
+    ConfigDef::applied(
         "message.max.bytes",
         ConfigType::Int,
         Some("1048588"),
         Check::Range(0, INT_MAX),
         "Default max.message.bytes: the largest record batch accepted.",
     ),
-    key(
+    ConfigDef::applied(
         "log.flush.interval.messages",
         ConfigType::Long,
         Some(LONG_MAX),
         Check::Range(1, i64::MAX),
         "Default flush.messages (tuning.md: acks=all is synced before it is acknowledged).",
     ),
-    key(
+    ConfigDef::applied(
         "log.flush.interval.ms",
         ConfigType::Long,
         None,
         Check::Range(1, i64::MAX),
         "Default flush.ms.",
     ),
-    key(
+    ConfigDef::applied(
         "compression.type",
         ConfigType::String,
         Some("producer"),
         Check::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
         "Default compression.type of topics.",
     ),
-    key(
+    ConfigDef::applied(
         "log.cleanup.policy",
         ConfigType::List,
         Some("delete"),
@@ -230,42 +213,42 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Default cleanup.policy.",
     ),
     // The log cleaner.
-    key(
+    ConfigDef::applied(
         "log.cleaner.enable",
         ConfigType::Boolean,
         Some("true"),
         Check::Any,
         "Whether compacted topics are cleaned.",
     ),
-    key(
+    ConfigDef::applied(
         "log.cleaner.backoff.ms",
         ConfigType::Long,
         Some("15000"),
         Check::Range(1, i64::MAX),
         "Pause between two passes of a shard's cleaner.",
     ),
-    key(
+    ConfigDef::applied(
         "log.cleaner.dedupe.buffer.size",
         ConfigType::Long,
         Some("134217728"),
         Check::Range(1_048_576, i64::MAX),
         "Memory for the key map of one cleaning pass, per shard.",
     ),
-    key(
+    ConfigDef::applied(
         "log.cleaner.delete.retention.ms",
         ConfigType::Long,
         Some("86400000"),
         Check::Range(0, i64::MAX),
         "Default delete.retention.ms.",
     ),
-    key(
+    ConfigDef::applied(
         "log.cleaner.min.cleanable.ratio",
         ConfigType::Double,
         Some("0.5"),
         Check::RangeF64(0.0, 1.0),
         "Default min.cleanable.dirty.ratio.",
     ),
-    key(
+    ConfigDef::applied(
         "log.cleaner.min.compaction.lag.ms",
         ConfigType::Long,
         Some("0"),
@@ -273,14 +256,14 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Default min.compaction.lag.ms.",
     ),
     // Connections and requests.
-    key(
+    ConfigDef::applied(
         "socket.request.max.bytes",
         ConfigType::Int,
         Some("104857600"),
         Check::Range(1024, INT_MAX),
         "Larger request frames close the connection.",
     ),
-    key(
+    ConfigDef::applied(
         "connections.max.idle.ms",
         ConfigType::Long,
         Some("600000"),
@@ -291,28 +274,28 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         }),
         "Connections with no request for this long are closed; -1 never.",
     ),
-    key(
+    ConfigDef::applied(
         "max.connections",
         ConfigType::Int,
         Some("2147483647"),
         Check::Range(1, INT_MAX),
         "Open connections of the broker; at the limit new ones wait in the listen backlog.",
     ),
-    key(
+    ConfigDef::applied(
         "max.connections.per.ip",
         ConfigType::Int,
         Some("2147483647"),
         Check::Range(1, INT_MAX),
         "Open connections per client address; more are closed at once.",
     ),
-    key(
+    ConfigDef::applied(
         "max.connections.per.ip.overrides",
         ConfigType::String,
         Some(""),
         Check::Any,
         "Per-address limits: ip:count,ip:count.",
     ),
-    key(
+    ConfigDef::applied(
         "queued.max.request.bytes",
         ConfigType::Long,
         Some("104857600"),
@@ -324,7 +307,7 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Bytes of requests read but not answered, per shard (Kafka's default -1 is no bound; \
          Weir bounds it at 100 MiB).",
     ),
-    key(
+    ConfigDef::applied(
         "shutdown.timeout.ms",
         ConfigType::Long,
         Some("10000"),
@@ -332,28 +315,28 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Weir's own key: how long SIGTERM waits for requests in flight.",
     ),
     // Consumer groups.
-    key(
+    ConfigDef::applied(
         "group.min.session.timeout.ms",
         ConfigType::Int,
         Some("6000"),
         Check::Range(0, INT_MAX),
         "The shortest session.timeout.ms a member may ask for.",
     ),
-    key(
+    ConfigDef::applied(
         "group.max.session.timeout.ms",
         ConfigType::Int,
         Some("1800000"),
         Check::Range(0, INT_MAX),
         "The longest session.timeout.ms a member may ask for.",
     ),
-    key(
+    ConfigDef::applied(
         "group.initial.rebalance.delay.ms",
         ConfigType::Int,
         Some("3000"),
         Check::Range(0, INT_MAX),
         "How long an empty group waits for more members before its first rebalance.",
     ),
-    key(
+    ConfigDef::applied(
         "offset.metadata.max.bytes",
         ConfigType::Int,
         Some("4096"),

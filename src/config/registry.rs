@@ -70,6 +70,24 @@ pub struct ConfigDef {
 }
 
 impl ConfigDef {
+    /// A key whose value changes what the broker does.
+    pub const fn applied(
+        name: &'static str,
+        kind: ConfigType,
+        default: Option<&'static str>,
+        check: Check,
+        doc: &'static str,
+    ) -> Self {
+        ConfigDef {
+            name,
+            kind,
+            default,
+            check,
+            doc,
+            effect: Effect::Applied,
+        }
+    }
+
     /// Checks `value` against the key's type and rule; the error is the reason, in words a
     /// client's error message can carry.
     pub fn validate(&self, value: &str) -> Result<(), String> {

@@ -27,16 +27,10 @@ const fn applied(
     check: Check,
     doc: &'static str,
 ) -> ConfigDef {
-    ConfigDef {
-        name,
-        kind,
-        default: Some(default),
-        check,
-        doc,
-        effect: Effect::Applied,
-    }
+    ConfigDef::applied(name, kind, Some(default), check, doc)
 }
 
+/// A key Kafka documents that Weir accepts, validates and does not act on (`why` says so).
 const fn ignored(
     name: &'static str,
     kind: ConfigType,
@@ -44,14 +38,16 @@ const fn ignored(
     check: Check,
     doc: &'static str,
     why: &'static str,
-) -> ConfigDef {
-    ConfigDef {
-        name,
-        kind,
-        default: Some(default),
-        check,
-        doc,
-        effect: Effect::Ignored(why),
+    broker_synonyms: &'static [&'static str],
+) -> TopicKey {
+    TopicKey {
+        def: ConfigDef {
+            effect: Effect::Ignored(why),
+            ..ConfigDef::applied(name, kind, Some(default), check, doc)
+        },
+        broker_synonyms,
+        broker_default: None,
+        apply: None,
     }
 }
 
@@ -100,48 +96,36 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_default: Some(|log| compression_name(log.compression).into()),
         apply: Some(|log, v| log.compression = parse_compression(v).flatten()),
     },
-    TopicKey {
-        def: ignored(
-            "compression.gzip.level",
-            ConfigType::Int,
-            "-1",
-            Check::Custom(|v| match number(v) {
-                -1 | 1..=9 => Ok(()),
-                _ => Err("must be -1 or between 1 and 9"),
-            }),
-            "The gzip level when compression.type is gzip (KIP-390).",
-            "recompression uses each codec's default level.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "compression.lz4.level",
-            ConfigType::Int,
-            "9",
-            Check::Range(1, 17),
-            "The lz4 level when compression.type is lz4 (KIP-390).",
-            "recompression uses each codec's default level.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "compression.zstd.level",
-            ConfigType::Int,
-            "3",
-            Check::Range(-131_072, 22),
-            "The zstd level when compression.type is zstd (KIP-390).",
-            "recompression uses each codec's default level.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
+    ignored(
+        "compression.gzip.level",
+        ConfigType::Int,
+        "-1",
+        Check::Custom(|v| match number(v) {
+            -1 | 1..=9 => Ok(()),
+            _ => Err("must be -1 or between 1 and 9"),
+        }),
+        "The gzip level when compression.type is gzip (KIP-390).",
+        "recompression uses each codec's default level.",
+        &[],
+    ),
+    ignored(
+        "compression.lz4.level",
+        ConfigType::Int,
+        "9",
+        Check::Range(1, 17),
+        "The lz4 level when compression.type is lz4 (KIP-390).",
+        "recompression uses each codec's default level.",
+        &[],
+    ),
+    ignored(
+        "compression.zstd.level",
+        ConfigType::Int,
+        "3",
+        Check::Range(-131_072, 22),
+        "The zstd level when compression.type is zstd (KIP-390).",
+        "recompression uses each codec's default level.",
+        &[],
+    ),
     TopicKey {
         def: applied(
             "delete.retention.ms",
@@ -154,20 +138,16 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_default: Some(|log| log.delete_retention_ms.to_string()),
         apply: Some(|log, v| log.delete_retention_ms = number(v)),
     },
-    TopicKey {
-        def: ignored(
-            "file.delete.delay.ms",
-            ConfigType::Long,
-            "60000",
-            Check::Range(0, i64::MAX),
-            "How long a deleted segment's files stay before they are removed.",
-            "segment files are removed at once; readers of a removed segment are answered from \
+    ignored(
+        "file.delete.delay.ms",
+        ConfigType::Long,
+        "60000",
+        Check::Range(0, i64::MAX),
+        "How long a deleted segment's files stay before they are removed.",
+        "segment files are removed at once; readers of a removed segment are answered from \
              the next one.",
-        ),
-        broker_synonyms: &["log.segment.delete.delay.ms"],
-        broker_default: None,
-        apply: None,
-    },
+        &["log.segment.delete.delay.ms"],
+    ),
     TopicKey {
         def: applied(
             "flush.messages",
@@ -193,19 +173,15 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_default: Some(|log| never_or(log.flush.interval_ms)),
         apply: Some(|log, v| log.flush.interval_ms = interval(v)),
     },
-    TopicKey {
-        def: ignored(
-            "follower.replication.throttled.replicas",
-            ConfigType::List,
-            "",
-            Check::Custom(throttled_replicas),
-            "Replicas whose follower fetches are throttled: partition:broker pairs or *.",
-            "Weir is one broker: there is no replication to throttle.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
+    ignored(
+        "follower.replication.throttled.replicas",
+        ConfigType::List,
+        "",
+        Check::Custom(throttled_replicas),
+        "Replicas whose follower fetches are throttled: partition:broker pairs or *.",
+        "Weir is one broker: there is no replication to throttle.",
+        &[],
+    ),
     TopicKey {
         def: applied(
             "index.interval.bytes",
@@ -218,58 +194,42 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_default: Some(|log| log.index_interval_bytes.to_string()),
         apply: Some(|log, v| log.index_interval_bytes = number(v) as u64),
     },
-    TopicKey {
-        def: ignored(
-            "leader.replication.throttled.replicas",
-            ConfigType::List,
-            "",
-            Check::Custom(throttled_replicas),
-            "Replicas whose leader side is throttled: partition:broker pairs or *.",
-            "Weir is one broker: there is no replication to throttle.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "local.retention.bytes",
-            ConfigType::Long,
-            "-2",
-            Check::Range(-2, i64::MAX),
-            "With tiered storage, bytes kept on local disk (-2: retention.bytes).",
-            "there is no tiered storage.",
-        ),
-        broker_synonyms: &["log.local.retention.bytes"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "local.retention.ms",
-            ConfigType::Long,
-            "-2",
-            Check::Range(-2, i64::MAX),
-            "With tiered storage, how long data stays on local disk (-2: retention.ms).",
-            "there is no tiered storage.",
-        ),
-        broker_synonyms: &["log.local.retention.ms"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "max.compaction.lag.ms",
-            ConfigType::Long,
-            LONG_MAX,
-            Check::Range(1, i64::MAX),
-            "The longest a record may stay uncompacted.",
-            "the cleaner compacts by min.cleanable.dirty.ratio only.",
-        ),
-        broker_synonyms: &["log.cleaner.max.compaction.lag.ms"],
-        broker_default: None,
-        apply: None,
-    },
+    ignored(
+        "leader.replication.throttled.replicas",
+        ConfigType::List,
+        "",
+        Check::Custom(throttled_replicas),
+        "Replicas whose leader side is throttled: partition:broker pairs or *.",
+        "Weir is one broker: there is no replication to throttle.",
+        &[],
+    ),
+    ignored(
+        "local.retention.bytes",
+        ConfigType::Long,
+        "-2",
+        Check::Range(-2, i64::MAX),
+        "With tiered storage, bytes kept on local disk (-2: retention.bytes).",
+        "there is no tiered storage.",
+        &["log.local.retention.bytes"],
+    ),
+    ignored(
+        "local.retention.ms",
+        ConfigType::Long,
+        "-2",
+        Check::Range(-2, i64::MAX),
+        "With tiered storage, how long data stays on local disk (-2: retention.ms).",
+        "there is no tiered storage.",
+        &["log.local.retention.ms"],
+    ),
+    ignored(
+        "max.compaction.lag.ms",
+        ConfigType::Long,
+        LONG_MAX,
+        Check::Range(1, i64::MAX),
+        "The longest a record may stay uncompacted.",
+        "the cleaner compacts by min.cleanable.dirty.ratio only.",
+        &["log.cleaner.max.compaction.lag.ms"],
+    ),
     TopicKey {
         def: applied(
             "max.message.bytes",
@@ -283,72 +243,52 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_default: Some(|log| log.max_message_bytes.to_string()),
         apply: Some(|log, v| log.max_message_bytes = number(v) as usize),
     },
-    TopicKey {
-        def: ignored(
-            "message.downconversion.enable",
-            ConfigType::Boolean,
-            "true",
-            Check::Any,
-            "Whether old consumers' fetches may be down-converted (deprecated in Kafka 3).",
-            "Fetch v4+ only, which needs no down-conversion.",
-        ),
-        broker_synonyms: &["log.message.downconversion.enable"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "message.format.version",
-            ConfigType::String,
-            "3.0-IV1",
-            Check::Custom(message_format_version),
-            "The record format version (deprecated: Kafka 3.0+ always writes v2).",
-            "every batch is stored as RecordBatch v2.",
-        ),
-        broker_synonyms: &["log.message.format.version"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "message.timestamp.after.max.ms",
-            ConfigType::Long,
-            LONG_MAX,
-            Check::Range(0, i64::MAX),
-            "How far in the future a CreateTime timestamp may be (KIP-937).",
-            "timestamps are not checked against the broker's clock yet.",
-        ),
-        broker_synonyms: &["log.message.timestamp.after.max.ms"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "message.timestamp.before.max.ms",
-            ConfigType::Long,
-            LONG_MAX,
-            Check::Range(0, i64::MAX),
-            "How far in the past a CreateTime timestamp may be (KIP-937).",
-            "timestamps are not checked against the broker's clock yet.",
-        ),
-        broker_synonyms: &["log.message.timestamp.before.max.ms"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "message.timestamp.difference.max.ms",
-            ConfigType::Long,
-            LONG_MAX,
-            Check::Range(0, i64::MAX),
-            "The largest difference between a CreateTime timestamp and the broker's clock \
+    ignored(
+        "message.downconversion.enable",
+        ConfigType::Boolean,
+        "true",
+        Check::Any,
+        "Whether old consumers' fetches may be down-converted (deprecated in Kafka 3).",
+        "Fetch v4+ only, which needs no down-conversion.",
+        &["log.message.downconversion.enable"],
+    ),
+    ignored(
+        "message.format.version",
+        ConfigType::String,
+        "3.0-IV1",
+        Check::Custom(message_format_version),
+        "The record format version (deprecated: Kafka 3.0+ always writes v2).",
+        "every batch is stored as RecordBatch v2.",
+        &["log.message.format.version"],
+    ),
+    ignored(
+        "message.timestamp.after.max.ms",
+        ConfigType::Long,
+        LONG_MAX,
+        Check::Range(0, i64::MAX),
+        "How far in the future a CreateTime timestamp may be (KIP-937).",
+        "timestamps are not checked against the broker's clock yet.",
+        &["log.message.timestamp.after.max.ms"],
+    ),
+    ignored(
+        "message.timestamp.before.max.ms",
+        ConfigType::Long,
+        LONG_MAX,
+        Check::Range(0, i64::MAX),
+        "How far in the past a CreateTime timestamp may be (KIP-937).",
+        "timestamps are not checked against the broker's clock yet.",
+        &["log.message.timestamp.before.max.ms"],
+    ),
+    ignored(
+        "message.timestamp.difference.max.ms",
+        ConfigType::Long,
+        LONG_MAX,
+        Check::Range(0, i64::MAX),
+        "The largest difference between a CreateTime timestamp and the broker's clock \
              (deprecated by KIP-937).",
-            "timestamps are not checked against the broker's clock yet.",
-        ),
-        broker_synonyms: &["log.message.timestamp.difference.max.ms"],
-        broker_default: None,
-        apply: None,
-    },
+        "timestamps are not checked against the broker's clock yet.",
+        &["log.message.timestamp.difference.max.ms"],
+    ),
     TopicKey {
         def: applied(
             "message.timestamp.type",
@@ -415,61 +355,45 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         // One replica: acks=all needs the leader alone, which is what 1 means.
         apply: Some(|_, _| {}),
     },
-    TopicKey {
-        def: ignored(
-            "preallocate",
-            ConfigType::Boolean,
-            "false",
-            Check::Any,
-            "Whether new segment files are preallocated.",
-            "segments grow with their direct writes.",
-        ),
-        broker_synonyms: &["log.preallocate"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "remote.log.copy.disable",
-            ConfigType::Boolean,
-            "false",
-            Check::Any,
-            "Stops copying segments to tiered storage.",
-            "there is no tiered storage.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "remote.log.delete.on.disable",
-            ConfigType::Boolean,
-            "false",
-            Check::Any,
-            "Deletes tiered data when tiered storage is turned off for the topic.",
-            "there is no tiered storage.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "remote.storage.enable",
-            ConfigType::Boolean,
-            "false",
-            Check::Custom(|v| match v.to_ascii_lowercase().as_str() {
-                "false" => Ok(()),
-                _ => Err("tiered storage is not enabled on this broker"),
-            }),
-            "Tiered storage for the topic (only false: Weir has none).",
-            "there is no tiered storage.",
-        ),
-        broker_synonyms: &[],
-        broker_default: None,
-        apply: None,
-    },
+    ignored(
+        "preallocate",
+        ConfigType::Boolean,
+        "false",
+        Check::Any,
+        "Whether new segment files are preallocated.",
+        "segments grow with their direct writes.",
+        &["log.preallocate"],
+    ),
+    ignored(
+        "remote.log.copy.disable",
+        ConfigType::Boolean,
+        "false",
+        Check::Any,
+        "Stops copying segments to tiered storage.",
+        "there is no tiered storage.",
+        &[],
+    ),
+    ignored(
+        "remote.log.delete.on.disable",
+        ConfigType::Boolean,
+        "false",
+        Check::Any,
+        "Deletes tiered data when tiered storage is turned off for the topic.",
+        "there is no tiered storage.",
+        &[],
+    ),
+    ignored(
+        "remote.storage.enable",
+        ConfigType::Boolean,
+        "false",
+        Check::Custom(|v| match v.to_ascii_lowercase().as_str() {
+            "false" => Ok(()),
+            _ => Err("tiered storage is not enabled on this broker"),
+        }),
+        "Tiered storage for the topic (only false: Weir has none).",
+        "there is no tiered storage.",
+        &[],
+    ),
     TopicKey {
         def: applied(
             "retention.bytes",
@@ -513,32 +437,24 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_default: Some(|log| log.segment_bytes.to_string()),
         apply: Some(|log, v| log.segment_bytes = number(v) as u64),
     },
-    TopicKey {
-        def: ignored(
-            "segment.index.bytes",
-            ConfigType::Int,
-            "10485760",
-            Check::Range(4, INT_MAX),
-            "The size of a segment's offset index file.",
-            "index files grow with their segment.",
-        ),
-        broker_synonyms: &["log.index.size.max.bytes"],
-        broker_default: None,
-        apply: None,
-    },
-    TopicKey {
-        def: ignored(
-            "segment.jitter.ms",
-            ConfigType::Long,
-            "0",
-            Check::Range(0, i64::MAX),
-            "A random time subtracted from segment.ms so that segments do not all roll at once.",
-            "segments roll at segment.ms exactly.",
-        ),
-        broker_synonyms: &["log.roll.jitter.ms", "log.roll.jitter.hours"],
-        broker_default: None,
-        apply: None,
-    },
+    ignored(
+        "segment.index.bytes",
+        ConfigType::Int,
+        "10485760",
+        Check::Range(4, INT_MAX),
+        "The size of a segment's offset index file.",
+        "index files grow with their segment.",
+        &["log.index.size.max.bytes"],
+    ),
+    ignored(
+        "segment.jitter.ms",
+        ConfigType::Long,
+        "0",
+        Check::Range(0, i64::MAX),
+        "A random time subtracted from segment.ms so that segments do not all roll at once.",
+        "segments roll at segment.ms exactly.",
+        &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+    ),
     TopicKey {
         def: applied(
             "segment.ms",
@@ -551,19 +467,15 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_default: Some(|log| log.segment_ms.to_string()),
         apply: Some(|log, v| log.segment_ms = number(v)),
     },
-    TopicKey {
-        def: ignored(
-            "unclean.leader.election.enable",
-            ConfigType::Boolean,
-            "false",
-            Check::Any,
-            "Whether an out-of-sync replica may become leader when no in-sync one is left.",
-            "Weir is one broker: there is no other replica to elect.",
-        ),
-        broker_synonyms: &["unclean.leader.election.enable"],
-        broker_default: None,
-        apply: None,
-    },
+    ignored(
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        "false",
+        Check::Any,
+        "Whether an out-of-sync replica may become leader when no in-sync one is left.",
+        "Weir is one broker: there is no other replica to elect.",
+        &["unclean.leader.election.enable"],
+    ),
 ];
 
 /// `*`, or `partition:broker` pairs (Kafka's ThrottledReplicaListValidator).
