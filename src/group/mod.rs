@@ -33,11 +33,11 @@ pub fn offsets_partition(group: &str, partitions: usize) -> i32 {
     (abs % partitions.max(1)) as i32
 }
 
-/// The shard that coordinates `group`, or `None` before the offsets topic exists.
-pub fn coordinator_shard(meta: &ClusterMeta, group: &str) -> Option<usize> {
+/// The `__consumer_offsets` partition whose leader coordinates `group` (Kafka's
+/// `partitionFor`), or `None` before the offsets topic exists.
+pub fn coordinator_partition(meta: &ClusterMeta, group: &str) -> Option<i32> {
     let topic = meta.topics.get(OFFSETS_TOPIC)?;
-    let p = offsets_partition(group, topic.partitions.len());
-    topic.partition(p).map(|m| m.shard as usize)
+    Some(offsets_partition(group, topic.partitions.len()))
 }
 
 /// One partition's offset to commit.

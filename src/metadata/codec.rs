@@ -11,7 +11,7 @@ use flatbuffers::{
 };
 use uuid::Uuid;
 
-use super::model::{ClusterMeta, PartitionMeta, TopicMeta};
+use super::model::{ClusterMeta, PartitionMeta, TopicMeta, NO_LEADER};
 use crate::config::TopicConfigs;
 
 pub const FILE_IDENTIFIER: &str = "WEIR";
@@ -92,24 +92,46 @@ table_view!(ClusterRecord);
 type StrField<'a> = ForwardsUOffset<&'a str>;
 type TableVec<'a, T> = ForwardsUOffset<Vector<'a, ForwardsUOffset<T>>>;
 
+type IntVec<'a> = ForwardsUOffset<Vector<'a, i32>>;
+
 impl<'a> PartitionRecord<'a> {
-    const SHARD: u16 = slot(0);
+    /// Slot 0 held the owning shard before placement became a local choice: verified, never
+    /// read, no longer written.
+    const SHARD_UNUSED: u16 = slot(0);
     const LEADER_EPOCH: u16 = slot(1);
-    fn shard(&self) -> u32 {
-        // SAFETY: verified as a u32 field by run_verifier.
-        unsafe { self.table.get::<u32>(Self::SHARD, Some(0)) }.unwrap_or(0)
-    }
+    const LEADER: u16 = slot(2);
+    const REPLICAS: u16 = slot(3);
+    const ISR: u16 = slot(4);
+    const PARTITION_EPOCH: u16 = slot(5);
     fn leader_epoch(&self) -> i32 {
         // SAFETY: verified as an i32 field by run_verifier.
         unsafe { self.table.get::<i32>(Self::LEADER_EPOCH, Some(0)) }.unwrap_or(0)
+    }
+    fn leader(&self) -> i32 {
+        // SAFETY: verified as an i32 field by run_verifier.
+        unsafe { self.table.get::<i32>(Self::LEADER, Some(NO_LEADER)) }.unwrap_or(NO_LEADER)
+    }
+    fn broker_ids(&self, slot: u16) -> Vec<i32> {
+        // SAFETY: verified as a vector of i32 by run_verifier.
+        unsafe { self.table.get::<IntVec>(slot, None) }
+            .map(|ids| ids.iter().collect())
+            .unwrap_or_default()
+    }
+    fn partition_epoch(&self) -> i32 {
+        // SAFETY: verified as an i32 field by run_verifier.
+        unsafe { self.table.get::<i32>(Self::PARTITION_EPOCH, Some(0)) }.unwrap_or(0)
     }
 }
 
 impl Verifiable for PartitionRecord<'_> {
     fn run_verifier(v: &mut Verifier, pos: usize) -> Result<(), InvalidFlatbuffer> {
         v.visit_table(pos)?
-            .visit_field::<u32>("shard", Self::SHARD, false)?
+            .visit_field::<u32>("shard", Self::SHARD_UNUSED, false)?
             .visit_field::<i32>("leader_epoch", Self::LEADER_EPOCH, false)?
+            .visit_field::<i32>("leader", Self::LEADER, false)?
+            .visit_field::<IntVec>("replicas", Self::REPLICAS, false)?
+            .visit_field::<IntVec>("isr", Self::ISR, false)?
+            .visit_field::<i32>("partition_epoch", Self::PARTITION_EPOCH, false)?
             .finish();
         Ok(())
     }
@@ -227,7 +249,20 @@ pub fn encode(meta: &ClusterMeta) -> Vec<u8> {
     bytes
 }
 
+/// What a partition record holds: today's fields, or (for tests of the migration) only what
+/// single-node Weir wrote before the cluster shape: the owning shard and the leader epoch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PartitionShape {
+    Cluster,
+    #[cfg_attr(not(test), allow(dead_code))]
+    SingleNodeShard,
+}
+
 fn flatbuffer(meta: &ClusterMeta, format_version: u32) -> Vec<u8> {
+    flatbuffer_shaped(meta, format_version, PartitionShape::Cluster)
+}
+
+fn flatbuffer_shaped(meta: &ClusterMeta, format_version: u32, shape: PartitionShape) -> Vec<u8> {
     let mut fbb = FlatBufferBuilder::with_capacity(4096);
     let mut topics = Vec::with_capacity(meta.topics.len());
     for topic in meta.topics.values() {
@@ -236,9 +271,21 @@ fn flatbuffer(meta: &ClusterMeta, format_version: u32) -> Vec<u8> {
             .partitions
             .iter()
             .map(|p| {
+                if shape == PartitionShape::SingleNodeShard {
+                    let start = fbb.start_table();
+                    fbb.push_slot_always::<u32>(PartitionRecord::SHARD_UNUSED, 1);
+                    fbb.push_slot::<i32>(PartitionRecord::LEADER_EPOCH, p.leader_epoch, 0);
+                    return fbb.end_table(start);
+                }
+                let replicas = fbb.create_vector(&p.replicas);
+                let isr = fbb.create_vector(&p.isr);
                 let start = fbb.start_table();
-                fbb.push_slot::<u32>(PartitionRecord::SHARD, p.shard, 0);
                 fbb.push_slot::<i32>(PartitionRecord::LEADER_EPOCH, p.leader_epoch, 0);
+                // Always written: NO_LEADER (-1) is also the reader's default.
+                fbb.push_slot_always::<i32>(PartitionRecord::LEADER, p.leader);
+                fbb.push_slot_always::<WIPOffset<_>>(PartitionRecord::REPLICAS, replicas);
+                fbb.push_slot_always::<WIPOffset<_>>(PartitionRecord::ISR, isr);
+                fbb.push_slot::<i32>(PartitionRecord::PARTITION_EPOCH, p.partition_epoch, 0);
                 fbb.end_table(start)
             })
             .collect();
@@ -303,9 +350,14 @@ pub fn decode(bytes: &[u8]) -> Result<ClusterMeta, DecodeError> {
             .partitions()
             .iter()
             .flatten()
+            // Files of single-node Weir before the cluster shape have no leader or replicas:
+            // NO_LEADER and empty lists here; the broker assigns them to itself on start.
             .map(|p| PartitionMeta {
-                shard: p.shard(),
+                leader: p.leader(),
+                replicas: p.broker_ids(PartitionRecord::REPLICAS),
+                isr: p.broker_ids(PartitionRecord::ISR),
                 leader_epoch: p.leader_epoch(),
+                partition_epoch: p.partition_epoch(),
             })
             .collect();
         let pairs: Vec<(String, String)> = topic
@@ -351,8 +403,11 @@ mod tests {
                     id: Uuid::from_u64_pair(0x1234, count as u64),
                     partitions: (0..count)
                         .map(|p| PartitionMeta {
-                            shard: p % 2,
-                            leader_epoch: p as i32,
+                            leader: p,
+                            replicas: vec![p, 7, 9],
+                            isr: vec![p, 9],
+                            leader_epoch: p + 3,
+                            partition_epoch: p * 2,
                         })
                         .collect(),
                     configs: TopicConfigs::new([("retention.ms".into(), "1000".into())]).unwrap(),
@@ -390,6 +445,25 @@ mod tests {
                 decode(&damaged).is_err(),
                 "a flipped bit at {i} went unnoticed"
             );
+        }
+    }
+
+    #[test]
+    fn partitions_of_single_node_weir_load_without_leader_or_replicas() {
+        let meta = sample();
+        let old = flatbuffer_shaped(&meta, FORMAT_VERSION, PartitionShape::SingleNodeShard);
+        let mut old = old;
+        let crc = crc32c::crc32c(&old);
+        old.extend_from_slice(CHECKSUM_MAGIC);
+        old.extend_from_slice(&crc.to_be_bytes());
+        let loaded = decode(&old).unwrap();
+        let events = &loaded.topics["events"];
+        assert_eq!(events.partitions.len(), 3);
+        for (index, partition) in events.partitions.iter().enumerate() {
+            // The leader epoch survives; leader and replicas are for the broker to fill in.
+            assert_eq!(partition.leader_epoch, index as i32 + 3);
+            assert_eq!(partition.leader, NO_LEADER);
+            assert!(partition.replicas.is_empty() && partition.isr.is_empty());
         }
     }
 

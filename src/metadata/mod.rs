@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub use codec::{decode, encode, DecodeError};
 pub use model::{
     is_internal_topic, place_partition, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta,
+    NO_LEADER,
 };
 
 use crate::log::LogError;
@@ -93,11 +94,7 @@ pub fn load_or_recover(log_dir: &Path) -> Result<(ClusterMeta, MetadataSource), 
 /// Adds to `meta` every partition directory (`<topic>-<n>`) it does not know, with the broker's
 /// default topic configs and a new topic id; returns the topics changed. After a metadata
 /// fallback this keeps data that the metadata in use no longer lists.
-pub fn adopt_partition_dirs(
-    log_dir: &Path,
-    meta: &mut ClusterMeta,
-    shard_count: usize,
-) -> Vec<String> {
+pub fn adopt_partition_dirs(log_dir: &Path, meta: &mut ClusterMeta, broker_id: i32) -> Vec<String> {
     let mut found: std::collections::BTreeMap<String, i32> = Default::default();
     for (topic, partition) in partition_dirs(log_dir) {
         let highest = found.entry(topic).or_insert(partition);
@@ -116,12 +113,9 @@ pub fn adopt_partition_dirs(
             });
         let wanted = (highest + 1) as usize;
         if entry.partitions.len() < wanted {
-            for p in entry.partitions.len()..wanted {
-                entry.partitions.push(PartitionMeta {
-                    shard: place_partition(&topic, p as i32, shard_count),
-                    leader_epoch: 0,
-                });
-            }
+            entry
+                .partitions
+                .resize(wanted, PartitionMeta::single_replica(broker_id));
             adopted.push(topic);
         }
     }

@@ -1,4 +1,6 @@
-//! The cluster metadata every shard reads: topics, their partitions and owning shards, configs.
+//! The cluster metadata every shard reads: topics, their partitions (leader, replicas, ISR and
+//! epochs, in Kafka's shape) and configs. Which shard of a broker owns a partition's log is a
+//! local choice ([`place_partition`]), never part of this metadata.
 
 use std::collections::BTreeMap;
 
@@ -6,11 +8,36 @@ use uuid::Uuid;
 
 use crate::config::TopicConfigs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One partition's replication state, as Kafka's PartitionRecord / PartitionChangeRecord hold
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionMeta {
-    /// The shard whose executor owns this partition's log.
-    pub shard: u32,
+    /// The broker that leads the partition; [`NO_LEADER`] when it is offline.
+    pub leader: i32,
+    /// The brokers holding a replica, the preferred leader first (Kafka's assignment).
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas (Kafka's ISR).
+    pub isr: Vec<i32>,
+    /// Bumped when the leader changes (KIP-101); fences requests of an older leader.
     pub leader_epoch: i32,
+    /// Bumped on every change of the partition's state (KIP-631's partition epoch).
+    pub partition_epoch: i32,
+}
+
+/// Kafka's leader id of a partition without a leader.
+pub const NO_LEADER: i32 = -1;
+
+impl PartitionMeta {
+    /// A partition whose only replica, leader and ISR is `broker` (a single-node cluster).
+    pub fn single_replica(broker: i32) -> Self {
+        PartitionMeta {
+            leader: broker,
+            replicas: vec![broker],
+            isr: vec![broker],
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +71,11 @@ impl ClusterMeta {
     }
 }
 
-/// The shard that owns partition `index` of `topic` when it is created: consecutive partitions
-/// go to consecutive shards, starting at a shard picked by the topic name so that many
-/// one-partition topics spread over the cores.
+/// The shard of this broker that owns partition `index` of `topic`: consecutive partitions go
+/// to consecutive shards, starting at a shard picked by the topic name so that many
+/// one-partition topics spread over the cores. A pure function of the name, the index and this
+/// process's shard count, so it is computed where needed and never stored: a restart with
+/// another `--smp` simply places partitions anew (all shards share one log directory).
 pub fn place_partition(topic: &str, index: i32, shard_count: usize) -> u32 {
     // FNV-1a: stable across runs and Rust versions (unlike the std hasher).
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

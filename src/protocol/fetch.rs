@@ -210,7 +210,7 @@ async fn wait_for_any_append(shard: &Rc<Shard>, results: &[PartitionResult], tim
     // Shared by the waiting tasks; the channel closes when the last of them is done.
     let tx = Rc::new(tx);
     for result in results {
-        let Some(owner) = shard.owner_of(&result.tp.topic, result.tp.partition) else {
+        let Ok(owner) = shard.route(&result.tp.topic, result.tp.partition).local() else {
             continue;
         };
         let shard = shard.clone();

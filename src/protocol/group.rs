@@ -24,10 +24,11 @@ use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::group::coordinator::{JoinOutcome, JoinRequest, SyncOutcome};
 use crate::group::store::CommittedOffset;
-use crate::group::{coordinator_shard, OffsetToCommit};
+use crate::group::store::OFFSETS_TOPIC;
+use crate::group::{coordinator_partition, OffsetToCommit};
 use crate::shard::group_ops::{GroupOp, GroupReply};
 use crate::shard::ops::{ShardOp, ShardReply};
-use crate::shard::Shard;
+use crate::shard::{Route, Shard};
 
 fn s(text: impl Into<String>) -> StrBytes {
     StrBytes::from_string(text.into())
@@ -35,8 +36,15 @@ fn s(text: impl Into<String>) -> StrBytes {
 
 /// Runs `op` on the coordinator of `group`.
 async fn ask(shard: &Rc<Shard>, group: &str, op: GroupOp) -> Result<GroupReply, ErrorCode> {
-    let owner =
-        coordinator_shard(&shard.meta(), group).ok_or(ErrorCode::CoordinatorNotAvailable)?;
+    let partition =
+        coordinator_partition(&shard.meta(), group).ok_or(ErrorCode::CoordinatorNotAvailable)?;
+    // The coordinator is the leader of the group's offsets partition: elsewhere NOT_COORDINATOR
+    // sends the client to FindCoordinator again.
+    let owner = match shard.route(OFFSETS_TOPIC, partition) {
+        Route::Local(owner) => owner,
+        Route::Remote { .. } => return Err(ErrorCode::NotCoordinator),
+        Route::Unknown => return Err(ErrorCode::CoordinatorNotAvailable),
+    };
     match shard.call(owner, ShardOp::Group(op)).await {
         Ok(ShardReply::Group(reply)) => Ok(reply),
         _ => Err(ErrorCode::CoordinatorNotAvailable),

@@ -28,7 +28,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     match requested {
         None => {
             let meta = ctx.shard.meta();
-            topics.extend(meta.topics.values().map(|t| topic_response(ctx, t)));
+            topics.extend(meta.topics.values().map(topic_response));
         }
         Some(requested) => {
             let mut missing = Vec::new();
@@ -45,7 +45,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                 };
                 let by_name = wanted.name.as_ref().filter(|_| wanted.topic_id.is_nil());
                 match (found, by_name) {
-                    (Some(topic), _) => topics.push(topic_response(ctx, topic)),
+                    (Some(topic), _) => topics.push(topic_response(topic)),
                     (None, None) => topics.push(
                         error_topic(None, ErrorCode::UnknownTopicId).with_topic_id(wanted.topic_id),
                     ),
@@ -67,7 +67,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                 for (name, result) in create_with_defaults(ctx.shard, missing).await {
                     match result {
                         Ok(()) => match ctx.shard.meta().topics.get(&name) {
-                            Some(topic) => topics.push(topic_response(ctx, topic)),
+                            Some(topic) => topics.push(topic_response(topic)),
                             None => topics
                                 .push(error_topic(Some(&name), ErrorCode::UnknownTopicOrPartition)),
                         },
@@ -89,8 +89,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
         .with_topics(topics)
 }
 
-fn topic_response(ctx: &RequestContext<'_>, topic: &TopicMeta) -> MetadataResponseTopic {
-    let broker = BrokerId(ctx.shard.config.broker_id);
+fn topic_response(topic: &TopicMeta) -> MetadataResponseTopic {
+    let brokers = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
@@ -101,12 +101,19 @@ fn topic_response(ctx: &RequestContext<'_>, topic: &TopicMeta) -> MetadataRespon
                 .iter()
                 .enumerate()
                 .map(|(index, p)| {
+                    // Kafka answers LEADER_NOT_AVAILABLE for a partition without a leader.
+                    let code = if p.leader == crate::metadata::NO_LEADER {
+                        ErrorCode::LeaderNotAvailable.code()
+                    } else {
+                        0
+                    };
                     MetadataResponsePartition::default()
+                        .with_error_code(code)
                         .with_partition_index(index as i32)
-                        .with_leader_id(broker)
+                        .with_leader_id(BrokerId(p.leader))
                         .with_leader_epoch(p.leader_epoch)
-                        .with_replica_nodes(vec![broker])
-                        .with_isr_nodes(vec![broker])
+                        .with_replica_nodes(brokers(&p.replicas))
+                        .with_isr_nodes(brokers(&p.isr))
                 })
                 .collect(),
         )

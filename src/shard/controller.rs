@@ -16,9 +16,7 @@ use crate::config::registry::{list_items, ConfigType};
 use crate::config::{topic_key, TopicConfigs};
 use crate::error_code::ErrorCode;
 use crate::log::blocking;
-use crate::metadata::{
-    self, place_partition, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta,
-};
+use crate::metadata::{self, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta};
 
 /// The overrides after an AlterConfigs / IncrementalAlterConfigs, validated as a whole.
 fn altered_configs(current: &TopicConfigs, change: ConfigChange) -> Result<TopicConfigs, Refusal> {
@@ -327,10 +325,7 @@ impl Shard {
             name: topic.name.clone(),
             id: Uuid::new_v4(),
             partitions: (0..partition_count)
-                .map(|p| PartitionMeta {
-                    shard: place_partition(&topic.name, p, self.count),
-                    leader_epoch: 0,
-                })
+                .map(|_| PartitionMeta::single_replica(self.config.broker_id))
                 .collect(),
             configs,
         })
@@ -420,12 +415,10 @@ impl Shard {
                         None => Ok(()),
                     };
                     assignment_check.map(|()| {
-                        for p in topic.partitions.len() as i32..count {
-                            topic.partitions.push(PartitionMeta {
-                                shard: place_partition(&name, p, self.count),
-                                leader_epoch: 0,
-                            });
-                        }
+                        topic.partitions.resize(
+                            count as usize,
+                            PartitionMeta::single_replica(self.config.broker_id),
+                        );
                         topic.clone()
                     })
                 }

@@ -18,7 +18,7 @@ use crate::config::BrokerConfig;
 use crate::error_code::ErrorCode;
 use crate::group::GroupCoordinator;
 use crate::log::{blocking, LogDir, PartitionLog};
-use crate::metadata::ClusterMeta;
+use crate::metadata::{place_partition, ClusterMeta, PartitionMeta};
 use crate::protocol::fetch_session::FetchSessions;
 use controller::Controller;
 use mesh::{Mesh, MeshClosed};
@@ -29,6 +29,48 @@ pub use runtime::{serve, shutting_down, ServeError};
 struct TopicLogs {
     id: Uuid,
     partitions: BTreeMap<i32, Rc<PartitionLog>>,
+}
+
+/// Where a partition's requests go, as [`Shard::route`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// This broker leads the partition; shard `n` owns its log.
+    Local(usize),
+    /// Another broker leads it, or none does (`NO_LEADER`): the client refreshes its metadata
+    /// (NOT_LEADER_OR_FOLLOWER).
+    Remote { leader: i32 },
+    /// No such topic or partition.
+    Unknown,
+}
+
+/// The routing decision, apart from any shard: broker `broker_id` with `shard_count` shards
+/// serves the partition when the metadata makes it the leader.
+pub fn route(
+    meta: &ClusterMeta,
+    broker_id: i32,
+    shard_count: usize,
+    topic: &str,
+    partition: i32,
+) -> Route {
+    let Some(p) = meta.topics.get(topic).and_then(|t| t.partition(partition)) else {
+        return Route::Unknown;
+    };
+    if p.leader == broker_id {
+        Route::Local(place_partition(topic, partition, shard_count) as usize)
+    } else {
+        Route::Remote { leader: p.leader }
+    }
+}
+
+impl Route {
+    /// The local shard, or the error a client gets for a partition this broker does not lead.
+    pub fn local(self) -> Result<usize, ErrorCode> {
+        match self {
+            Route::Local(shard) => Ok(shard),
+            Route::Remote { .. } => Err(ErrorCode::NotLeaderOrFollower),
+            Route::Unknown => Err(ErrorCode::UnknownTopicOrPartition),
+        }
+    }
 }
 
 /// One core's share of the broker. Only its own executor touches it.
@@ -66,11 +108,23 @@ impl Shard {
         self.meta.borrow().clone()
     }
 
-    /// The shard that owns `tp`, or `None` when the topic or partition does not exist.
-    pub fn owner_of(&self, topic: &str, partition: i32) -> Option<usize> {
-        let meta = self.meta.borrow();
-        let p = meta.topics.get(topic)?.partition(partition)?;
-        Some(p.shard as usize)
+    /// Where requests for partition `partition` of `topic` go: the routing seam. Handlers ask
+    /// here and never look at leaders or placement themselves.
+    pub fn route(&self, topic: &str, partition: i32) -> Route {
+        route(
+            &self.meta.borrow(),
+            self.config.broker_id,
+            self.count,
+            topic,
+            partition,
+        )
+    }
+
+    /// Whether this shard owns the log of partition `index` of `topic` (this broker leads it
+    /// and placement puts it here).
+    fn owns(&self, topic: &str, index: i32, partition: &PartitionMeta) -> bool {
+        partition.leader == self.config.broker_id
+            && place_partition(topic, index, self.count) as usize == self.id
     }
 
     /// The partition's log, or the error a client gets for it: KAFKA_STORAGE_ERROR when this
@@ -125,10 +179,10 @@ impl Shard {
     /// Runs a partition operation on the partition's owner: UNKNOWN_TOPIC_OR_PARTITION when
     /// the partition does not exist, UNKNOWN_SERVER_ERROR when the owner cannot be reached.
     pub async fn call_owner(self: &Rc<Self>, op: ShardOp) -> Result<ShardReply, ErrorCode> {
-        let owner = op
-            .partition()
-            .and_then(|tp| self.owner_of(&tp.topic, tp.partition))
-            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        let owner = match op.partition() {
+            Some(tp) => self.route(&tp.topic, tp.partition).local()?,
+            None => return Err(ErrorCode::UnknownTopicOrPartition),
+        };
         self.call(owner, op)
             .await
             .map_err(|_| ErrorCode::UnknownServerError)
@@ -140,7 +194,7 @@ impl Shard {
         for topic in next.topics.values() {
             for (index, partition) in topic.partitions.iter().enumerate() {
                 let index = index as i32;
-                if partition.shard as usize != self.id {
+                if !self.owns(&topic.name, index, partition) {
                     continue;
                 }
                 let open = self
@@ -304,5 +358,70 @@ impl Shard {
             .values()
             .flat_map(|t| t.partitions.values().cloned())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{TopicMeta, NO_LEADER};
+
+    fn meta_with(partitions: Vec<PartitionMeta>) -> ClusterMeta {
+        let mut meta = ClusterMeta::default();
+        meta.topics.insert(
+            "t".into(),
+            TopicMeta {
+                name: "t".into(),
+                id: uuid::Uuid::new_v4(),
+                partitions,
+                configs: Default::default(),
+            },
+        );
+        meta
+    }
+
+    #[test]
+    fn requests_go_to_the_local_shard_only_where_this_broker_leads() {
+        let offline = PartitionMeta {
+            leader: NO_LEADER,
+            ..PartitionMeta::single_replica(1)
+        };
+        let meta = meta_with(vec![
+            PartitionMeta::single_replica(1),
+            PartitionMeta::single_replica(2),
+            offline,
+        ]);
+        assert_eq!(
+            route(&meta, 1, 4, "t", 0),
+            Route::Local(place_partition("t", 0, 4) as usize)
+        );
+        assert_eq!(route(&meta, 1, 4, "t", 1), Route::Remote { leader: 2 });
+        assert_eq!(
+            route(&meta, 1, 4, "t", 2),
+            Route::Remote { leader: NO_LEADER }
+        );
+        assert_eq!(route(&meta, 1, 4, "t", 3), Route::Unknown);
+        assert_eq!(route(&meta, 1, 4, "u", 0), Route::Unknown);
+        assert_eq!(
+            route(&meta, 1, 4, "t", 1).local(),
+            Err(ErrorCode::NotLeaderOrFollower)
+        );
+        assert_eq!(
+            route(&meta, 1, 4, "u", 0).local(),
+            Err(ErrorCode::UnknownTopicOrPartition)
+        );
+    }
+
+    #[test]
+    fn placement_on_shards_follows_the_shard_count_not_the_metadata() {
+        let meta = meta_with(vec![PartitionMeta::single_replica(0); 8]);
+        for shards in [1, 2, 3] {
+            for p in 0..8 {
+                let Route::Local(shard) = route(&meta, 0, shards, "t", p) else {
+                    panic!("partition {p} is led here");
+                };
+                assert!(shard < shards);
+            }
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::group::store::OFFSETS_TOPIC;
 use crate::group::GroupCoordinator;
 use crate::log::LogDir;
 use crate::metadata::{
-    self, place_partition, ClusterMeta, MetadataError, MetadataSource, PartitionMeta, TopicMeta,
+    self, ClusterMeta, MetadataError, MetadataSource, PartitionMeta, TopicMeta, NO_LEADER,
 };
 use crate::protocol::fetch_session::FetchSessions;
 
@@ -76,7 +76,7 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
     wait_for_free_port(config.listener)?;
     let (meta, source) = prepare_metadata(
         &config.log_dir,
-        shard_count,
+        config.broker_id,
         config.offsets_topic_partitions,
     )?;
     // After a metadata fallback, directories the metadata does not list were adopted instead.
@@ -387,11 +387,45 @@ fn wait_for_free_port(address: std::net::SocketAddr) -> Result<(), ServeError> {
     }
 }
 
-/// Loads the metadata (or starts an empty cluster), gives it a cluster id, and moves partitions
-/// of shards that no longer exist (a restart with a smaller --smp) to existing ones.
+/// Data dirs of single-node Weir from before the cluster shape have partitions without a
+/// leader or replicas, and a single node restarted with another `broker.id` finds partitions
+/// led by its old id: on one broker, every partition is this broker's. Returns whether
+/// anything changed (the metadata is then stored again). The leader epoch is kept, so that
+/// clients' epochs stay valid.
+fn single_node_migration(meta: &mut ClusterMeta, broker_id: i32) -> bool {
+    let mut moved = Vec::new();
+    let mut changed = false;
+    for topic in meta.topics.values_mut() {
+        for partition in &mut topic.partitions {
+            if partition.leader == broker_id
+                && partition.replicas == [broker_id]
+                && partition.isr == [broker_id]
+            {
+                continue;
+            }
+            if partition.leader != NO_LEADER && partition.leader != broker_id {
+                moved.push(partition.leader);
+            }
+            partition.leader = broker_id;
+            partition.replicas = vec![broker_id];
+            partition.isr = vec![broker_id];
+            partition.partition_epoch += 1;
+            changed = true;
+        }
+    }
+    moved.sort_unstable();
+    moved.dedup();
+    if !moved.is_empty() {
+        tracing::warn!(old_broker_ids = ?moved, broker_id, "partitions of another broker.id in this data dir: this single node now leads them");
+    }
+    changed
+}
+
+/// Loads the metadata (or starts an empty cluster), gives it a cluster id, and makes this
+/// broker the replica and leader of every partition (one broker is the whole cluster).
 fn prepare_metadata(
     log_dir: &Path,
-    shard_count: usize,
+    broker_id: i32,
     offsets_partitions: i32,
 ) -> Result<(ClusterMeta, MetadataSource), ServeError> {
     let (mut meta, source) = metadata::load_or_recover(log_dir)?;
@@ -407,7 +441,7 @@ fn prepare_metadata(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1 << 40, |d| d.as_millis() as i64);
         }
-        let adopted = metadata::adopt_partition_dirs(log_dir, &mut meta, shard_count);
+        let adopted = metadata::adopt_partition_dirs(log_dir, &mut meta, broker_id);
         if !adopted.is_empty() {
             tracing::warn!(
                 topics = ?adopted,
@@ -423,10 +457,7 @@ fn prepare_metadata(
                 name: OFFSETS_TOPIC.to_string(),
                 id: uuid::Uuid::new_v4(),
                 partitions: (0..offsets_partitions)
-                    .map(|p| PartitionMeta {
-                        shard: place_partition(OFFSETS_TOPIC, p, shard_count),
-                        leader_epoch: 0,
-                    })
+                    .map(|_| PartitionMeta::single_replica(broker_id))
                     .collect(),
                 configs: TopicConfigs::default(),
             },
@@ -455,13 +486,8 @@ fn prepare_metadata(
         meta.cluster_id = new_cluster_id();
         changed = true;
     }
-    for topic in meta.topics.values_mut() {
-        for (index, partition) in topic.partitions.iter_mut().enumerate() {
-            if partition.shard as usize >= shard_count {
-                partition.shard = place_partition(&topic.name, index as i32, shard_count);
-                changed = true;
-            }
-        }
+    if single_node_migration(&mut meta, broker_id) {
+        changed = true;
     }
     if changed {
         metadata::store(log_dir, &meta)?;
@@ -535,4 +561,38 @@ fn start_signal_thread() {
             SHUTDOWN.store(true, Ordering::Relaxed);
         })
         .expect("spawn the signal thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_node_migration_makes_this_broker_every_partitions_replica() {
+        let mut meta = ClusterMeta::default();
+        let old_shape = PartitionMeta {
+            leader: NO_LEADER,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            leader_epoch: 4,
+            partition_epoch: 0,
+        };
+        meta.topics.insert(
+            "t".into(),
+            TopicMeta {
+                name: "t".into(),
+                id: uuid::Uuid::new_v4(),
+                partitions: vec![old_shape, PartitionMeta::single_replica(3)],
+                configs: Default::default(),
+            },
+        );
+        assert!(single_node_migration(&mut meta, 7));
+        for p in &meta.topics["t"].partitions {
+            assert_eq!((p.leader, &p.replicas, &p.isr), (7, &vec![7], &vec![7]));
+            assert_eq!(p.partition_epoch, 1);
+        }
+        assert_eq!(meta.topics["t"].partitions[0].leader_epoch, 4);
+        // Already this broker's: nothing to store.
+        assert!(!single_node_migration(&mut meta, 7));
+    }
 }

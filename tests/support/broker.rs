@@ -99,6 +99,13 @@ impl Broker {
         started.elapsed()
     }
 
+    /// Replaces the extra `weir serve` arguments (`--smp N`, `--override k=v`) of the next
+    /// start.
+    #[allow(dead_code)] // not every test binary that includes `support` restarts differently
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+    }
+
     /// Starts the broker again on the same port and data after `kill` or `terminate`.
     pub fn relaunch(&mut self) {
         assert!(self.child.is_none(), "the broker is still running");
