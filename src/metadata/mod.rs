@@ -5,7 +5,9 @@
 //! snapshot.
 
 mod codec;
+pub mod controller;
 mod model;
+pub mod records;
 
 use std::path::{Path, PathBuf};
 

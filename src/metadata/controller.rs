@@ -1,0 +1,768 @@
+//! The controller's decisions, apart from any I/O (KRaft's shape: a command becomes metadata
+//! records; every broker replays records with [`records::apply`](super::records::apply)).
+//! CreateTopics, DeleteTopics, CreatePartitions and AlterConfigs are validated here as Kafka's
+//! controller validates them, against the state as it is after the command's earlier items,
+//! and answered per topic. The shell (`shard::controller`) serializes commands, persists the
+//! result, and publishes it to every shard.
+
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+
+use super::is_internal_topic;
+use super::model::{validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta};
+use super::records::{apply, MetadataRecord};
+use crate::config::registry::{list_items, ConfigType};
+use crate::config::{topic_key, TopicConfigs};
+use crate::error_code::ErrorCode;
+
+/// What the controller's decisions depend on besides the metadata: this broker's settings.
+#[derive(Debug, Clone)]
+pub struct ControllerContext {
+    /// The broker every partition is placed on (one broker is the whole cluster today).
+    pub broker_id: i32,
+    /// `num.partitions`: CreateTopics with -1 partitions.
+    pub num_partitions: i32,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+}
+
+/// A change asked of the controller.
+pub enum TopicCommand {
+    CreateTopics(Vec<NewTopic>),
+    DeleteTopics(Vec<String>),
+    CreatePartitions(Vec<PartitionIncrease>),
+    AlterTopicConfigs { topic: String, change: ConfigChange },
+}
+
+/// The records that carry out a command (empty when every item was refused), and the answer
+/// for each of its topics.
+pub struct Decision {
+    pub records: Vec<MetadataRecord>,
+    pub outcomes: Vec<TopicOutcome>,
+}
+
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker's `num.partitions`.
+    pub num_partitions: i32,
+    /// -1: the broker's `default.replication.factor` (1).
+    pub replication_factor: i16,
+    /// Manual assignments: partition index and its replicas' broker ids.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+/// CreatePartitions for one topic: the new total count and, optionally, the replicas of each
+/// new partition.
+pub struct PartitionIncrease {
+    pub name: String,
+    pub count: i32,
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+/// How AlterConfigs (all overrides replaced) or IncrementalAlterConfigs (per-key operations:
+/// 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT) change a topic's configs.
+pub enum ConfigChange {
+    Replace(Vec<(String, Option<String>)>),
+    Incremental(Vec<(String, i8, Option<String>)>),
+}
+
+/// Why a topic operation was refused: the Kafka error and a message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+pub struct TopicOutcome {
+    pub name: String,
+    pub result: Result<TopicMeta, Refusal>,
+}
+
+/// The overrides after an AlterConfigs / IncrementalAlterConfigs, validated as a whole.
+fn altered_configs(current: &TopicConfigs, change: ConfigChange) -> Result<TopicConfigs, Refusal> {
+    let invalid = |message: String| refuse(ErrorCode::InvalidConfig, message);
+    let pairs: Vec<(String, String)> = match change {
+        // AlterConfigs replaces every override: keys not given go back to their defaults.
+        ConfigChange::Replace(configs) => configs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect(),
+        ConfigChange::Incremental(ops) => {
+            let mut map = current.overrides().clone();
+            let mut seen = BTreeSet::new();
+            for (key, op, value) in ops {
+                if !seen.insert(key.clone()) {
+                    return Err(refuse(
+                        ErrorCode::InvalidRequest,
+                        format!("`{key}` appears twice in one IncrementalAlterConfigs resource"),
+                    ));
+                }
+                let def = topic_key(&key)
+                    .map(|k| &k.def)
+                    .ok_or_else(|| invalid(format!("unknown topic config `{key}`")))?;
+                match (op, value) {
+                    (OP_SET, Some(value)) => {
+                        map.insert(key, value);
+                    }
+                    (OP_SET, None) => return Err(invalid(format!("SET `{key}` without a value"))),
+                    (OP_DELETE, _) => {
+                        map.remove(&key);
+                    }
+                    (OP_APPEND | OP_SUBTRACT, _) if def.kind != ConfigType::List => {
+                        return Err(invalid(format!(
+                            "APPEND and SUBTRACT apply to list configs only, not `{key}` ({})",
+                            def.kind.name()
+                        )))
+                    }
+                    (OP_APPEND | OP_SUBTRACT, value) => {
+                        // Kafka starts from the topic's override, else the key's default
+                        // (APPEND compact to an unset cleanup.policy gives delete,compact).
+                        let old = map
+                            .get(&key)
+                            .map(String::as_str)
+                            .or(def.default)
+                            .unwrap_or("");
+                        let mut items: Vec<String> =
+                            list_items(old).into_iter().map(str::to_string).collect();
+                        for item in list_items(value.as_deref().unwrap_or("")) {
+                            let present = items.iter().any(|i| i == item);
+                            if op == OP_APPEND && !present {
+                                items.push(item.to_string());
+                            } else if op == OP_SUBTRACT {
+                                items.retain(|i| i != item);
+                            }
+                        }
+                        map.insert(key, items.join(","));
+                    }
+                    (other, _) => {
+                        return Err(refuse(
+                            ErrorCode::InvalidRequest,
+                            format!("unknown config operation {other} for `{key}`"),
+                        ))
+                    }
+                }
+            }
+            map.into_iter().collect()
+        }
+    };
+    TopicConfigs::new(pairs).map_err(|e| invalid(e.to_string()))
+}
+
+/// IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType).
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// Decides `command` against `state`: each item is checked against the state as the items
+/// before it left it, and its records are applied to that scratch state, so that the records
+/// returned replay cleanly onto `state` in order.
+pub fn decide(state: &ClusterMeta, ctx: &ControllerContext, command: TopicCommand) -> Decision {
+    let mut scratch = state.clone();
+    let mut records = Vec::new();
+    let mut outcomes = Vec::new();
+    let items: Vec<(String, Result<Vec<MetadataRecord>, Refusal>)> = match command {
+        TopicCommand::CreateTopics(topics) => {
+            let mut seen = BTreeSet::new();
+            let duplicates: BTreeSet<String> = topics
+                .iter()
+                .filter(|t| !seen.insert(t.name.clone()))
+                .map(|t| t.name.clone())
+                .collect();
+            let mut items = Vec::with_capacity(topics.len());
+            for topic in topics {
+                let result = if duplicates.contains(&topic.name) {
+                    Err(refuse(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "topic `{}` appears more than once in the request",
+                            topic.name
+                        ),
+                    ))
+                } else {
+                    create_topic(&scratch, ctx, &topic)
+                };
+                items.push(commit_item(&mut scratch, &mut records, topic.name, result));
+            }
+            items
+        }
+        TopicCommand::DeleteTopics(names) => names
+            .into_iter()
+            .map(|name| {
+                let result = delete_topic(&scratch, ctx, &name);
+                commit_item(&mut scratch, &mut records, name, result)
+            })
+            .collect(),
+        TopicCommand::CreatePartitions(increases) => increases
+            .into_iter()
+            .map(|increase| {
+                let result = create_partitions(&scratch, ctx, &increase);
+                commit_item(&mut scratch, &mut records, increase.name, result)
+            })
+            .collect(),
+        TopicCommand::AlterTopicConfigs { topic, change } => {
+            let result = alter_topic_configs(&scratch, &topic, change);
+            vec![commit_item(&mut scratch, &mut records, topic, result)]
+        }
+    };
+    for (name, result) in items {
+        let result = result.map(|_| {
+            // The topic as the command left it; a deleted topic as it was.
+            scratch
+                .topics
+                .get(&name)
+                .or_else(|| state.topics.get(&name))
+                .cloned()
+                .expect("an accepted item names a topic of the state before or after")
+        });
+        outcomes.push(TopicOutcome { name, result });
+    }
+    Decision { records, outcomes }
+}
+
+/// Applies an accepted item's records to the scratch state and keeps them; a record that does
+/// not apply refuses the item (a controller bug, answered UNKNOWN_SERVER_ERROR, never applied).
+fn commit_item(
+    scratch: &mut ClusterMeta,
+    records: &mut Vec<MetadataRecord>,
+    name: String,
+    result: Result<Vec<MetadataRecord>, Refusal>,
+) -> (String, Result<Vec<MetadataRecord>, Refusal>) {
+    let Ok(item_records) = result else {
+        return (name, result);
+    };
+    let mut next = scratch.clone();
+    for record in &item_records {
+        if let Err(e) = apply(&mut next, record) {
+            tracing::error!(topic = %name, error = %e, "controller decided a record that does not apply");
+            return (
+                name,
+                Err(refuse(ErrorCode::UnknownServerError, e.to_string())),
+            );
+        }
+    }
+    *scratch = next;
+    records.extend(item_records.iter().cloned());
+    (name, Ok(item_records))
+}
+
+fn unknown_topic(name: &str) -> Refusal {
+    refuse(
+        ErrorCode::UnknownTopicOrPartition,
+        format!("topic `{name}` does not exist"),
+    )
+}
+
+fn create_topic(
+    state: &ClusterMeta,
+    ctx: &ControllerContext,
+    topic: &NewTopic,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    validate_topic_name(&topic.name).map_err(|m| refuse(ErrorCode::InvalidTopicException, m))?;
+    if state.topics.contains_key(&topic.name) {
+        return Err(refuse(
+            ErrorCode::TopicAlreadyExists,
+            format!("topic `{}` already exists", topic.name),
+        ));
+    }
+    let partition_count = if !topic.assignments.is_empty() {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "with replica assignments, numPartitions and replicationFactor must be -1",
+            ));
+        }
+        for (index, (partition, replicas)) in topic.assignments.iter().enumerate() {
+            check_replicas(ctx, replicas)?;
+            if *partition != index as i32 {
+                return Err(refuse(
+                    ErrorCode::InvalidReplicaAssignment,
+                    "assignments must cover partitions 0..n in order",
+                ));
+            }
+        }
+        topic.assignments.len() as i32
+    } else {
+        match topic.replication_factor {
+            -1 | 1 => {}
+            other => {
+                return Err(refuse(
+                    ErrorCode::InvalidReplicationFactor,
+                    format!("replication factor {other} is larger than the 1 available broker"),
+                ))
+            }
+        }
+        match topic.num_partitions {
+            -1 => ctx.num_partitions,
+            n if n >= 1 => n,
+            n => {
+                return Err(refuse(
+                    ErrorCode::InvalidPartitions,
+                    format!("number of partitions must be at least 1, got {n}"),
+                ))
+            }
+        }
+    };
+    let configs = TopicConfigs::new(
+        topic
+            .configs
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))),
+    )
+    .map_err(|e| refuse(ErrorCode::InvalidConfig, e.to_string()))?;
+    let id = Uuid::new_v4();
+    let mut records = vec![MetadataRecord::Topic {
+        name: topic.name.clone(),
+        id,
+    }];
+    records.extend(
+        (0..partition_count).map(|partition| MetadataRecord::Partition {
+            topic_id: id,
+            partition,
+            state: PartitionMeta::single_replica(ctx.broker_id),
+        }),
+    );
+    records.extend(
+        configs
+            .overrides()
+            .iter()
+            .map(|(key, value)| MetadataRecord::TopicConfig {
+                topic_id: id,
+                key: key.clone(),
+                value: Some(value.clone()),
+            }),
+    );
+    Ok(records)
+}
+
+fn check_replicas(ctx: &ControllerContext, replicas: &[i32]) -> Result<(), Refusal> {
+    if replicas != [ctx.broker_id] {
+        return Err(refuse(
+            ErrorCode::InvalidReplicaAssignment,
+            format!(
+                "replicas {replicas:?}: this cluster is the single broker {}",
+                ctx.broker_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn delete_topic(
+    state: &ClusterMeta,
+    ctx: &ControllerContext,
+    name: &str,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    if is_internal_topic(name) {
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            "the internal topic __consumer_offsets cannot be deleted",
+        ));
+    }
+    if !ctx.delete_topic_enable {
+        return Err(refuse(
+            ErrorCode::TopicDeletionDisabled,
+            "topic deletion is disabled (delete.topic.enable=false)",
+        ));
+    }
+    let topic = state.topics.get(name).ok_or_else(|| unknown_topic(name))?;
+    Ok(vec![MetadataRecord::RemoveTopic { id: topic.id }])
+}
+
+fn create_partitions(
+    state: &ClusterMeta,
+    ctx: &ControllerContext,
+    increase: &PartitionIncrease,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let PartitionIncrease {
+        name,
+        count,
+        assignments,
+    } = increase;
+    let topic = state.topics.get(name).ok_or_else(|| unknown_topic(name))?;
+    let existing = topic.partitions.len();
+    if *count <= existing as i32 {
+        return Err(refuse(
+            ErrorCode::InvalidPartitions,
+            format!(
+                "topic `{name}` has {existing} partitions; the new count {count} must be larger"
+            ),
+        ));
+    }
+    let added = *count as usize - existing;
+    match assignments {
+        Some(a) if a.len() != added => {
+            return Err(refuse(
+                ErrorCode::InvalidReplicaAssignment,
+                format!("{} assignments for {added} new partitions", a.len()),
+            ))
+        }
+        Some(a) => a.iter().try_for_each(|r| check_replicas(ctx, r))?,
+        None => {}
+    }
+    Ok((existing as i32..*count)
+        .map(|partition| MetadataRecord::Partition {
+            topic_id: topic.id,
+            partition,
+            state: PartitionMeta::single_replica(ctx.broker_id),
+        })
+        .collect())
+}
+
+/// The records that turn `topic`'s overrides into the altered ones: a removal for each key
+/// that goes, a set for each key that is new or changes.
+fn alter_topic_configs(
+    state: &ClusterMeta,
+    name: &str,
+    change: ConfigChange,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let topic = state.topics.get(name).ok_or_else(|| unknown_topic(name))?;
+    let current = topic.configs.overrides();
+    let altered = altered_configs(&topic.configs, change)?;
+    let next = altered.overrides();
+    let removed = current
+        .keys()
+        .filter(|key| !next.contains_key(*key))
+        .map(|key| MetadataRecord::TopicConfig {
+            topic_id: topic.id,
+            key: key.clone(),
+            value: None,
+        });
+    let set = next
+        .iter()
+        .filter(|(key, value)| current.get(*key) != Some(value))
+        .map(|(key, value)| MetadataRecord::TopicConfig {
+            topic_id: topic.id,
+            key: key.clone(),
+            value: Some(value.clone()),
+        });
+    Ok(removed.chain(set).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64: a seeded, replayable sequence for the randomized test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len() as u64) as usize]
+        }
+    }
+
+    const NAMES: &[&str] = &["a", "b", "c", "d", "__consumer_offsets", "bad name"];
+
+    fn random_command(rng: &mut Rng, state: &ClusterMeta) -> TopicCommand {
+        let name = |rng: &mut Rng| rng.pick(NAMES).to_string();
+        match rng.below(4) {
+            0 => TopicCommand::CreateTopics(
+                (0..1 + rng.below(3))
+                    .map(|_| NewTopic {
+                        name: name(rng),
+                        num_partitions: *rng.pick(&[-1, 0, 1, 3]),
+                        replication_factor: *rng.pick(&[-1, 1, 1, 3]),
+                        assignments: Vec::new(),
+                        configs: match rng.below(3) {
+                            0 => vec![("retention.ms".into(), Some("1000".into()))],
+                            1 => vec![("retention.mz".into(), Some("1".into()))],
+                            _ => Vec::new(),
+                        },
+                    })
+                    .collect(),
+            ),
+            1 => TopicCommand::DeleteTopics(vec![name(rng)]),
+            2 => TopicCommand::CreatePartitions(vec![PartitionIncrease {
+                name: name(rng),
+                count: state
+                    .topics
+                    .values()
+                    .next()
+                    .map_or(2, |t| t.partitions.len() as i32)
+                    + rng.below(3) as i32
+                    - 1,
+                assignments: None,
+            }]),
+            _ => TopicCommand::AlterTopicConfigs {
+                topic: name(rng),
+                change: ConfigChange::Incremental(vec![(
+                    rng.pick(&["cleanup.policy", "retention.ms", "segment.ms"])
+                        .to_string(),
+                    *rng.pick(&[OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT]),
+                    Some(rng.pick(&["compact", "delete", "60000"]).to_string()),
+                )]),
+            },
+        }
+    }
+
+    /// What must hold of any state the controller leads to.
+    fn check_invariants(before: &ClusterMeta, after: &ClusterMeta, seed: u64, step: usize) {
+        let mut ids = BTreeSet::new();
+        for topic in after.topics.values() {
+            assert!(
+                ids.insert(topic.id),
+                "seed {seed} step {step}: topic id reused"
+            );
+            assert!(
+                !topic.partitions.is_empty(),
+                "seed {seed} step {step}: no partitions"
+            );
+            let old = before.topics.values().find(|t| t.id == topic.id);
+            if let Some(old) = old {
+                assert!(
+                    topic.partitions.len() >= old.partitions.len(),
+                    "seed {seed} step {step}: partitions shrank"
+                );
+            }
+            for (index, p) in topic.partitions.iter().enumerate() {
+                assert!(
+                    !p.replicas.is_empty(),
+                    "seed {seed} step {step}: no replicas"
+                );
+                let unique: BTreeSet<_> = p.replicas.iter().collect();
+                assert_eq!(
+                    unique.len(),
+                    p.replicas.len(),
+                    "seed {seed}: duplicate replica"
+                );
+                assert!(
+                    p.isr.iter().all(|b| p.replicas.contains(b)),
+                    "seed {seed} step {step}: ISR outside the replicas"
+                );
+                assert!(
+                    p.isr.contains(&p.leader),
+                    "seed {seed} step {step}: the leader is not in the ISR"
+                );
+                if let Some(old) = old.and_then(|o| o.partitions.get(index)) {
+                    assert!(
+                        p.leader_epoch >= old.leader_epoch,
+                        "seed {seed}: epoch went back"
+                    );
+                    assert!(p.partition_epoch >= old.partition_epoch);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn randomized_commands_keep_the_metadata_consistent() {
+        let ctx = ControllerContext {
+            broker_id: 1,
+            num_partitions: 2,
+            delete_topic_enable: true,
+        };
+        let (mut accepted, mut refused) = (0usize, 0usize);
+        for seed in 1..=40u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut state = ClusterMeta::default();
+            for step in 0..60 {
+                let command = random_command(&mut rng, &state);
+                let decision = decide(&state, &ctx, command);
+                // The records replay onto the state the decision was made against...
+                let next = crate::metadata::records::applied(&state, &decision.records)
+                    .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+                // ...and the answers describe the state they lead to.
+                for outcome in &decision.outcomes {
+                    match &outcome.result {
+                        Ok(topic) => match next.topics.get(&outcome.name) {
+                            Some(now) => assert_eq!(now, topic, "seed {seed} step {step}"),
+                            None => assert!(
+                                state.topics.contains_key(&outcome.name),
+                                "seed {seed} step {step}: accepted topic vanished"
+                            ),
+                        },
+                        Err(refusal) => assert_ne!(
+                            refusal.code,
+                            ErrorCode::UnknownServerError,
+                            "seed {seed} step {step}: {}",
+                            refusal.message
+                        ),
+                    }
+                }
+                accepted += decision
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.result.is_ok())
+                    .count();
+                refused += decision
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.result.is_err())
+                    .count();
+                if decision.outcomes.iter().all(|o| o.result.is_err()) {
+                    assert!(
+                        decision.records.is_empty(),
+                        "seed {seed}: records of refusals"
+                    );
+                }
+                check_invariants(&state, &next, seed, step);
+                assert!(
+                    !next.topics.contains_key("bad name"),
+                    "seed {seed}: an invalid name was created"
+                );
+                state = next;
+            }
+        }
+        // The commands reach both answers often: the checks above ran on real changes.
+        assert!(
+            accepted > 300 && refused > 300,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
+
+    #[test]
+    fn create_then_delete_in_records() {
+        let ctx = ControllerContext {
+            broker_id: 7,
+            num_partitions: 3,
+            delete_topic_enable: false,
+        };
+        let create = decide(
+            &ClusterMeta::default(),
+            &ctx,
+            TopicCommand::CreateTopics(vec![NewTopic {
+                name: "t".into(),
+                num_partitions: -1,
+                replication_factor: -1,
+                assignments: Vec::new(),
+                configs: vec![("cleanup.policy".into(), Some("compact".into()))],
+            }]),
+        );
+        // One topic record, three partition records, one config record.
+        assert_eq!(create.records.len(), 5);
+        let state =
+            crate::metadata::records::applied(&ClusterMeta::default(), &create.records).unwrap();
+        let topic = &state.topics["t"];
+        assert_eq!(topic.partitions, vec![PartitionMeta::single_replica(7); 3]);
+        // delete.topic.enable=false refuses with TOPIC_DELETION_DISABLED and no records.
+        let delete = decide(&state, &ctx, TopicCommand::DeleteTopics(vec!["t".into()]));
+        assert!(delete.records.is_empty());
+        assert_eq!(
+            delete.outcomes[0].result.as_ref().unwrap_err().code,
+            ErrorCode::TopicDeletionDisabled
+        );
+        let ctx = ControllerContext {
+            delete_topic_enable: true,
+            ..ctx
+        };
+        let delete = decide(&state, &ctx, TopicCommand::DeleteTopics(vec!["t".into()]));
+        assert_eq!(
+            delete.records,
+            vec![MetadataRecord::RemoveTopic { id: topic.id }]
+        );
+    }
+
+    fn incremental(
+        current: &[(&str, &str)],
+        ops: &[(&str, i8, Option<&str>)],
+    ) -> Result<Vec<(String, String)>, Refusal> {
+        let current =
+            TopicConfigs::new(current.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let ops = ops
+            .iter()
+            .map(|(k, op, v)| (k.to_string(), *op, v.map(str::to_string)))
+            .collect();
+        altered_configs(&current, ConfigChange::Incremental(ops))
+            .map(|configs| configs.overrides().clone().into_iter().collect())
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn append_starts_from_the_default_and_subtract_removes() {
+        // Kafka: APPEND compact to an unset cleanup.policy gives delete,compact.
+        assert_eq!(
+            incremental(&[], &[("cleanup.policy", OP_APPEND, Some("compact"))]).unwrap(),
+            pairs(&[("cleanup.policy", "delete,compact")])
+        );
+        // Appending what is there changes nothing; SUBTRACT takes an item out.
+        assert_eq!(
+            incremental(
+                &[("cleanup.policy", "delete,compact")],
+                &[("cleanup.policy", OP_SUBTRACT, Some("delete"))]
+            )
+            .unwrap(),
+            pairs(&[("cleanup.policy", "compact")])
+        );
+        assert_eq!(
+            incremental(
+                &[],
+                &[(
+                    "leader.replication.throttled.replicas",
+                    OP_APPEND,
+                    Some("0:1,1:1")
+                )]
+            )
+            .unwrap(),
+            pairs(&[("leader.replication.throttled.replicas", "0:1,1:1")])
+        );
+        // Nothing left of cleanup.policy is not a valid policy.
+        let empty = incremental(
+            &[("cleanup.policy", "compact")],
+            &[("cleanup.policy", OP_SUBTRACT, Some("compact"))],
+        )
+        .unwrap_err();
+        assert_eq!(empty.code, ErrorCode::InvalidConfig);
+    }
+
+    #[test]
+    fn set_and_delete_and_their_errors() {
+        assert_eq!(
+            incremental(
+                &[("retention.ms", "1000"), ("segment.ms", "5000")],
+                &[
+                    ("retention.ms", OP_DELETE, None),
+                    ("message.format.version", OP_SET, Some("3.0-IV1"))
+                ]
+            )
+            .unwrap(),
+            pairs(&[
+                ("message.format.version", "3.0-IV1"),
+                ("segment.ms", "5000")
+            ])
+        );
+        let not_a_list = incremental(&[], &[("retention.ms", OP_APPEND, Some("5"))]).unwrap_err();
+        assert_eq!(not_a_list.code, ErrorCode::InvalidConfig);
+        assert!(
+            not_a_list.message.contains("list configs only"),
+            "{}",
+            not_a_list.message
+        );
+        let unknown = incremental(&[], &[("retention.mz", OP_DELETE, None)]).unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::InvalidConfig);
+        let twice = incremental(
+            &[],
+            &[
+                ("retention.ms", OP_SET, Some("1")),
+                ("retention.ms", OP_DELETE, None),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(twice.code, ErrorCode::InvalidRequest);
+        let bad_op = incremental(&[], &[("retention.ms", 9, Some("1"))]).unwrap_err();
+        assert_eq!(bad_op.code, ErrorCode::InvalidRequest);
+    }
+}
