@@ -1,0 +1,177 @@
+//! Reads: fetches from the tail cache or the segment files, ListOffsets by timestamp, and the
+//! long polls that wait for the log to grow.
+
+use super::*;
+
+impl PartitionLog {
+    /// Resolves once the log holds an offset at or beyond `offset` (a fetch at the log end
+    /// long-polling for data), or the log is closed or shutting down. Callers bound the wait
+    /// with a timeout.
+    pub async fn wait_for_append(&self, offset: i64) {
+        self.append_waiters
+            .until(|| {
+                let state = self.state.borrow();
+                state.closed || state.long_polls_ended || state.log_end_offset > offset
+            })
+            .await
+    }
+
+    /// A graceful shutdown answers fetches waiting for data now, with what there is, instead
+    /// of holding the shutdown for their `max_wait_ms`.
+    pub fn end_long_polls(&self) {
+        self.state.borrow_mut().long_polls_ended = true;
+        self.append_waiters.wake_all();
+    }
+
+    /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734): its timestamp
+    /// and the last offset of the batch that carries it, or `None` for an empty log.
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        let state = self.state.borrow();
+        state
+            .segments
+            .values()
+            .filter(|s| s.next_offset > state.log_start_offset && s.max_timestamp_ms >= 0)
+            .max_by_key(|s| s.max_timestamp_ms)
+            .map(|s| TimestampOffset {
+                timestamp_ms: s.max_timestamp_ms,
+                offset: s.offset_of_max_timestamp.max(state.log_start_offset),
+            })
+    }
+
+    /// Whole batches from `from_offset` on, at most `max_bytes` unless the first batch alone is
+    /// larger (it is then returned whole, as Kafka does so that consumers make progress).
+    /// Recent batches come from memory; older ones from the segment file.
+    pub async fn read(&self, from_offset: i64, max_bytes: usize) -> Result<ReadBatches, LogError> {
+        let mut segment_floor = from_offset;
+        loop {
+            let (file, path, start, end, empty) = {
+                let state = self.state.borrow();
+                state.check_offset(from_offset)?;
+                if from_offset == state.log_end_offset {
+                    return Ok(state.empty_read());
+                }
+                if state
+                    .tail
+                    .first_offset()
+                    .is_some_and(|first| first <= from_offset)
+                {
+                    return Ok(state.read_cached(from_offset, max_bytes));
+                }
+                let Some(seg) = state
+                    .segments
+                    .range(..=segment_floor)
+                    .next_back()
+                    .map(|(_, s)| s)
+                else {
+                    return Ok(state.empty_read());
+                };
+                let Some(file) = seg.file.clone() else {
+                    return Ok(state.empty_read());
+                };
+                let start = seg.index.lookup(from_offset);
+                (
+                    file,
+                    seg.log_path.clone(),
+                    start,
+                    seg.written_bytes,
+                    state.empty_read(),
+                )
+            };
+            let mut read = empty;
+            let chunk = max_bytes.clamp(64 << 10, 1 << 20);
+            let mut scanner = SegmentScanner::new(file, path, start, end, chunk);
+            while let Some(batch) = scanner.next_valid().await? {
+                if batch.last_offset() < from_offset {
+                    continue;
+                }
+                let size = batch.size_bytes();
+                if read.size_bytes > 0 && read.size_bytes + size > max_bytes {
+                    break;
+                }
+                read.size_bytes += size;
+                read.fragments.push(batch.into_bytes());
+            }
+            if !read.is_empty() {
+                return Ok(read);
+            }
+            // Nothing at or after `from_offset` in that segment: look in the next one.
+            let next_base = self
+                .state
+                .borrow()
+                .segments
+                .range(segment_floor + 1..)
+                .next()
+                .map(|(base, _)| *base);
+            match next_base {
+                Some(base) if base <= from_offset => segment_floor = base,
+                Some(base) => segment_floor = base.max(segment_floor + 1),
+                None => return Ok(read),
+            }
+        }
+    }
+
+    /// ListOffsets by timestamp: the first offset whose record timestamp is at least
+    /// `target_ms`, or `None` when every record is older. Record-exact for uncompressed batches;
+    /// for compressed ones it answers with the batch's base offset (a consumer starting there
+    /// sees at most one batch of older records).
+    pub async fn offset_for_timestamp(
+        &self,
+        target_ms: i64,
+    ) -> Result<Option<TimestampOffset>, LogError> {
+        let end = self.log_end_offset();
+        self.wait_for(end, Durability::Written).await?;
+        let candidates: Vec<_> = {
+            let state = self.state.borrow();
+            state
+                .segments
+                .values()
+                .filter(|s| {
+                    s.max_timestamp_ms >= target_ms && s.next_offset > state.log_start_offset
+                })
+                .filter_map(|s| {
+                    let file = s.file.clone()?;
+                    let scan_from = s
+                        .time_index
+                        .lookup_before(target_ms)
+                        .map_or(s.base_offset, |o| o + 1);
+                    let start = s.index.lookup(scan_from);
+                    Some((file, s.log_path.clone(), start, s.written_bytes))
+                })
+                .collect()
+        };
+        let log_start = self.log_start_offset();
+        for (file, path, start, end) in candidates {
+            let mut scanner = SegmentScanner::new(file, path, start, end, 1 << 20);
+            while let Some(batch) = scanner.next_valid().await? {
+                if batch.max_timestamp() < target_ms || batch.last_offset() < log_start {
+                    continue;
+                }
+                let found = first_record_at_or_after(&batch, target_ms);
+                return Ok(Some(TimestampOffset {
+                    timestamp_ms: found.timestamp_ms,
+                    offset: found.offset.max(log_start),
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The record a ListOffsets-by-timestamp lands on inside a batch known to reach `target_ms`.
+fn first_record_at_or_after(batch: &RecordBatch, target_ms: i64) -> TimestampOffset {
+    let batch_answer = TimestampOffset {
+        timestamp_ms: batch.max_timestamp(),
+        offset: batch.base_offset(),
+    };
+    if batch.attributes().timestamp_type() == TimestampType::LogAppendTime {
+        // Every record of the batch carries the append time.
+        return batch_answer;
+    }
+    batch
+        .record_timestamps()
+        .and_then(|mut records| records.find(|r| r.timestamp_ms >= target_ms))
+        .map_or(batch_answer, |r| TimestampOffset {
+            timestamp_ms: r.timestamp_ms,
+            offset: batch.base_offset() + i64::from(r.offset_delta),
+        })
+}

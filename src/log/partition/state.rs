@@ -1,0 +1,256 @@
+//! The partition log's state (segments, offsets, the tail cache) and the pure steps on it:
+//! offset checks, rolling, planning the writer's next I/O step, cached reads. No I/O here.
+
+use super::*;
+
+pub(crate) struct LogState {
+    pub segments: BTreeMap<i64, Segment>,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    /// Offsets below are in the segment files.
+    pub written_offset: i64,
+    /// Offsets below are covered by fdatasync.
+    pub durable_offset: i64,
+    pub last_sync_ms: i64,
+    pub leader_epoch: i32,
+    pub tail: TailCache,
+    pub closed: bool,
+    /// Set at shutdown: long polls on this log return at once (see `end_long_polls`).
+    pub long_polls_ended: bool,
+    /// Offsets below have been through the log cleaner (see `cleaner`).
+    pub cleaner_checkpoint: i64,
+}
+
+/// One I/O step of the writer, planned under a short borrow of the state and run without it.
+pub(super) enum WriteStep {
+    Create {
+        base: i64,
+        path: PathBuf,
+    },
+    Preallocate {
+        base: i64,
+        file: Rc<DmaFile>,
+        path: PathBuf,
+        size: u64,
+    },
+    Write {
+        base: i64,
+        file: Rc<DmaFile>,
+        path: PathBuf,
+        position: u64,
+        buffer: DmaBuffer,
+        end: u64,
+        tail_page: Vec<u8>,
+    },
+    Seal {
+        base: i64,
+        file: Rc<DmaFile>,
+        path: PathBuf,
+        size: u64,
+        next_offset: i64,
+        index: (PathBuf, Vec<u8>),
+        time_index: (PathBuf, Vec<u8>),
+    },
+}
+
+impl LogState {
+    pub(super) fn active(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a partition log always has an active segment")
+    }
+
+    pub(super) fn check_offset(&self, offset: i64) -> Result<(), LogError> {
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        Ok(())
+    }
+
+    /// Kafka rolls when the batch would not fit (`segment.bytes`), when the segment is older than
+    /// `segment.ms`, or when a relative offset would not fit the 32-bit index.
+    pub(super) fn maybe_roll(
+        &mut self,
+        dir: &Path,
+        batch_bytes: u64,
+        last_offset_delta: i32,
+        now_ms: i64,
+        config: &LogConfig,
+    ) {
+        let next_offset = self.log_end_offset;
+        let active = self.active();
+        if active.size_bytes == 0 {
+            return;
+        }
+        let full = active.size_bytes + batch_bytes > config.segment_bytes;
+        let old = active
+            .first_append_ms
+            .is_some_and(|t| now_ms - t >= config.segment_ms);
+        let relative_overflow =
+            next_offset + i64::from(last_offset_delta) - active.base_offset > i64::from(i32::MAX);
+        if full || old || relative_overflow {
+            active.state = SegmentState::Sealing;
+            self.segments
+                .insert(next_offset, Segment::new(dir, next_offset));
+        }
+    }
+
+    pub(super) fn append_batch(
+        &mut self,
+        dir: &Path,
+        batch: RecordBatch,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> (i64, i64) {
+        let size = batch.size_bytes() as u64;
+        self.maybe_roll(dir, size, batch.last_offset_delta(), now_ms, config);
+        let base_offset = self.log_end_offset;
+        let last_offset = base_offset + i64::from(batch.last_offset_delta());
+        let log_append_time =
+            (config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let header = patch_header(&batch, base_offset, self.leader_epoch, log_append_time);
+        let max_ts = log_append_time.unwrap_or_else(|| batch.max_timestamp());
+        let active = self.active();
+        let position = active.size_bytes;
+        active.first_append_ms.get_or_insert(now_ms);
+        active.account_batch(
+            position,
+            size,
+            last_offset,
+            max_ts,
+            config.index_interval_bytes,
+        );
+        let segment_base = active.base_offset;
+        let body = batch
+            .into_bytes()
+            .split_off(crate::record::BATCH_HEADER_LEN);
+        self.tail.push(
+            CachedBatch {
+                segment_base,
+                position,
+                base_offset,
+                last_offset,
+                header: Bytes::new(),
+                body,
+            },
+            &header,
+        );
+        self.log_end_offset = last_offset + 1;
+        (base_offset, last_offset)
+    }
+
+    pub(super) fn next_write_step(&mut self, config: &LogConfig) -> Option<WriteStep> {
+        let LogState { segments, tail, .. } = self;
+        let seg = segments.values_mut().find(|s| {
+            s.state != SegmentState::Sealed
+                && (s.written_bytes < s.size_bytes || s.state == SegmentState::Sealing)
+        })?;
+        let base = seg.base_offset;
+        let path = seg.log_path.clone();
+        let Some(file) = seg.file.clone() else {
+            return Some(WriteStep::Create { base, path });
+        };
+        if seg.written_bytes < seg.size_bytes {
+            let start = align_down(seg.written_bytes);
+            let end = seg.size_bytes.min(start + config.write_chunk_bytes as u64);
+            let buffer_len = align_up(end - start);
+            if start + buffer_len > seg.allocated_bytes {
+                let wanted =
+                    (start + buffer_len).max(seg.allocated_bytes + config.preallocate_bytes);
+                let size = align_up(wanted.min(config.segment_bytes.max(start + buffer_len)));
+                return Some(WriteStep::Preallocate {
+                    base,
+                    file,
+                    path,
+                    size,
+                });
+            }
+            let mut buffer = file.alloc_dma_buffer(buffer_len as usize);
+            let out = buffer.as_bytes_mut();
+            let head = (seg.written_bytes - start) as usize;
+            let data_end = (end - start) as usize;
+            assert_eq!(
+                seg.tail_page.len(),
+                head,
+                "tail page mirrors the partial page"
+            );
+            out[..head].copy_from_slice(&seg.tail_page);
+            tail.copy_range(base, seg.written_bytes, end, &mut out[head..data_end]);
+            out[data_end..].fill(0);
+            let tail_page = out[(align_down(end) - start) as usize..data_end].to_vec();
+            return Some(WriteStep::Write {
+                base,
+                file,
+                path,
+                position: start,
+                buffer,
+                end,
+                tail_page,
+            });
+        }
+        // Rolled and fully written: Kafka adds a final time index entry when a segment becomes
+        // inactive, so the largest timestamp is known from the index on the next start.
+        seg.time_index
+            .maybe_append(seg.max_timestamp_ms, seg.offset_of_max_timestamp);
+        Some(WriteStep::Seal {
+            base,
+            file,
+            path,
+            size: seg.size_bytes,
+            next_offset: seg.next_offset,
+            index: (seg.index_path.clone(), seg.index.encode()),
+            time_index: (seg.time_index_path.clone(), seg.time_index.encode()),
+        })
+    }
+
+    pub(super) fn segment_mut(&mut self, base: i64) -> Option<&mut Segment> {
+        self.segments.get_mut(&base)
+    }
+
+    pub(super) fn complete_write(
+        &mut self,
+        base: i64,
+        end: u64,
+        tail_page: Vec<u8>,
+        config: &LogConfig,
+    ) {
+        if let Some(seg) = self.segment_mut(base) {
+            seg.written_bytes = end;
+            seg.tail_page = tail_page;
+        }
+        let written_before = self.tail.find_position(base, end);
+        if let Some(last) = written_before.checked_sub(1).and_then(|i| self.tail.get(i)) {
+            self.written_offset = self.written_offset.max(last.last_offset + 1);
+        }
+        self.tail
+            .evict(config.tail_cache_bytes, self.written_offset);
+    }
+
+    pub(super) fn read_cached(&self, from: i64, max_bytes: usize) -> ReadBatches {
+        let mut read = self.empty_read();
+        for batch in self.tail.iter_from(self.tail.find_offset(from)) {
+            let size = batch.size_bytes() as usize;
+            if read.size_bytes > 0 && read.size_bytes + size > max_bytes {
+                break;
+            }
+            read.fragments.push(batch.header.clone());
+            read.fragments.push(batch.body.clone());
+            read.size_bytes += size;
+        }
+        read
+    }
+
+    pub(super) fn empty_read(&self) -> ReadBatches {
+        ReadBatches {
+            fragments: Vec::new(),
+            size_bytes: 0,
+            high_watermark: self.log_end_offset,
+            log_start_offset: self.log_start_offset,
+        }
+    }
+}
