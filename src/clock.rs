@@ -1,9 +1,10 @@
 //! Wall-clock time in milliseconds, behind a trait so that retention and segment rolling can be
-//! tested with an injected clock.
+//! tested with an injected clock; and monotonic time for timeouts (group sessions and
+//! rebalances), injectable the same way.
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, as Kafka timestamps are.
 pub trait Clock {
@@ -48,5 +49,52 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.now_ms.get()
+    }
+}
+
+/// Monotonic time: what timeouts are measured with.
+pub trait Monotonic {
+    fn now(&self) -> Instant;
+}
+
+/// The machine's monotonic clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemMonotonic;
+
+impl Monotonic for SystemMonotonic {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// Monotonic time that only moves when told to; clones share the time.
+#[derive(Debug, Clone)]
+pub struct ManualMonotonic {
+    start: Instant,
+    elapsed: Rc<Cell<Duration>>,
+}
+
+impl ManualMonotonic {
+    pub fn new() -> Self {
+        ManualMonotonic {
+            start: Instant::now(),
+            elapsed: Rc::new(Cell::new(Duration::ZERO)),
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.elapsed.set(self.elapsed.get() + by);
+    }
+}
+
+impl Default for ManualMonotonic {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Monotonic for ManualMonotonic {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed.get()
     }
 }

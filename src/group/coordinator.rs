@@ -10,12 +10,14 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use glommio::channels::local_channel::{self, LocalSender};
 
 use super::store::{CommittedOffset, GroupRecord, MemberRecord};
+use crate::clock::{Monotonic, SystemMonotonic};
 use crate::error_code::ErrorCode;
 
 /// Broker settings of the group coordinator (Kafka's key names).
@@ -173,8 +175,7 @@ struct Group {
 }
 
 impl Group {
-    fn new() -> Self {
-        let now = Instant::now();
+    fn new(now: Instant) -> Self {
         Group {
             state: GroupState::Empty,
             generation: 0,
@@ -219,9 +220,8 @@ impl Group {
 
     /// A group as it was persisted: Stable with its members (who then have a session timeout
     /// to heartbeat), or Empty.
-    fn from_record(record: GroupRecord) -> Self {
-        let now = Instant::now();
-        let mut group = Group::new();
+    fn from_record(record: GroupRecord, now: Instant) -> Self {
+        let mut group = Group::new(now);
         group.generation = record.generation;
         group.protocol_type = (!record.protocol_type.is_empty()).then_some(record.protocol_type);
         group.protocol_name = record.protocol.clone();
@@ -282,8 +282,7 @@ impl Group {
         Ok(())
     }
 
-    fn prepare_rebalance(&mut self, initial_delay: Duration) {
-        let now = Instant::now();
+    fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
         if self.state == GroupState::CompletingRebalance {
             // Members waiting for the old generation's assignment must rejoin.
             for member in self.members.values_mut() {
@@ -328,11 +327,10 @@ impl Group {
 
     /// Ends the join phase when every member has rejoined (after the initial delay), or at the
     /// rebalance timeout without the members that did not rejoin.
-    fn maybe_complete_join(&mut self) {
+    fn maybe_complete_join(&mut self, now: Instant) {
         if self.state != GroupState::PreparingRebalance {
             return;
         }
-        let now = Instant::now();
         let all_joined = self.members.values().all(|m| m.join_waiter.is_some());
         if !((all_joined && now >= self.rebalance_not_before) || now >= self.rebalance_deadline) {
             return;
@@ -473,9 +471,10 @@ impl Member {
 type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
 
 /// The groups and committed offsets of one shard.
-#[derive(Default)]
 pub struct GroupCoordinator {
     config: GroupConfig,
+    /// Sessions and rebalance phases are timed with this (injected in tests).
+    time: Rc<dyn Monotonic>,
     groups: RefCell<HashMap<String, Group>>,
     offsets: RefCell<HashMap<String, GroupOffsets>>,
 }
@@ -486,9 +485,15 @@ fn new_member_id(client_id: &str) -> String {
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> Self {
+        Self::with_time(config, Rc::new(SystemMonotonic))
+    }
+
+    pub fn with_time(config: GroupConfig, time: Rc<dyn Monotonic>) -> Self {
         GroupCoordinator {
             config,
-            ..Default::default()
+            time,
+            groups: RefCell::default(),
+            offsets: RefCell::default(),
         }
     }
 
@@ -526,7 +531,7 @@ impl GroupCoordinator {
         let mut groups = self.groups.borrow_mut();
         let group = groups
             .entry(request.group.clone())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(self.time.now()));
         if !group.supports(&request.protocol_type, &request.protocols) {
             return fail(ErrorCode::InconsistentGroupProtocol);
         }
@@ -572,7 +577,7 @@ impl GroupCoordinator {
         }
 
         let (sender, receiver) = local_channel::new_bounded(1);
-        let now = Instant::now();
+        let now = self.time.now();
         let existing = group.members.get(&member_id);
         let unchanged = existing.is_some_and(|m| m.protocols == request.protocols);
         let is_leader = group.leader.as_deref() == Some(member_id.as_str());
@@ -623,10 +628,11 @@ impl GroupCoordinator {
                 sync_waiter: None,
             },
         );
-        group.prepare_rebalance(Duration::from_millis(
-            self.config.initial_rebalance_delay_ms,
-        ));
-        group.maybe_complete_join();
+        group.prepare_rebalance(
+            now,
+            Duration::from_millis(self.config.initial_rebalance_delay_ms),
+        );
+        group.maybe_complete_join(now);
         Ok(receiver)
     }
 
@@ -666,7 +672,7 @@ impl GroupCoordinator {
             let (sender, receiver) = local_channel::new_bounded(1);
             if let Some(member) = group.members.get_mut(member_id) {
                 member.sync_waiter = Some(sender);
-                member.last_seen = Instant::now();
+                member.last_seen = self.time.now();
             }
             if group.leader.as_deref() == Some(member_id) {
                 let assignments: HashMap<String, Bytes> = assignments.into_iter().collect();
@@ -708,7 +714,7 @@ impl GroupCoordinator {
             return code;
         }
         if let Some(member) = group.members.get_mut(member_id) {
-            member.last_seen = Instant::now();
+            member.last_seen = self.time.now();
         }
         match group.state {
             GroupState::Empty => ErrorCode::UnknownMemberId,
@@ -745,15 +751,16 @@ impl GroupCoordinator {
             }
         }
         if left {
-            group.prepare_rebalance(Duration::ZERO);
-            group.maybe_complete_join();
+            let now = self.time.now();
+            group.prepare_rebalance(now, Duration::ZERO);
+            group.maybe_complete_join(now);
         }
         results
     }
 
     /// Session expiry and the end of join phases; the shard calls it periodically.
     pub fn tick(&self) {
-        let now = Instant::now();
+        let now = self.time.now();
         for (name, group) in self.groups.borrow_mut().iter_mut() {
             let expired: Vec<String> = group
                 .members
@@ -770,9 +777,9 @@ impl GroupCoordinator {
                 for id in &expired {
                     group.remove_member(id);
                 }
-                group.prepare_rebalance(Duration::ZERO);
+                group.prepare_rebalance(now, Duration::ZERO);
             }
-            group.maybe_complete_join();
+            group.maybe_complete_join(now);
         }
     }
 
@@ -790,7 +797,7 @@ impl GroupCoordinator {
         let mut groups = self.groups.borrow_mut();
         let group = groups
             .entry(group_id.to_string())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(self.time.now()));
         if generation < 0 && member_id.is_empty() {
             // A commit without group membership (assign() consumers, tools).
             return if group.members.is_empty() {
@@ -831,7 +838,7 @@ impl GroupCoordinator {
         self.groups
             .borrow_mut()
             .entry(group.to_string())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(self.time.now()));
     }
 
     /// Committed offsets of `group`: all of them, or the requested partitions (-1 when none).
@@ -970,7 +977,10 @@ impl GroupCoordinator {
         let mut groups = self.groups.borrow_mut();
         match record {
             Some(record) => {
-                groups.insert(group_id.to_string(), Group::from_record(record));
+                groups.insert(
+                    group_id.to_string(),
+                    Group::from_record(record, self.time.now()),
+                );
             }
             None => {
                 groups.remove(group_id);
@@ -981,5 +991,205 @@ impl GroupCoordinator {
     pub fn remove_group(&self, group_id: &str) {
         self.groups.borrow_mut().remove(group_id);
         self.offsets.borrow_mut().remove(group_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualMonotonic;
+    use futures_lite::future::{poll_once, yield_now};
+    use glommio::{spawn_local, LocalExecutorBuilder, Task};
+
+    const GROUP: &str = "g";
+
+    /// Runs `test` on a glommio executor of its own (the coordinator's waiters are glommio
+    /// channels); the time is the test's.
+    fn run<Fut: std::future::Future<Output = ()> + 'static>(
+        test: impl FnOnce(Rc<GroupCoordinator>, ManualMonotonic) -> Fut + Send + 'static,
+    ) {
+        LocalExecutorBuilder::default()
+            .io_memory(1 << 20)
+            .spawn(move || async move {
+                let time = ManualMonotonic::new();
+                let config = GroupConfig {
+                    initial_rebalance_delay_ms: 3_000,
+                    ..GroupConfig::default()
+                };
+                let coordinator =
+                    Rc::new(GroupCoordinator::with_time(config, Rc::new(time.clone())));
+                test(coordinator, time).await
+            })
+            .expect("start executor")
+            .join()
+            .expect("test executor panicked");
+    }
+
+    fn request(member_id: &str, client: &str, session_timeout_ms: i32) -> JoinRequest {
+        JoinRequest {
+            group: GROUP.into(),
+            member_id: member_id.into(),
+            instance_id: None,
+            client_id: client.into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms,
+            rebalance_timeout_ms: 60_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"subscription"))],
+            require_known_member_id: false,
+        }
+    }
+
+    fn join(coordinator: &Rc<GroupCoordinator>, request: JoinRequest) -> Task<JoinOutcome> {
+        let coordinator = coordinator.clone();
+        spawn_local(async move { coordinator.join(request).await })
+    }
+
+    /// The task's result if it has finished, after letting every ready task run.
+    async fn finished<T>(task: &mut Task<T>) -> Option<T> {
+        yield_now().await;
+        poll_once(task).await
+    }
+
+    fn state(coordinator: &GroupCoordinator) -> &'static str {
+        coordinator.describe(GROUP).map_or("Dead", |g| g.state)
+    }
+
+    #[test]
+    fn a_new_group_waits_the_initial_delay_then_elects_a_leader_and_syncs() {
+        run(|coordinator, time| async move {
+            let mut a = join(&coordinator, request("", "a", 10_000));
+            let mut b = join(&coordinator, request("", "b", 10_000));
+            assert!(finished(&mut a).await.is_none());
+            assert_eq!(state(&coordinator), "PreparingRebalance");
+            // group.initial.rebalance.delay.ms: not before 3 s, even with every member in.
+            time.advance(Duration::from_millis(2_900));
+            coordinator.tick();
+            assert!(finished(&mut a).await.is_none() && finished(&mut b).await.is_none());
+            time.advance(Duration::from_millis(200));
+            coordinator.tick();
+            let a = finished(&mut a).await.expect("join phase over");
+            let b = finished(&mut b).await.expect("join phase over");
+            assert_eq!((a.error, b.error), (ErrorCode::None, ErrorCode::None));
+            assert_eq!((a.generation, b.generation), (1, 1));
+            assert_eq!(a.leader, b.leader);
+            assert_eq!(a.protocol_name.as_deref(), Some("range"));
+            let (leader, follower) = if a.leader == a.member_id {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            // Only the leader is told the members and their subscriptions.
+            assert_eq!(leader.members.len(), 2);
+            assert!(follower.members.is_empty());
+            assert_eq!(state(&coordinator), "CompletingRebalance");
+
+            // The follower's SyncGroup waits for the leader's assignments.
+            let mut follower_sync = {
+                let (c, id) = (coordinator.clone(), follower.member_id.clone());
+                spawn_local(async move { c.sync(GROUP, 1, &id, None, Vec::new()).await })
+            };
+            assert!(finished(&mut follower_sync).await.is_none());
+            let assignments = vec![
+                (leader.member_id.clone(), Bytes::from_static(b"p0")),
+                (follower.member_id.clone(), Bytes::from_static(b"p1")),
+            ];
+            let mine = coordinator
+                .sync(GROUP, 1, &leader.member_id, None, assignments)
+                .await;
+            assert_eq!(
+                (mine.error, &mine.assignment[..]),
+                (ErrorCode::None, &b"p0"[..])
+            );
+            let theirs = finished(&mut follower_sync).await.expect("assigned");
+            assert_eq!(&theirs.assignment[..], b"p1");
+            assert_eq!(state(&coordinator), "Stable");
+            assert_eq!(
+                coordinator.heartbeat(GROUP, 1, &follower.member_id, None),
+                ErrorCode::None
+            );
+            assert_eq!(
+                coordinator.heartbeat(GROUP, 0, &follower.member_id, None),
+                ErrorCode::IllegalGeneration
+            );
+        });
+    }
+
+    #[test]
+    fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
+        run(|coordinator, time| async move {
+            let mut a = join(&coordinator, request("", "a", 10_000));
+            let mut b = join(&coordinator, request("", "b", 6_000));
+            time.advance(Duration::from_secs(3));
+            coordinator.tick();
+            let a = finished(&mut a).await.expect("joined");
+            let b = finished(&mut b).await.expect("joined");
+            let leader = a.leader.clone();
+            let assignments = vec![
+                (a.member_id.clone(), Bytes::new()),
+                (b.member_id.clone(), Bytes::new()),
+            ];
+            let follower = if leader == a.member_id { &b } else { &a };
+            let mut follower_sync = {
+                let (c, id) = (coordinator.clone(), follower.member_id.clone());
+                spawn_local(async move { c.sync(GROUP, 1, &id, None, Vec::new()).await })
+            };
+            finished(&mut follower_sync).await;
+            coordinator.sync(GROUP, 1, &leader, None, assignments).await;
+            assert_eq!(state(&coordinator), "Stable");
+
+            // A heartbeats every 3 s; B (6 s session) goes quiet.
+            for _ in 0..2 {
+                time.advance(Duration::from_secs(3));
+                assert_eq!(
+                    coordinator.heartbeat(GROUP, 1, &a.member_id, None),
+                    ErrorCode::None
+                );
+                coordinator.tick();
+            }
+            assert_eq!(
+                state(&coordinator),
+                "Stable",
+                "6 s is not past a 6 s session"
+            );
+            time.advance(Duration::from_millis(100));
+            coordinator.tick();
+            // B is gone: the group rebalances, and A hears so on its next heartbeat.
+            assert_eq!(
+                coordinator.heartbeat(GROUP, 1, &b.member_id, None),
+                ErrorCode::UnknownMemberId
+            );
+            assert_eq!(
+                coordinator.heartbeat(GROUP, 1, &a.member_id, None),
+                ErrorCode::RebalanceInProgress
+            );
+            let summary = coordinator.describe(GROUP).expect("group");
+            assert_eq!(summary.members.len(), 1);
+            assert_eq!(summary.members[0].member_id, a.member_id);
+        });
+    }
+
+    #[test]
+    fn bad_joins_are_answered_at_once() {
+        run(|coordinator, _time| async move {
+            // group.min.session.timeout.ms is 6 s.
+            let mut short = join(&coordinator, request("", "a", 1_000));
+            let answer = finished(&mut short).await.expect("answered at once");
+            assert_eq!(answer.error, ErrorCode::InvalidSessionTimeout);
+            let mut unknown = join(&coordinator, request("nobody", "a", 10_000));
+            let answer = finished(&mut unknown).await.expect("answered at once");
+            assert_eq!(answer.error, ErrorCode::UnknownMemberId);
+            // JoinGroup v4+: the first join gets a member id to come back with (KIP-394).
+            let mut first = join(
+                &coordinator,
+                JoinRequest {
+                    require_known_member_id: true,
+                    ..request("", "a", 10_000)
+                },
+            );
+            let answer = finished(&mut first).await.expect("answered at once");
+            assert_eq!(answer.error, ErrorCode::MemberIdRequired);
+            assert!(answer.member_id.starts_with("a-"));
+        });
     }
 }
