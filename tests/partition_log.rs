@@ -54,7 +54,23 @@ fn offsets_are_contiguous_and_reads_return_whole_batches() {
             sent.push((info.base_offset, batch));
         }
         assert_eq!(log.log_end_offset(), 16);
+        // Appended is not yet readable by consumers: the high watermark is the written offset,
+        // so a crash cannot take back a record a consumer was served.
+        assert_eq!(log.high_watermark(), 0);
+        let early = log
+            .read_below(0, 1 << 20, log.high_watermark())
+            .await
+            .unwrap();
+        assert!(early.is_empty());
+        log.wait_for(16, Durability::Written).await.unwrap();
         assert_eq!(log.high_watermark(), 16);
+        // A read below an end offset stops before the batch that reaches it.
+        let below = log.read_below(0, 1 << 20, 6).await.unwrap();
+        let batches = below.batches().unwrap();
+        assert_eq!(
+            batches.iter().map(|b| b.base_offset()).collect::<Vec<_>>(),
+            vec![0, 5]
+        );
 
         // An offset inside a batch returns that whole batch, as Kafka does.
         let read = log.read(7, 1 << 20).await.unwrap();

@@ -17,6 +17,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
+use glommio::sync::Semaphore;
 
 use crate::config::BrokerConfig;
 use crate::protocol;
@@ -143,6 +144,7 @@ async fn serve_connection(
     ))
     .detach();
     let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
+    let turns = Rc::new(Semaphore::new(REQUEST_TURNS));
     loop {
         let frame::Frame {
             bytes: frame,
@@ -173,11 +175,28 @@ async fn serve_connection(
         // Handlers run as tasks in the order they were read; a produce handler starts its
         // appends (or sends them to the owner shard) on its first poll, so appends of one
         // connection keep their order even while their acks are awaited together.
+        // Kafka handles a connection's requests one at a time, so any request sees what the
+        // earlier ones did (a ListOffsets after produce requests sees their records). Pipelined
+        // produce requests each hold one turn, taken here, in read order; any other request
+        // waits for all turns, that is, until every earlier handler of the connection is done.
+        let pipelined_turn = if pipelined {
+            turns.try_acquire_static_permit(1).ok()
+        } else {
+            None
+        };
         let handler = glommio::spawn_local({
             let shard = shard.clone();
             let api_key = protocol::api_key(&frame);
             let read_at = std::time::Instant::now();
+            let turns = turns.clone();
             async move {
+                let _turn = match pipelined_turn {
+                    Some(turn) => Some(turn),
+                    None => {
+                        let units = if pipelined { 1 } else { REQUEST_TURNS };
+                        turns.acquire_static_permit(units).await.ok()
+                    }
+                };
                 let result = protocol::handle(&shard, peer, frame).await;
                 shard.metrics.request_handled(api_key, read_at.elapsed());
                 // The request's memory is given back once it is answered.
@@ -203,6 +222,10 @@ async fn serve_connection(
     }
     tracing::debug!(%peer, "connection reader done");
 }
+
+/// Turns of a connection's request handlers: more than can be in flight at once (the queue to
+/// the writer, plus the one it is sending), so a pipelined produce never waits for one.
+const REQUEST_TURNS: u64 = 64;
 
 /// Requests of one connection read ahead of their responses (librdkafka keeps up to 5
 /// produce requests in flight per connection by default).

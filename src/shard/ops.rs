@@ -299,12 +299,16 @@ async fn read(shard: &Shard, tp: &TopicPartition, offset: i64, max_bytes: usize)
             }
         }
     };
-    let result = log.read(offset, max_bytes).await.map_err(|e| {
-        if e.error_code() != ErrorCode::OffsetOutOfRange {
-            tracing::error!(partition = %tp, error = %e, "read failed");
-        }
-        e.error_code()
-    });
+    // Consumers are served below the high watermark only (KIP-101's committed offsets).
+    let result = log
+        .read_below(offset, max_bytes, log.high_watermark())
+        .await
+        .map_err(|e| {
+            if e.error_code() != ErrorCode::OffsetOutOfRange {
+                tracing::error!(partition = %tp, error = %e, "read failed");
+            }
+            e.error_code()
+        });
     PartitionRead {
         result,
         offsets: Some(shard.offsets_of(&log)),

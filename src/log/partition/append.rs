@@ -91,8 +91,9 @@ impl PartitionLog {
             log_start_offset: state.log_start_offset,
         };
         drop(state);
+        // The flusher writes the batch soon; its write moves the high watermark and wakes
+        // the long polls.
         self.flusher_wake.notify();
-        self.append_waiters.wake_all();
         Ok(info)
     }
 }

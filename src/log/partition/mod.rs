@@ -256,10 +256,12 @@ impl PartitionLog {
         self.state.borrow().log_end_offset
     }
 
-    /// On a single node every appended offset is committed: the high watermark is the log end
-    /// offset, as in Kafka with one in-sync replica.
+    /// The offsets consumers may read: below it every record is in the segment files, so a
+    /// crash of the process cannot take back a record a consumer was served. On one broker this
+    /// is Kafka's high watermark with one in-sync replica (its log end in the page cache);
+    /// replication will make it the smallest log end in the ISR.
     pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
+        self.written_offset()
     }
 
     /// Offsets below this have reached the segment files.

@@ -4,14 +4,14 @@
 use super::*;
 
 impl PartitionLog {
-    /// Resolves once the log holds an offset at or beyond `offset` (a fetch at the log end
-    /// long-polling for data), or the log is closed or shutting down. Callers bound the wait
-    /// with a timeout.
+    /// Resolves once the high watermark passes `offset` (a fetch at the high watermark
+    /// long-polling for data: the writer wakes it when a write lands), or the log is closed or
+    /// shutting down. Callers bound the wait with a timeout.
     pub async fn wait_for_append(&self, offset: i64) {
         self.append_waiters
             .until(|| {
                 let state = self.state.borrow();
-                state.closed || state.long_polls_ended || state.log_end_offset > offset
+                state.closed || state.long_polls_ended || state.written_offset > offset
             })
             .await
     }
@@ -38,16 +38,28 @@ impl PartitionLog {
             })
     }
 
-    /// Whole batches from `from_offset` on, at most `max_bytes` unless the first batch alone is
-    /// larger (it is then returned whole, as Kafka does so that consumers make progress).
-    /// Recent batches come from memory; older ones from the segment file.
+    /// Whole batches from `from_offset` up to the log end (see [`PartitionLog::read_below`]).
     pub async fn read(&self, from_offset: i64, max_bytes: usize) -> Result<ReadBatches, LogError> {
+        self.read_below(from_offset, max_bytes, i64::MAX).await
+    }
+
+    /// Whole batches from `from_offset` on that end below `end_offset` (a client fetch passes
+    /// the high watermark), at most `max_bytes` unless the first batch alone is larger (it is
+    /// then returned whole, as Kafka does so that consumers make progress). An offset between
+    /// `end_offset` and the log end reads nothing, as Kafka answers a consumer past the high
+    /// watermark. Recent batches come from memory; older ones from the segment file.
+    pub async fn read_below(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        end_offset: i64,
+    ) -> Result<ReadBatches, LogError> {
         let mut segment_floor = from_offset;
         loop {
             let (file, path, start, end, empty) = {
                 let state = self.state.borrow();
                 state.check_offset(from_offset)?;
-                if from_offset == state.log_end_offset {
+                if from_offset >= state.log_end_offset.min(end_offset) {
                     return Ok(state.empty_read());
                 }
                 if state
@@ -55,7 +67,7 @@ impl PartitionLog {
                     .first_offset()
                     .is_some_and(|first| first <= from_offset)
                 {
-                    return Ok(state.read_cached(from_offset, max_bytes));
+                    return Ok(state.read_cached(from_offset, max_bytes, end_offset));
                 }
                 let Some(seg) = state
                     .segments
@@ -83,6 +95,9 @@ impl PartitionLog {
             while let Some(batch) = scanner.next_valid().await? {
                 if batch.last_offset() < from_offset {
                     continue;
+                }
+                if batch.last_offset() >= end_offset {
+                    break;
                 }
                 let size = batch.size_bytes();
                 if read.size_bytes > 0 && read.size_bytes + size > max_bytes {

@@ -231,9 +231,12 @@ impl LogState {
             .evict(config.tail_cache_bytes, self.written_offset);
     }
 
-    pub(super) fn read_cached(&self, from: i64, max_bytes: usize) -> ReadBatches {
+    pub(super) fn read_cached(&self, from: i64, max_bytes: usize, end_offset: i64) -> ReadBatches {
         let mut read = self.empty_read();
         for batch in self.tail.iter_from(self.tail.find_offset(from)) {
+            if batch.last_offset >= end_offset {
+                break;
+            }
             let size = batch.size_bytes() as usize;
             if read.size_bytes > 0 && read.size_bytes + size > max_bytes {
                 break;

@@ -134,6 +134,8 @@ impl PartitionLog {
                 self.state
                     .borrow_mut()
                     .complete_write(base, end, tail_page, &config);
+                // The high watermark moved: fetches long-polling for data may answer.
+                self.append_waiters.wake_all();
             }
             WriteStep::Seal {
                 base,
