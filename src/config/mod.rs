@@ -18,6 +18,7 @@ use crate::log::LogConfig;
 pub use broker_keys::{broker_key, BROKER_KEYS};
 pub use connections::ConnectionConfig;
 pub use properties::parse_properties;
+use registry::ConfigDef;
 pub use topic::{topic_defs, topic_key, TopicConfigError, TopicConfigs, TopicKey, TOPIC_KEYS};
 
 /// The data directory `weir serve` uses when `log.dirs` is not set.
@@ -205,10 +206,9 @@ impl Default for BrokerConfig {
 impl BrokerConfig {
     /// Builds the config from `key=value` pairs (file first, overrides applied on top).
     pub fn from_properties(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let settings = Settings::validated(&props)?;
-        let config = Self::build(&settings)?;
+        let config = Self::build(&Settings::validated(&props)?)?;
         Ok(BrokerConfig {
-            given: props.clone(),
+            given: props,
             ..config
         })
     }
@@ -309,50 +309,37 @@ impl BrokerConfig {
 /// The broker-level `log.*` keys as the defaults of every topic's [`LogConfig`].
 fn broker_log_config(s: &Settings<'_>) -> Result<LogConfig, ConfigError> {
     let mut log = LogConfig::default();
-    // Kafka's precedence: log.retention.ms over .minutes over .hours; -1 keeps forever.
-    let retention_ms = if s.given("log.retention.ms").is_some() {
-        s.parse::<i64>("log.retention.ms")?
-    } else if s.given("log.retention.minutes").is_some() {
-        s.parse::<i64>("log.retention.minutes")?
-            .saturating_mul(60_000)
-    } else {
-        s.parse::<i64>("log.retention.hours")?
-            .saturating_mul(3_600_000)
-    };
-    log.retention_ms = (retention_ms >= 0).then_some(retention_ms);
-    log.retention_bytes = u64::try_from(s.parse::<i64>("log.retention.bytes")?).ok();
-    log.segment_bytes = s.parse("log.segment.bytes")?;
-    log.segment_ms = if s.given("log.roll.ms").is_some() {
-        s.parse::<i64>("log.roll.ms")?
-    } else {
-        s.parse::<i64>("log.roll.hours")?.saturating_mul(3_600_000)
-    };
-    log.index_interval_bytes = s.parse("log.index.interval.bytes")?;
-    log.max_message_bytes = s.parse("message.max.bytes")?;
-    // The broker keys that are topic keys' defaults go through the topic keys' own appliers,
-    // so a broker default and a topic override of the same setting mean the same thing.
-    for (broker, topic_key) in [
-        ("log.message.timestamp.type", "message.timestamp.type"),
-        ("compression.type", "compression.type"),
-        ("log.cleanup.policy", "cleanup.policy"),
-        ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
-        (
-            "log.cleaner.min.cleanable.ratio",
-            "min.cleanable.dirty.ratio",
-        ),
-        ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
-        ("log.flush.interval.messages", "flush.messages"),
-        ("log.flush.interval.ms", "flush.ms"),
-    ] {
-        if let (Some(value), Some(apply)) = (
-            s.given(broker),
-            topic::topic_key(topic_key).and_then(|key| key.apply),
-        ) {
+    // A broker key that sets a topic key's default in the same unit (its first synonym, e.g.
+    // log.retention.ms for retention.ms) goes through the topic key's own applier, so a
+    // broker default and a topic override of one setting mean the same thing.
+    for key in TOPIC_KEYS {
+        let (Some(apply), Some(&broker)) = (key.apply, key.broker_synonyms.first()) else {
+            continue;
+        };
+        if broker_key(broker).is_none() {
+            continue; // a Kafka broker key Weir does not take
+        }
+        if let Some(value) = s.given(broker) {
             apply(&mut log, value);
         }
     }
+    // Kafka's precedence: log.retention.ms over .minutes over .hours; -1 keeps forever.
+    if s.given("log.retention.ms").is_none() {
+        let retention_ms = if s.given("log.retention.minutes").is_some() {
+            s.parse::<i64>("log.retention.minutes")?
+                .saturating_mul(60_000)
+        } else {
+            s.parse::<i64>("log.retention.hours")?
+                .saturating_mul(3_600_000)
+        };
+        log.retention_ms = (retention_ms >= 0).then_some(retention_ms);
+    }
+    if s.given("log.roll.ms").is_none() {
+        log.segment_ms = s.parse::<i64>("log.roll.hours")?.saturating_mul(3_600_000);
+    }
     Ok(log)
 }
+
 /// `PLAINTEXT://host:port` (an empty host means all interfaces, as in Kafka).
 fn parse_listener(key: &str, text: &str) -> Result<AdvertisedListener, ConfigError> {
     if text.contains(',') {
@@ -423,23 +410,24 @@ pub fn keys_markdown() -> String {
     format!(
         "### Broker keys\n\n{}\n### Topic keys\n\n{}",
         registry::markdown_table(BROKER_KEYS),
-        registry::markdown_table(&topic_defs())
+        registry::markdown_table(topic_defs())
     )
 }
 
 /// `weir serve --help-config`: every key, its type, default, valid values and meaning.
 pub fn keys_text() -> String {
     let mut text = String::new();
-    for (title, table) in [
+    let tables: [(&str, Box<dyn Iterator<Item = &ConfigDef>>); 2] = [
         (
             "Broker keys (server.properties, --override)",
-            BROKER_KEYS.to_vec(),
+            Box::new(BROKER_KEYS.iter()),
         ),
         (
             "Topic keys (CreateTopics, AlterConfigs, weir topic create --config)",
-            topic_defs(),
+            Box::new(topic_defs()),
         ),
-    ] {
+    ];
+    for (title, table) in tables {
         text.push_str(title);
         text.push_str("\n\n");
         for def in table {
@@ -548,20 +536,18 @@ impl BrokerConfig {
                         });
                     }
                 }
-                // The default: the broker key's (where Weir has one), else the topic key's.
+                // The default, named by the broker key that sets it (where Weir has one). Weir's
+                // built-in log defaults are Kafka's (a unit test holds them equal), so the
+                // table's default is the value.
                 let default_name = key
                     .broker_synonyms
                     .iter()
                     .copied()
                     .find(|name| broker_key(name).is_some())
                     .unwrap_or(key.def.name);
-                let default_value = key
-                    .broker_default
-                    .map(|effective| effective(&LogConfig::default()))
-                    .or_else(|| key.def.default.map(str::to_string));
                 synonyms.push(ConfigSynonym {
                     name: default_name,
-                    value: default_value,
+                    value: key.def.default.map(str::to_string),
                     source: ConfigSource::DefaultConfig,
                 });
                 let first = &synonyms[0];

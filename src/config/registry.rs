@@ -181,13 +181,8 @@ pub fn list_items(value: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The key named `name` in `table`.
-pub fn find<'a>(table: &'a [ConfigDef], name: &str) -> Option<&'a ConfigDef> {
-    table.iter().find(|def| def.name == name)
-}
-
 /// A Markdown table of `table` (README: the broker's and the topics' keys).
-pub fn markdown_table(table: &[ConfigDef]) -> String {
+pub fn markdown_table<'a>(table: impl IntoIterator<Item = &'a ConfigDef>) -> String {
     let mut text = String::from("| key | type | default | valid values | description |\n");
     text.push_str("|---|---|---|---|---|\n");
     for def in table {

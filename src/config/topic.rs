@@ -520,8 +520,8 @@ pub fn topic_key(name: &str) -> Option<&'static TopicKey> {
 }
 
 /// The definitions of every topic key, in order (README table, `--help-config`).
-pub fn topic_defs() -> Vec<ConfigDef> {
-    TOPIC_KEYS.iter().map(|key| key.def).collect()
+pub fn topic_defs() -> impl Iterator<Item = &'static ConfigDef> {
+    TOPIC_KEYS.iter().map(|key| &key.def)
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -592,16 +592,6 @@ pub fn compression_name(compression: Option<Compression>) -> &'static str {
         Some(Compression::Snappy) => "snappy",
         Some(Compression::Lz4) => "lz4",
         Some(Compression::Zstd) => "zstd",
-    }
-}
-
-impl TopicConfigError {
-    /// Why the value was refused, without the key and value.
-    pub fn reason(&self) -> &str {
-        match self {
-            TopicConfigError::UnknownKey(_) => "unknown key",
-            TopicConfigError::InvalidValue { reason, .. } => reason,
-        }
     }
 }
 

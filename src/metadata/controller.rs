@@ -23,6 +23,8 @@ pub struct ControllerContext {
     pub broker_id: i32,
     /// `num.partitions`: CreateTopics with -1 partitions.
     pub num_partitions: i32,
+    /// `default.replication.factor`: CreateTopics with -1 replicas.
+    pub default_replication_factor: i16,
     /// `delete.topic.enable`.
     pub delete_topic_enable: bool,
 }
@@ -167,10 +169,12 @@ const OP_SUBTRACT: i8 = 3;
 /// before it left it, and its records are applied to that scratch state, so that the records
 /// returned replay cleanly onto `state` in order.
 pub fn decide(state: &ClusterMeta, ctx: &ControllerContext, command: TopicCommand) -> Decision {
-    let mut scratch = state.clone();
-    let mut records = Vec::new();
-    let mut outcomes = Vec::new();
-    let items: Vec<(String, Result<Vec<MetadataRecord>, Refusal>)> = match command {
+    let mut scratch = Scratch {
+        state: state.clone(),
+        records: Vec::new(),
+        broken: None,
+    };
+    let items: Vec<(String, Result<(), Refusal>)> = match command {
         TopicCommand::CreateTopics(topics) => {
             let mut seen = BTreeSet::new();
             let duplicates: BTreeSet<String> = topics
@@ -189,70 +193,101 @@ pub fn decide(state: &ClusterMeta, ctx: &ControllerContext, command: TopicComman
                         ),
                     ))
                 } else {
-                    create_topic(&scratch, ctx, &topic)
+                    create_topic(&scratch.state, ctx, &topic)
                 };
-                items.push(commit_item(&mut scratch, &mut records, topic.name, result));
+                items.push(scratch.commit(topic.name, result));
             }
             items
         }
         TopicCommand::DeleteTopics(names) => names
             .into_iter()
             .map(|name| {
-                let result = delete_topic(&scratch, ctx, &name);
-                commit_item(&mut scratch, &mut records, name, result)
+                let result = delete_topic(&scratch.state, ctx, &name);
+                scratch.commit(name, result)
             })
             .collect(),
         TopicCommand::CreatePartitions(increases) => increases
             .into_iter()
             .map(|increase| {
-                let result = create_partitions(&scratch, ctx, &increase);
-                commit_item(&mut scratch, &mut records, increase.name, result)
+                let result = create_partitions(&scratch.state, ctx, &increase);
+                scratch.commit(increase.name, result)
             })
             .collect(),
         TopicCommand::AlterTopicConfigs { topic, change } => {
-            let result = alter_topic_configs(&scratch, &topic, change);
-            vec![commit_item(&mut scratch, &mut records, topic, result)]
+            let result = alter_topic_configs(&scratch.state, &topic, change);
+            vec![scratch.commit(topic, result)]
         }
     };
-    for (name, result) in items {
-        let result = result.map(|_| {
-            // The topic as the command left it; a deleted topic as it was.
-            scratch
-                .topics
-                .get(&name)
-                .or_else(|| state.topics.get(&name))
-                .cloned()
-                .expect("an accepted item names a topic of the state before or after")
-        });
-        outcomes.push(TopicOutcome { name, result });
+    let Scratch {
+        state: after,
+        records,
+        broken,
+    } = scratch;
+    // A record that did not apply is a controller bug: nothing of the command is carried out.
+    if let Some(message) = broken {
+        let outcomes = items
+            .into_iter()
+            .map(|(name, result)| TopicOutcome {
+                name,
+                result: result.and(Err(refuse(ErrorCode::UnknownServerError, message.clone()))),
+            })
+            .collect();
+        return Decision {
+            records: Vec::new(),
+            outcomes,
+        };
     }
+    let outcomes = items
+        .into_iter()
+        .map(|(name, result)| {
+            let result = result.map(|()| {
+                // The topic as the command left it; a deleted topic as it was.
+                after
+                    .topics
+                    .get(&name)
+                    .or_else(|| state.topics.get(&name))
+                    .cloned()
+                    .expect("an accepted item names a topic of the state before or after")
+            });
+            TopicOutcome { name, result }
+        })
+        .collect();
     Decision { records, outcomes }
 }
 
-/// Applies an accepted item's records to the scratch state and keeps them; a record that does
-/// not apply refuses the item (a controller bug, answered UNKNOWN_SERVER_ERROR, never applied).
-fn commit_item(
-    scratch: &mut ClusterMeta,
-    records: &mut Vec<MetadataRecord>,
-    name: String,
-    result: Result<Vec<MetadataRecord>, Refusal>,
-) -> (String, Result<Vec<MetadataRecord>, Refusal>) {
-    let Ok(item_records) = result else {
-        return (name, result);
-    };
-    let mut next = scratch.clone();
-    for record in &item_records {
-        if let Err(e) = apply(&mut next, record) {
-            tracing::error!(topic = %name, error = %e, "controller decided a record that does not apply");
-            return (
-                name,
-                Err(refuse(ErrorCode::UnknownServerError, e.to_string())),
-            );
+/// The state as a command's accepted items leave it, and their records.
+struct Scratch {
+    state: ClusterMeta,
+    records: Vec<MetadataRecord>,
+    /// Why a decided record did not apply, if one did not.
+    broken: Option<String>,
+}
+
+impl Scratch {
+    /// Applies an accepted item's records to the state and keeps them, so that later items are
+    /// checked against what this one did.
+    fn commit(
+        &mut self,
+        name: String,
+        result: Result<Vec<MetadataRecord>, Refusal>,
+    ) -> (String, Result<(), Refusal>) {
+        let item_records = match result {
+            Ok(item_records) => item_records,
+            Err(refusal) => return (name, Err(refusal)),
+        };
+        for record in &item_records {
+            if let Err(e) = apply(&mut self.state, record) {
+                tracing::error!(topic = %name, error = %e, "controller decided a record that does not apply");
+                self.broken.get_or_insert_with(|| e.to_string());
+                return (
+                    name,
+                    Err(refuse(ErrorCode::UnknownServerError, e.to_string())),
+                );
+            }
         }
+        self.records.extend(item_records);
+        (name, Ok(()))
     }
-    *scratch = next;
-    records.extend(item_records.iter().cloned());
-    (name, Ok(item_records))
 }
 
 fn unknown_topic(name: &str) -> Refusal {
@@ -292,14 +327,15 @@ fn create_topic(
         }
         topic.assignments.len() as i32
     } else {
-        match topic.replication_factor {
-            -1 | 1 => {}
-            other => {
-                return Err(refuse(
-                    ErrorCode::InvalidReplicationFactor,
-                    format!("replication factor {other} is larger than the 1 available broker"),
-                ))
-            }
+        let factor = match topic.replication_factor {
+            -1 => ctx.default_replication_factor,
+            given => given,
+        };
+        if factor != 1 {
+            return Err(refuse(
+                ErrorCode::InvalidReplicationFactor,
+                format!("replication factor {factor} is larger than the 1 available broker"),
+            ));
         }
         match topic.num_partitions {
             -1 => ctx.num_partitions,
@@ -568,6 +604,7 @@ mod tests {
         let ctx = ControllerContext {
             broker_id: 1,
             num_partitions: 2,
+            default_replication_factor: 1,
             delete_topic_enable: true,
         };
         let (mut accepted, mut refused) = (0usize, 0usize);
@@ -634,6 +671,7 @@ mod tests {
         let ctx = ControllerContext {
             broker_id: 7,
             num_partitions: 3,
+            default_replication_factor: 1,
             delete_topic_enable: false,
         };
         let create = decide(

@@ -179,23 +179,17 @@ async fn serve_connection(
         // earlier ones did (a ListOffsets after produce requests sees their records). Pipelined
         // produce requests each hold one turn, taken here, in read order; any other request
         // waits for all turns, that is, until every earlier handler of the connection is done.
-        let pipelined_turn = if pipelined {
-            turns.try_acquire_static_permit(1).ok()
-        } else {
-            None
-        };
+        let units = if pipelined { 1 } else { REQUEST_TURNS };
+        let taken = turns.try_acquire_static_permit(units).ok();
         let handler = glommio::spawn_local({
             let shard = shard.clone();
             let api_key = protocol::api_key(&frame);
             let read_at = std::time::Instant::now();
             let turns = turns.clone();
             async move {
-                let _turn = match pipelined_turn {
+                let _turn = match taken {
                     Some(turn) => Some(turn),
-                    None => {
-                        let units = if pipelined { 1 } else { REQUEST_TURNS };
-                        turns.acquire_static_permit(units).await.ok()
-                    }
+                    None => turns.acquire_static_permit(units).await.ok(),
                 };
                 let result = protocol::handle(&shard, peer, frame).await;
                 shard.metrics.request_handled(api_key, read_at.elapsed());

@@ -105,6 +105,7 @@ impl Shard {
         let context = ControllerContext {
             broker_id: self.config.broker_id,
             num_partitions: self.config.num_partitions,
+            default_replication_factor: self.config.default_replication_factor,
             delete_topic_enable: self.config.delete_topic_enable,
         };
         let decision = decide(&controller.meta.borrow(), &context, command);

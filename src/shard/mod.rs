@@ -52,13 +52,26 @@ pub fn route(
     topic: &str,
     partition: i32,
 ) -> Route {
-    let Some(p) = meta.topics.get(topic).and_then(|t| t.partition(partition)) else {
-        return Route::Unknown;
-    };
-    if p.leader == broker_id {
+    match meta.topics.get(topic).and_then(|t| t.partition(partition)) {
+        Some(state) => route_partition(state, broker_id, shard_count, topic, partition),
+        None => Route::Unknown,
+    }
+}
+
+/// The routing decision for a partition whose state is known.
+fn route_partition(
+    state: &PartitionMeta,
+    broker_id: i32,
+    shard_count: usize,
+    topic: &str,
+    partition: i32,
+) -> Route {
+    if state.leader == broker_id {
         Route::Local(place_partition(topic, partition, shard_count) as usize)
     } else {
-        Route::Remote { leader: p.leader }
+        Route::Remote {
+            leader: state.leader,
+        }
     }
 }
 
@@ -120,11 +133,11 @@ impl Shard {
         )
     }
 
-    /// Whether this shard owns the log of partition `index` of `topic` (this broker leads it
-    /// and placement puts it here).
+    /// Whether this shard owns the log of partition `index` of `topic`: the route of its
+    /// requests leads here.
     fn owns(&self, topic: &str, index: i32, partition: &PartitionMeta) -> bool {
-        partition.leader == self.config.broker_id
-            && place_partition(topic, index, self.count) as usize == self.id
+        route_partition(partition, self.config.broker_id, self.count, topic, index)
+            == Route::Local(self.id)
     }
 
     /// The partition's log, or the error a client gets for it: KAFKA_STORAGE_ERROR when this

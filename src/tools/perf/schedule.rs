@@ -52,10 +52,6 @@ impl Schedule {
         Schedule { start, rate }
     }
 
-    pub fn start(&self) -> Instant {
-        self.start
-    }
-
     /// When record number `index` (from 0) is due; `now` when flat out.
     pub fn due_time(&self, index: u64, now: Instant) -> Instant {
         match self.rate {
