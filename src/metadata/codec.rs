@@ -12,6 +12,8 @@ use flatbuffers::{
 use uuid::Uuid;
 
 use super::model::{ClusterMeta, PartitionMeta, TopicMeta, NO_LEADER};
+use super::record_codec::{decode_records, encode_records, RecordDecodeError};
+use super::records::MetadataRecord;
 use crate::config::TopicConfigs;
 
 pub const FILE_IDENTIFIER: &str = "WEIR";
@@ -38,6 +40,10 @@ pub enum DecodeError {
     MissingChecksum,
     #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     Checksum { stored: u32, computed: u32 },
+    #[error("damaged broker registrations: {0}")]
+    Brokers(RecordDecodeError),
+    #[error("a broker registration slot holds another record: {0}")]
+    NotABroker(String),
 }
 
 /// The file ends with `WCRC` and the CRC32C of everything before it, so that damage flatbuffers'
@@ -211,6 +217,35 @@ impl<'a> ClusterRecord<'a> {
     const TOPICS: u16 = slot(1);
     const NEXT_PRODUCER_ID: u16 = slot(2);
     const CLUSTER_ID: u16 = slot(3);
+    /// The registered brokers, as RegisterBroker records (`record_codec`).
+    const BROKERS: u16 = slot(4);
+    /// The metadata log position this state is the result of (a quorum snapshot).
+    const RAFT_INDEX: u16 = slot(5);
+    const RAFT_TERM: u16 = slot(6);
+    /// The quorum's voters at that position.
+    const VOTERS: u16 = slot(7);
+    fn brokers(&self) -> &'a [u8] {
+        // SAFETY: verified as a vector of u8 by run_verifier.
+        unsafe {
+            self.table
+                .get::<ForwardsUOffset<Vector<'a, u8>>>(Self::BROKERS, None)
+        }
+        .map(|v| v.bytes())
+        .unwrap_or_default()
+    }
+    fn u64_field(&self, slot: u16) -> u64 {
+        // SAFETY: verified as a u64 field by run_verifier.
+        unsafe { self.table.get::<u64>(slot, Some(0)) }.unwrap_or(0)
+    }
+    fn voters(&self) -> Vec<u64> {
+        // SAFETY: verified as a vector of u64 by run_verifier.
+        unsafe {
+            self.table
+                .get::<ForwardsUOffset<Vector<'a, u64>>>(Self::VOTERS, None)
+        }
+        .map(|ids| ids.iter().collect())
+        .unwrap_or_default()
+    }
     fn format_version(&self) -> u32 {
         // SAFETY: verified as a u32 field by run_verifier.
         unsafe { self.table.get::<u32>(Self::FORMAT_VERSION, Some(0)) }.unwrap_or(0)
@@ -236,13 +271,38 @@ impl Verifiable for ClusterRecord<'_> {
             .visit_field::<TableVec<TopicRecord>>("topics", Self::TOPICS, false)?
             .visit_field::<i64>("next_producer_id", Self::NEXT_PRODUCER_ID, false)?
             .visit_field::<StrField>("cluster_id", Self::CLUSTER_ID, false)?
+            .visit_field::<ForwardsUOffset<Vector<u8>>>("brokers", Self::BROKERS, false)?
+            .visit_field::<u64>("raft_index", Self::RAFT_INDEX, false)?
+            .visit_field::<u64>("raft_term", Self::RAFT_TERM, false)?
+            .visit_field::<ForwardsUOffset<Vector<u64>>>("voters", Self::VOTERS, false)?
             .finish();
         Ok(())
     }
 }
 
+/// The metadata as of a position of the metadata log, with the quorum's voters then: the
+/// metadata file, and the snapshot a lagging quorum member is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuorumSnapshot {
+    pub meta: ClusterMeta,
+    pub index: u64,
+    pub term: u64,
+    pub voters: Vec<u64>,
+}
+
 pub fn encode(meta: &ClusterMeta) -> Vec<u8> {
-    let mut bytes = flatbuffer(meta, FORMAT_VERSION);
+    encode_snapshot(&QuorumSnapshot {
+        meta: meta.clone(),
+        ..Default::default()
+    })
+}
+
+pub fn decode(bytes: &[u8]) -> Result<ClusterMeta, DecodeError> {
+    decode_snapshot(bytes).map(|s| s.meta)
+}
+
+pub fn encode_snapshot(snapshot: &QuorumSnapshot) -> Vec<u8> {
+    let mut bytes = flatbuffer(snapshot, FORMAT_VERSION);
     let crc = crc32c::crc32c(&bytes);
     bytes.extend_from_slice(CHECKSUM_MAGIC);
     bytes.extend_from_slice(&crc.to_be_bytes());
@@ -258,11 +318,16 @@ enum PartitionShape {
     SingleNodeShard,
 }
 
-fn flatbuffer(meta: &ClusterMeta, format_version: u32) -> Vec<u8> {
-    flatbuffer_shaped(meta, format_version, PartitionShape::Cluster)
+fn flatbuffer(snapshot: &QuorumSnapshot, format_version: u32) -> Vec<u8> {
+    flatbuffer_shaped(snapshot, format_version, PartitionShape::Cluster)
 }
 
-fn flatbuffer_shaped(meta: &ClusterMeta, format_version: u32, shape: PartitionShape) -> Vec<u8> {
+fn flatbuffer_shaped(
+    snapshot: &QuorumSnapshot,
+    format_version: u32,
+    shape: PartitionShape,
+) -> Vec<u8> {
+    let meta = &snapshot.meta;
     let mut fbb = FlatBufferBuilder::with_capacity(4096);
     let mut topics = Vec::with_capacity(meta.topics.len());
     for topic in meta.topics.values() {
@@ -315,7 +380,19 @@ fn flatbuffer_shaped(meta: &ClusterMeta, format_version: u32, shape: PartitionSh
     }
     let topics = fbb.create_vector(&topics);
     let cluster_id = fbb.create_string(&meta.cluster_id);
+    let broker_records: Vec<MetadataRecord> = meta
+        .brokers
+        .values()
+        .cloned()
+        .map(MetadataRecord::RegisterBroker)
+        .collect();
+    let brokers = fbb.create_vector(&encode_records(&broker_records));
+    let voters = fbb.create_vector(&snapshot.voters);
     let start = fbb.start_table();
+    fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::BROKERS, brokers);
+    fbb.push_slot::<u64>(ClusterRecord::RAFT_INDEX, snapshot.index, 0);
+    fbb.push_slot::<u64>(ClusterRecord::RAFT_TERM, snapshot.term, 0);
+    fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::VOTERS, voters);
     fbb.push_slot::<u32>(ClusterRecord::FORMAT_VERSION, format_version, 0);
     fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::TOPICS, topics);
     fbb.push_slot::<i64>(ClusterRecord::NEXT_PRODUCER_ID, meta.next_producer_id, 0);
@@ -325,7 +402,7 @@ fn flatbuffer_shaped(meta: &ClusterMeta, format_version: u32, shape: PartitionSh
     fbb.finished_data().to_vec()
 }
 
-pub fn decode(bytes: &[u8]) -> Result<ClusterMeta, DecodeError> {
+pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
     let checked = verified_body(bytes)?;
     let bytes = checked.unwrap_or(bytes);
     // buffer_has_identifier asserts (panics) on buffers shorter than offset + identifier.
@@ -378,10 +455,31 @@ pub fn decode(bytes: &[u8]) -> Result<ClusterMeta, DecodeError> {
         };
         topics.insert(meta.name.clone(), meta);
     }
-    Ok(ClusterMeta {
-        topics,
-        next_producer_id: record.next_producer_id(),
-        cluster_id: record.cluster_id().to_string(),
+    let mut brokers = BTreeMap::new();
+    // Files written before brokers were registered have none.
+    let broker_bytes = record.brokers();
+    let broker_records = match broker_bytes.is_empty() {
+        true => Vec::new(),
+        false => decode_records(broker_bytes).map_err(DecodeError::Brokers)?,
+    };
+    for broker in broker_records {
+        match broker {
+            MetadataRecord::RegisterBroker(b) => {
+                brokers.insert(b.id, b);
+            }
+            other => return Err(DecodeError::NotABroker(format!("{other:?}"))),
+        }
+    }
+    Ok(QuorumSnapshot {
+        meta: ClusterMeta {
+            topics,
+            brokers,
+            next_producer_id: record.next_producer_id(),
+            cluster_id: record.cluster_id().to_string(),
+        },
+        index: record.u64_field(ClusterRecord::RAFT_INDEX),
+        term: record.u64_field(ClusterRecord::RAFT_TERM),
+        voters: record.voters(),
     })
 }
 
@@ -414,13 +512,43 @@ mod tests {
                 },
             );
         }
+        meta.brokers.insert(
+            7,
+            crate::metadata::BrokerMeta {
+                id: 7,
+                epoch: 40,
+                incarnation: Uuid::from_u128(5),
+                host: "127.0.0.12".into(),
+                port: 9092,
+                rack: None,
+                fenced: false,
+                shutting_down: false,
+            },
+        );
         meta
+    }
+
+    fn snapshot_of(meta: &ClusterMeta) -> QuorumSnapshot {
+        QuorumSnapshot {
+            meta: meta.clone(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn round_trips() {
         let meta = sample();
         assert_eq!(decode(&encode(&meta)).unwrap(), meta);
+        let snapshot = QuorumSnapshot {
+            meta: meta.clone(),
+            index: 812,
+            term: 4,
+            voters: vec![1, 2, 3],
+        };
+        assert_eq!(
+            decode_snapshot(&encode_snapshot(&snapshot)).unwrap(),
+            snapshot
+        );
         assert_eq!(
             decode(&encode(&ClusterMeta::default())).unwrap(),
             ClusterMeta::default()
@@ -451,7 +579,11 @@ mod tests {
     #[test]
     fn partitions_of_single_node_weir_load_without_leader_or_replicas() {
         let meta = sample();
-        let old = flatbuffer_shaped(&meta, FORMAT_VERSION, PartitionShape::SingleNodeShard);
+        let old = flatbuffer_shaped(
+            &snapshot_of(&meta),
+            FORMAT_VERSION,
+            PartitionShape::SingleNodeShard,
+        );
         let mut old = old;
         let crc = crc32c::crc32c(&old);
         old.extend_from_slice(CHECKSUM_MAGIC);
@@ -478,7 +610,7 @@ mod tests {
             Err(DecodeError::MissingChecksum)
         ));
         // ...while a version 1 file (as older Weir wrote) has none to check.
-        let version_1 = flatbuffer(&meta, FORMAT_VERSION_WITHOUT_CHECKSUM);
+        let version_1 = flatbuffer(&snapshot_of(&meta), FORMAT_VERSION_WITHOUT_CHECKSUM);
         assert_eq!(decode(&version_1).unwrap(), meta);
     }
 }

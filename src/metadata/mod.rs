@@ -7,14 +7,15 @@
 mod codec;
 pub mod controller;
 mod model;
+pub mod record_codec;
 pub mod records;
 
 use std::path::{Path, PathBuf};
 
-pub use codec::{decode, encode, DecodeError};
+pub use codec::{decode, decode_snapshot, encode, encode_snapshot, DecodeError, QuorumSnapshot};
 pub use model::{
-    is_internal_topic, place_partition, validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta,
-    NO_LEADER,
+    is_internal_topic, place_partition, validate_topic_name, BrokerMeta, ClusterMeta,
+    PartitionMeta, TopicMeta, NO_LEADER,
 };
 
 use crate::log::LogError;

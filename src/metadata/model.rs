@@ -56,9 +56,34 @@ impl TopicMeta {
     }
 }
 
+/// A registered broker (Kafka's RegisterBrokerRecord, FenceBrokerRecord, UnfenceBrokerRecord):
+/// where clients reach it, and whether the controller counts it as alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerMeta {
+    pub id: i32,
+    /// The metadata log offset of its latest registration: a heartbeat with an older epoch
+    /// comes from a previous incarnation and is refused (STALE_BROKER_EPOCH).
+    pub epoch: i64,
+    /// A new random id per process start: a restart registers anew.
+    pub incarnation: Uuid,
+    /// The advertised client listener.
+    pub host: String,
+    pub port: u16,
+    /// `broker.rack`, for rack-aware replica assignment.
+    pub rack: Option<String>,
+    /// A fenced broker leads nothing and is left out of Metadata responses: it has not
+    /// heartbeated within `broker.session.timeout.ms`, or has not caught up yet.
+    pub fenced: bool,
+    /// It asked for a controlled shutdown (`controlled.shutdown.enable`): its leaderships
+    /// move away and no new ones come to it.
+    pub shutting_down: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterMeta {
     pub topics: BTreeMap<String, TopicMeta>,
+    /// Registered brokers by id.
+    pub brokers: BTreeMap<i32, BrokerMeta>,
     /// The next producer id InitProducerId hands out; persisted so ids never repeat.
     pub next_producer_id: i64,
     /// Kafka's cluster id (Metadata, DescribeCluster): made once, at the first start.
@@ -68,6 +93,20 @@ pub struct ClusterMeta {
 impl ClusterMeta {
     pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
         self.topics.values().find(|t| t.id == id)
+    }
+
+    /// Whether broker `id` is registered and not fenced: it may lead partitions.
+    pub fn is_live(&self, id: i32) -> bool {
+        self.brokers
+            .get(&id)
+            .is_some_and(|b| !b.fenced && !b.shutting_down)
+    }
+
+    /// The brokers that may lead partitions, by id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerMeta> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced && !b.shutting_down)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use super::model::{ClusterMeta, PartitionMeta, TopicMeta};
+use super::model::{BrokerMeta, ClusterMeta, PartitionMeta, TopicMeta};
 use crate::config::{TopicConfigError, TopicConfigs};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,19 @@ pub enum MetadataRecord {
     /// Producer ids below `next_block_start` are handed out or reserved (Kafka's
     /// ProducerIdsRecord).
     ProducerIds { next_block_start: i64 },
+    /// A broker registered (Kafka's RegisterBrokerRecord); it starts fenced.
+    RegisterBroker(BrokerMeta),
+    /// A broker's liveness changed (Kafka's FenceBrokerRecord / UnfenceBrokerRecord, and
+    /// BrokerRegistrationChangeRecord's in-controlled-shutdown flag).
+    BrokerState {
+        id: i32,
+        epoch: i64,
+        fenced: bool,
+        shutting_down: bool,
+    },
+    /// The cluster's id, decided once by the first active controller (Kafka keeps it in
+    /// `meta.properties`, written by `kafka-storage format`).
+    ClusterId(String),
 }
 
 /// A record that does not fit the state it is applied to: a bug in the controller, or a log
@@ -57,6 +70,10 @@ pub enum ApplyError {
     },
     #[error("producer id block {next} would go back below {current}")]
     ProducerIdsBackwards { next: i64, current: i64 },
+    #[error("broker {id} epoch {epoch} is not registered")]
+    UnknownBroker { id: i32, epoch: i64 },
+    #[error("the cluster id is already {0}")]
+    ClusterIdSet(String),
 }
 
 /// Replays one record into `state`.
@@ -126,6 +143,32 @@ pub fn apply(state: &mut ClusterMeta, record: &MetadataRecord) -> Result<(), App
                 });
             }
             state.next_producer_id = *next_block_start;
+        }
+        MetadataRecord::RegisterBroker(broker) => {
+            state.brokers.insert(broker.id, broker.clone());
+        }
+        MetadataRecord::BrokerState {
+            id,
+            epoch,
+            fenced,
+            shutting_down,
+        } => {
+            let broker = state
+                .brokers
+                .get_mut(id)
+                .filter(|b| b.epoch == *epoch)
+                .ok_or(ApplyError::UnknownBroker {
+                    id: *id,
+                    epoch: *epoch,
+                })?;
+            broker.fenced = *fenced;
+            broker.shutting_down = *shutting_down;
+        }
+        MetadataRecord::ClusterId(id) => {
+            if !state.cluster_id.is_empty() && state.cluster_id != *id {
+                return Err(ApplyError::ClusterIdSet(state.cluster_id.clone()));
+            }
+            state.cluster_id = id.clone();
         }
     }
     Ok(())
