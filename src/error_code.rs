@@ -50,6 +50,10 @@ pub enum ErrorCode {
     UnsupportedCompressionType = 76,
     InvalidRecord = 87,
     UnknownTopicId = 100,
+    NotController = 41,
+    StaleBrokerEpoch = 77,
+    DuplicateBrokerRegistration = 101,
+    InconsistentClusterId = 104,
 }
 
 impl ErrorCode {
@@ -106,6 +110,10 @@ impl ErrorCode {
             ErrorCode::UnsupportedCompressionType => "UNSUPPORTED_COMPRESSION_TYPE",
             ErrorCode::InvalidRecord => "INVALID_RECORD",
             ErrorCode::UnknownTopicId => "UNKNOWN_TOPIC_ID",
+            ErrorCode::NotController => "NOT_CONTROLLER",
+            ErrorCode::StaleBrokerEpoch => "STALE_BROKER_EPOCH",
+            ErrorCode::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
+            ErrorCode::InconsistentClusterId => "INCONSISTENT_CLUSTER_ID",
         }
     }
 }

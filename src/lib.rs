@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod net;
 pub mod protocol;
+pub mod quorum;
 pub mod record;
 pub mod shard;
 #[cfg(feature = "tools")]

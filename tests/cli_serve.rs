@@ -28,7 +28,7 @@ fn unknown_and_invalid_keys_stop_the_start_naming_the_key() {
     assert!(!ok);
     assert!(stderr.contains("`num.partitions`"), "{stderr}");
 
-    let (ok, stderr) = serve(&["--override", "default.replication.factor=3"]);
+    let (ok, stderr) = serve(&["--override", "default.replication.factor=0"]);
     assert!(!ok);
     assert!(stderr.contains("default.replication.factor"), "{stderr}");
 

@@ -8,10 +8,22 @@ use super::registry::{Check, ConfigDef, ConfigType};
 const INT_MAX: i64 = i32::MAX as i64;
 const LONG_MAX: &str = "9223372036854775807";
 
-fn one_replica(value: &str) -> Result<(), &'static str> {
+fn replication_factor(value: &str) -> Result<(), &'static str> {
     match value.trim().parse::<i16>() {
-        Ok(1) => Ok(()),
-        _ => Err("Weir runs as a single node: the replication factor is 1"),
+        Ok(n) if n >= 1 => Ok(()),
+        _ => Err("a replication factor is at least 1"),
+    }
+}
+
+fn roles(value: &str) -> Result<(), &'static str> {
+    let mut roles: Vec<&str> = value.split(',').map(str::trim).collect();
+    roles.sort_unstable();
+    match roles.as_slice() {
+        ["broker", "controller"] => Ok(()),
+        ["broker"] | ["controller"] => {
+            Err("Weir nodes are combined (broker,controller); separate roles are not supported yet")
+        }
+        _ => Err("expected broker,controller"),
     }
 }
 
@@ -19,19 +31,101 @@ fn one_replica(value: &str) -> Result<(), &'static str> {
 pub const BROKER_KEYS: &[ConfigDef] = &[
     // Server and listeners.
     ConfigDef::applied(
+        "node.id",
+        ConfigType::Int,
+        None,
+        Check::Range(0, INT_MAX),
+        "This node's id in the cluster (KRaft's key; default: broker.id, else 0).",
+    ),
+    ConfigDef::applied(
         "broker.id",
         ConfigType::Int,
         Some("0"),
         Check::Range(0, INT_MAX),
-        "This broker's id in Metadata answers (Kafka's default -1 asks ZooKeeper for one).",
+        "The older name of node.id, used when node.id is not set.",
+    ),
+    ConfigDef::applied(
+        "process.roles",
+        ConfigType::List,
+        Some("broker,controller"),
+        Check::Custom(roles),
+        "The node's roles; Weir nodes are combined: broker and controller (a metadata quorum \
+         voter) in one process.",
+    ),
+    ConfigDef::applied(
+        "controller.quorum.voters",
+        ConfigType::List,
+        Some(""),
+        Check::Any,
+        "The metadata quorum: id@host:port of every voter's CONTROLLER listener. Empty: this \
+         node alone is the quorum (a single-node cluster).",
+    ),
+    ConfigDef::applied(
+        "controller.listener.names",
+        ConfigType::String,
+        Some("CONTROLLER"),
+        Check::Any,
+        "The name, in listeners, of the listener the quorum and brokers' controller calls use.",
+    ),
+    ConfigDef::applied(
+        "inter.broker.listener.name",
+        ConfigType::String,
+        Some("PLAINTEXT"),
+        Check::Any,
+        "The listener brokers use to reach each other (PLAINTEXT, the client listener).",
     ),
     ConfigDef::applied(
         "listeners",
         ConfigType::String,
         Some("PLAINTEXT://127.0.0.1:9092"),
         Check::Any,
-        "The one PLAINTEXT://host:port every shard binds (SO_REUSEPORT); an empty host is every \
-         interface.",
+        "PLAINTEXT://host:port, the client listener every shard binds (SO_REUSEPORT; an empty \
+         host is every interface), and in a cluster also CONTROLLER://host:port.",
+    ),
+    ConfigDef::applied(
+        "broker.rack",
+        ConfigType::String,
+        None,
+        Check::Any,
+        "This broker's rack: replica assignment spreads each partition's replicas over racks.",
+    ),
+    ConfigDef::applied(
+        "broker.session.timeout.ms",
+        ConfigType::Int,
+        Some("9000"),
+        Check::Range(100, INT_MAX),
+        "A broker without a heartbeat to the active controller for this long is fenced and \
+         its partitions get new leaders.",
+    ),
+    ConfigDef::applied(
+        "broker.heartbeat.interval.ms",
+        ConfigType::Int,
+        Some("2000"),
+        Check::Range(10, INT_MAX),
+        "How often a broker heartbeats to the active controller.",
+    ),
+    ConfigDef::applied(
+        "controller.quorum.election.timeout.ms",
+        ConfigType::Int,
+        Some("1000"),
+        Check::Range(100, INT_MAX),
+        "A quorum voter that hears nothing from a leader for this long (randomized up to \
+         twice) starts an election.",
+    ),
+    ConfigDef::applied(
+        "controlled.shutdown.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Check::Any,
+        "On SIGTERM, move this broker's leaderships to other in-sync replicas before exiting.",
+    ),
+    ConfigDef::applied(
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        Some("false"),
+        Check::Any,
+        "Whether a replica outside the ISR may become leader when no ISR member is alive \
+         (risks losing acknowledged records); the default of the topic key of the same name.",
     ),
     ConfigDef::applied(
         "advertised.listeners",
@@ -74,15 +168,16 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "default.replication.factor",
         ConfigType::Int,
         Some("1"),
-        Check::Custom(one_replica),
-        "Replicas of auto-created topics (1: Weir is one broker).",
+        Check::Custom(replication_factor),
+        "Replicas of auto-created topics and of CreateTopics without a replication factor.",
     ),
     ConfigDef::applied(
         "offsets.topic.replication.factor",
         ConfigType::Int,
-        Some("1"),
-        Check::Custom(one_replica),
-        "Replicas of __consumer_offsets (Kafka's default 3; 1 on one broker).",
+        Some("3"),
+        Check::Custom(replication_factor),
+        "Replicas of __consumer_offsets; capped, with a warning, at the number of voters when \
+         the cluster is smaller (as Kafka does for development clusters).",
     ),
     ConfigDef::applied(
         "offsets.topic.num.partitions",

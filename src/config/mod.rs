@@ -66,11 +66,42 @@ pub struct AdvertisedListener {
     pub port: u16,
 }
 
+/// How this node takes part in a cluster (KRaft's keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `controller.quorum.voters`: every voter's id and CONTROLLER listener. Empty: this node
+    /// alone is the quorum.
+    pub voters: BTreeMap<i32, SocketAddr>,
+    /// The CONTROLLER listener of `listeners` (named by `controller.listener.names`).
+    pub controller_listener: Option<SocketAddr>,
+    /// `broker.rack`
+    pub rack: Option<String>,
+    /// `broker.session.timeout.ms`
+    pub session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`
+    pub heartbeat_interval_ms: u64,
+    /// `controller.quorum.election.timeout.ms`
+    pub election_timeout_ms: u64,
+    /// `controlled.shutdown.enable`
+    pub controlled_shutdown: bool,
+    /// `unclean.leader.election.enable` (the broker default)
+    pub unclean_leader_election: bool,
+}
+
+impl ClusterConfig {
+    /// One node is the whole cluster (no `controller.quorum.voters`).
+    pub fn is_single_node(&self) -> bool {
+        self.voters.len() <= 1
+    }
+}
+
 /// Everything `weir serve` runs with.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// `broker.id`
+    /// `node.id` (or `broker.id`)
     pub broker_id: i32,
+    /// The quorum and broker liveness keys.
+    pub cluster: ClusterConfig,
     /// `listeners`: the one PLAINTEXT address every shard binds with SO_REUSEPORT.
     pub listener: SocketAddr,
     /// `advertised.listeners` (defaults to the listener; a wildcard address advertises the host
@@ -214,10 +245,50 @@ impl BrokerConfig {
     }
 
     fn build(s: &Settings<'_>) -> Result<Self, ConfigError> {
-        let broker_id = s.parse::<i32>("broker.id")?;
+        let broker_id = match s.given("node.id") {
+            Some(_) => s.parse::<i32>("node.id")?,
+            None => s.parse::<i32>("broker.id")?,
+        };
         let listener_text = s.text("listeners").unwrap_or(DEFAULT_LISTENER);
-        let listener_endpoint = parse_listener("listeners", listener_text)?;
+        let controller_name = s.text("controller.listener.names").unwrap_or("CONTROLLER");
+        // Checked by the key table (combined nodes only; one client listener, PLAINTEXT).
+        let _ = (
+            s.text("process.roles"),
+            s.text("inter.broker.listener.name"),
+        );
+        let (listener_endpoint, controller_endpoint) =
+            split_listeners(listener_text, controller_name)?;
         let listener = resolve("listeners", &listener_endpoint)?;
+        let controller_listener = controller_endpoint
+            .map(|e| resolve("listeners", &e))
+            .transpose()?;
+        let voters = parse_voters(s.text("controller.quorum.voters").unwrap_or(""))?;
+        if !voters.is_empty() {
+            if !voters.contains_key(&broker_id) {
+                return Err(ConfigError::invalid(
+                    "controller.quorum.voters",
+                    s.text("controller.quorum.voters").unwrap_or(""),
+                    format!("node {broker_id} is not a voter; Weir nodes are combined broker and controller, so every node is a voter"),
+                ));
+            }
+            if controller_listener.is_none() && voters.len() > 1 {
+                return Err(ConfigError::invalid(
+                    "listeners",
+                    listener_text,
+                    format!("a quorum voter needs a {controller_name}://host:port listener"),
+                ));
+            }
+        }
+        let cluster = ClusterConfig {
+            voters,
+            controller_listener,
+            rack: s.given("broker.rack").map(str::to_string),
+            session_timeout_ms: s.parse("broker.session.timeout.ms")?,
+            heartbeat_interval_ms: s.parse("broker.heartbeat.interval.ms")?,
+            election_timeout_ms: s.parse("controller.quorum.election.timeout.ms")?,
+            controlled_shutdown: s.flag("controlled.shutdown.enable")?,
+            unclean_leader_election: s.flag("unclean.leader.election.enable")?,
+        };
         let advertised = match s.given("advertised.listeners") {
             Some(text) => parse_listener("advertised.listeners", text)?,
             None if listener.ip().is_unspecified() => AdvertisedListener {
@@ -284,6 +355,7 @@ impl BrokerConfig {
         }
         Ok(BrokerConfig {
             broker_id,
+            cluster,
             listener,
             advertised,
             log_dir,
@@ -338,6 +410,63 @@ fn broker_log_config(s: &Settings<'_>) -> Result<LogConfig, ConfigError> {
         log.segment_ms = s.parse::<i64>("log.roll.hours")?.saturating_mul(3_600_000);
     }
     Ok(log)
+}
+
+/// `listeners`: the client listener, and the controller listener when one is named
+/// `controller_name`.
+fn split_listeners(
+    text: &str,
+    controller_name: &str,
+) -> Result<(AdvertisedListener, Option<AdvertisedListener>), ConfigError> {
+    let mut client = None;
+    let mut controller = None;
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match item.split_once("://") {
+            Some((name, _)) if name == controller_name => {
+                let plain = item.replacen(controller_name, "PLAINTEXT", 1);
+                controller = Some(parse_listener("listeners", &plain)?);
+            }
+            _ if client.is_none() => client = Some(parse_listener("listeners", item)?),
+            _ => {
+                return Err(ConfigError::invalid(
+                    "listeners",
+                    text,
+                    format!(
+                        "Weir serves one PLAINTEXT listener and the {controller_name} listener"
+                    ),
+                ))
+            }
+        }
+    }
+    let client = client.ok_or_else(|| {
+        ConfigError::invalid("listeners", text, "no PLAINTEXT://host:port listener")
+    })?;
+    Ok((client, controller))
+}
+
+/// `controller.quorum.voters`: `id@host:port,...`.
+fn parse_voters(text: &str) -> Result<BTreeMap<i32, SocketAddr>, ConfigError> {
+    let mut voters = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = |why: &str| ConfigError::invalid("controller.quorum.voters", text, why);
+        let (id, address) = item
+            .split_once('@')
+            .ok_or_else(|| bad("expected id@host:port entries"))?;
+        let id = id
+            .parse::<i32>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| bad("a voter id is not a non-negative number"))?;
+        let address = address
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| bad("a voter's host:port does not resolve"))?;
+        if voters.insert(id, address).is_some() {
+            return Err(bad("a voter id appears twice"));
+        }
+    }
+    Ok(voters)
 }
 
 /// `PLAINTEXT://host:port` (an empty host means all interfaces, as in Kafka).
@@ -398,8 +527,11 @@ fn unknown_key_hint(key: &str) -> String {
     if topic_key(key).is_some() && key != "compression.type" {
         return format!(" (a topic config: set it per topic, or as its broker default log.{key})");
     }
-    if key.starts_with("zookeeper.") || key.starts_with("controller.") || key.starts_with("ssl.") {
-        return " (not supported by Weir, a single-node PLAINTEXT broker)".to_string();
+    if key.starts_with("zookeeper.") {
+        return " (Weir's metadata quorum is KRaft-style: controller.quorum.voters)".to_string();
+    }
+    if key.starts_with("controller.") || key.starts_with("ssl.") {
+        return " (not supported by Weir yet)".to_string();
     }
     String::new()
 }
@@ -736,7 +868,7 @@ mod tests {
         assert!(err.to_string().contains("log.retention.hourz"), "{err}");
         let err = BrokerConfig::from_properties(props(&[("num.partitions", "zero")])).unwrap_err();
         assert!(err.to_string().contains("num.partitions"), "{err}");
-        let err = BrokerConfig::from_properties(props(&[("default.replication.factor", "3")]))
+        let err = BrokerConfig::from_properties(props(&[("default.replication.factor", "0")]))
             .unwrap_err();
         assert!(
             err.to_string().contains("default.replication.factor"),

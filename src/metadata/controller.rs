@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
+use super::assignment::{assign, assignment_order};
 use super::is_internal_topic;
 use super::model::{validate_topic_name, ClusterMeta, PartitionMeta, TopicMeta};
 use super::records::{apply, MetadataRecord};
@@ -16,11 +17,10 @@ use crate::config::registry::{list_items, ConfigType};
 use crate::config::{topic_key, TopicConfigs};
 use crate::error_code::ErrorCode;
 
-/// What the controller's decisions depend on besides the metadata: this broker's settings.
+/// What the controller's decisions depend on besides the metadata (which also says which
+/// brokers are alive to hold replicas): the controller's settings.
 #[derive(Debug, Clone)]
 pub struct ControllerContext {
-    /// The broker every partition is placed on (one broker is the whole cluster today).
-    pub broker_id: i32,
     /// `num.partitions`: CreateTopics with -1 partitions.
     pub num_partitions: i32,
     /// `default.replication.factor`: CreateTopics with -1 replicas.
@@ -209,7 +209,7 @@ pub fn decide(state: &ClusterMeta, ctx: &ControllerContext, command: TopicComman
         TopicCommand::CreatePartitions(increases) => increases
             .into_iter()
             .map(|increase| {
-                let result = create_partitions(&scratch.state, ctx, &increase);
+                let result = create_partitions(&scratch.state, &increase);
                 scratch.commit(increase.name, result)
             })
             .collect(),
@@ -317,7 +317,7 @@ fn create_topic(
             ));
         }
         for (index, (partition, replicas)) in topic.assignments.iter().enumerate() {
-            check_replicas(ctx, replicas)?;
+            check_replicas(state, replicas)?;
             if *partition != index as i32 {
                 return Err(refuse(
                     ErrorCode::InvalidReplicaAssignment,
@@ -331,12 +331,7 @@ fn create_topic(
             -1 => ctx.default_replication_factor,
             given => given,
         };
-        if factor != 1 {
-            return Err(refuse(
-                ErrorCode::InvalidReplicationFactor,
-                format!("replication factor {factor} is larger than the 1 available broker"),
-            ));
-        }
+        check_replication_factor(state, factor)?;
         match topic.num_partitions {
             -1 => ctx.num_partitions,
             n if n >= 1 => n,
@@ -356,16 +351,35 @@ fn create_topic(
     )
     .map_err(|e| refuse(ErrorCode::InvalidConfig, e.to_string()))?;
     let id = Uuid::new_v4();
+    let replicas: Vec<Vec<i32>> = if topic.assignments.is_empty() {
+        let factor = match topic.replication_factor {
+            -1 => ctx.default_replication_factor,
+            given => given,
+        };
+        let brokers = assignment_order(state.live_brokers());
+        assign(
+            &brokers,
+            0,
+            partition_count,
+            factor as usize,
+            id.as_u64_pair().0,
+        )
+    } else {
+        topic.assignments.iter().map(|(_, r)| r.clone()).collect()
+    };
     let mut records = vec![MetadataRecord::Topic {
         name: topic.name.clone(),
         id,
     }];
     records.extend(
-        (0..partition_count).map(|partition| MetadataRecord::Partition {
-            topic_id: id,
-            partition,
-            state: PartitionMeta::single_replica(ctx.broker_id),
-        }),
+        replicas
+            .into_iter()
+            .enumerate()
+            .map(|(partition, replicas)| MetadataRecord::Partition {
+                topic_id: id,
+                partition: partition as i32,
+                state: new_partition(replicas),
+            }),
     );
     records.extend(
         configs
@@ -380,15 +394,53 @@ fn create_topic(
     Ok(records)
 }
 
-fn check_replicas(ctx: &ControllerContext, replicas: &[i32]) -> Result<(), Refusal> {
-    if replicas != [ctx.broker_id] {
+/// A new partition: the assigned replicas are its ISR, the first leads (Kafka's preferred
+/// leader).
+fn new_partition(replicas: Vec<i32>) -> PartitionMeta {
+    PartitionMeta {
+        leader: replicas.first().copied().unwrap_or(super::NO_LEADER),
+        isr: replicas.clone(),
+        replicas,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+/// Kafka refuses a factor larger than the unfenced brokers (INVALID_REPLICATION_FACTOR).
+fn check_replication_factor(state: &ClusterMeta, factor: i16) -> Result<(), Refusal> {
+    let live = state.live_brokers().count();
+    if factor < 1 {
         return Err(refuse(
-            ErrorCode::InvalidReplicaAssignment,
-            format!(
-                "replicas {replicas:?}: this cluster is the single broker {}",
-                ctx.broker_id
-            ),
+            ErrorCode::InvalidReplicationFactor,
+            format!("replication factor must be at least 1, got {factor}"),
         ));
+    }
+    if factor as usize > live {
+        let brokers = if live == 1 { "broker" } else { "brokers" };
+        return Err(refuse(
+            ErrorCode::InvalidReplicationFactor,
+            format!("replication factor {factor} is larger than the {live} available {brokers}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An explicit assignment: distinct, registered brokers (INVALID_REPLICA_ASSIGNMENT).
+fn check_replicas(state: &ClusterMeta, replicas: &[i32]) -> Result<(), Refusal> {
+    let bad = |why: String| Err(refuse(ErrorCode::InvalidReplicaAssignment, why));
+    if replicas.is_empty() {
+        return bad("an assignment lists no replicas".into());
+    }
+    let mut seen = BTreeSet::new();
+    for id in replicas {
+        if !seen.insert(*id) {
+            return bad(format!("replicas {replicas:?} name broker {id} twice"));
+        }
+        if !state.brokers.contains_key(id) {
+            return bad(format!(
+                "replicas {replicas:?}: broker {id} is not registered"
+            ));
+        }
     }
     Ok(())
 }
@@ -416,7 +468,6 @@ fn delete_topic(
 
 fn create_partitions(
     state: &ClusterMeta,
-    ctx: &ControllerContext,
     increase: &PartitionIncrease,
 ) -> Result<Vec<MetadataRecord>, Refusal> {
     let PartitionIncrease {
@@ -442,14 +493,35 @@ fn create_partitions(
                 format!("{} assignments for {added} new partitions", a.len()),
             ))
         }
-        Some(a) => a.iter().try_for_each(|r| check_replicas(ctx, r))?,
+        Some(a) => a.iter().try_for_each(|r| check_replicas(state, r))?,
         None => {}
     }
-    Ok((existing as i32..*count)
-        .map(|partition| MetadataRecord::Partition {
+    let replicas = match assignments {
+        Some(a) => a.clone(),
+        None => {
+            // New partitions keep the topic's replication factor (Kafka's CreatePartitions).
+            let factor = topic
+                .partitions
+                .first()
+                .map_or(1, |p| p.replicas.len().max(1));
+            check_replication_factor(state, factor as i16)?;
+            let brokers = assignment_order(state.live_brokers());
+            assign(
+                &brokers,
+                existing as i32,
+                added as i32,
+                factor,
+                topic.id.as_u64_pair().0,
+            )
+        }
+    };
+    Ok(replicas
+        .into_iter()
+        .zip(existing as i32..*count)
+        .map(|(replicas, partition)| MetadataRecord::Partition {
             topic_id: topic.id,
             partition,
-            state: PartitionMeta::single_replica(ctx.broker_id),
+            state: new_partition(replicas),
         })
         .collect())
 }
@@ -487,6 +559,25 @@ fn alter_topic_configs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cluster of the one live broker `id`.
+    fn one_broker(id: i32) -> ClusterMeta {
+        let mut state = ClusterMeta::default();
+        state.brokers.insert(
+            id,
+            crate::metadata::BrokerMeta {
+                id,
+                epoch: 1,
+                incarnation: Uuid::nil(),
+                host: "127.0.0.1".into(),
+                port: 9092,
+                rack: None,
+                fenced: false,
+                shutting_down: false,
+            },
+        );
+        state
+    }
 
     /// xorshift64: a seeded, replayable sequence for the randomized test.
     struct Rng(u64);
@@ -602,7 +693,6 @@ mod tests {
     #[test]
     fn randomized_commands_keep_the_metadata_consistent() {
         let ctx = ControllerContext {
-            broker_id: 1,
             num_partitions: 2,
             default_replication_factor: 1,
             delete_topic_enable: true,
@@ -610,7 +700,7 @@ mod tests {
         let (mut accepted, mut refused) = (0usize, 0usize);
         for seed in 1..=40u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-            let mut state = ClusterMeta::default();
+            let mut state = one_broker(1);
             for step in 0..60 {
                 let command = random_command(&mut rng, &state);
                 let decision = decide(&state, &ctx, command);
@@ -669,13 +759,12 @@ mod tests {
     #[test]
     fn create_then_delete_in_records() {
         let ctx = ControllerContext {
-            broker_id: 7,
             num_partitions: 3,
             default_replication_factor: 1,
             delete_topic_enable: false,
         };
         let create = decide(
-            &ClusterMeta::default(),
+            &one_broker(7),
             &ctx,
             TopicCommand::CreateTopics(vec![NewTopic {
                 name: "t".into(),
@@ -687,8 +776,7 @@ mod tests {
         );
         // One topic record, three partition records, one config record.
         assert_eq!(create.records.len(), 5);
-        let state =
-            crate::metadata::records::applied(&ClusterMeta::default(), &create.records).unwrap();
+        let state = crate::metadata::records::applied(&one_broker(7), &create.records).unwrap();
         let topic = &state.topics["t"];
         assert_eq!(topic.partitions, vec![PartitionMeta::single_replica(7); 3]);
         // delete.topic.enable=false refuses with TOPIC_DELETION_DISABLED and no records.

@@ -4,8 +4,10 @@
 //! `weir-metadata.fb` with an atomic replace, and then sent to every shard as a new immutable
 //! snapshot.
 
+pub mod assignment;
 mod codec;
 pub mod controller;
+pub mod liveness;
 mod model;
 pub mod record_codec;
 pub mod records;
@@ -55,6 +57,14 @@ pub enum MetadataSource {
 /// first start finds neither file. Read errors other than a missing file are returned: the
 /// broker does not start on a disk it cannot read. Blocking: call it before the shards start.
 pub fn load_or_recover(log_dir: &Path) -> Result<(ClusterMeta, MetadataSource), MetadataError> {
+    load_snapshot_or_recover(log_dir).map(|(snapshot, source)| (snapshot.meta, source))
+}
+
+/// [`load_or_recover`] with the metadata log position and voters the file reflects (zero and
+/// none for a file from before the quorum, and for a registry rebuilt from directories).
+pub fn load_snapshot_or_recover(
+    log_dir: &Path,
+) -> Result<(QuorumSnapshot, MetadataSource), MetadataError> {
     let current = metadata_path(log_dir);
     let previous = previous_path(log_dir);
     let read = |path: &Path| match std::fs::read(path) {
@@ -63,30 +73,30 @@ pub fn load_or_recover(log_dir: &Path) -> Result<(ClusterMeta, MetadataSource), 
         Err(e) => Err(MetadataError::from(LogError::io("read metadata", path, e))),
     };
     let current_problem = match read(&current)? {
-        Some(bytes) => match decode(&bytes) {
-            Ok(meta) => return Ok((meta, MetadataSource::Current)),
+        Some(bytes) => match decode_snapshot(&bytes) {
+            Ok(snapshot) => return Ok((snapshot, MetadataSource::Current)),
             Err(e) => format!("{}: {e}", current.display()),
         },
         None if read(&previous)?.is_none() => {
-            return Ok((ClusterMeta::default(), MetadataSource::Current))
+            return Ok((QuorumSnapshot::default(), MetadataSource::Current))
         }
         None => format!("{} is missing", current.display()),
     };
-    match read(&previous)?.map(|bytes| decode(&bytes)) {
-        Some(Ok(meta)) => Ok((
-            meta,
+    match read(&previous)?.map(|bytes| decode_snapshot(&bytes)) {
+        Some(Ok(snapshot)) => Ok((
+            snapshot,
             MetadataSource::Previous {
                 reason: current_problem,
             },
         )),
         Some(Err(e)) => Ok((
-            ClusterMeta::default(),
+            QuorumSnapshot::default(),
             MetadataSource::Rebuilt {
                 reason: format!("{current_problem}; {}: {e}", previous.display()),
             },
         )),
         None => Ok((
-            ClusterMeta::default(),
+            QuorumSnapshot::default(),
             MetadataSource::Rebuilt {
                 reason: format!("{current_problem}; no previous copy"),
             },
@@ -151,12 +161,21 @@ fn previous_path(log_dir: &Path) -> PathBuf {
 /// The current file, if it is sound, is kept first as the previous copy: a file damaged later
 /// (by the disk, or by hand) costs at most the last change.
 pub fn store(log_dir: &Path, meta: &ClusterMeta) -> Result<(), MetadataError> {
+    store_bytes(log_dir, &encode(meta))
+}
+
+/// [`store`] of the metadata as of a metadata log position: the quorum's snapshot.
+pub fn store_snapshot(log_dir: &Path, snapshot: &QuorumSnapshot) -> Result<(), MetadataError> {
+    store_bytes(log_dir, &encode_snapshot(snapshot))
+}
+
+fn store_bytes(log_dir: &Path, encoded: &[u8]) -> Result<(), MetadataError> {
     let current = metadata_path(log_dir);
     if let Ok(bytes) = std::fs::read(&current) {
         if decode(&bytes).is_ok() {
             crate::log::write_file_atomically(&previous_path(log_dir), &bytes)?;
         }
     }
-    crate::log::write_file_atomically(&current, &encode(meta))?;
+    crate::log::write_file_atomically(&current, encoded)?;
     Ok(())
 }

@@ -23,9 +23,11 @@ use crate::config::BrokerConfig;
 use crate::protocol;
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::Shard;
-use frame::{FrameError, FrameReader};
+use frame::FrameError;
+pub(crate) use frame::FrameReader;
 pub use limits::{AddressConnections, ConnectionCount, ConnectionSlot, RequestMemory};
 pub use open::OpenConnections;
+pub(crate) use send::send_all;
 
 /// Binds the client port on this shard. glommio sets SO_REUSEPORT, so every shard binds the same
 /// address and the kernel spreads connections over them.
@@ -236,7 +238,7 @@ struct InFlight {
 }
 
 /// A second handle on the socket for the writer (the reader keeps the first).
-fn duplicate(stream: &TcpStream) -> std::io::Result<TcpStream> {
+pub(crate) fn duplicate(stream: &TcpStream) -> std::io::Result<TcpStream> {
     // SAFETY: dup of an fd we own; the new fd is owned by the returned stream.
     let fd = unsafe { libc::dup(stream.as_raw_fd()) };
     if fd < 0 {

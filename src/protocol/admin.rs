@@ -32,6 +32,10 @@ pub(super) async fn ask_controller(
 ) -> Result<Vec<TopicOutcome>, Refusal> {
     match shard.call(CONTROLLER_SHARD, ShardOp::Controller(op)).await {
         Ok(ShardReply::Controller(ControllerReply::Topics(outcomes))) => Ok(outcomes),
+        Ok(ShardReply::Controller(ControllerReply::NotController)) => Err(Refusal {
+            code: ErrorCode::NotController,
+            message: "this broker is not the active controller, and none answered".into(),
+        }),
         _ => Err(Refusal {
             code: ErrorCode::UnknownServerError,
             message: "the controller shard did not answer".into(),

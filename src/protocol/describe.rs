@@ -140,12 +140,20 @@ pub fn describe_cluster(
     ctx: &RequestContext<'_>,
     _request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let config = &ctx.shard.config;
+    let brokers = ctx
+        .shard
+        .live_brokers()
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(i32::from(port))
+                .with_rack(rack.map(StrBytes::from_string))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(ctx.shard.meta().cluster_id.clone()))
-        .with_controller_id(BrokerId(config.broker_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(config.broker_id))
-            .with_host(StrBytes::from_string(config.advertised.host.clone()))
-            .with_port(i32::from(config.advertised.port))])
+        .with_controller_id(BrokerId(ctx.shard.controller_id()))
+        .with_brokers(brokers)
 }

@@ -60,43 +60,53 @@ pub fn find_coordinator(
     ctx: &RequestContext<'_>,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let config = &ctx.shard.config;
-    let host = s(config.advertised.host.clone());
-    let port = i32::from(config.advertised.port);
-    // key_type 0 = group; 1 = transaction (transactions are not supported).
-    let error = if request.key_type == 0 {
-        ErrorCode::None
-    } else {
-        ErrorCode::CoordinatorNotAvailable
+    // key_type 0 = group; 1 = transaction (transactions are not supported). A group's
+    // coordinator is the leader of its __consumer_offsets partition; without one (the topic
+    // not created yet, or the partition offline) COORDINATOR_NOT_AVAILABLE makes the client
+    // retry.
+    let find = |key: &str| -> Result<(i32, String, u16), ErrorCode> {
+        if request.key_type != 0 {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        }
+        let leader = ctx
+            .shard
+            .group_coordinator(key)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let (host, port) = ctx
+            .shard
+            .broker_endpoint(leader)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        Ok((leader, host, port))
     };
-    let ok = error == ErrorCode::None;
     if ctx.api_version >= 4 {
         let coordinators = request
             .coordinator_keys
-            .into_iter()
+            .iter()
             .map(|key| {
-                let c = Coordinator::default()
-                    .with_key(key)
-                    .with_error_code(error.code());
-                if ok {
-                    c.with_node_id(BrokerId(config.broker_id))
-                        .with_host(host.clone())
-                        .with_port(port)
-                } else {
-                    c.with_node_id(BrokerId(-1)).with_port(-1)
+                let c = Coordinator::default().with_key(key.clone());
+                match find(key.as_str()) {
+                    Ok((id, host, port)) => c
+                        .with_node_id(BrokerId(id))
+                        .with_host(s(host))
+                        .with_port(i32::from(port)),
+                    Err(code) => c
+                        .with_error_code(code.code())
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1),
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let response = FindCoordinatorResponse::default().with_error_code(error.code());
-    if ok {
-        response
-            .with_node_id(BrokerId(config.broker_id))
-            .with_host(host)
-            .with_port(port)
-    } else {
-        response.with_node_id(BrokerId(-1)).with_port(-1)
+    match find(request.key.as_str()) {
+        Ok((id, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(id))
+            .with_host(s(host))
+            .with_port(i32::from(port)),
+        Err(code) => FindCoordinatorResponse::default()
+            .with_error_code(code.code())
+            .with_node_id(BrokerId(-1))
+            .with_port(-1),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Metadata (key 3): this broker as every partition's leader, topics by name or id, and
+//! Metadata (key 3): the cluster's live brokers, each partition's leader, replicas, ISR and
+//! offline replicas, the active controller, topics by name or id, and
 //! auto-creation of unknown topics (`auto.create.topics.enable` and the request's
 //! `allow_auto_topic_creation`, v4+).
 
@@ -24,11 +25,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     let allow_auto_create =
         config.auto_create_topics && (ctx.api_version < 4 || request.allow_auto_topic_creation);
 
+    let live: Vec<i32> = ctx.shard.live_brokers().iter().map(|b| b.0).collect();
     let mut topics = Vec::new();
     match requested {
         None => {
             let meta = ctx.shard.meta();
-            topics.extend(meta.topics.values().map(topic_response));
+            topics.extend(meta.topics.values().map(|t| topic_response(t, &live)));
         }
         Some(requested) => {
             let mut missing = Vec::new();
@@ -45,7 +47,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                 };
                 let by_name = wanted.name.as_ref().filter(|_| wanted.topic_id.is_nil());
                 match (found, by_name) {
-                    (Some(topic), _) => topics.push(topic_response(topic)),
+                    (Some(topic), _) => topics.push(topic_response(topic, &live)),
                     (None, None) => topics.push(
                         error_topic(None, ErrorCode::UnknownTopicId).with_topic_id(wanted.topic_id),
                     ),
@@ -67,7 +69,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                 for (name, result) in create_with_defaults(ctx.shard, missing).await {
                     match result {
                         Ok(()) => match ctx.shard.meta().topics.get(&name) {
-                            Some(topic) => topics.push(topic_response(topic)),
+                            Some(topic) => topics.push(topic_response(topic, &live)),
                             None => topics
                                 .push(error_topic(Some(&name), ErrorCode::UnknownTopicOrPartition)),
                         },
@@ -79,17 +81,26 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     }
 
     let meta = ctx.shard.meta();
+    let brokers = ctx
+        .shard
+        .live_brokers()
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(i32::from(port))
+                .with_rack(rack.map(StrBytes::from_string))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(config.broker_id))
-            .with_host(StrBytes::from_string(config.advertised.host.clone()))
-            .with_port(i32::from(config.advertised.port))])
+        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(meta.cluster_id.clone())))
-        .with_controller_id(BrokerId(config.broker_id))
+        .with_controller_id(BrokerId(ctx.shard.controller_id()))
         .with_topics(topics)
 }
 
-fn topic_response(topic: &TopicMeta) -> MetadataResponseTopic {
+fn topic_response(topic: &TopicMeta, live: &[i32]) -> MetadataResponseTopic {
     let brokers = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
@@ -107,8 +118,16 @@ fn topic_response(topic: &TopicMeta) -> MetadataResponseTopic {
                     } else {
                         0
                     };
+                    let offline: Vec<BrokerId> = p
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|r| !live.contains(r))
+                        .map(BrokerId)
+                        .collect();
                     MetadataResponsePartition::default()
                         .with_error_code(code)
+                        .with_offline_replicas(offline)
                         .with_partition_index(index as i32)
                         .with_leader_id(BrokerId(p.leader))
                         .with_leader_epoch(p.leader_epoch)

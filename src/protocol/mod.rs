@@ -4,6 +4,7 @@
 mod admin;
 mod alter_configs;
 mod api_versions;
+mod controller_calls;
 mod describe;
 mod fetch;
 pub mod fetch_session;
@@ -56,11 +57,37 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
+pub use controller_calls::{
+    allocate_producer_ids_request, allocate_producer_ids_response, broker_heartbeat_request,
+    broker_heartbeat_response, broker_registration_request, broker_registration_response,
+};
+
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED_APIS
         .iter()
         .find(|(k, _, _)| *k == key)
         .map(|&(_, min, max)| (min, max))
+}
+
+/// Which listener a request came in on: the controller listener also takes the APIs between
+/// nodes and the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Client,
+    Controller,
+}
+
+fn versions_on(key: ApiKey, listener: Listener) -> Option<(i16, i16)> {
+    let controller_only = || {
+        controller_calls::CONTROLLER_APIS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|&(_, min, max)| (min, max))
+    };
+    match listener {
+        Listener::Client => supported_versions(key),
+        Listener::Controller => supported_versions(key).or_else(controller_only),
+    }
 }
 
 /// Why a connection is closed instead of answered (Kafka closes the connection for requests it
@@ -182,7 +209,11 @@ pub enum Decoded {
 /// Decodes one request frame (without its size prefix): header, API and version checks, and
 /// the request body. Any bytes give a request, an answer, or an error that closes the
 /// connection (fuzzed in `fuzz/fuzz_targets/request_frame.rs`).
-pub fn decode_request(mut frame: Bytes) -> Result<Decoded, RequestError> {
+pub fn decode_request(frame: Bytes) -> Result<Decoded, RequestError> {
+    decode_request_on(frame, Listener::Client)
+}
+
+fn decode_request_on(mut frame: Bytes, listener: Listener) -> Result<Decoded, RequestError> {
     if frame.len() < 8 {
         return Err(RequestError::TooShort(frame.len()));
     }
@@ -190,7 +221,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, RequestError> {
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let api = ApiKey::try_from(raw_key).map_err(|()| RequestError::UnknownApiKey(raw_key))?;
-    let Some((min, max)) = supported_versions(api) else {
+    let Some((min, max)) = versions_on(api, listener) else {
         return Err(RequestError::UnknownApiKey(raw_key));
     };
     if api == ApiKey::ApiVersions && version > max {
@@ -231,7 +262,52 @@ pub async fn handle(
     peer: std::net::SocketAddr,
     frame: Bytes,
 ) -> Result<Option<Response>, RequestError> {
-    let decoded = match decode_request(frame)? {
+    if controller_calls::is_forwarded(api_key(&frame))
+        && !crate::shard::controller::is_active_controller()
+    {
+        if let Some(response) = controller_calls::forward(shard, frame.clone()).await {
+            return Ok(Some(response));
+        }
+        // No controller answered: handled here, which answers NOT_CONTROLLER so the client
+        // refreshes its metadata and retries.
+    }
+    handle_on(shard, peer, frame, Listener::Client).await
+}
+
+/// A call on the controller listener (a request from another node): its response without
+/// the size prefix, or `None` when this node is not the active controller or the request
+/// cannot be parsed.
+pub async fn handle_call(
+    shard: &Rc<Shard>,
+    peer: std::net::SocketAddr,
+    frame: Bytes,
+) -> Option<Bytes> {
+    if !crate::shard::controller::is_active_controller() {
+        return None;
+    }
+    match handle_on(shard, peer, frame, Listener::Controller).await {
+        Ok(Some(response)) => {
+            let mut joined = bytes::BytesMut::new();
+            for part in &response.parts {
+                joined.extend_from_slice(part);
+            }
+            Some(joined.freeze().slice(4..))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "controller call refused");
+            None
+        }
+    }
+}
+
+async fn handle_on(
+    shard: &Rc<Shard>,
+    peer: std::net::SocketAddr,
+    frame: Bytes,
+    listener: Listener,
+) -> Result<Option<Response>, RequestError> {
+    let decoded = match decode_request_on(frame, listener)? {
         Decoded::Request(decoded) => *decoded,
         Decoded::Answer(response) => return Ok(Some(response)),
     };
@@ -336,6 +412,15 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         )),
         RequestKind::IncrementalAlterConfigs(req) => typed(ResponseKind::IncrementalAlterConfigs(
             alter_configs::incremental_alter_configs(ctx, req).await,
+        )),
+        RequestKind::BrokerRegistration(req) => typed(ResponseKind::BrokerRegistration(
+            controller_calls::registration(ctx.shard, req).await,
+        )),
+        RequestKind::BrokerHeartbeat(req) => typed(ResponseKind::BrokerHeartbeat(
+            controller_calls::heartbeat(ctx.shard, req).await,
+        )),
+        RequestKind::AllocateProducerIds(_) => typed(ResponseKind::AllocateProducerIds(
+            controller_calls::allocate_producer_ids(ctx.shard).await,
         )),
         other => return Err(format!("no handler for {other:?}")),
     })

@@ -1,29 +1,62 @@
-//! The controller's shell: CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs and
-//! producer id allocation run here, on shard 0, one at a time. The decision is pure
-//! (`metadata::controller::decide` turns a command into metadata records); this shell applies
-//! the records, persists the result, and applies it on every shard before the client hears back,
-//! so a topic a client was told about is open everywhere.
+//! The controller's shell on shard 0: CreateTopics, DeleteTopics, CreatePartitions,
+//! AlterConfigs, producer id blocks, broker registrations and heartbeats. Only the active
+//! controller (the metadata quorum's leader, caught up) decides: the decision is pure
+//! (`metadata::controller`, `metadata::liveness`), its records are committed through the quorum,
+//! and every node applies them (`quorum`). The client hears back once the records are applied
+//! on every shard of this node, so a topic a client was told about is open here.
+//!
+//! Every node also runs its broker's side: it registers with the active controller, heartbeats,
+//! and serves clients only once unfenced (Kafka's BrokerLifecycleManager).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 use glommio::sync::Semaphore;
+use uuid::Uuid;
 
 use super::ops::{ShardOp, ShardReply};
 use super::Shard;
 use crate::error_code::ErrorCode;
-use crate::log::blocking;
 use crate::metadata::controller::{decide, ControllerContext, Decision, TopicCommand};
-use crate::metadata::records::{self, MetadataRecord};
-use crate::metadata::{self, ClusterMeta};
+use crate::metadata::liveness::{self, Registration};
+use crate::metadata::records::MetadataRecord;
+use crate::metadata::ClusterMeta;
+use crate::quorum::{ProposeError, Quorum};
 
 pub use crate::metadata::controller::{
     ConfigChange, NewTopic, PartitionIncrease, Refusal, TopicOutcome,
 };
 
-/// Producer ids are reserved in blocks (as Kafka's controller does), so that InitProducerId
-/// rarely waits for a metadata write.
-const PRODUCER_ID_BLOCK: i64 = 1000;
+/// Producer ids are reserved in blocks (Kafka's AllocateProducerIds), so that InitProducerId
+/// rarely waits for the quorum.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+/// How long a proposal may take to commit before the caller is told to retry.
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the active controller looks for lapsed broker sessions.
+const DUTY_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The node's view of the controller, for every shard: the quorum leader's id (-1 when none is
+/// known) and whether this node is the active controller. Written by shard 0 only.
+static CONTROLLER_ID: AtomicI32 = AtomicI32::new(-1);
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Set once this broker is registered and unfenced: shards then open the client listener.
+static BROKER_READY: AtomicBool = AtomicBool::new(false);
+
+/// The active controller's node id as this node knows it (Metadata's controller_id).
+pub fn controller_id() -> i32 {
+    CONTROLLER_ID.load(Ordering::Relaxed)
+}
+
+pub fn is_active_controller() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+pub fn broker_ready() -> bool {
+    BROKER_READY.load(Ordering::Relaxed)
+}
 
 pub enum ControllerOp {
     CreateTopics {
@@ -43,46 +76,91 @@ pub enum ControllerOp {
         change: ConfigChange,
         validate_only: bool,
     },
+    /// A Kafka request to send to the active controller (KIP-590 forwarding); the reply is
+    /// its response, header included.
+    Forward(bytes::Bytes),
 }
 
 pub enum ControllerReply {
     Topics(Vec<TopicOutcome>),
     ProducerId(Result<i64, ErrorCode>),
-    /// Sent to a shard that is not the controller (a routing bug, never expected).
+    Forwarded(Result<bytes::Bytes, ErrorCode>),
+    /// This node is not the active controller (the caller forwards or answers NOT_CONTROLLER).
     NotController,
 }
 
+/// A BrokerHeartbeat's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatOutcome {
+    pub fenced: bool,
+    pub caught_up: bool,
+    pub should_shut_down: bool,
+}
+
 pub struct Controller {
-    /// The persisted metadata; its `next_producer_id` is the end of the reserved id block.
-    meta: RefCell<ClusterMeta>,
-    /// The next producer id to hand out (below the reserved block's end).
-    next_producer_id: std::cell::Cell<i64>,
-    /// One change at a time: validation sees the result of the previous change.
+    pub quorum: Rc<Quorum>,
+    /// One change at a time: each decision sees the result of the previous one.
     serial: Semaphore,
+    /// This node's block of producer ids: the next to hand out and the block's end.
+    producer_ids: Cell<(i64, i64)>,
+    /// The active controller's record of each broker's last heartbeat.
+    sessions: RefCell<HashMap<i32, Instant>>,
+    was_active: Cell<bool>,
+    /// This process's broker incarnation (a restart registers anew).
+    pub incarnation: Uuid,
+    /// The cluster id this data dir belongs to ("" on a first start).
+    pub data_dir_cluster_id: String,
 }
 
 impl Controller {
-    pub fn new(meta: ClusterMeta) -> Self {
-        let next_producer_id = meta.next_producer_id;
+    pub fn new(quorum: Rc<Quorum>, data_dir_cluster_id: String) -> Self {
         Controller {
-            meta: RefCell::new(meta),
-            next_producer_id: std::cell::Cell::new(next_producer_id),
+            quorum,
             serial: Semaphore::new(1),
+            producer_ids: Cell::new((0, 0)),
+            sessions: Default::default(),
+            was_active: Cell::new(false),
+            incarnation: Uuid::new_v4(),
+            data_dir_cluster_id,
         }
+    }
+
+    fn session_valid(&self, id: i32, timeout: Duration) -> bool {
+        self.sessions
+            .borrow()
+            .get(&id)
+            .is_some_and(|seen| seen.elapsed() < timeout)
+    }
+}
+
+fn propose_refusal(e: ProposeError) -> Refusal {
+    match e {
+        ProposeError::NotLeader => Refusal {
+            code: ErrorCode::NotController,
+            message: "this node stopped being the active controller; retry".into(),
+        },
+        ProposeError::Timeout(_) => Refusal {
+            code: ErrorCode::RequestTimedOut,
+            message: format!("the metadata quorum did not commit the change: {e}"),
+        },
     }
 }
 
 impl Shard {
+    fn controller(&self) -> Option<&Controller> {
+        self.controller.as_ref()
+    }
+
     pub(super) async fn controller_execute(self: &Rc<Self>, op: ControllerOp) -> ControllerReply {
-        let Some(controller) = self.controller.as_ref() else {
-            return ControllerReply::NotController;
-        };
-        let Ok(_turn) = controller.serial.acquire_permit(1).await else {
+        let Some(controller) = self.controller() else {
             return ControllerReply::NotController;
         };
         let (command, validate_only) = match op {
             ControllerOp::AllocateProducerId => {
-                return ControllerReply::ProducerId(self.allocate_producer_id(controller).await)
+                return ControllerReply::ProducerId(self.next_producer_id(controller).await)
+            }
+            ControllerOp::Forward(request) => {
+                return ControllerReply::Forwarded(self.forward_to_controller(&request).await)
             }
             ControllerOp::CreateTopics {
                 topics,
@@ -102,45 +180,28 @@ impl Shard {
                 validate_only,
             ),
         };
+        let Ok(_turn) = controller.serial.acquire_permit(1).await else {
+            return ControllerReply::NotController;
+        };
+        if !controller.quorum.is_active() {
+            return ControllerReply::NotController;
+        }
         let context = ControllerContext {
-            broker_id: self.config.broker_id,
             num_partitions: self.config.num_partitions,
             default_replication_factor: self.config.default_replication_factor,
             delete_topic_enable: self.config.delete_topic_enable,
         };
-        let decision = decide(&controller.meta.borrow(), &context, command);
+        let decision = decide(&controller.quorum.meta(), &context, command);
         ControllerReply::Topics(
             self.commit_decision(controller, decision, validate_only)
                 .await,
         )
     }
 
-    async fn allocate_producer_id(
-        self: &Rc<Self>,
-        controller: &Controller,
-    ) -> Result<i64, ErrorCode> {
-        let id = controller.next_producer_id.get();
-        if id >= controller.meta.borrow().next_producer_id {
-            let record = MetadataRecord::ProducerIds {
-                next_block_start: id + PRODUCER_ID_BLOCK,
-            };
-            let next = records::applied(&controller.meta.borrow(), &[record]).map_err(|e| {
-                tracing::error!(error = %e, "producer id block not reserved");
-                ErrorCode::UnknownServerError
-            })?;
-            self.persist(next.clone())
-                .await
-                .map_err(|_| ErrorCode::KafkaStorageError)?;
-            *controller.meta.borrow_mut() = next;
-        }
-        controller.next_producer_id.set(id + 1);
-        Ok(id)
-    }
-
-    /// Applies and commits the decision's records unless this is a dry run; if that fails,
-    /// the accepted topics are answered with the error instead.
+    /// Commits the decision's records unless this is a dry run; if that fails, the accepted
+    /// topics are answered with the error instead.
     async fn commit_decision(
-        self: &Rc<Self>,
+        &self,
         controller: &Controller,
         decision: Decision,
         validate_only: bool,
@@ -152,15 +213,8 @@ impl Shard {
         if validate_only || records.is_empty() {
             return outcomes;
         }
-        let next = records::applied(&controller.meta.borrow(), &records);
-        let committed = match next {
-            Ok(next) => self.commit(controller, next).await,
-            Err(e) => Err(Refusal {
-                code: ErrorCode::UnknownServerError,
-                message: format!("metadata records do not apply: {e}"),
-            }),
-        };
-        if let Err(refusal) = committed {
+        if let Err(e) = controller.quorum.propose(&records, PROPOSE_TIMEOUT).await {
+            let refusal = propose_refusal(e);
             for outcome in outcomes.iter_mut().filter(|o| o.result.is_ok()) {
                 outcome.result = Err(refusal.clone());
             }
@@ -168,23 +222,318 @@ impl Shard {
         outcomes
     }
 
-    /// Persists `next`, makes it the controller's view and applies it on every shard.
-    async fn commit(
-        self: &Rc<Self>,
-        controller: &Controller,
-        next: ClusterMeta,
-    ) -> Result<(), Refusal> {
-        self.persist(next.clone())
+    /// A producer id from this node's block; a new block comes from the active controller
+    /// (itself, or over AllocateProducerIds).
+    async fn next_producer_id(self: &Rc<Self>, controller: &Controller) -> Result<i64, ErrorCode> {
+        let (next, end) = controller.producer_ids.get();
+        if next < end {
+            controller.producer_ids.set((next + 1, end));
+            return Ok(next);
+        }
+        let start = if controller.quorum.is_active() {
+            self.allocate_producer_ids().await?
+        } else {
+            let request = crate::protocol::allocate_producer_ids_request(self.config.broker_id);
+            let response = self.forward_to_controller(&request).await?;
+            crate::protocol::allocate_producer_ids_response(&response)?
+        };
+        controller
+            .producer_ids
+            .set((start + 1, start + PRODUCER_ID_BLOCK));
+        Ok(start)
+    }
+
+    /// The active controller reserves the next block of producer ids (Kafka's
+    /// ProducerIdsRecord) and returns its first id.
+    pub async fn allocate_producer_ids(&self) -> Result<i64, ErrorCode> {
+        let controller = self.controller().ok_or(ErrorCode::NotController)?;
+        let _turn = controller
+            .serial
+            .acquire_permit(1)
             .await
-            .map_err(|message| Refusal {
-                code: ErrorCode::KafkaStorageError,
-                message,
-            })?;
-        *controller.meta.borrow_mut() = next.clone();
+            .map_err(|_| ErrorCode::NotController)?;
+        if !controller.quorum.is_active() {
+            return Err(ErrorCode::NotController);
+        }
+        let start = controller.quorum.meta().next_producer_id;
+        let record = MetadataRecord::ProducerIds {
+            next_block_start: start + PRODUCER_ID_BLOCK,
+        };
+        controller
+            .quorum
+            .propose(&[record], PROPOSE_TIMEOUT)
+            .await
+            .map_err(|e| propose_refusal(e).code)?;
+        Ok(start)
+    }
+
+    /// Sends a Kafka request to the active controller and returns its response.
+    async fn forward_to_controller(&self, request: &[u8]) -> Result<bytes::Bytes, ErrorCode> {
+        let controller = self.controller().ok_or(ErrorCode::NotController)?;
+        let leader = controller.quorum.leader().ok_or(ErrorCode::NotController)?;
+        let peer = controller
+            .quorum
+            .peer(leader)
+            .ok_or(ErrorCode::NotController)?;
+        peer.call(request, PROPOSE_TIMEOUT).await.map_err(|e| {
+            tracing::debug!(error = %e, "forward to the active controller failed");
+            ErrorCode::NotController
+        })
+    }
+
+    /// BrokerRegistration on the active controller.
+    pub async fn register_broker(&self, registration: Registration) -> Result<i64, ErrorCode> {
+        let controller = self.controller().ok_or(ErrorCode::NotController)?;
+        let _turn = controller
+            .serial
+            .acquire_permit(1)
+            .await
+            .map_err(|_| ErrorCode::NotController)?;
+        if !controller.quorum.is_active() {
+            return Err(ErrorCode::NotController);
+        }
+        let timeout = Duration::from_millis(self.config.cluster.session_timeout_ms);
+        // This node's own previous incarnation is certainly gone: it is this process.
+        let session_valid = registration.id != self.config.broker_id
+            && controller.session_valid(registration.id, timeout);
+        // Kafka's broker epoch is the offset of the registration record; the next index is
+        // that (one change at a time), and grows with every registration.
+        let epoch = controller.quorum.applied_index() as i64 + 1;
+        let meta = controller.quorum.meta();
+        let records = liveness::register(&meta, &registration, epoch, session_valid)?;
+        controller
+            .quorum
+            .propose(&records, PROPOSE_TIMEOUT)
+            .await
+            .map_err(|e| propose_refusal(e).code)?;
+        controller
+            .sessions
+            .borrow_mut()
+            .insert(registration.id, Instant::now());
+        tracing::info!(
+            broker = registration.id,
+            epoch,
+            host = %registration.host,
+            port = registration.port,
+            "broker registered"
+        );
+        Ok(controller
+            .quorum
+            .meta()
+            .brokers
+            .get(&registration.id)
+            .map_or(epoch, |b| b.epoch))
+    }
+
+    /// BrokerHeartbeat on the active controller: renews the session, unfences a broker that
+    /// has caught up with the metadata up to its registration, and carries out a controlled
+    /// shutdown.
+    pub async fn broker_heartbeat(
+        &self,
+        id: i32,
+        epoch: i64,
+        metadata_offset: i64,
+        want_shut_down: bool,
+    ) -> Result<HeartbeatOutcome, ErrorCode> {
+        let controller = self.controller().ok_or(ErrorCode::NotController)?;
+        if !controller.quorum.is_active() {
+            return Err(ErrorCode::NotController);
+        }
+        let meta = controller.quorum.meta();
+        let broker = meta
+            .brokers
+            .get(&id)
+            .filter(|b| b.epoch == epoch)
+            .ok_or(ErrorCode::StaleBrokerEpoch)?;
+        controller.sessions.borrow_mut().insert(id, Instant::now());
+        let caught_up = metadata_offset >= broker.epoch;
+        let records = if want_shut_down && !broker.shutting_down {
+            liveness::shut_down(&meta, id, self.config.cluster.unclean_leader_election)
+        } else if broker.fenced && caught_up && !want_shut_down {
+            liveness::unfence(&meta, id)
+        } else {
+            Vec::new()
+        };
+        if !records.is_empty() {
+            let _turn = controller
+                .serial
+                .acquire_permit(1)
+                .await
+                .map_err(|_| ErrorCode::NotController)?;
+            // Decided again under the turn: an earlier change may have moved things.
+            let meta = controller.quorum.meta();
+            let records = match meta.brokers.get(&id) {
+                Some(b) if b.epoch != epoch => return Err(ErrorCode::StaleBrokerEpoch),
+                Some(b) if want_shut_down && !b.shutting_down => {
+                    liveness::shut_down(&meta, id, self.config.cluster.unclean_leader_election)
+                }
+                Some(b) if b.fenced && caught_up && !want_shut_down => liveness::unfence(&meta, id),
+                _ => Vec::new(),
+            };
+            if !records.is_empty() {
+                controller
+                    .quorum
+                    .propose(&records, PROPOSE_TIMEOUT)
+                    .await
+                    .map_err(|e| propose_refusal(e).code)?;
+                if want_shut_down {
+                    tracing::info!(broker = id, "controlled shutdown: leaderships moved");
+                } else {
+                    tracing::info!(broker = id, "broker unfenced");
+                }
+            }
+        }
+        let meta = controller.quorum.meta();
+        let fenced = meta.brokers.get(&id).is_none_or(|b| b.fenced);
+        // A broker shutting down may stop once it leads nothing.
+        let leads = meta
+            .topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .any(|p| p.leader == id);
+        Ok(HeartbeatOutcome {
+            fenced,
+            caught_up,
+            should_shut_down: want_shut_down && !leads,
+        })
+    }
+
+    /// The active controller's periodic work: the cluster id and the offsets topic of a new
+    /// cluster, and fencing brokers whose session lapsed.
+    pub(super) async fn controller_duties(self: Rc<Self>) {
+        loop {
+            glommio::timer::sleep(DUTY_INTERVAL).await;
+            let Some(controller) = self.controller() else {
+                return;
+            };
+            let quorum = &controller.quorum;
+            let leader = quorum.leader().map_or(-1, |l| l as i32);
+            CONTROLLER_ID.store(leader, Ordering::Relaxed);
+            let active = quorum.is_active();
+            ACTIVE.store(active, Ordering::Relaxed);
+            if !active {
+                controller.was_active.set(false);
+                continue;
+            }
+            if !controller.was_active.replace(true) {
+                // A new active controller gives every registered broker a full session before
+                // fencing it (Kafka's BrokerHeartbeatManager does the same on failover).
+                let now = Instant::now();
+                let mut sessions = controller.sessions.borrow_mut();
+                sessions.clear();
+                for id in quorum.meta().brokers.keys() {
+                    sessions.insert(*id, now);
+                }
+                tracing::info!(
+                    node = self.config.broker_id,
+                    term = quorum.term(),
+                    "this node is the active controller"
+                );
+            }
+            self.bootstrap_cluster(controller).await;
+            let timeout = Duration::from_millis(self.config.cluster.session_timeout_ms);
+            let lapsed: Vec<i32> = quorum
+                .meta()
+                .brokers
+                .values()
+                .filter(|b| !b.fenced && !controller.session_valid(b.id, timeout))
+                .map(|b| b.id)
+                .collect();
+            for id in lapsed {
+                let Ok(_turn) = controller.serial.acquire_permit(1).await else {
+                    return;
+                };
+                let meta = quorum.meta();
+                if meta.brokers.get(&id).is_none_or(|b| b.fenced)
+                    || controller.session_valid(id, timeout)
+                {
+                    continue;
+                }
+                let records =
+                    liveness::fence(&meta, id, self.config.cluster.unclean_leader_election);
+                match quorum.propose(&records, PROPOSE_TIMEOUT).await {
+                    Ok(_) => tracing::warn!(
+                        broker = id,
+                        session_timeout_ms = self.config.cluster.session_timeout_ms,
+                        partitions_changed = records.len() - 1,
+                        "broker fenced: no heartbeat within broker.session.timeout.ms; its partitions have new leaders"
+                    ),
+                    Err(e) => tracing::warn!(broker = id, error = %e, "fencing not committed"),
+                }
+            }
+        }
+    }
+
+    /// A new cluster's first records: its id, and (on a multi-node cluster, once enough
+    /// brokers registered) the offsets topic.
+    async fn bootstrap_cluster(self: &Rc<Self>, controller: &Controller) {
+        let meta = controller.quorum.meta();
+        let mut records = Vec::new();
+        if meta.cluster_id.is_empty() {
+            let id = match controller.data_dir_cluster_id.as_str() {
+                "" => super::runtime::new_cluster_id(),
+                given => given.to_string(),
+            };
+            records.push(MetadataRecord::ClusterId(id));
+        }
+        if !records.is_empty() {
+            let Ok(_turn) = controller.serial.acquire_permit(1).await else {
+                return;
+            };
+            if let Err(e) = controller.quorum.propose(&records, PROPOSE_TIMEOUT).await {
+                tracing::warn!(error = %e, "cluster id not committed yet");
+            }
+        }
+        if !meta.topics.contains_key(crate::group::store::OFFSETS_TOPIC) {
+            self.create_offsets_topic(&meta).await;
+        }
+    }
+
+    /// `__consumer_offsets` with `offsets.topic.replication.factor` replicas, capped at the
+    /// quorum's size (Kafka caps it for development clusters, with a warning), once that many
+    /// brokers are alive.
+    async fn create_offsets_topic(self: &Rc<Self>, meta: &ClusterMeta) {
+        let voters = self.config.cluster.voters.len().max(1);
+        let wanted = self.config.offsets_topic_replication_factor.max(1) as usize;
+        let factor = wanted.min(voters);
+        if meta.live_brokers().count() < factor {
+            return;
+        }
+        if factor < wanted {
+            tracing::warn!(
+                offsets_topic_replication_factor = wanted,
+                replicas = factor,
+                "the cluster has fewer nodes than offsets.topic.replication.factor: __consumer_offsets gets fewer replicas"
+            );
+        }
+        let op = ControllerOp::CreateTopics {
+            topics: vec![NewTopic {
+                name: crate::group::store::OFFSETS_TOPIC.to_string(),
+                num_partitions: self.config.offsets_topic_partitions,
+                replication_factor: factor as i16,
+                assignments: Vec::new(),
+                configs: vec![
+                    ("cleanup.policy".into(), Some("compact".into())),
+                    ("segment.bytes".into(), Some("104857600".into())),
+                ],
+            }],
+            validate_only: false,
+        };
+        if let ControllerReply::Topics(outcomes) = self.controller_execute(op).await {
+            for o in outcomes {
+                if let Err(r) = o.result {
+                    tracing::warn!(error = %r.message, "__consumer_offsets not created yet");
+                }
+            }
+        }
+    }
+
+    /// Applies `meta` on every shard of this node (after the quorum applied a batch).
+    pub(super) async fn publish_metadata(self: &Rc<Self>, meta: Rc<ClusterMeta>) {
         let applies: Vec<_> = (0..self.count)
             .map(|peer| {
                 let shard = self.clone();
-                let meta = Box::new(next.clone());
+                let meta = Box::new((*meta).clone());
                 glommio::spawn_local(
                     async move { shard.call(peer, ShardOp::ApplyMetadata(meta)).await },
                 )
@@ -196,16 +545,123 @@ impl Shard {
                 _ => tracing::error!("a shard did not apply the new metadata"),
             }
         }
-        Ok(())
     }
 
-    async fn persist(&self, meta: ClusterMeta) -> Result<(), String> {
-        let dir = self.config.log_dir.clone();
-        blocking(move || metadata::store(&dir, &meta))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "metadata not persisted");
-                e.to_string()
-            })
+    /// This broker's side (Kafka's BrokerLifecycleManager): register with the active
+    /// controller, heartbeat, and mark the broker ready once unfenced; on shutdown, ask for a
+    /// controlled shutdown and wait (bounded) until this broker leads nothing.
+    pub(super) async fn broker_lifecycle(self: Rc<Self>) {
+        let interval = Duration::from_millis(self.config.cluster.heartbeat_interval_ms);
+        let mut epoch = None;
+        let mut shutdown_asked: Option<Instant> = None;
+        loop {
+            let Some(controller) = self.controller() else {
+                return;
+            };
+            let shutting_down = super::shutting_down() && self.config.cluster.controlled_shutdown;
+            if shutting_down && shutdown_asked.is_none() {
+                shutdown_asked = Some(Instant::now());
+            }
+            let current = match epoch {
+                Some(epoch) => epoch,
+                None => match self.register_self(controller).await {
+                    Ok(registered) => {
+                        epoch = Some(registered);
+                        registered
+                    }
+                    Err(ErrorCode::InconsistentClusterId) => crate::quorum::fatal(&format!(
+                        "this data dir ({}) belongs to cluster {}, not to the cluster of controller.quorum.voters; refusing to join",
+                        self.config.log_dir.display(),
+                        controller.data_dir_cluster_id
+                    )),
+                    Err(_) => {
+                        glommio::timer::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                },
+            };
+            let offset = controller.quorum.applied_index() as i64;
+            match self
+                .heartbeat_self(controller, current, offset, shutting_down)
+                .await
+            {
+                Ok(outcome) => {
+                    if !outcome.fenced && !BROKER_READY.swap(true, Ordering::Relaxed) {
+                        tracing::info!(
+                            broker = self.config.broker_id,
+                            epoch = current,
+                            "broker unfenced: serving clients"
+                        );
+                    }
+                    if outcome.should_shut_down {
+                        CONTROLLED_SHUTDOWN_DONE.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(ErrorCode::StaleBrokerEpoch) => epoch = None,
+                Err(_) => {}
+            }
+            if shutdown_asked.is_some_and(|t| t.elapsed() > CONTROLLED_SHUTDOWN_TIMEOUT) {
+                CONTROLLED_SHUTDOWN_DONE.store(true, Ordering::Relaxed);
+            }
+            let pause = if BROKER_READY.load(Ordering::Relaxed) && !shutting_down {
+                interval
+            } else {
+                Duration::from_millis(100)
+            };
+            glommio::timer::sleep(pause).await;
+        }
     }
+
+    async fn register_self(&self, controller: &Controller) -> Result<i64, ErrorCode> {
+        let registration = Registration {
+            id: self.config.broker_id,
+            incarnation: controller.incarnation,
+            cluster_id: controller.data_dir_cluster_id.clone(),
+            host: self.config.advertised.host.clone(),
+            port: self.config.advertised.port,
+            rack: self.config.cluster.rack.clone(),
+        };
+        if controller.quorum.is_active() {
+            // The controller checks the cluster id against its own (empty on a new cluster).
+            let mut registration = registration;
+            if registration.cluster_id.is_empty() {
+                registration.cluster_id = controller.quorum.meta().cluster_id.clone();
+            }
+            return self.register_broker(registration).await;
+        }
+        let request = crate::protocol::broker_registration_request(&registration);
+        let response = self.forward_to_controller(&request).await?;
+        crate::protocol::broker_registration_response(&response)
+    }
+
+    async fn heartbeat_self(
+        &self,
+        controller: &Controller,
+        epoch: i64,
+        offset: i64,
+        shutting_down: bool,
+    ) -> Result<HeartbeatOutcome, ErrorCode> {
+        if controller.quorum.is_active() {
+            return self
+                .broker_heartbeat(self.config.broker_id, epoch, offset, shutting_down)
+                .await;
+        }
+        let request = crate::protocol::broker_heartbeat_request(
+            self.config.broker_id,
+            epoch,
+            offset,
+            shutting_down,
+        );
+        let response = self.forward_to_controller(&request).await?;
+        crate::protocol::broker_heartbeat_response(&response)
+    }
+}
+
+/// A controlled shutdown waits at most this long for the leaderships to move.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Set when this broker leads nothing any more (or the wait timed out): shutdown may go on.
+static CONTROLLED_SHUTDOWN_DONE: AtomicBool = AtomicBool::new(false);
+
+pub fn controlled_shutdown_done() -> bool {
+    CONTROLLED_SHUTDOWN_DONE.load(Ordering::Relaxed)
 }

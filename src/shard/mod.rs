@@ -121,6 +121,58 @@ impl Shard {
         self.meta.borrow().clone()
     }
 
+    /// The brokers clients may use (registered and unfenced), this one first if it is among
+    /// them: (id, host, port, rack). Before this broker's own registration is applied it lists
+    /// itself, so that a client always has somewhere to go.
+    pub fn live_brokers(&self) -> Vec<(i32, String, u16, Option<String>)> {
+        let meta = self.meta.borrow();
+        let mut brokers: Vec<_> = meta
+            .live_brokers()
+            .map(|b| (b.id, b.host.clone(), b.port, b.rack.clone()))
+            .collect();
+        if !brokers.iter().any(|b| b.0 == self.config.broker_id) {
+            brokers.push((
+                self.config.broker_id,
+                self.config.advertised.host.clone(),
+                self.config.advertised.port,
+                self.config.cluster.rack.clone(),
+            ));
+        }
+        brokers
+    }
+
+    /// Where a broker is reached, when it is registered.
+    pub fn broker_endpoint(&self, id: i32) -> Option<(String, u16)> {
+        if id == self.config.broker_id {
+            return Some((
+                self.config.advertised.host.clone(),
+                self.config.advertised.port,
+            ));
+        }
+        let meta = self.meta.borrow();
+        meta.brokers.get(&id).map(|b| (b.host.clone(), b.port))
+    }
+
+    /// The controller id Metadata and DescribeCluster give clients: the active controller,
+    /// which takes admin requests directly (any broker forwards them too).
+    pub fn controller_id(&self) -> i32 {
+        match controller::controller_id() {
+            -1 => self.config.broker_id,
+            id => id,
+        }
+    }
+
+    /// The broker that coordinates `group`: the leader of its `__consumer_offsets` partition.
+    pub fn group_coordinator(&self, group: &str) -> Option<i32> {
+        let meta = self.meta.borrow();
+        let topic = meta.topics.get(crate::group::store::OFFSETS_TOPIC)?;
+        let partition = crate::group::offsets_partition(group, topic.partitions.len());
+        topic
+            .partition(partition)
+            .map(|p| p.leader)
+            .filter(|l| *l != crate::metadata::NO_LEADER)
+    }
+
     /// Where requests for partition `partition` of `topic` go: the routing seam. Handlers ask
     /// here and never look at leaders or placement themselves.
     pub fn route(&self, topic: &str, partition: i32) -> Route {
@@ -217,6 +269,8 @@ impl Shard {
                     .filter(|t| t.id == topic.id)
                     .and_then(|t| t.partitions.get(&index).cloned());
                 if let Some(log) = open {
+                    // A new leader epoch (a leadership change) stamps the batches appended now.
+                    log.set_leader_epoch(partition.leader_epoch);
                     // AlterConfigs: Kafka applies topic configs to live logs without a restart.
                     let changed = self
                         .meta

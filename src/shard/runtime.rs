@@ -22,7 +22,8 @@ use crate::group::store::OFFSETS_TOPIC;
 use crate::group::GroupCoordinator;
 use crate::log::LogDir;
 use crate::metadata::{
-    self, ClusterMeta, MetadataError, MetadataSource, PartitionMeta, TopicMeta, NO_LEADER,
+    self, ClusterMeta, MetadataError, MetadataSource, PartitionMeta, QuorumSnapshot, TopicMeta,
+    NO_LEADER,
 };
 use crate::protocol::fetch_session::FetchSessions;
 
@@ -47,6 +48,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    QuorumLog(#[from] crate::log::LogError),
     #[error("--smp {requested}: this process may use {available} CPUs")]
     TooManyShards { requested: usize, available: usize },
     #[error("cannot start the shard executors: {0}")]
@@ -74,15 +77,29 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         source,
     })?;
     wait_for_free_port(config.listener)?;
-    let (meta, source) = prepare_metadata(
+    let single_node = config.cluster.is_single_node();
+    let (snapshot, source) = prepare_metadata(
         &config.log_dir,
         config.broker_id,
         config.offsets_topic_partitions,
+        single_node,
     )?;
+    let meta = snapshot.meta.clone();
     // After a metadata fallback, directories the metadata does not list were adopted instead.
     if source == MetadataSource::Current {
         remove_orphan_partitions(&config.log_dir, &meta);
     }
+    let log_path = crate::quorum::quorum_log_path(&config.log_dir);
+    let mut loaded_log = crate::quorum::load_log(&log_path)?;
+    if loaded_log.torn_bytes > 0 {
+        tracing::warn!(bytes = loaded_log.torn_bytes, path = %log_path.display(), "cut a torn write off the metadata log's end");
+    }
+    if matches!(source, MetadataSource::Rebuilt { .. }) {
+        // The log's entries describe topics the rebuilt registry gave new ids: replaying them
+        // would not fit. The hard state (term and vote) is kept.
+        loaded_log.entries.clear();
+    }
+    let quorum_start = Arc::new(std::sync::Mutex::new(Some((snapshot, loaded_log))));
     start_signal_thread();
 
     let io_memory = io_memory_per_shard(shard_count);
@@ -104,15 +121,22 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         // `Rc` (glommio 0.9 marks it Send), so a clone there races with the other threads'
         // refcount updates and frees the mesh registry early (observed as heap corruption).
         .on_all_shards(move || async move {
-            run_shard(
+            let result = run_shard(
                 config,
                 meta,
                 shard_count,
                 mesh_builder,
                 barrier,
                 connection_count,
+                quorum_start,
             )
-            .await
+            .await;
+            if let Err(e) = &result {
+                // The other shards may wait for this one: say why now, then stop the process.
+                tracing::error!(error = %e, "shard failed; stopping");
+                SHUTDOWN.store(true, Ordering::Relaxed);
+            }
+            result
         })
         .map_err(|e| ServeError::Executors(e.to_string()))?;
     let mut failure = None;
@@ -141,6 +165,7 @@ async fn run_shard(
     mesh_builder: MeshBuilder<MeshMessage, Full>,
     barrier: Arc<Barrier>,
     connection_count: Arc<crate::net::ConnectionCount>,
+    quorum_start: Arc<std::sync::Mutex<Option<(QuorumSnapshot, crate::quorum::LoadedLog)>>>,
 ) -> Result<(), ServeError> {
     let (senders, receivers) = mesh_builder.join().await.map_err(|e| ServeError::Shard {
         shard: usize::MAX,
@@ -154,6 +179,17 @@ async fn run_shard(
         .await
         .map_err(|e| fail(e.to_string()))?;
     let mesh = Rc::new(Mesh::new(senders));
+    let controller = if id == 0 {
+        let taken = quorum_start.lock().ok().and_then(|mut start| start.take());
+        let (snapshot, loaded) =
+            taken.ok_or_else(|| fail("the quorum's start state is gone".into()))?;
+        let data_dir_cluster_id = snapshot.meta.cluster_id.clone();
+        let quorum = crate::quorum::Quorum::open(quorum_config(&config), snapshot, loaded)
+            .map_err(|e| fail(format!("cannot open the metadata quorum: {e}")))?;
+        Some(Controller::new(Rc::new(quorum), data_dir_cluster_id))
+    } else {
+        None
+    };
     let config_group = config.group.clone();
     let queued_max_request_bytes = config.connections.queued_max_request_bytes;
     let shard = Rc::new(Shard {
@@ -166,7 +202,7 @@ async fn run_shard(
         logs: RefCell::new(Default::default()),
         offline: RefCell::new(Default::default()),
         mesh: mesh.clone(),
-        controller: (id == 0).then(|| Controller::new(meta.clone())),
+        controller,
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
         groups: GroupCoordinator::new(config_group),
         metrics: Default::default(),
@@ -180,10 +216,26 @@ async fn run_shard(
         ops::execute(handler_shard.clone(), op)
     });
     shard.apply_metadata(meta).await;
+    if id == 0 {
+        start_controller(&shard)?;
+    }
     shard.load_group_offsets().await;
     // Every shard opens its partitions before any listens: a client routed to any shard finds
     // every partition open. (A blocking wait is harmless here: nothing is served yet.)
     barrier.wait();
+    // Clients are served once the broker is registered and unfenced (Kafka's broker waits for
+    // the controller the same way).
+    let mut waited = std::time::Instant::now();
+    while !super::controller::broker_ready() {
+        if SHUTDOWN.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if id == 0 && waited.elapsed() > Duration::from_secs(5) {
+            tracing::info!("waiting for the active controller to register and unfence this broker");
+            waited = std::time::Instant::now();
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
 
     let listener = crate::net::bind(&shard.config)
         .map_err(|e| fail(format!("cannot listen on {}: {e}", shard.config.listener)))?;
@@ -225,6 +277,16 @@ async fn run_shard(
 
     while !SHUTDOWN.load(Ordering::Relaxed) {
         glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+    // Controlled shutdown (cluster only: a single node has nowhere to move leaderships): keep
+    // serving while the controller moves this broker's leaderships away.
+    if shard.config.cluster.controlled_shutdown && !shard.config.cluster.is_single_node() {
+        if id == 0 {
+            tracing::info!("controlled shutdown: moving leaderships to other brokers");
+        }
+        while !super::controller::controlled_shutdown_done() {
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
     }
     // Graceful shutdown: accept nothing more, let every request already read be answered
     // (its appends flushed as acks require), then close the logs, leaving the clean-shutdown
@@ -284,6 +346,66 @@ async fn drain_connections(shard: &Shard, deadline: std::time::Instant) {
         );
         shard.connections.close_all();
     }
+}
+
+/// The quorum's settings from the broker's: a single node without `controller.quorum.voters`
+/// is a quorum of one.
+fn quorum_config(config: &BrokerConfig) -> crate::quorum::QuorumConfig {
+    let cluster = &config.cluster;
+    let voters = if cluster.voters.is_empty() {
+        let unused: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        [(config.broker_id as u64, unused)].into_iter().collect()
+    } else {
+        cluster
+            .voters
+            .iter()
+            .map(|(id, a)| (*id as u64, *a))
+            .collect()
+    };
+    const TICK_MS: u64 = 100;
+    crate::quorum::QuorumConfig {
+        node_id: config.broker_id as u64,
+        voters,
+        tick: Duration::from_millis(TICK_MS),
+        election_ticks: (cluster.election_timeout_ms / TICK_MS).max(2) as usize,
+        heartbeat_ticks: 1,
+        log_dir: config.log_dir.clone(),
+    }
+}
+
+/// Shard 0's controller side: the quorum's driver, the controller listener, the controller's
+/// duties and this broker's registration and heartbeats.
+fn start_controller(shard: &Rc<Shard>) -> Result<(), ServeError> {
+    let Some(controller) = shard.controller.as_ref() else {
+        return Ok(());
+    };
+    let quorum = controller.quorum.clone();
+    let publisher = shard.clone();
+    let publish: crate::quorum::Publish = Rc::new(move |meta| {
+        let shard = publisher.clone();
+        Box::pin(async move { shard.publish_metadata(meta).await })
+    });
+    glommio::spawn_local(quorum.clone().run(publish)).detach();
+    if let Some(address) = shard.config.cluster.controller_listener {
+        let listener = glommio::net::TcpListener::bind(address).map_err(|e| ServeError::Shard {
+            shard: 0,
+            reason: format!("cannot listen on the CONTROLLER listener {address}: {e}"),
+        })?;
+        tracing::info!(%address, "controller listener");
+        let caller = shard.clone();
+        let receiver = quorum.clone();
+        let handlers = Rc::new(crate::quorum::wire::Handlers {
+            raft: Box::new(move |message| receiver.receive(message)),
+            call: Box::new(move |request, peer| {
+                let shard = caller.clone();
+                Box::pin(async move { crate::protocol::handle_call(&shard, peer, request).await })
+            }),
+        });
+        glommio::spawn_local(crate::quorum::wire::serve(listener, handlers)).detach();
+    }
+    glommio::spawn_local(shard.clone().controller_duties()).detach();
+    glommio::spawn_local(shard.clone().broker_lifecycle()).detach();
+    Ok(())
 }
 
 /// Session timeouts and join deadlines of this shard's consumer groups.
@@ -427,8 +549,18 @@ fn prepare_metadata(
     log_dir: &Path,
     broker_id: i32,
     offsets_partitions: i32,
-) -> Result<(ClusterMeta, MetadataSource), ServeError> {
-    let (mut meta, source) = metadata::load_or_recover(log_dir)?;
+    single_node: bool,
+) -> Result<(QuorumSnapshot, MetadataSource), ServeError> {
+    let (mut snapshot, source) = metadata::load_snapshot_or_recover(log_dir)?;
+    if !single_node {
+        // A cluster's metadata comes from its quorum: the first active controller records
+        // the cluster id and creates the offsets topic; nothing is made up locally.
+        if let MetadataSource::Previous { reason } | MetadataSource::Rebuilt { reason } = &source {
+            tracing::warn!(%reason, "metadata file damaged; the quorum's leader sends what is missing");
+        }
+        return Ok((snapshot, source));
+    }
+    let meta = &mut snapshot.meta;
     let mut changed = false;
     if let MetadataSource::Previous { reason } | MetadataSource::Rebuilt { reason } = &source {
         if matches!(source, MetadataSource::Previous { .. }) {
@@ -441,7 +573,7 @@ fn prepare_metadata(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1 << 40, |d| d.as_millis() as i64);
         }
-        let adopted = metadata::adopt_partition_dirs(log_dir, &mut meta, broker_id);
+        let adopted = metadata::adopt_partition_dirs(log_dir, meta, broker_id);
         if !adopted.is_empty() {
             tracing::warn!(
                 topics = ?adopted,
@@ -486,17 +618,17 @@ fn prepare_metadata(
         meta.cluster_id = new_cluster_id();
         changed = true;
     }
-    if single_node_migration(&mut meta, broker_id) {
+    if single_node_migration(meta, broker_id) {
         changed = true;
     }
     if changed {
-        metadata::store(log_dir, &meta)?;
+        metadata::store_snapshot(log_dir, &snapshot)?;
     }
-    Ok((meta, source))
+    Ok((snapshot, source))
 }
 
 /// Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
-fn new_cluster_id() -> String {
+pub(super) fn new_cluster_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = uuid::Uuid::new_v4().as_u128();
     (0..22)

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod cluster;
 pub mod kafka;
 pub mod load;
 pub mod python;

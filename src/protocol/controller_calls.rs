@@ -1,0 +1,199 @@
+//! Requests between nodes and the active controller, in Kafka's own formats: BrokerRegistration
+//! (62), BrokerHeartbeat (63), AllocateProducerIds (67), and client admin requests forwarded
+//! unchanged from a broker that is not the active controller (KIP-590's forwarding, without the
+//! Envelope since both ends are Weir and the request is the client's own bytes). They travel
+//! over the controller listener (`quorum::wire`) and are only answered there.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
+    ProducerId, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::Response;
+use crate::error_code::ErrorCode;
+use crate::metadata::liveness::Registration;
+use crate::shard::controller::{ControllerOp, ControllerReply, PRODUCER_ID_BLOCK};
+use crate::shard::ops::{ShardOp, ShardReply};
+use crate::shard::Shard;
+
+/// APIs answered only on the controller listener, with the versions spoken.
+pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::BrokerRegistration, 0, 0),
+    (ApiKey::BrokerHeartbeat, 0, 0),
+    (ApiKey::AllocateProducerIds, 0, 0),
+];
+
+/// Client requests that change cluster metadata: a broker that is not the active controller
+/// forwards them.
+pub fn is_forwarded(api_key: i16) -> bool {
+    [
+        ApiKey::CreateTopics,
+        ApiKey::DeleteTopics,
+        ApiKey::CreatePartitions,
+        ApiKey::AlterConfigs,
+        ApiKey::IncrementalAlterConfigs,
+    ]
+    .iter()
+    .any(|api| *api as i16 == api_key)
+}
+
+/// Sends a client's request frame to the active controller (via shard 0) and returns the
+/// controller's response for the client; `None` when no controller could answer.
+pub async fn forward(shard: &Rc<Shard>, frame: Bytes) -> Option<Response> {
+    let reply = shard
+        .call(0, ShardOp::Controller(ControllerOp::Forward(frame)))
+        .await;
+    match reply {
+        Ok(ShardReply::Controller(ControllerReply::Forwarded(Ok(response)))) => {
+            let mut sized = BytesMut::with_capacity(4 + response.len());
+            sized.extend_from_slice(&(response.len() as i32).to_be_bytes());
+            sized.extend_from_slice(&response);
+            Some(Response {
+                parts: vec![sized.freeze()],
+            })
+        }
+        _ => None,
+    }
+}
+
+fn request_bytes<R: Encodable>(api: ApiKey, version: i16, body: &R) -> Bytes {
+    let mut buf = BytesMut::with_capacity(128);
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_client_id(Some(StrBytes::from_static_str("weir-broker")));
+    // Encoding our own well-formed messages cannot fail.
+    let _ = header.encode(&mut buf, api.request_header_version(version));
+    let _ = body.encode(&mut buf, version);
+    buf.freeze()
+}
+
+fn response_body<R: Decodable>(api: ApiKey, version: i16, bytes: &[u8]) -> Result<R, ErrorCode> {
+    let mut buf = Bytes::copy_from_slice(bytes);
+    ResponseHeader::decode(&mut buf, api.response_header_version(version))
+        .and_then(|_| R::decode(&mut buf, version))
+        .map_err(|e| {
+            tracing::warn!(?api, error = %e, "malformed response from the controller");
+            ErrorCode::UnknownServerError
+        })
+}
+
+fn code(error: i16) -> Result<(), ErrorCode> {
+    match error {
+        0 => Ok(()),
+        41 => Err(ErrorCode::NotController),
+        77 => Err(ErrorCode::StaleBrokerEpoch),
+        101 => Err(ErrorCode::DuplicateBrokerRegistration),
+        104 => Err(ErrorCode::InconsistentClusterId),
+        _ => Err(ErrorCode::UnknownServerError),
+    }
+}
+
+pub fn broker_registration_request(r: &Registration) -> Bytes {
+    let body = BrokerRegistrationRequest::default()
+        .with_broker_id(BrokerId(r.id))
+        .with_cluster_id(StrBytes::from_string(r.cluster_id.clone()))
+        .with_incarnation_id(r.incarnation)
+        .with_listeners(vec![Listener::default()
+            .with_name(StrBytes::from_static_str("PLAINTEXT"))
+            .with_host(StrBytes::from_string(r.host.clone()))
+            .with_port(r.port)
+            .with_security_protocol(0)])
+        .with_rack(r.rack.clone().map(StrBytes::from_string));
+    request_bytes(ApiKey::BrokerRegistration, 0, &body)
+}
+
+pub fn broker_registration_response(bytes: &[u8]) -> Result<i64, ErrorCode> {
+    let r: BrokerRegistrationResponse = response_body(ApiKey::BrokerRegistration, 0, bytes)?;
+    code(r.error_code)?;
+    Ok(r.broker_epoch)
+}
+
+pub fn broker_heartbeat_request(id: i32, epoch: i64, offset: i64, shut_down: bool) -> Bytes {
+    let body = BrokerHeartbeatRequest::default()
+        .with_broker_id(BrokerId(id))
+        .with_broker_epoch(epoch)
+        .with_current_metadata_offset(offset)
+        .with_want_shut_down(shut_down);
+    request_bytes(ApiKey::BrokerHeartbeat, 0, &body)
+}
+
+pub fn broker_heartbeat_response(
+    bytes: &[u8],
+) -> Result<crate::shard::controller::HeartbeatOutcome, ErrorCode> {
+    let r: BrokerHeartbeatResponse = response_body(ApiKey::BrokerHeartbeat, 0, bytes)?;
+    code(r.error_code)?;
+    Ok(crate::shard::controller::HeartbeatOutcome {
+        fenced: r.is_fenced,
+        caught_up: r.is_caught_up,
+        should_shut_down: r.should_shut_down,
+    })
+}
+
+pub fn allocate_producer_ids_request(broker: i32) -> Bytes {
+    let body = AllocateProducerIdsRequest::default().with_broker_id(BrokerId(broker));
+    request_bytes(ApiKey::AllocateProducerIds, 0, &body)
+}
+
+pub fn allocate_producer_ids_response(bytes: &[u8]) -> Result<i64, ErrorCode> {
+    let r: AllocateProducerIdsResponse = response_body(ApiKey::AllocateProducerIds, 0, bytes)?;
+    code(r.error_code)?;
+    Ok(r.producer_id_start.0)
+}
+
+/// The controller's side of the three controller APIs.
+pub async fn registration(
+    shard: &Rc<Shard>,
+    r: BrokerRegistrationRequest,
+) -> BrokerRegistrationResponse {
+    let listener = r.listeners.first();
+    let registration = Registration {
+        id: r.broker_id.0,
+        incarnation: r.incarnation_id,
+        cluster_id: r.cluster_id.to_string(),
+        host: listener.map(|l| l.host.to_string()).unwrap_or_default(),
+        port: listener.map_or(0, |l| l.port),
+        rack: r.rack.map(|r| r.to_string()),
+    };
+    match shard.register_broker(registration).await {
+        Ok(epoch) => BrokerRegistrationResponse::default().with_broker_epoch(epoch),
+        Err(code) => BrokerRegistrationResponse::default()
+            .with_error_code(code.code())
+            .with_broker_epoch(-1),
+    }
+}
+
+pub async fn heartbeat(shard: &Rc<Shard>, r: BrokerHeartbeatRequest) -> BrokerHeartbeatResponse {
+    match shard
+        .broker_heartbeat(
+            r.broker_id.0,
+            r.broker_epoch,
+            r.current_metadata_offset,
+            r.want_shut_down,
+        )
+        .await
+    {
+        Ok(outcome) => BrokerHeartbeatResponse::default()
+            .with_is_fenced(outcome.fenced)
+            .with_is_caught_up(outcome.caught_up)
+            .with_should_shut_down(outcome.should_shut_down),
+        Err(code) => BrokerHeartbeatResponse::default()
+            .with_error_code(code.code())
+            .with_is_fenced(true),
+    }
+}
+
+pub async fn allocate_producer_ids(shard: &Rc<Shard>) -> AllocateProducerIdsResponse {
+    match shard.allocate_producer_ids().await {
+        Ok(start) => AllocateProducerIdsResponse::default()
+            .with_producer_id_start(ProducerId(start))
+            .with_producer_id_len(PRODUCER_ID_BLOCK as i32),
+        Err(code) => AllocateProducerIdsResponse::default().with_error_code(code.code()),
+    }
+}
