@@ -8,6 +8,10 @@
 //! listener (`wire`), and committed entries, each one command's metadata records, are applied
 //! to the metadata, which is then written as the snapshot file and published to every shard.
 //! No consensus logic lives here.
+//!
+//! Why raft-rs rather than openraft: raft-rs never does I/O or spawns tasks itself, so it runs
+//! inside one glommio shard as it is (no Send bounds, no tokio); openraft drives its own async
+//! runtime and storage callbacks.
 
 mod disk;
 mod storage;
@@ -121,7 +125,11 @@ impl Quorum {
         loaded: LoadedLog,
     ) -> Result<Quorum, QuorumError> {
         let voters: Vec<u64> = config.voters.keys().map(|id| raft_id(*id)).collect();
-        if !snapshot.voters.is_empty() && snapshot.voters != voters {
+        // A single node restarted with another node.id is still the whole quorum: it takes
+        // over its own log (its vote was for its old id).
+        let renamed_single_node =
+            voters.len() == 1 && snapshot.voters.len() == 1 && snapshot.voters != voters;
+        if !snapshot.voters.is_empty() && snapshot.voters != voters && !renamed_single_node {
             return Err(QuorumError::VotersChanged {
                 dir: config.log_dir.display().to_string(),
                 stored: snapshot.voters,
@@ -156,6 +164,9 @@ impl Quorum {
             None => {}
         }
         if let Some(mut hs) = loaded.hard_state {
+            if renamed_single_node {
+                hs.vote = raft::INVALID_ID;
+            }
             let last = mem.last_index()?;
             hs.commit = hs.commit.clamp(snapshot.index, last);
             hs.term = hs.term.max(snapshot.term);

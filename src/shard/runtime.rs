@@ -516,7 +516,10 @@ fn wait_for_free_port(address: std::net::SocketAddr) -> Result<(), ServeError> {
 /// clients' epochs stay valid.
 fn single_node_migration(meta: &mut ClusterMeta, broker_id: i32) -> bool {
     let mut moved = Vec::new();
-    let mut changed = false;
+    // Registrations of another id are of this same node under its old id.
+    let registered = meta.brokers.len();
+    meta.brokers.retain(|id, _| *id == broker_id);
+    let mut changed = meta.brokers.len() != registered;
     for topic in meta.topics.values_mut() {
         for partition in &mut topic.partitions {
             if partition.leader == broker_id
