@@ -290,10 +290,32 @@ pub struct QuorumSnapshot {
     pub voters: Vec<u64>,
 }
 
+/// A [`QuorumSnapshot`] borrowed from its parts, to encode without copying the metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotView<'a> {
+    pub meta: &'a ClusterMeta,
+    pub index: u64,
+    pub term: u64,
+    pub voters: &'a [u64],
+}
+
+impl QuorumSnapshot {
+    pub fn view(&self) -> SnapshotView<'_> {
+        SnapshotView {
+            meta: &self.meta,
+            index: self.index,
+            term: self.term,
+            voters: &self.voters,
+        }
+    }
+}
+
 pub fn encode(meta: &ClusterMeta) -> Vec<u8> {
-    encode_snapshot(&QuorumSnapshot {
-        meta: meta.clone(),
-        ..Default::default()
+    encode_view(SnapshotView {
+        meta,
+        index: 0,
+        term: 0,
+        voters: &[],
     })
 }
 
@@ -302,6 +324,10 @@ pub fn decode(bytes: &[u8]) -> Result<ClusterMeta, DecodeError> {
 }
 
 pub fn encode_snapshot(snapshot: &QuorumSnapshot) -> Vec<u8> {
+    encode_view(snapshot.view())
+}
+
+pub fn encode_view(snapshot: SnapshotView<'_>) -> Vec<u8> {
     let mut bytes = flatbuffer(snapshot, FORMAT_VERSION);
     let crc = crc32c::crc32c(&bytes);
     bytes.extend_from_slice(CHECKSUM_MAGIC);
@@ -318,16 +344,16 @@ enum PartitionShape {
     SingleNodeShard,
 }
 
-fn flatbuffer(snapshot: &QuorumSnapshot, format_version: u32) -> Vec<u8> {
+fn flatbuffer(snapshot: SnapshotView<'_>, format_version: u32) -> Vec<u8> {
     flatbuffer_shaped(snapshot, format_version, PartitionShape::Cluster)
 }
 
 fn flatbuffer_shaped(
-    snapshot: &QuorumSnapshot,
+    snapshot: SnapshotView<'_>,
     format_version: u32,
     shape: PartitionShape,
 ) -> Vec<u8> {
-    let meta = &snapshot.meta;
+    let meta = snapshot.meta;
     let mut fbb = FlatBufferBuilder::with_capacity(4096);
     let mut topics = Vec::with_capacity(meta.topics.len());
     for topic in meta.topics.values() {
@@ -387,7 +413,7 @@ fn flatbuffer_shaped(
         .map(MetadataRecord::RegisterBroker)
         .collect();
     let brokers = fbb.create_vector(&encode_records(&broker_records));
-    let voters = fbb.create_vector(&snapshot.voters);
+    let voters = fbb.create_vector(snapshot.voters);
     let start = fbb.start_table();
     fbb.push_slot_always::<WIPOffset<_>>(ClusterRecord::BROKERS, brokers);
     fbb.push_slot::<u64>(ClusterRecord::RAFT_INDEX, snapshot.index, 0);
@@ -580,7 +606,7 @@ mod tests {
     fn partitions_of_single_node_weir_load_without_leader_or_replicas() {
         let meta = sample();
         let old = flatbuffer_shaped(
-            &snapshot_of(&meta),
+            snapshot_of(&meta).view(),
             FORMAT_VERSION,
             PartitionShape::SingleNodeShard,
         );
@@ -610,7 +636,7 @@ mod tests {
             Err(DecodeError::MissingChecksum)
         ));
         // ...while a version 1 file (as older Weir wrote) has none to check.
-        let version_1 = flatbuffer(&snapshot_of(&meta), FORMAT_VERSION_WITHOUT_CHECKSUM);
+        let version_1 = flatbuffer(snapshot_of(&meta).view(), FORMAT_VERSION_WITHOUT_CHECKSUM);
         assert_eq!(decode(&version_1).unwrap(), meta);
     }
 }

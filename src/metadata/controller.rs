@@ -309,7 +309,8 @@ fn create_topic(
             format!("topic `{}` already exists", topic.name),
         ));
     }
-    let partition_count = if !topic.assignments.is_empty() {
+    // Explicit assignments, or (count, factor) for Kafka's striped placement.
+    let striped = if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err(refuse(
                 ErrorCode::InvalidRequest,
@@ -325,14 +326,14 @@ fn create_topic(
                 ));
             }
         }
-        topic.assignments.len() as i32
+        None
     } else {
         let factor = match topic.replication_factor {
             -1 => ctx.default_replication_factor,
             given => given,
         };
         check_replication_factor(state, factor)?;
-        match topic.num_partitions {
+        let count = match topic.num_partitions {
             -1 => ctx.num_partitions,
             n if n >= 1 => n,
             n => {
@@ -341,7 +342,8 @@ fn create_topic(
                     format!("number of partitions must be at least 1, got {n}"),
                 ))
             }
-        }
+        };
+        Some((count, factor as usize))
     };
     let configs = TopicConfigs::new(
         topic
@@ -351,21 +353,12 @@ fn create_topic(
     )
     .map_err(|e| refuse(ErrorCode::InvalidConfig, e.to_string()))?;
     let id = Uuid::new_v4();
-    let replicas: Vec<Vec<i32>> = if topic.assignments.is_empty() {
-        let factor = match topic.replication_factor {
-            -1 => ctx.default_replication_factor,
-            given => given,
-        };
-        let brokers = assignment_order(state.live_brokers());
-        assign(
-            &brokers,
-            0,
-            partition_count,
-            factor as usize,
-            id.as_u64_pair().0,
-        )
-    } else {
-        topic.assignments.iter().map(|(_, r)| r.clone()).collect()
+    let replicas: Vec<Vec<i32>> = match striped {
+        Some((count, factor)) => {
+            let brokers = assignment_order(state.live_brokers());
+            assign(&brokers, 0, count, factor, id.as_u64_pair().0)
+        }
+        None => topic.assignments.iter().map(|(_, r)| r.clone()).collect(),
     };
     let mut records = vec![MetadataRecord::Topic {
         name: topic.name.clone(),

@@ -13,7 +13,7 @@
 
 use uuid::Uuid;
 
-use super::model::{BrokerMeta, ClusterMeta, PartitionMeta, NO_LEADER};
+use super::model::{BrokerMeta, ClusterMeta, PartitionMeta, TopicMeta, NO_LEADER};
 use super::records::MetadataRecord;
 use crate::error_code::ErrorCode;
 
@@ -96,35 +96,27 @@ fn leave(
         shutting_down,
     }];
     let alive = |b: i32| b != id && state.is_live(b);
-    for topic in state.topics.values() {
+    records.extend(partition_changes(state, |topic, p| {
+        if !p.replicas.contains(&id) && p.leader != id {
+            return None;
+        }
         let unclean = topic
             .configs
             .overrides()
             .get("unclean.leader.election.enable")
             .map_or(unclean_default, |v| v.eq_ignore_ascii_case("true"));
-        for (index, p) in topic.partitions.iter().enumerate() {
-            if !p.replicas.contains(&id) && p.leader != id {
-                continue;
-            }
-            let mut next = p.clone();
-            if next.isr.len() > 1 {
-                next.isr.retain(|b| *b != id);
-            }
-            if next.leader == id || next.leader == NO_LEADER {
-                next.leader = elect(&next, alive, unclean);
-                if next.leader != NO_LEADER && !next.isr.contains(&next.leader) {
-                    next.isr = vec![next.leader];
-                }
-            }
-            if let Some(state) = changed(p, next) {
-                records.push(MetadataRecord::Partition {
-                    topic_id: topic.id,
-                    partition: index as i32,
-                    state,
-                });
+        let mut next = p.clone();
+        if next.isr.len() > 1 {
+            next.isr.retain(|b| *b != id);
+        }
+        if next.leader == id || next.leader == NO_LEADER {
+            next.leader = elect(&next, alive, unclean);
+            if next.leader != NO_LEADER && !next.isr.contains(&next.leader) {
+                next.isr = vec![next.leader];
             }
         }
-    }
+        Some(next)
+    }));
     records
 }
 
@@ -141,18 +133,31 @@ pub fn unfence(state: &ClusterMeta, id: i32) -> Vec<MetadataRecord> {
         shutting_down: false,
     }];
     let alive = |b: i32| b == id || state.is_live(b);
+    records.extend(partition_changes(state, |_, p| {
+        if p.leader != NO_LEADER || !p.isr.contains(&id) {
+            return None;
+        }
+        let mut next = p.clone();
+        next.leader = elect(&next, alive, false);
+        Some(next)
+    }));
+    records
+}
+
+/// A partition record for every partition that `rework` gives a different state, with its
+/// epochs bumped.
+fn partition_changes(
+    state: &ClusterMeta,
+    rework: impl Fn(&TopicMeta, &PartitionMeta) -> Option<PartitionMeta>,
+) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
     for topic in state.topics.values() {
         for (index, p) in topic.partitions.iter().enumerate() {
-            if p.leader != NO_LEADER || !p.isr.contains(&id) {
-                continue;
-            }
-            let mut next = p.clone();
-            next.leader = elect(&next, alive, false);
-            if let Some(state) = changed(p, next) {
+            if let Some(next) = rework(topic, p).and_then(|next| changed(p, next)) {
                 records.push(MetadataRecord::Partition {
                     topic_id: topic.id,
                     partition: index as i32,
-                    state,
+                    state: next,
                 });
             }
         }
@@ -196,7 +201,6 @@ fn changed(old: &PartitionMeta, mut next: PartitionMeta) -> Option<PartitionMeta
 mod tests {
     use super::*;
     use crate::metadata::records::applied;
-    use crate::metadata::TopicMeta;
 
     fn registration(id: i32, incarnation: u128) -> Registration {
         Registration {

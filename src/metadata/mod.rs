@@ -14,7 +14,10 @@ pub mod records;
 
 use std::path::{Path, PathBuf};
 
-pub use codec::{decode, decode_snapshot, encode, encode_snapshot, DecodeError, QuorumSnapshot};
+pub use codec::{
+    decode, decode_snapshot, encode, encode_snapshot, encode_view, DecodeError, QuorumSnapshot,
+    SnapshotView,
+};
 pub use model::{
     is_internal_topic, place_partition, validate_topic_name, BrokerMeta, ClusterMeta,
     PartitionMeta, TopicMeta, NO_LEADER,
@@ -54,14 +57,10 @@ pub enum MetadataSource {
 
 /// The metadata file, or when it is damaged the previous copy, or when that is damaged too an
 /// empty registry to be rebuilt from the partition directories (`adopt_partition_dirs`); a
-/// first start finds neither file. Read errors other than a missing file are returned: the
-/// broker does not start on a disk it cannot read. Blocking: call it before the shards start.
-pub fn load_or_recover(log_dir: &Path) -> Result<(ClusterMeta, MetadataSource), MetadataError> {
-    load_snapshot_or_recover(log_dir).map(|(snapshot, source)| (snapshot.meta, source))
-}
-
-/// [`load_or_recover`] with the metadata log position and voters the file reflects (zero and
-/// none for a file from before the quorum, and for a registry rebuilt from directories).
+/// first start finds neither file. With it, the metadata log position and voters the file
+/// reflects (zero and none for a file from before the quorum, and for a rebuilt registry).
+/// Read errors other than a missing file are returned: the broker does not start on a disk it
+/// cannot read. Blocking: call it before the shards start.
 pub fn load_snapshot_or_recover(
     log_dir: &Path,
 ) -> Result<(QuorumSnapshot, MetadataSource), MetadataError> {
@@ -157,25 +156,33 @@ fn previous_path(log_dir: &Path) -> PathBuf {
     log_dir.join(format!("{METADATA_FILE}.previous"))
 }
 
-/// Replaces the metadata file atomically and durably. Blocking, as [`load`].
-/// The current file, if it is sound, is kept first as the previous copy: a file damaged later
-/// (by the disk, or by hand) costs at most the last change.
-pub fn store(log_dir: &Path, meta: &ClusterMeta) -> Result<(), MetadataError> {
-    store_bytes(log_dir, &encode(meta))
-}
-
-/// [`store`] of the metadata as of a metadata log position: the quorum's snapshot.
+/// Replaces the metadata file atomically and durably with the metadata as of a metadata log
+/// position (the quorum's snapshot). Blocking.
 pub fn store_snapshot(log_dir: &Path, snapshot: &QuorumSnapshot) -> Result<(), MetadataError> {
-    store_bytes(log_dir, &encode_snapshot(snapshot))
+    store_encoded(log_dir, &encode_snapshot(snapshot), None)
 }
 
-fn store_bytes(log_dir: &Path, encoded: &[u8]) -> Result<(), MetadataError> {
-    let current = metadata_path(log_dir);
-    if let Ok(bytes) = std::fs::read(&current) {
-        if decode(&bytes).is_ok() {
-            crate::log::write_file_atomically(&previous_path(log_dir), &bytes)?;
+/// [`store_snapshot`] of a snapshot already encoded (`encode_view`, or as the quorum leader
+/// sent it). The current file, if it is sound, is kept first as the previous copy: a file
+/// damaged later (by the disk, or by hand) costs at most the last change. `current`: the
+/// file's bytes as the caller last wrote them, which spares reading and checking them again.
+pub fn store_encoded(
+    log_dir: &Path,
+    encoded: &[u8],
+    current: Option<&[u8]>,
+) -> Result<(), MetadataError> {
+    let path = metadata_path(log_dir);
+    let read;
+    let sound = match current {
+        Some(bytes) => Some(bytes),
+        None => {
+            read = std::fs::read(&path).ok();
+            read.as_deref().filter(|bytes| decode(bytes).is_ok())
         }
+    };
+    if let Some(bytes) = sound {
+        crate::log::write_file_atomically(&previous_path(log_dir), bytes)?;
     }
-    crate::log::write_file_atomically(&current, encoded)?;
+    crate::log::write_file_atomically(&path, encoded)?;
     Ok(())
 }

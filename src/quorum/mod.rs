@@ -30,14 +30,14 @@ use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RawNode, StateRole, Storage};
 
 use disk::QuorumLog;
-pub use disk::{load as load_log, quorum_log_path, LoadedLog, QUORUM_LOG_FILE};
-use storage::{raft_logger, QuorumStorage};
+pub use disk::{load as load_log, quorum_log_path, LoadedLog};
+use storage::{raft_logger, raft_snapshot, Applied, QuorumStorage};
 use wire::PeerLink;
 
 use crate::log::blocking;
 use crate::metadata::record_codec::{decode_records, encode_records};
 use crate::metadata::records::{self, MetadataRecord};
-use crate::metadata::{self, ClusterMeta, QuorumSnapshot};
+use crate::metadata::{self, ClusterMeta, QuorumSnapshot, SnapshotView};
 
 /// Entries kept in the log behind the applied snapshot, so that a member a little behind gets
 /// entries rather than a whole snapshot; the file is rewritten when twice as many pile up.
@@ -90,27 +90,21 @@ enum Input {
     Propose { data: Vec<u8>, seq: u64 },
 }
 
-/// What has been applied: the metadata and the log position it reflects.
-struct Applied {
-    meta: Rc<ClusterMeta>,
-    index: u64,
-    term: u64,
-}
-
 pub struct Quorum {
     config: QuorumConfig,
     raw: RefCell<RawNode<QuorumStorage>>,
     mem: MemStorage,
-    latest: Rc<RefCell<Snapshot>>,
     log: RefCell<Option<QuorumLog>>,
     peers: HashMap<u64, Rc<PeerLink>>,
     inputs: LocalSender<Input>,
     inbox: RefCell<Option<LocalReceiver<Input>>>,
     pending: RefCell<HashMap<u64, LocalSender<Result<u64, ProposeError>>>>,
     next_seq: Cell<u64>,
-    applied: RefCell<Applied>,
+    applied: Rc<RefCell<Applied>>,
     /// This node's role as of the last `Ready`.
     role: Cell<StateRole>,
+    /// The metadata file as this process last wrote it (it becomes the previous copy next).
+    stored: RefCell<Option<Vec<u8>>>,
     /// The cluster this data dir belongs to ("" on a first start): metadata of another
     /// cluster stops the node before it is written over this data dir's.
     cluster_id: String,
@@ -136,18 +130,13 @@ impl Quorum {
                 configured: voters,
             });
         }
-        let conf_state = ConfState::from((voters.clone(), Vec::new()));
+        let cluster_id = snapshot.meta.cluster_id.clone();
         let mem = MemStorage::new();
         if snapshot.index == 0 {
-            mem.initialize_with_conf_state(conf_state.clone());
+            mem.initialize_with_conf_state(ConfState::from((voters.clone(), Vec::new())));
         } else {
-            let mut raft_snapshot = Snapshot::default();
-            raft_snapshot.mut_metadata().index = snapshot.index;
-            raft_snapshot.mut_metadata().term = snapshot.term;
-            raft_snapshot
-                .mut_metadata()
-                .set_conf_state(conf_state.clone());
-            mem.wl().apply_snapshot(raft_snapshot)?;
+            mem.wl()
+                .apply_snapshot(raft_snapshot(snapshot.index, snapshot.term, &voters))?;
         }
         let entries: Vec<Entry> = loaded
             .entries
@@ -172,7 +161,11 @@ impl Quorum {
             hs.term = hs.term.max(snapshot.term);
             mem.wl().set_hardstate(hs);
         }
-        let latest = Rc::new(RefCell::new(raft_snapshot_of(&snapshot)));
+        let applied = Rc::new(RefCell::new(Applied {
+            meta: Rc::new(snapshot.meta),
+            index: snapshot.index,
+            term: snapshot.term,
+        }));
         let raft_config = raft::Config {
             id: raft_id(config.node_id),
             election_tick: config.election_ticks,
@@ -187,7 +180,8 @@ impl Quorum {
         raft_config.validate()?;
         let storage = QuorumStorage {
             mem: mem.clone(),
-            latest: latest.clone(),
+            applied: applied.clone(),
+            voters: voters.clone(),
         };
         let mut raw = RawNode::new(&raft_config, storage, &raft_logger())?;
         if voters == [raft_id(config.node_id)] {
@@ -208,26 +202,23 @@ impl Quorum {
         Ok(Quorum {
             raw: RefCell::new(raw),
             mem,
-            latest,
             log: RefCell::new(Some(log)),
             peers,
             inputs,
             inbox: RefCell::new(Some(inbox)),
             pending: Default::default(),
             next_seq: Cell::new(1),
-            applied: RefCell::new(Applied {
-                meta: Rc::new(snapshot.meta.clone()),
-                index: snapshot.index,
-                term: snapshot.term,
-            }),
             role: Cell::new(StateRole::Follower),
-            cluster_id: snapshot.meta.cluster_id.clone(),
+            cluster_id,
+            applied,
+            stored: RefCell::new(None),
             config,
         })
     }
 
-    pub fn node_id(&self) -> u64 {
-        self.config.node_id
+    /// The cluster this node's data dir belonged to when it started ("" on a first start).
+    pub fn data_dir_cluster_id(&self) -> &str {
+        &self.cluster_id
     }
 
     /// The applied metadata.
@@ -255,22 +246,6 @@ impl Quorum {
 
     pub fn applied_index(&self) -> u64 {
         self.applied.borrow().index
-    }
-
-    /// Per voter: (id, its log's match index as the leader sees it, whether it is reachable).
-    /// Only the leader knows the match indexes; other nodes report 0.
-    pub fn voter_progress(&self) -> Vec<(u64, u64, bool)> {
-        let raw = self.raw.borrow();
-        self.config
-            .voters
-            .keys()
-            .map(|id| {
-                let matched = raw.raft.prs().get(raft_id(*id)).map_or(0, |p| p.matched);
-                let reachable = *id == self.config.node_id
-                    || self.peers.get(id).is_some_and(|p| p.is_connected());
-                (*id, matched, reachable)
-            })
-            .collect()
     }
 
     pub fn peer(&self, id: u64) -> Option<&Rc<PeerLink>> {
@@ -385,7 +360,7 @@ impl Quorum {
         }
         let entries = ready.take_entries();
         let hard_state = ready.hs().cloned();
-        self.persist(entries.clone(), hard_state.clone()).await;
+        let (entries, hard_state) = self.persist(entries, hard_state).await;
         if !entries.is_empty() {
             if let Err(e) = self.mem.wl().append(&entries) {
                 fatal(&format!("metadata log entries do not fit the log: {e}"));
@@ -419,22 +394,28 @@ impl Quorum {
         }
     }
 
-    async fn persist(&self, entries: Vec<Entry>, hard_state: Option<HardState>) {
+    /// Makes entries and hard state durable; hands them back for the in-memory log.
+    async fn persist(
+        &self,
+        entries: Vec<Entry>,
+        hard_state: Option<HardState>,
+    ) -> (Vec<Entry>, Option<HardState>) {
         if entries.is_empty() && hard_state.is_none() {
-            return;
+            return (entries, hard_state);
         }
         let Some(mut log) = self.log.borrow_mut().take() else {
             fatal("the metadata log is in use by another write");
         };
-        let (log, result) = blocking(move || {
+        let (log, result, entries, hard_state) = blocking(move || {
             let result = log.append(&entries, hard_state.as_ref());
-            (log, result)
+            (log, result, entries, hard_state)
         })
         .await;
         *self.log.borrow_mut() = Some(log);
         if let Err(e) = result {
             fatal(&format!("cannot write the metadata log: {e}"));
         }
+        (entries, hard_state)
     }
 
     /// A snapshot from the leader replaces the applied metadata (this node was too far behind
@@ -449,16 +430,17 @@ impl Quorum {
             term = decoded.term,
             "metadata snapshot installed from the quorum leader"
         );
-        if let Err(e) = self.mem.wl().apply_snapshot(snapshot.clone()) {
+        self.check_cluster_id(&decoded.meta.cluster_id);
+        // Stored as sent: it is the metadata file's format.
+        self.store(snapshot.data.to_vec()).await;
+        if let Err(e) = self.mem.wl().apply_snapshot(snapshot) {
             fatal(&format!("cannot install the metadata snapshot: {e}"));
         }
-        *self.latest.borrow_mut() = snapshot;
-        let meta = Rc::new(decoded.meta.clone());
-        self.store_snapshot(decoded).await;
+        let meta = Rc::new(decoded.meta);
         *self.applied.borrow_mut() = Applied {
             meta: meta.clone(),
-            index: self.latest.borrow().get_metadata().index,
-            term: self.latest.borrow().get_metadata().term,
+            index: decoded.index,
+            term: decoded.term,
         };
         self.rewrite_log().await;
         publish(meta).await;
@@ -469,7 +451,7 @@ impl Quorum {
             return;
         };
         let (last_index, last_term) = (last.index, last.term);
-        let mut meta = (*self.applied.borrow().meta).clone();
+        let mut meta = self.applied.borrow().meta.clone();
         let mut changed = false;
         let mut done = Vec::new();
         for entry in &entries {
@@ -482,7 +464,7 @@ impl Quorum {
                 .and_then(|records| records::applied(&meta, &records).map_err(|e| e.to_string()))
             {
                 Ok(next) => {
-                    meta = next;
+                    meta = Rc::new(next);
                     changed = true;
                 }
                 // Every member skips the same entry the same way: the metadata stays equal.
@@ -498,25 +480,21 @@ impl Quorum {
                 }
             }
         }
-        let meta = Rc::new(meta);
         *self.applied.borrow_mut() = Applied {
             meta: meta.clone(),
             index: last_index,
             term: last_term,
         };
-        let snapshot = QuorumSnapshot {
-            meta: (*meta).clone(),
-            index: last_index,
-            term: last_term,
-            voters: self.config.voters.keys().map(|id| raft_id(*id)).collect(),
-        };
-        *self.latest.borrow_mut() = {
-            let mut s = raft_snapshot_of(&snapshot);
-            s.data = metadata::encode_snapshot(&snapshot).into();
-            s
-        };
         if changed {
-            self.store_snapshot(snapshot).await;
+            self.check_cluster_id(&meta.cluster_id);
+            let voters = self.raw.borrow().store().voters.clone();
+            let encoded = metadata::encode_view(SnapshotView {
+                meta: &meta,
+                index: last_index,
+                term: last_term,
+                voters: &voters,
+            });
+            self.store(encoded).await;
             publish(meta).await;
         }
         for (seq, index) in done {
@@ -527,19 +505,30 @@ impl Quorum {
         self.compact(last_index).await;
     }
 
-    async fn store_snapshot(&self, snapshot: QuorumSnapshot) {
-        let theirs = &snapshot.meta.cluster_id;
-        if !self.cluster_id.is_empty() && !theirs.is_empty() && *theirs != self.cluster_id {
+    /// Metadata of another cluster stops the node before it is written over this data dir's.
+    fn check_cluster_id(&self, theirs: &str) {
+        if !self.cluster_id.is_empty() && !theirs.is_empty() && theirs != self.cluster_id {
             fatal(&format!(
                 "this data dir ({}) belongs to cluster {}, but the metadata quorum of controller.quorum.voters is cluster {theirs}; refusing to join (use an empty data dir to join that cluster)",
                 self.config.log_dir.display(),
                 self.cluster_id
             ));
         }
+    }
+
+    /// Writes the encoded snapshot as the metadata file.
+    async fn store(&self, encoded: Vec<u8>) {
         let dir = self.config.log_dir.clone();
-        if let Err(e) = blocking(move || metadata::store_snapshot(&dir, &snapshot)).await {
+        let current = self.stored.borrow_mut().take();
+        let (result, encoded) = blocking(move || {
+            let result = metadata::store_encoded(&dir, &encoded, current.as_deref());
+            (result, encoded)
+        })
+        .await;
+        if let Err(e) = result {
             fatal(&format!("cannot write the metadata snapshot: {e}"));
         }
+        *self.stored.borrow_mut() = Some(encoded);
     }
 
     /// Bounds the log: past twice the retained tail behind the applied index, entries before
@@ -590,15 +579,6 @@ fn raft_id(node: u64) -> u64 {
 
 fn node_id(raft: u64) -> u64 {
     raft.saturating_sub(1)
-}
-
-fn raft_snapshot_of(snapshot: &QuorumSnapshot) -> Snapshot {
-    let mut s = Snapshot::default();
-    s.mut_metadata().index = snapshot.index;
-    s.mut_metadata().term = snapshot.term;
-    s.mut_metadata()
-        .set_conf_state(ConfState::from((snapshot.voters.clone(), Vec::new())));
-    s
 }
 
 /// The metadata log cannot be written: as Kafka halts on a failed metadata log, the process

@@ -5,15 +5,35 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use raft::eraftpb::{Entry, Snapshot};
+use raft::eraftpb::{ConfState, Entry, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
+use crate::metadata::{encode_view, ClusterMeta, SnapshotView};
+
+/// What has been applied: the metadata and the log position it reflects.
+pub struct Applied {
+    pub meta: Rc<ClusterMeta>,
+    pub index: u64,
+    pub term: u64,
+}
+
 pub struct QuorumStorage {
     pub mem: MemStorage,
-    /// The applied metadata as a Raft snapshot (data: `metadata::encode_snapshot`), replaced
-    /// after every apply.
-    pub latest: Rc<RefCell<Snapshot>>,
+    /// Shared with the quorum's driver, which replaces it after every apply.
+    pub applied: Rc<RefCell<Applied>>,
+    /// The voters' Raft ids.
+    pub voters: Vec<u64>,
+}
+
+/// A Raft snapshot's metadata: the log position and the voters then.
+pub fn raft_snapshot(index: u64, term: u64, voters: &[u64]) -> Snapshot {
+    let mut s = Snapshot::default();
+    s.mut_metadata().index = index;
+    s.mut_metadata().term = term;
+    s.mut_metadata()
+        .set_conf_state(ConfState::from((voters.to_vec(), Vec::new())));
+    s
 }
 
 impl Storage for QuorumStorage {
@@ -43,14 +63,24 @@ impl Storage for QuorumStorage {
         self.mem.last_index()
     }
 
+    /// The applied metadata, encoded now: a member needs a snapshot only when it is too far
+    /// behind for entries, which is rare.
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        let latest = self.latest.borrow();
-        if latest.get_metadata().index < request_index.max(1) {
+        let applied = self.applied.borrow();
+        if applied.index < request_index.max(1) {
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));
         }
-        Ok(latest.clone())
+        let mut snapshot = raft_snapshot(applied.index, applied.term, &self.voters);
+        snapshot.data = encode_view(SnapshotView {
+            meta: &applied.meta,
+            index: applied.index,
+            term: applied.term,
+            voters: &self.voters,
+        })
+        .into();
+        Ok(snapshot)
     }
 }
 

@@ -101,7 +101,7 @@ async fn serve_connection(mut stream: TcpStream, handlers: Rc<Handlers>) {
     };
     let (replies, outgoing) = local_channel::new_unbounded::<Bytes>();
     let replies = Rc::new(replies);
-    let writer_task = glommio::spawn_local(write_frames(writer, outgoing));
+    let writer_task = glommio::spawn_local(async move { write_frames(writer, &outgoing).await });
     let mut reader = FrameReader::new(MAX_FRAME);
     let memory = RequestMemory::new(None);
     loop {
@@ -148,13 +148,14 @@ async fn serve_connection(mut stream: TcpStream, handlers: Rc<Handlers>) {
     let _ = writer_task.await;
 }
 
-async fn write_frames(mut stream: TcpStream, frames: LocalReceiver<Bytes>) {
+/// Writes queued frames until the queue closes or the connection fails.
+async fn write_frames(mut stream: TcpStream, frames: &LocalReceiver<Bytes>) {
     while let Some(frame) = frames.recv().await {
         if crate::net::send_all(&mut stream, vec![frame])
             .await
             .is_err()
         {
-            break;
+            return;
         }
     }
 }
@@ -165,33 +166,21 @@ type PendingCalls = RefCell<HashMap<u64, LocalSender<Option<Bytes>>>>;
 /// (again) as needed.
 pub struct PeerLink {
     pub id: u64,
-    pub address: SocketAddr,
     queue: LocalSender<Bytes>,
     pending: Rc<PendingCalls>,
     next_call: Cell<u64>,
-    connected: Rc<Cell<bool>>,
 }
 
 impl PeerLink {
     pub fn start(id: u64, address: SocketAddr) -> Rc<PeerLink> {
         let (queue, frames) = local_channel::new_bounded(PEER_QUEUE);
         let pending: Rc<PendingCalls> = Default::default();
-        let connected = Rc::new(Cell::new(false));
-        glommio::spawn_local(run_link(
-            id,
-            address,
-            frames,
-            pending.clone(),
-            connected.clone(),
-        ))
-        .detach();
+        glommio::spawn_local(run_link(id, address, frames, pending.clone())).detach();
         Rc::new(PeerLink {
             id,
-            address,
             queue,
             pending,
             next_call: Cell::new(1),
-            connected,
         })
     }
 
@@ -202,10 +191,6 @@ impl PeerLink {
             Ok(bytes) => self.queue.try_send(frame(RAFT, None, &bytes)).is_ok(),
             Err(_) => false,
         }
-    }
-
-    pub fn is_connected(&self) -> bool {
-        self.connected.get()
     }
 
     /// Sends a Kafka request to the peer and waits for its response (without size prefix).
@@ -234,7 +219,6 @@ async fn run_link(
     address: SocketAddr,
     frames: LocalReceiver<Bytes>,
     pending: Rc<PendingCalls>,
-    connected: Rc<Cell<bool>>,
 ) {
     let mut logged_down = false;
     loop {
@@ -255,28 +239,14 @@ async fn run_link(
             logged_down = false;
         }
         let _ = stream.set_nodelay(true);
-        connected.set(true);
         let Ok(reader) = duplicate(&stream) else {
-            connected.set(false);
             continue;
         };
-        let writing = write_until_error(stream, &frames);
+        let writing = write_frames(stream, &frames);
         let reading = read_replies(reader, &pending);
         futures_lite::future::or(writing, reading).await;
-        connected.set(false);
         fail_pending(&pending);
         glommio::timer::sleep(RECONNECT_BACKOFF).await;
-    }
-}
-
-async fn write_until_error(mut stream: TcpStream, frames: &LocalReceiver<Bytes>) {
-    while let Some(frame) = frames.recv().await {
-        if crate::net::send_all(&mut stream, vec![frame])
-            .await
-            .is_err()
-        {
-            return;
-        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use glommio::sync::Semaphore;
+use glommio::sync::{Permit, Semaphore};
 use uuid::Uuid;
 
 use super::ops::{ShardOp, ShardReply};
@@ -23,7 +23,7 @@ use crate::error_code::ErrorCode;
 use crate::metadata::controller::{decide, ControllerContext, Decision, TopicCommand};
 use crate::metadata::liveness::{self, Registration};
 use crate::metadata::records::MetadataRecord;
-use crate::metadata::ClusterMeta;
+use crate::metadata::{BrokerMeta, ClusterMeta};
 use crate::quorum::{ProposeError, Quorum};
 
 pub use crate::metadata::controller::{
@@ -108,12 +108,10 @@ pub struct Controller {
     was_active: Cell<bool>,
     /// This process's broker incarnation (a restart registers anew).
     pub incarnation: Uuid,
-    /// The cluster id this data dir belongs to ("" on a first start).
-    pub data_dir_cluster_id: String,
 }
 
 impl Controller {
-    pub fn new(quorum: Rc<Quorum>, data_dir_cluster_id: String) -> Self {
+    pub fn new(quorum: Rc<Quorum>) -> Self {
         Controller {
             quorum,
             serial: Semaphore::new(1),
@@ -121,7 +119,6 @@ impl Controller {
             sessions: Default::default(),
             was_active: Cell::new(false),
             incarnation: Uuid::new_v4(),
-            data_dir_cluster_id,
         }
     }
 
@@ -180,12 +177,9 @@ impl Shard {
                 validate_only,
             ),
         };
-        let Ok(_turn) = controller.serial.acquire_permit(1).await else {
+        let Ok((controller, _turn)) = self.active_turn().await else {
             return ControllerReply::NotController;
         };
-        if !controller.quorum.is_active() {
-            return ControllerReply::NotController;
-        }
         let context = ControllerContext {
             num_partitions: self.config.num_partitions,
             default_replication_factor: self.config.default_replication_factor,
@@ -246,15 +240,7 @@ impl Shard {
     /// The active controller reserves the next block of producer ids (Kafka's
     /// ProducerIdsRecord) and returns its first id.
     pub async fn allocate_producer_ids(&self) -> Result<i64, ErrorCode> {
-        let controller = self.controller().ok_or(ErrorCode::NotController)?;
-        let _turn = controller
-            .serial
-            .acquire_permit(1)
-            .await
-            .map_err(|_| ErrorCode::NotController)?;
-        if !controller.quorum.is_active() {
-            return Err(ErrorCode::NotController);
-        }
+        let (controller, _turn) = self.active_turn().await?;
         let start = controller.quorum.meta().next_producer_id;
         let record = MetadataRecord::ProducerIds {
             next_block_start: start + PRODUCER_ID_BLOCK,
@@ -265,6 +251,21 @@ impl Shard {
             .await
             .map_err(|e| propose_refusal(e).code)?;
         Ok(start)
+    }
+
+    /// The controller's turn (one change at a time), taken only while this node is the
+    /// active controller: each decision sees the result of the previous one.
+    async fn active_turn(&self) -> Result<(&Controller, Permit<'_>), ErrorCode> {
+        let controller = self.controller().ok_or(ErrorCode::NotController)?;
+        let turn = controller
+            .serial
+            .acquire_permit(1)
+            .await
+            .map_err(|_| ErrorCode::NotController)?;
+        if !controller.quorum.is_active() {
+            return Err(ErrorCode::NotController);
+        }
+        Ok((controller, turn))
     }
 
     /// Sends a Kafka request to the active controller and returns its response.
@@ -283,15 +284,7 @@ impl Shard {
 
     /// BrokerRegistration on the active controller.
     pub async fn register_broker(&self, registration: Registration) -> Result<i64, ErrorCode> {
-        let controller = self.controller().ok_or(ErrorCode::NotController)?;
-        let _turn = controller
-            .serial
-            .acquire_permit(1)
-            .await
-            .map_err(|_| ErrorCode::NotController)?;
-        if !controller.quorum.is_active() {
-            return Err(ErrorCode::NotController);
-        }
+        let (controller, _turn) = self.active_turn().await?;
         let timeout = Duration::from_millis(self.config.cluster.session_timeout_ms);
         // This node's own previous incarnation is certainly gone: it is this process.
         let session_valid = registration.id != self.config.broker_id
@@ -347,36 +340,37 @@ impl Shard {
             .ok_or(ErrorCode::StaleBrokerEpoch)?;
         controller.sessions.borrow_mut().insert(id, Instant::now());
         let caught_up = metadata_offset >= broker.epoch;
-        let records = if want_shut_down && !broker.shutting_down {
-            liveness::shut_down(&meta, id, self.config.cluster.unclean_leader_election)
-        } else if broker.fenced && caught_up && !want_shut_down {
-            liveness::unfence(&meta, id)
-        } else {
-            Vec::new()
+        // Some(true): a controlled shutdown to carry out; Some(false): an unfencing.
+        let change = |b: &BrokerMeta| {
+            if want_shut_down && !b.shutting_down {
+                Some(true)
+            } else if b.fenced && caught_up && !want_shut_down {
+                Some(false)
+            } else {
+                None
+            }
         };
-        if !records.is_empty() {
-            let _turn = controller
-                .serial
-                .acquire_permit(1)
-                .await
-                .map_err(|_| ErrorCode::NotController)?;
-            // Decided again under the turn: an earlier change may have moved things.
+        if change(broker).is_some() {
+            // Decided under the turn: an earlier change may have moved things meanwhile.
+            let (controller, _turn) = self.active_turn().await?;
             let meta = controller.quorum.meta();
-            let records = match meta.brokers.get(&id) {
-                Some(b) if b.epoch != epoch => return Err(ErrorCode::StaleBrokerEpoch),
-                Some(b) if want_shut_down && !b.shutting_down => {
+            let broker = meta
+                .brokers
+                .get(&id)
+                .filter(|b| b.epoch == epoch)
+                .ok_or(ErrorCode::StaleBrokerEpoch)?;
+            if let Some(shut_down) = change(broker) {
+                let records = if shut_down {
                     liveness::shut_down(&meta, id, self.config.cluster.unclean_leader_election)
-                }
-                Some(b) if b.fenced && caught_up && !want_shut_down => liveness::unfence(&meta, id),
-                _ => Vec::new(),
-            };
-            if !records.is_empty() {
+                } else {
+                    liveness::unfence(&meta, id)
+                };
                 controller
                     .quorum
                     .propose(&records, PROPOSE_TIMEOUT)
                     .await
                     .map_err(|e| propose_refusal(e).code)?;
-                if want_shut_down {
+                if shut_down {
                     tracing::info!(broker = id, "controlled shutdown: leaderships moved");
                 } else {
                     tracing::info!(broker = id, "broker unfenced");
@@ -401,8 +395,11 @@ impl Shard {
     /// The active controller's periodic work: the cluster id and the offsets topic of a new
     /// cluster, and fencing brokers whose session lapsed.
     pub(super) async fn controller_duties(self: Rc<Self>) {
+        let mut first = true;
         loop {
-            glommio::timer::sleep(DUTY_INTERVAL).await;
+            if !std::mem::take(&mut first) {
+                glommio::timer::sleep(DUTY_INTERVAL).await;
+            }
             let Some(controller) = self.controller() else {
                 return;
             };
@@ -440,8 +437,8 @@ impl Shard {
                 .map(|b| b.id)
                 .collect();
             for id in lapsed {
-                let Ok(_turn) = controller.serial.acquire_permit(1).await else {
-                    return;
+                let Ok((_, _turn)) = self.active_turn().await else {
+                    break;
                 };
                 let meta = quorum.meta();
                 if meta.brokers.get(&id).is_none_or(|b| b.fenced)
@@ -470,14 +467,14 @@ impl Shard {
         let meta = controller.quorum.meta();
         let mut records = Vec::new();
         if meta.cluster_id.is_empty() {
-            let id = match controller.data_dir_cluster_id.as_str() {
+            let id = match controller.quorum.data_dir_cluster_id() {
                 "" => super::runtime::new_cluster_id(),
                 given => given.to_string(),
             };
             records.push(MetadataRecord::ClusterId(id));
         }
         if !records.is_empty() {
-            let Ok(_turn) = controller.serial.acquire_permit(1).await else {
+            let Ok((_, _turn)) = self.active_turn().await else {
                 return;
             };
             if let Err(e) = controller.quorum.propose(&records, PROPOSE_TIMEOUT).await {
@@ -572,7 +569,7 @@ impl Shard {
                     Err(ErrorCode::InconsistentClusterId) => crate::quorum::fatal(&format!(
                         "this data dir ({}) belongs to cluster {}, not to the cluster of controller.quorum.voters; refusing to join",
                         self.config.log_dir.display(),
-                        controller.data_dir_cluster_id
+                        controller.quorum.data_dir_cluster_id()
                     )),
                     Err(_) => {
                         glommio::timer::sleep(Duration::from_millis(200)).await;
@@ -616,17 +613,12 @@ impl Shard {
         let registration = Registration {
             id: self.config.broker_id,
             incarnation: controller.incarnation,
-            cluster_id: controller.data_dir_cluster_id.clone(),
+            cluster_id: controller.quorum.data_dir_cluster_id().to_string(),
             host: self.config.advertised.host.clone(),
             port: self.config.advertised.port,
             rack: self.config.cluster.rack.clone(),
         };
         if controller.quorum.is_active() {
-            // The controller checks the cluster id against its own (empty on a new cluster).
-            let mut registration = registration;
-            if registration.cluster_id.is_empty() {
-                registration.cluster_id = controller.quorum.meta().cluster_id.clone();
-            }
             return self.register_broker(registration).await;
         }
         let request = crate::protocol::broker_registration_request(&registration);

@@ -20,7 +20,7 @@ use crate::config::BrokerConfig;
 use crate::config::TopicConfigs;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::group::GroupCoordinator;
-use crate::log::LogDir;
+use crate::log::{blocking, LogDir};
 use crate::metadata::{
     self, ClusterMeta, MetadataError, MetadataSource, PartitionMeta, QuorumSnapshot, TopicMeta,
     NO_LEADER,
@@ -48,8 +48,6 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Metadata(#[from] MetadataError),
-    #[error(transparent)]
-    QuorumLog(#[from] crate::log::LogError),
     #[error("--smp {requested}: this process may use {available} CPUs")]
     TooManyShards { requested: usize, available: usize },
     #[error("cannot start the shard executors: {0}")]
@@ -84,22 +82,13 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         config.offsets_topic_partitions,
         single_node,
     )?;
-    let meta = snapshot.meta.clone();
     // After a metadata fallback, directories the metadata does not list were adopted instead.
     if source == MetadataSource::Current {
-        remove_orphan_partitions(&config.log_dir, &meta);
+        remove_orphan_partitions(&config.log_dir, &snapshot.meta);
     }
-    let log_path = crate::quorum::quorum_log_path(&config.log_dir);
-    let mut loaded_log = crate::quorum::load_log(&log_path)?;
-    if loaded_log.torn_bytes > 0 {
-        tracing::warn!(bytes = loaded_log.torn_bytes, path = %log_path.display(), "cut a torn write off the metadata log's end");
-    }
-    if matches!(source, MetadataSource::Rebuilt { .. }) {
-        // The log's entries describe topics the rebuilt registry gave new ids: replaying them
-        // would not fit. The hard state (term and vote) is kept.
-        loaded_log.entries.clear();
-    }
-    let quorum_start = Arc::new(std::sync::Mutex::new(Some((snapshot, loaded_log))));
+    // A registry rebuilt from directories gave topics new ids: the metadata log's entries
+    // would not fit it.
+    let replay_log = !matches!(source, MetadataSource::Rebuilt { .. });
     start_signal_thread();
 
     let io_memory = io_memory_per_shard(shard_count);
@@ -123,12 +112,12 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         .on_all_shards(move || async move {
             let result = run_shard(
                 config,
-                meta,
+                snapshot,
+                replay_log,
                 shard_count,
                 mesh_builder,
                 barrier,
                 connection_count,
-                quorum_start,
             )
             .await;
             if let Err(e) = &result {
@@ -158,14 +147,15 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_shard(
     config: BrokerConfig,
-    meta: ClusterMeta,
+    snapshot: QuorumSnapshot,
+    replay_log: bool,
     shard_count: usize,
     mesh_builder: MeshBuilder<MeshMessage, Full>,
     barrier: Arc<Barrier>,
     connection_count: Arc<crate::net::ConnectionCount>,
-    quorum_start: Arc<std::sync::Mutex<Option<(QuorumSnapshot, crate::quorum::LoadedLog)>>>,
 ) -> Result<(), ServeError> {
     let (senders, receivers) = mesh_builder.join().await.map_err(|e| ServeError::Shard {
         shard: usize::MAX,
@@ -179,16 +169,14 @@ async fn run_shard(
         .await
         .map_err(|e| fail(e.to_string()))?;
     let mesh = Rc::new(Mesh::new(senders));
-    let controller = if id == 0 {
-        let taken = quorum_start.lock().ok().and_then(|mut start| start.take());
-        let (snapshot, loaded) =
-            taken.ok_or_else(|| fail("the quorum's start state is gone".into()))?;
-        let data_dir_cluster_id = snapshot.meta.cluster_id.clone();
-        let quorum = crate::quorum::Quorum::open(quorum_config(&config), snapshot, loaded)
-            .map_err(|e| fail(format!("cannot open the metadata quorum: {e}")))?;
-        Some(Controller::new(Rc::new(quorum), data_dir_cluster_id))
-    } else {
-        None
+    let meta = snapshot.meta.clone();
+    let controller = match id {
+        0 => Some(Controller::new(Rc::new(
+            open_quorum(&config, snapshot, replay_log)
+                .await
+                .map_err(fail)?,
+        ))),
+        _ => None,
     };
     let config_group = config.group.clone();
     let queued_max_request_bytes = config.connections.queued_max_request_bytes;
@@ -371,6 +359,29 @@ fn quorum_config(config: &BrokerConfig) -> crate::quorum::QuorumConfig {
         heartbeat_ticks: 1,
         log_dir: config.log_dir.clone(),
     }
+}
+
+/// Shard 0's metadata quorum: the snapshot the node started from and the log after it (read
+/// on the blocking pool; its entries are dropped when `replay_log` is false).
+async fn open_quorum(
+    config: &BrokerConfig,
+    snapshot: QuorumSnapshot,
+    replay_log: bool,
+) -> Result<crate::quorum::Quorum, String> {
+    let path = crate::quorum::quorum_log_path(&config.log_dir);
+    let read_path = path.clone();
+    let mut loaded = blocking(move || crate::quorum::load_log(&read_path))
+        .await
+        .map_err(|e| e.to_string())?;
+    if loaded.torn_bytes > 0 {
+        tracing::warn!(bytes = loaded.torn_bytes, path = %path.display(), "cut a torn write off the metadata log's end");
+    }
+    if !replay_log {
+        // The hard state (term and vote) is kept.
+        loaded.entries.clear();
+    }
+    crate::quorum::Quorum::open(quorum_config(config), snapshot, loaded)
+        .map_err(|e| format!("cannot open the metadata quorum: {e}"))
 }
 
 /// Shard 0's controller side: the quorum's driver, the controller listener, the controller's
