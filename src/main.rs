@@ -52,6 +52,10 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Brokers, the active controller and the metadata quorum (kafka-metadata-quorum.sh).
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    Cluster(weir::tools::cluster::ClusterCommand),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     #[cfg(feature = "tools")]
     #[command(subcommand)]
@@ -114,6 +118,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        #[cfg(feature = "tools")]
+        Command::Cluster(command) => tool("cluster", weir::tools::cluster::run(command)),
         #[cfg(feature = "tools")]
         Command::Topic(command) => tool("topic", weir::tools::topic::run(command)),
         #[cfg(feature = "tools")]

@@ -14,22 +14,33 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 
+use kafka_protocol::messages::MetadataRequest;
 use support::cluster::Cluster;
 use support::kafka::{send_retrying, wait_until};
+use support::wire::Wire;
 
 /// Shorter than Kafka's 9 s so the suite stays fast; the fencing path is the same.
 const SESSION_MS: u64 = 3000;
 
-fn start() -> Cluster {
-    Cluster::start(
+/// One cluster at a time: three nodes per test already share this machine's two cores, and
+/// the failover timings measured here should not include other tests' load.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn start() -> (std::sync::MutexGuard<'static, ()>, Cluster) {
+    let turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let cluster = Cluster::start(
         3,
         &[
             &format!("broker.session.timeout.ms={SESSION_MS}"),
             "broker.heartbeat.interval.ms=500",
             "offsets.topic.num.partitions=3",
         ],
-    )
+    );
+    (turn, cluster)
 }
 
 /// (brokers, controller, partition → (leader, replicas, isr)) as librdkafka sees them.
@@ -106,13 +117,45 @@ fn produce_one_per_partition(bootstrap: &str, topic: &str, partitions: i32) -> V
         .collect()
 }
 
+/// `weir cluster describe --output json` against one node.
+fn cluster_describe(port: u16) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["cluster", "describe", "--output", "json", "-b"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("run weir cluster describe");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
 #[test]
 fn three_brokers_form_one_cluster_and_a_killed_broker_loses_its_leaderships() {
-    let mut cluster = start();
+    let (_turn, mut cluster) = start();
     let bootstrap = cluster.bootstrap();
     wait_until("three brokers in Metadata", Duration::from_secs(20), || {
         view(&bootstrap, "__consumer_offsets").is_some_and(|(b, _)| b.len() == 3)
     });
+
+    // `weir cluster describe` (Metadata and DescribeQuorum) from every node, followers
+    // forwarding DescribeQuorum to the active controller: three brokers, the controller is
+    // the quorum leader, and every voter catches up with the high watermark.
+    for node in &cluster.nodes {
+        wait_until("every voter caught up", Duration::from_secs(20), || {
+            let described = cluster_describe(node.port);
+            let voters = described["quorum"]["voters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            described["brokers"].as_array().map_or(0, Vec::len) == 3
+                && described["controller"] == described["quorum"]["leader"]
+                && voters.len() == 3
+                && voters.iter().all(|v| v["lag"] == 0)
+        });
+    }
 
     create_topic(&bootstrap, "spread", 6, 3);
     let mut current = None;
@@ -180,7 +223,7 @@ fn three_brokers_form_one_cluster_and_a_killed_broker_loses_its_leaderships() {
 
 #[test]
 fn a_node_with_another_clusters_data_dir_refuses_to_start() {
-    let mut cluster = start();
+    let (_turn, mut cluster) = start();
     let index = cluster.index_of(3);
     cluster.kill(index);
     // Give node 3 the data dir of a different (single-node) cluster.
@@ -208,5 +251,119 @@ fn a_node_with_another_clusters_data_dir_refuses_to_start() {
         }
         assert!(Instant::now() < deadline, "node 3 did not refuse:\n{log}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn killing_the_active_controller_elects_another_and_loses_no_topic() {
+    let (_turn, mut cluster) = start();
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap, "before", 3, 3);
+    let active = (0..3)
+        .find(|i| {
+            cluster
+                .log(*i)
+                .contains("this node is the active controller")
+        })
+        .expect("one node says it is the active controller");
+    let killed_id = cluster.nodes[active].id;
+    cluster.kill(active);
+    let bootstrap = cluster.bootstrap();
+    let started = Instant::now();
+    // The survivors elect a new controller and say so in Metadata (controller_id).
+    let survivor = cluster
+        .nodes
+        .iter()
+        .find(|n| n.id != killed_id)
+        .expect("a survivor")
+        .port;
+    let mut new_controller = -1;
+    wait_until(
+        "a new controller in Metadata",
+        Duration::from_secs(15),
+        || {
+            let mut wire = Wire::connect(&format!("127.0.0.1:{survivor}"));
+            let response = wire.request(
+                12,
+                &MetadataRequest::default().with_topics(Some(Vec::new())),
+            );
+            new_controller = response.controller_id.0;
+            new_controller > 0 && new_controller != killed_id
+        },
+    );
+    eprintln!(
+        "node {new_controller} is the controller {:?} after node {killed_id} was killed",
+        started.elapsed()
+    );
+    // A new controller takes topic creation. A try that timed out may still have created the
+    // topic: its retry is then answered TOPIC_ALREADY_EXISTS, as Kafka answers it.
+    let mut errors = Vec::new();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no controller took CreateTopics after the kill: {errors:?}"
+        );
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .expect("admin client");
+        let topic = NewTopic::new("after", 3, TopicReplication::Fixed(2));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(10)));
+        match futures_lite::future::block_on(admin.create_topics([&topic], &options)) {
+            Ok(results) => match &results[0] {
+                Ok(_) => break,
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => break,
+                Err((_, code)) => errors.push(format!("{code:?}")),
+            },
+            Err(e) => errors.push(e.to_string()),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "a new controller created a topic {:?} after the kill (earlier tries: {errors:?})",
+        started.elapsed()
+    );
+    let took_over = (0..3).filter(|i| *i != active).any(|i| {
+        cluster
+            .log(i)
+            .contains("this node is the active controller")
+    });
+    assert!(took_over, "a surviving node became the active controller");
+    // Both topics are there, each once, with all their partitions.
+    wait_until("both topics listed", Duration::from_secs(20), || {
+        view(&bootstrap, "before").is_some_and(|(_, p)| p.len() == 3)
+            && view(&bootstrap, "after").is_some_and(|(_, p)| p.len() == 3)
+    });
+}
+
+#[test]
+fn sigterm_moves_leaderships_before_the_broker_exits() {
+    let (_turn, mut cluster) = start();
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap, "moving", 6, 3);
+    wait_until("the topic's leaders", Duration::from_secs(20), || {
+        view(&bootstrap, "moving")
+            .is_some_and(|(_, p)| p.len() == 6 && p.values().any(|l| l.0 == 1))
+    });
+    let index = cluster.index_of(1);
+    let took = cluster.terminate(index, Duration::from_secs(30));
+    eprintln!("broker 1 exited {took:?} after SIGTERM");
+    assert!(
+        cluster
+            .log(index)
+            .contains("controlled shutdown: this broker leads nothing now"),
+        "{}",
+        cluster.log(index)
+    );
+    // Read once, right after the exit and well within the session timeout: the leaderships
+    // had already moved (a kill -9 would leave them until the session lapses).
+    let bootstrap = cluster.bootstrap();
+    let (brokers, partitions) = view(&bootstrap, "moving").expect("metadata");
+    assert!(!brokers.contains(&1), "{brokers:?}");
+    for (leader, _, isr) in partitions.values() {
+        assert_ne!(*leader, 1);
+        assert!(!isr.contains(&1), "{isr:?}");
     }
 }

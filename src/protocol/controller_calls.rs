@@ -8,10 +8,14 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::describe_quorum_response::{
+    PartitionData as DescribeQuorumPartition, ReplicaState, TopicData as DescribeQuorumTopic,
+};
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest,
     BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    ProducerId, RequestHeader, ResponseHeader,
+    DescribeQuorumRequest, DescribeQuorumResponse, ProducerId, RequestHeader, ResponseHeader,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -38,6 +42,8 @@ pub fn is_forwarded(api_key: i16) -> bool {
         ApiKey::CreatePartitions,
         ApiKey::AlterConfigs,
         ApiKey::IncrementalAlterConfigs,
+        // Only the active controller knows every voter's progress.
+        ApiKey::DescribeQuorum,
     ]
     .iter()
     .any(|api| *api as i16 == api_key)
@@ -197,3 +203,56 @@ pub async fn allocate_producer_ids(shard: &Rc<Shard>) -> AllocateProducerIdsResp
         Err(code) => AllocateProducerIdsResponse::default().with_error_code(code.code()),
     }
 }
+
+/// DescribeQuorum (55, KIP-595): the metadata quorum's leader, epoch, high watermark and
+/// voters, as the partition `__cluster_metadata-0` (KRaft's name for it).
+pub async fn describe_quorum(
+    shard: &Rc<Shard>,
+    request: DescribeQuorumRequest,
+) -> DescribeQuorumResponse {
+    let wanted = request.topics.iter().any(|t| {
+        t.topic_name.0.as_str() == METADATA_TOPIC
+            && t.partitions.iter().any(|p| p.partition_index == 0)
+    });
+    if !wanted {
+        return DescribeQuorumResponse::default()
+            .with_error_code(ErrorCode::UnknownTopicOrPartition.code());
+    }
+    let status = match shard
+        .call(0, ShardOp::Controller(ControllerOp::DescribeQuorum))
+        .await
+    {
+        Ok(ShardReply::Controller(ControllerReply::Quorum(status))) => status,
+        _ => {
+            return DescribeQuorumResponse::default()
+                .with_error_code(ErrorCode::NotController.code())
+        }
+    };
+    let voters = status
+        .voters
+        .iter()
+        .map(|v| {
+            let caught_up = v.log_end >= status.high_watermark;
+            ReplicaState::default()
+                .with_replica_id(BrokerId(v.id as i32))
+                .with_log_end_offset(v.log_end as i64)
+                .with_last_fetch_timestamp(v.last_heard_ms.unwrap_or(-1))
+                .with_last_caught_up_timestamp(match caught_up {
+                    true => v.last_heard_ms.unwrap_or(-1),
+                    false => -1,
+                })
+        })
+        .collect();
+    let partition = DescribeQuorumPartition::default()
+        .with_partition_index(0)
+        .with_leader_id(BrokerId(status.leader.map_or(-1, |l| l as i32)))
+        .with_leader_epoch(status.term as i32)
+        .with_high_watermark(status.high_watermark as i64)
+        .with_current_voters(voters);
+    DescribeQuorumResponse::default().with_topics(vec![DescribeQuorumTopic::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+        .with_partitions(vec![partition])])
+}
+
+/// KRaft's name for the metadata log, as DescribeQuorum reports it.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";

@@ -55,6 +55,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 1),
 ];
 
 pub use controller_calls::{
@@ -412,6 +413,9 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         )),
         RequestKind::IncrementalAlterConfigs(req) => typed(ResponseKind::IncrementalAlterConfigs(
             alter_configs::incremental_alter_configs(ctx, req).await,
+        )),
+        RequestKind::DescribeQuorum(req) => typed(ResponseKind::DescribeQuorum(
+            controller_calls::describe_quorum(ctx.shard, req).await,
         )),
         RequestKind::BrokerRegistration(req) => typed(ResponseKind::BrokerRegistration(
             controller_calls::registration(ctx.shard, req).await,

@@ -85,6 +85,30 @@ pub enum QuorumError {
     },
 }
 
+/// One voter in [`QuorumStatus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterStatus {
+    pub id: u64,
+    /// The voter's last log index the leader knows of.
+    pub log_end: u64,
+    /// When it was last heard from (ms since the epoch); None: never since this node started.
+    pub last_heard_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub high_watermark: u64,
+    pub voters: Vec<VoterStatus>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 enum Input {
     Raft(Message),
     Propose { data: Vec<u8>, seq: u64 },
@@ -103,6 +127,8 @@ pub struct Quorum {
     applied: Rc<RefCell<Applied>>,
     /// This node's role as of the last `Ready`.
     role: Cell<StateRole>,
+    /// When each peer was last heard from (ms since the epoch), for DescribeQuorum.
+    last_heard: RefCell<HashMap<u64, i64>>,
     /// The metadata file as this process last wrote it (it becomes the previous copy next).
     stored: RefCell<Option<Vec<u8>>>,
     /// The cluster this data dir belongs to ("" on a first start): metadata of another
@@ -212,6 +238,7 @@ impl Quorum {
             cluster_id,
             applied,
             stored: RefCell::new(None),
+            last_heard: Default::default(),
             config,
         })
     }
@@ -248,12 +275,51 @@ impl Quorum {
         self.applied.borrow().index
     }
 
+    /// What DescribeQuorum reports (KIP-595): the leader, its epoch (the Raft term), the high
+    /// watermark (the committed index) and each voter's log end as the leader last saw it.
+    /// Only the leader knows the voters' progress; another node reports what it has itself.
+    pub fn status(&self) -> QuorumStatus {
+        let raw = self.raw.borrow();
+        let last_index = self.mem.last_index().unwrap_or(0);
+        let heard = self.last_heard.borrow();
+        let voters = self
+            .config
+            .voters
+            .keys()
+            .map(|id| {
+                let log_end = if *id == self.config.node_id {
+                    last_index
+                } else {
+                    raw.raft.prs().get(raft_id(*id)).map_or(0, |p| p.matched)
+                };
+                let last_heard_ms = match *id == self.config.node_id {
+                    true => Some(now_ms()),
+                    false => heard.get(id).copied(),
+                };
+                VoterStatus {
+                    id: *id,
+                    log_end,
+                    last_heard_ms,
+                }
+            })
+            .collect();
+        QuorumStatus {
+            leader: self.leader(),
+            term: raw.raft.term,
+            high_watermark: raw.raft.raft_log.committed,
+            voters,
+        }
+    }
+
     pub fn peer(&self, id: u64) -> Option<&Rc<PeerLink>> {
         self.peers.get(&id)
     }
 
     /// Hands a peer's Raft message to the quorum.
     pub fn receive(&self, message: Message) {
+        self.last_heard
+            .borrow_mut()
+            .insert(node_id(message.from), now_ms());
         let _ = self.inputs.try_send(Input::Raft(message));
     }
 

@@ -79,12 +79,15 @@ pub enum ControllerOp {
     /// A Kafka request to send to the active controller (KIP-590 forwarding); the reply is
     /// its response, header included.
     Forward(bytes::Bytes),
+    /// The metadata quorum's state, for DescribeQuorum.
+    DescribeQuorum,
 }
 
 pub enum ControllerReply {
     Topics(Vec<TopicOutcome>),
     ProducerId(Result<i64, ErrorCode>),
     Forwarded(Result<bytes::Bytes, ErrorCode>),
+    Quorum(crate::quorum::QuorumStatus),
     /// This node is not the active controller (the caller forwards or answers NOT_CONTROLLER).
     NotController,
 }
@@ -158,6 +161,9 @@ impl Shard {
             }
             ControllerOp::Forward(request) => {
                 return ControllerReply::Forwarded(self.forward_to_controller(&request).await)
+            }
+            ControllerOp::DescribeQuorum => {
+                return ControllerReply::Quorum(controller.quorum.status())
             }
             ControllerOp::CreateTopics {
                 topics,
@@ -555,7 +561,7 @@ impl Shard {
             let Some(controller) = self.controller() else {
                 return;
             };
-            let shutting_down = super::shutting_down() && self.config.cluster.controlled_shutdown;
+            let shutting_down = controlled_shutdown_due(&self.config);
             if shutting_down && shutdown_asked.is_none() {
                 shutdown_asked = Some(Instant::now());
             }
@@ -605,7 +611,12 @@ impl Shard {
             } else {
                 Duration::from_millis(100)
             };
-            glommio::timer::sleep(pause).await;
+            // A SIGTERM during the pause asks for the controlled shutdown at once.
+            let paused = Instant::now();
+            while paused.elapsed() < pause && controlled_shutdown_due(&self.config) == shutting_down
+            {
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 
@@ -647,6 +658,12 @@ impl Shard {
         let response = self.forward_to_controller(&request).await?;
         crate::protocol::broker_heartbeat_response(&response)
     }
+}
+
+/// Whether SIGTERM asks for a controlled shutdown: a single node has nowhere to move its
+/// leaderships, so it just stops.
+fn controlled_shutdown_due(config: &crate::config::BrokerConfig) -> bool {
+    super::shutting_down() && config.cluster.controlled_shutdown && !config.cluster.is_single_node()
 }
 
 /// A controlled shutdown waits at most this long for the leaderships to move.

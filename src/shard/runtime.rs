@@ -269,11 +269,18 @@ async fn run_shard(
     // Controlled shutdown (cluster only: a single node has nowhere to move leaderships): keep
     // serving while the controller moves this broker's leaderships away.
     if shard.config.cluster.controlled_shutdown && !shard.config.cluster.is_single_node() {
+        let started = std::time::Instant::now();
         if id == 0 {
             tracing::info!("controlled shutdown: moving leaderships to other brokers");
         }
         while !super::controller::controlled_shutdown_done() {
             glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
+        if id == 0 {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "controlled shutdown: this broker leads nothing now"
+            );
         }
     }
     // Graceful shutdown: accept nothing more, let every request already read be answered

@@ -3,6 +3,7 @@
 //! librdkafka (the `rdkafka` crate), so they work against any Kafka-compatible broker. The
 //! broker itself never calls into this module.
 
+pub mod cluster;
 pub mod consume;
 pub mod group;
 pub mod perf;
