@@ -339,11 +339,7 @@ impl Shard {
             return Err(ErrorCode::NotController);
         }
         let meta = controller.quorum.meta();
-        let broker = meta
-            .brokers
-            .get(&id)
-            .filter(|b| b.epoch == epoch)
-            .ok_or(ErrorCode::StaleBrokerEpoch)?;
+        let broker = registered(&meta, id, epoch)?;
         controller.sessions.borrow_mut().insert(id, Instant::now());
         let caught_up = metadata_offset >= broker.epoch;
         // Some(true): a controlled shutdown to carry out; Some(false): an unfencing.
@@ -360,11 +356,7 @@ impl Shard {
             // Decided under the turn: an earlier change may have moved things meanwhile.
             let (controller, _turn) = self.active_turn().await?;
             let meta = controller.quorum.meta();
-            let broker = meta
-                .brokers
-                .get(&id)
-                .filter(|b| b.epoch == epoch)
-                .ok_or(ErrorCode::StaleBrokerEpoch)?;
+            let broker = registered(&meta, id, epoch)?;
             if let Some(shut_down) = change(broker) {
                 let records = if shut_down {
                     liveness::shut_down(&meta, id, self.config.cluster.unclean_leader_election)
@@ -658,6 +650,15 @@ impl Shard {
         let response = self.forward_to_controller(&request).await?;
         crate::protocol::broker_heartbeat_response(&response)
     }
+}
+
+/// Broker `id` as registered with `epoch`: a heartbeat of another epoch comes from a previous
+/// incarnation (STALE_BROKER_EPOCH).
+fn registered(meta: &ClusterMeta, id: i32, epoch: i64) -> Result<&BrokerMeta, ErrorCode> {
+    meta.brokers
+        .get(&id)
+        .filter(|b| b.epoch == epoch)
+        .ok_or(ErrorCode::StaleBrokerEpoch)
 }
 
 /// Whether SIGTERM asks for a controlled shutdown: a single node has nowhere to move its
