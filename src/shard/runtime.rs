@@ -205,7 +205,7 @@ async fn run_shard(
     });
     shard.apply_metadata(meta).await;
     if id == 0 {
-        start_controller(&shard)?;
+        start_controller(&shard).await?;
     }
     shard.load_group_offsets().await;
     // Every shard opens its partitions before any listens: a client routed to any shard finds
@@ -393,7 +393,7 @@ async fn open_quorum(
 
 /// Shard 0's controller side: the quorum's driver, the controller listener, the controller's
 /// duties and this broker's registration and heartbeats.
-fn start_controller(shard: &Rc<Shard>) -> Result<(), ServeError> {
+async fn start_controller(shard: &Rc<Shard>) -> Result<(), ServeError> {
     let Some(controller) = shard.controller.as_ref() else {
         return Ok(());
     };
@@ -405,10 +405,12 @@ fn start_controller(shard: &Rc<Shard>) -> Result<(), ServeError> {
     });
     glommio::spawn_local(quorum.clone().run(publish)).detach();
     if let Some(address) = shard.config.cluster.controller_listener {
-        let listener = glommio::net::TcpListener::bind(address).map_err(|e| ServeError::Shard {
-            shard: 0,
-            reason: format!("cannot listen on the CONTROLLER listener {address}: {e}"),
-        })?;
+        let listener = crate::quorum::wire::bind(address)
+            .await
+            .map_err(|e| ServeError::Shard {
+                shard: 0,
+                reason: format!("cannot listen on the CONTROLLER listener {address}: {e}"),
+            })?;
         tracing::info!(%address, "controller listener");
         let caller = shard.clone();
         let receiver = quorum.clone();
