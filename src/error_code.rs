@@ -54,6 +54,9 @@ pub enum ErrorCode {
     StaleBrokerEpoch = 77,
     DuplicateBrokerRegistration = 101,
     InconsistentClusterId = 104,
+    PreferredLeaderNotAvailable = 80,
+    EligibleLeadersNotAvailable = 83,
+    ElectionNotNeeded = 84,
 }
 
 impl ErrorCode {
@@ -114,6 +117,9 @@ impl ErrorCode {
             ErrorCode::StaleBrokerEpoch => "STALE_BROKER_EPOCH",
             ErrorCode::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
             ErrorCode::InconsistentClusterId => "INCONSISTENT_CLUSTER_ID",
+            ErrorCode::PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
+            ErrorCode::EligibleLeadersNotAvailable => "ELIGIBLE_LEADERS_NOT_AVAILABLE",
+            ErrorCode::ElectionNotNeeded => "ELECTION_NOT_NEEDED",
         }
     }
 }

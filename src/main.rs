@@ -56,6 +56,11 @@ enum Command {
     #[cfg(feature = "tools")]
     #[command(subcommand)]
     Cluster(weir::tools::cluster::ClusterCommand),
+    /// Elect preferred (or, unclean, any live) replicas as leaders (kafka-leader-election.sh).
+    ///
+    /// Example: weir leader-election --election-type PREFERRED --all-topic-partitions
+    #[cfg(feature = "tools")]
+    LeaderElection(weir::tools::leader_election::LeaderElectionArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     #[cfg(feature = "tools")]
     #[command(subcommand)]
@@ -120,6 +125,10 @@ fn main() -> ExitCode {
         },
         #[cfg(feature = "tools")]
         Command::Cluster(command) => tool("cluster", weir::tools::cluster::run(command)),
+        #[cfg(feature = "tools")]
+        Command::LeaderElection(args) => {
+            tool("leader-election", weir::tools::leader_election::run(args))
+        }
         #[cfg(feature = "tools")]
         Command::Topic(command) => tool("topic", weir::tools::topic::run(command)),
         #[cfg(feature = "tools")]

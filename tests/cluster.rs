@@ -367,3 +367,123 @@ fn sigterm_moves_leaderships_before_the_broker_exits() {
         assert!(!isr.contains(&1), "{isr:?}");
     }
 }
+
+/// `weir leader-election` against the cluster: (exit success, stdout).
+fn leader_election(bootstrap: &str, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("leader-election")
+        .args(args)
+        .args(["-b", bootstrap])
+        .output()
+        .expect("run weir leader-election");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!(
+        "leader-election {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), stdout)
+}
+
+/// ElectLeaders (KIP-460) through `weir leader-election`: a preferred election is not needed
+/// while the preferred replica leads and is refused while it is out of the ISR; an unclean
+/// election gives a partition left without a leader to a live out-of-sync replica, which then
+/// takes writes.
+#[test]
+fn leader_election_preferred_and_unclean() {
+    let (_turn, mut cluster) = start();
+    let bootstrap = cluster.bootstrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new("elect", 1, TopicReplication::Variable(&[&[1, 2]]));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
+        .expect("CreateTopics")
+    {
+        result.expect("topic created");
+    }
+    let partition =
+        |bootstrap: &str| view(bootstrap, "elect").and_then(|(_, p)| p.get(&0).cloned());
+    wait_until("the topic's leader", Duration::from_secs(20), || {
+        partition(&bootstrap).is_some_and(|p| p.0 == 1)
+    });
+    let (ok, out) = leader_election(
+        &bootstrap,
+        &[
+            "--election-type",
+            "PREFERRED",
+            "--topic",
+            "elect",
+            "--partition",
+            "0",
+        ],
+    );
+    assert!(
+        ok && out.contains("Valid replica already elected for partitions elect-0"),
+        "{out}"
+    );
+
+    // Broker 1 dies: broker 2 leads alone. Restarted, broker 1 is alive but out of the ISR
+    // (it has no copy of what 2 took meanwhile), so it cannot be the preferred leader.
+    let one = cluster.index_of(1);
+    cluster.kill(one);
+    let bootstrap = cluster.bootstrap();
+    wait_until("broker 2 leads", Duration::from_secs(20), || {
+        partition(&bootstrap).is_some_and(|p| p.0 == 2 && p.2 == vec![2])
+    });
+    cluster.launch(one);
+    cluster.wait_serving(one);
+    let bootstrap = cluster.bootstrap();
+    let (ok, out) = leader_election(
+        &bootstrap,
+        &["--election-type", "preferred", "--topic", "elect"],
+    );
+    assert!(
+        !ok && out.contains("elect-0: PREFERRED_LEADER_NOT_AVAILABLE"),
+        "{out}"
+    );
+    let (ok, out) = leader_election(
+        &bootstrap,
+        &[
+            "--election-type",
+            "UNCLEAN",
+            "--topic",
+            "elect",
+            "--partition",
+            "0",
+        ],
+    );
+    assert!(
+        ok && out.contains("Valid replica already elected for partitions elect-0"),
+        "{out}"
+    );
+
+    // Broker 2, the last ISR member, shuts down: the partition has no leader.
+    cluster.terminate(cluster.index_of(2), Duration::from_secs(30));
+    let bootstrap = cluster.bootstrap();
+    wait_until("the partition is offline", Duration::from_secs(20), || {
+        partition(&bootstrap).is_some_and(|p| p.0 == -1)
+    });
+    let (ok, out) = leader_election(
+        &bootstrap,
+        &[
+            "--election-type",
+            "UNCLEAN",
+            "--topic",
+            "elect",
+            "--partition",
+            "0",
+        ],
+    );
+    assert!(
+        ok && out
+            .contains("Successfully completed leader election (UNCLEAN) for partitions elect-0"),
+        "{out}"
+    );
+    wait_until("broker 1 leads", Duration::from_secs(20), || {
+        partition(&bootstrap).is_some_and(|p| p.0 == 1 && p.2 == vec![1])
+    });
+    let watermarks = produce_one_per_partition(&bootstrap, "elect", 1);
+    assert_eq!(watermarks, vec![1]);
+}

@@ -128,6 +128,31 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
          (risks losing acknowledged records); the default of the topic key of the same name.",
     ),
     ConfigDef::applied(
+        "auto.leader.rebalance.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Check::Any,
+        "The active controller gives each partition back to its preferred replica (the first \
+         of its assignment) when that replica is alive and in sync, every \
+         leader.imbalance.check.interval.seconds.",
+    ),
+    ConfigDef::applied(
+        "leader.imbalance.check.interval.seconds",
+        ConfigType::Long,
+        Some("300"),
+        Check::Range(1, INT_MAX),
+        "How often the active controller looks for partitions not led by their preferred \
+         replica.",
+    ),
+    ConfigDef::ignored(
+        "leader.imbalance.per.broker.percentage",
+        ConfigType::Int,
+        Some("10"),
+        Check::Range(0, 100),
+        "The share of a broker's partitions that may be led elsewhere before a rebalance.",
+        "as Kafka's KRaft controller (KAFKA-13682), every imbalanced partition is rebalanced.",
+    ),
+    ConfigDef::applied(
         "advertised.listeners",
         ConfigType::String,
         None,

@@ -86,6 +86,10 @@ pub struct ClusterConfig {
     pub controlled_shutdown: bool,
     /// `unclean.leader.election.enable` (the broker default)
     pub unclean_leader_election: bool,
+    /// `auto.leader.rebalance.enable`
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`
+    pub leader_imbalance_check_interval_s: u64,
 }
 
 impl ClusterConfig {
@@ -288,6 +292,9 @@ impl BrokerConfig {
             election_timeout_ms: s.parse("controller.quorum.election.timeout.ms")?,
             controlled_shutdown: s.flag("controlled.shutdown.enable")?,
             unclean_leader_election: s.flag("unclean.leader.election.enable")?,
+            auto_leader_rebalance: s.flag("auto.leader.rebalance.enable")?,
+            leader_imbalance_check_interval_s: s
+                .parse("leader.imbalance.check.interval.seconds")?,
         };
         let advertised = match s.given("advertised.listeners") {
             Some(text) => parse_listener("advertised.listeners", text)?,
@@ -724,6 +731,7 @@ mod tests {
         let read = settings.read.borrow();
         let unread: Vec<&str> = BROKER_KEYS
             .iter()
+            .filter(|def| matches!(def.effect, registry::Effect::Applied))
             .map(|def| def.name)
             .filter(|name| !read.contains(name))
             .collect();

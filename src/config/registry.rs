@@ -88,6 +88,22 @@ impl ConfigDef {
         }
     }
 
+    /// A key Kafka documents that Weir accepts and validates but does not act on (`why` says
+    /// so in its documentation).
+    pub const fn ignored(
+        name: &'static str,
+        kind: ConfigType,
+        default: Option<&'static str>,
+        check: Check,
+        doc: &'static str,
+        why: &'static str,
+    ) -> Self {
+        ConfigDef {
+            effect: Effect::Ignored(why),
+            ..ConfigDef::applied(name, kind, default, check, doc)
+        }
+    }
+
     /// Checks `value` against the key's type and rule; the error is the reason, in words a
     /// client's error message can carry.
     pub fn validate(&self, value: &str) -> Result<(), String> {

@@ -13,7 +13,8 @@
 
 use uuid::Uuid;
 
-use super::model::{BrokerMeta, ClusterMeta, PartitionMeta, TopicMeta, NO_LEADER};
+use super::election::{elect, partition_changes};
+use super::model::{BrokerMeta, ClusterMeta, NO_LEADER};
 use super::records::MetadataRecord;
 use crate::error_code::ErrorCode;
 
@@ -144,63 +145,11 @@ pub fn unfence(state: &ClusterMeta, id: i32) -> Vec<MetadataRecord> {
     records
 }
 
-/// A partition record for every partition that `rework` gives a different state, with its
-/// epochs bumped.
-fn partition_changes(
-    state: &ClusterMeta,
-    rework: impl Fn(&TopicMeta, &PartitionMeta) -> Option<PartitionMeta>,
-) -> Vec<MetadataRecord> {
-    let mut records = Vec::new();
-    for topic in state.topics.values() {
-        for (index, p) in topic.partitions.iter().enumerate() {
-            if let Some(next) = rework(topic, p).and_then(|next| changed(p, next)) {
-                records.push(MetadataRecord::Partition {
-                    topic_id: topic.id,
-                    partition: index as i32,
-                    state: next,
-                });
-            }
-        }
-    }
-    records
-}
-
-/// The first replica in assignment order that is in the ISR and alive; else, when unclean
-/// election is allowed, the first live replica; else none.
-fn elect(p: &PartitionMeta, alive: impl Fn(i32) -> bool, unclean: bool) -> i32 {
-    let in_sync = p
-        .replicas
-        .iter()
-        .copied()
-        .find(|b| p.isr.contains(b) && alive(*b));
-    match in_sync {
-        Some(leader) => leader,
-        None if unclean => p
-            .replicas
-            .iter()
-            .copied()
-            .find(|b| alive(*b))
-            .unwrap_or(NO_LEADER),
-        None => NO_LEADER,
-    }
-}
-
-/// `next` with its epochs bumped, when it differs from `old`.
-fn changed(old: &PartitionMeta, mut next: PartitionMeta) -> Option<PartitionMeta> {
-    if *old == next {
-        return None;
-    }
-    if next.leader != old.leader {
-        next.leader_epoch = old.leader_epoch + 1;
-    }
-    next.partition_epoch = old.partition_epoch + 1;
-    Some(next)
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::metadata::records::applied;
+    use crate::metadata::{PartitionMeta, TopicMeta};
 
     fn registration(id: i32, incarnation: u128) -> Registration {
         Registration {
@@ -214,7 +163,7 @@ mod tests {
     }
 
     /// Three live brokers and topic `t` with partitions led by 1, 2 and 3, all in sync.
-    fn cluster() -> ClusterMeta {
+    pub(crate) fn cluster() -> ClusterMeta {
         let mut state = ClusterMeta {
             cluster_id: "c".into(),
             ..Default::default()

@@ -7,6 +7,7 @@
 pub mod assignment;
 mod codec;
 pub mod controller;
+pub mod election;
 pub mod liveness;
 mod model;
 pub mod record_codec;

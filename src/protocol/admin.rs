@@ -1,5 +1,6 @@
-//! CreateTopics (19), DeleteTopics (20), CreatePartitions (37): decoded here, decided by the
-//! controller shard (`shard::controller`), answered per topic with Kafka's error codes.
+//! CreateTopics (19), DeleteTopics (20), CreatePartitions (37), ElectLeaders (43): decoded
+//! here, decided by the controller shard (`shard::controller`), answered per topic (or
+//! partition) with Kafka's error codes.
 
 use std::rc::Rc;
 
@@ -8,15 +9,18 @@ use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    DeleteTopicsRequest, DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::RequestContext;
 use crate::error_code::ErrorCode;
+use crate::metadata::election::ElectionType;
 use crate::shard::controller::{
     ControllerOp, ControllerReply, NewTopic, PartitionIncrease, Refusal, TopicOutcome,
 };
@@ -253,6 +257,63 @@ pub async fn create_partitions(
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
+}
+
+/// ElectLeaders (KIP-460): preferred or unclean leader elections, decided by the active
+/// controller. Errors are per partition; the top-level code (v1+) says why none was tried.
+pub async fn elect_leaders(
+    ctx: &RequestContext<'_>,
+    request: ElectLeadersRequest,
+) -> ElectLeadersResponse {
+    let Some(kind) = ElectionType::from_wire(request.election_type) else {
+        tracing::warn!(peer = %ctx.peer, election_type = request.election_type, "ElectLeaders with an unknown election type");
+        return ElectLeadersResponse::default().with_error_code(ErrorCode::InvalidRequest.code());
+    };
+    let partitions = request.topic_partitions.map(|topics| {
+        topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.topic.0.as_str().to_string();
+                t.partitions.into_iter().map(move |p| (name.clone(), p))
+            })
+            .collect::<Vec<_>>()
+    });
+    let op = ControllerOp::ElectLeaders { kind, partitions };
+    let outcomes = match ctx
+        .shard
+        .call(CONTROLLER_SHARD, ShardOp::Controller(op))
+        .await
+    {
+        Ok(ShardReply::Controller(ControllerReply::Elections(Ok(outcomes)))) => outcomes,
+        Ok(ShardReply::Controller(ControllerReply::Elections(Err(code)))) => {
+            return ElectLeadersResponse::default().with_error_code(code.code())
+        }
+        _ => {
+            return ElectLeadersResponse::default().with_error_code(ErrorCode::NotController.code())
+        }
+    };
+    let mut results: Vec<ReplicaElectionResult> = Vec::new();
+    for outcome in outcomes {
+        let (code, message) = match outcome.result {
+            Ok(()) => (ErrorCode::None, None),
+            Err((code, message)) => (code, Some(str_bytes(message))),
+        };
+        let partition = PartitionResult::default()
+            .with_partition_id(outcome.partition)
+            .with_error_code(code.code())
+            .with_error_message(message);
+        match results.last_mut() {
+            Some(last) if last.topic.0.as_str() == outcome.topic => {
+                last.partition_result.push(partition)
+            }
+            _ => results.push(
+                ReplicaElectionResult::default()
+                    .with_topic(TopicName(str_bytes(outcome.topic)))
+                    .with_partition_result(vec![partition]),
+            ),
+        }
+    }
+    ElectLeadersResponse::default().with_replica_election_results(results)
 }
 
 fn outcomes_or_refusal(

@@ -42,6 +42,7 @@ pub fn is_forwarded(api_key: i16) -> bool {
         ApiKey::CreatePartitions,
         ApiKey::AlterConfigs,
         ApiKey::IncrementalAlterConfigs,
+        ApiKey::ElectLeaders,
         // Only the active controller knows every voter's progress.
         ApiKey::DescribeQuorum,
     ]

@@ -56,6 +56,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeQuorum, 0, 1),
+    (ApiKey::ElectLeaders, 0, 2),
 ];
 
 pub use controller_calls::{
@@ -413,6 +414,9 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         )),
         RequestKind::IncrementalAlterConfigs(req) => typed(ResponseKind::IncrementalAlterConfigs(
             alter_configs::incremental_alter_configs(ctx, req).await,
+        )),
+        RequestKind::ElectLeaders(req) => typed(ResponseKind::ElectLeaders(
+            admin::elect_leaders(ctx, req).await,
         )),
         RequestKind::DescribeQuorum(req) => typed(ResponseKind::DescribeQuorum(
             controller_calls::describe_quorum(ctx.shard, req).await,

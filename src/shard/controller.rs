@@ -21,6 +21,7 @@ use super::ops::{ShardOp, ShardReply};
 use super::Shard;
 use crate::error_code::ErrorCode;
 use crate::metadata::controller::{decide, ControllerContext, Decision, TopicCommand};
+use crate::metadata::election::{self, ElectionOutcome, ElectionType};
 use crate::metadata::liveness::{self, Registration};
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::{BrokerMeta, ClusterMeta};
@@ -81,6 +82,11 @@ pub enum ControllerOp {
     Forward(bytes::Bytes),
     /// The metadata quorum's state, for DescribeQuorum.
     DescribeQuorum,
+    /// ElectLeaders: `partitions` as (topic, partition), `None` for all.
+    ElectLeaders {
+        kind: ElectionType,
+        partitions: Option<Vec<(String, i32)>>,
+    },
 }
 
 pub enum ControllerReply {
@@ -88,6 +94,7 @@ pub enum ControllerReply {
     ProducerId(Result<i64, ErrorCode>),
     Forwarded(Result<bytes::Bytes, ErrorCode>),
     Quorum(crate::quorum::QuorumStatus),
+    Elections(Result<Vec<ElectionOutcome>, ErrorCode>),
     /// This node is not the active controller (the caller forwards or answers NOT_CONTROLLER).
     NotController,
 }
@@ -164,6 +171,11 @@ impl Shard {
             }
             ControllerOp::DescribeQuorum => {
                 return ControllerReply::Quorum(controller.quorum.status())
+            }
+            ControllerOp::ElectLeaders { kind, partitions } => {
+                return ControllerReply::Elections(
+                    self.elect_leaders(kind, partitions.as_deref()).await,
+                )
             }
             ControllerOp::CreateTopics {
                 topics,
@@ -257,6 +269,58 @@ impl Shard {
             .await
             .map_err(|e| propose_refusal(e).code)?;
         Ok(start)
+    }
+
+    /// ElectLeaders on the active controller: decided and committed under the turn.
+    async fn elect_leaders(
+        &self,
+        kind: ElectionType,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Result<Vec<ElectionOutcome>, ErrorCode> {
+        let (controller, _turn) = self.active_turn().await?;
+        let (records, outcomes) =
+            election::elect_leaders(&controller.quorum.meta(), kind, partitions);
+        if !records.is_empty() {
+            controller
+                .quorum
+                .propose(&records, PROPOSE_TIMEOUT)
+                .await
+                .map_err(|e| propose_refusal(e).code)?;
+        }
+        for outcome in outcomes.iter().filter(|o| o.result.is_ok()) {
+            let leader = controller
+                .quorum
+                .meta()
+                .topics
+                .get(&outcome.topic)
+                .and_then(|t| t.partition(outcome.partition))
+                .map_or(crate::metadata::NO_LEADER, |p| p.leader);
+            if kind == ElectionType::Unclean {
+                tracing::warn!(topic = %outcome.topic, partition = outcome.partition, leader, "unclean leader election (ElectLeaders): records the old ISR acknowledged may be lost");
+            } else {
+                tracing::info!(topic = %outcome.topic, partition = outcome.partition, leader, "preferred leader elected (ElectLeaders)");
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// `auto.leader.rebalance.enable`: preferred replicas that are alive and in sync lead
+    /// again.
+    async fn rebalance_leaders(&self) {
+        let Ok((controller, _turn)) = self.active_turn().await else {
+            return;
+        };
+        let records = election::rebalance_preferred_leaders(&controller.quorum.meta());
+        if records.is_empty() {
+            return;
+        }
+        match controller.quorum.propose(&records, PROPOSE_TIMEOUT).await {
+            Ok(_) => tracing::info!(
+                partitions = records.len(),
+                "auto leader rebalance: preferred replicas lead again"
+            ),
+            Err(e) => tracing::warn!(error = %e, "auto leader rebalance not committed"),
+        }
     }
 
     /// The controller's turn (one change at a time), taken only while this node is the
@@ -394,6 +458,9 @@ impl Shard {
     /// cluster, and fencing brokers whose session lapsed.
     pub(super) async fn controller_duties(self: Rc<Self>) {
         let mut first = true;
+        let rebalance_interval =
+            Duration::from_secs(self.config.cluster.leader_imbalance_check_interval_s);
+        let mut last_rebalance = Instant::now();
         loop {
             if !std::mem::take(&mut first) {
                 glommio::timer::sleep(DUTY_INTERVAL).await;
@@ -455,6 +522,12 @@ impl Shard {
                     ),
                     Err(e) => tracing::warn!(broker = id, error = %e, "fencing not committed"),
                 }
+            }
+            if self.config.cluster.auto_leader_rebalance
+                && last_rebalance.elapsed() >= rebalance_interval
+            {
+                last_rebalance = Instant::now();
+                self.rebalance_leaders().await;
             }
         }
     }

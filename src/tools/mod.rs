@@ -6,8 +6,10 @@
 pub mod cluster;
 pub mod consume;
 pub mod group;
+pub mod leader_election;
 pub mod perf;
 pub mod produce;
+mod raw_client;
 pub mod table;
 pub mod topic;
 
@@ -90,6 +92,14 @@ fn code_name(code: &RDKafkaErrorCode) -> String {
         name.push(c.to_ascii_uppercase());
     }
     name
+}
+
+/// Kafka's name for an error code off the wire (a response the tool decoded itself).
+fn wire_code_name(code: i16) -> String {
+    match rdkafka::types::RDKafkaRespErr::try_from(i32::from(code)) {
+        Ok(known) => code_name(&RDKafkaErrorCode::from(known)),
+        Err(_) => format!("error {code}"),
+    }
 }
 
 /// librdkafka's description of a code ("Broker: Topic already exists").
