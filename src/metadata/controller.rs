@@ -572,23 +572,7 @@ mod tests {
         state
     }
 
-    /// xorshift64: a seeded, replayable sequence for the randomized test.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-            &items[self.below(items.len() as u64) as usize]
-        }
-    }
+    use crate::metadata::simulation::Rng;
 
     const NAMES: &[&str] = &["a", "b", "c", "d", "__consumer_offsets", "bad name"];
 

@@ -12,6 +12,8 @@ pub mod liveness;
 mod model;
 pub mod record_codec;
 pub mod records;
+#[cfg(test)]
+mod simulation;
 
 use std::path::{Path, PathBuf};
 
