@@ -32,15 +32,15 @@ fn start() -> (std::sync::MutexGuard<'static, ()>, Cluster) {
     let turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let cluster = Cluster::start(
-        3,
-        &[
-            &format!("broker.session.timeout.ms={SESSION_MS}"),
-            "broker.heartbeat.interval.ms=500",
-            "offsets.topic.num.partitions=3",
-        ],
-    );
-    (turn, cluster)
+    (turn, Cluster::start(3, &timing_overrides()))
+}
+
+fn timing_overrides() -> Vec<String> {
+    vec![
+        format!("broker.session.timeout.ms={SESSION_MS}"),
+        "broker.heartbeat.interval.ms=500".into(),
+        "offsets.topic.num.partitions=3".into(),
+    ]
 }
 
 /// (brokers, controller, partition → (leader, replicas, isr)) as librdkafka sees them.
@@ -81,6 +81,42 @@ fn create_topic(bootstrap: &str, name: &str, partitions: i32, replicas: i32) {
         .expect("CreateTopics")
     {
         result.expect("topic created");
+    }
+}
+
+/// CreateTopics until a controller takes it (bounded: 30 s after `started`); returns the
+/// errors of the tries before. A try that timed out may still have created the topic: its
+/// retry is then answered TOPIC_ALREADY_EXISTS, as Kafka answers it.
+fn create_topic_retrying(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replicas: i32,
+    started: Instant,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no controller took CreateTopics: {errors:?}"
+        );
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .expect("admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replicas));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(10)));
+        match futures_lite::future::block_on(admin.create_topics([&topic], &options)) {
+            Ok(results) => match &results[0] {
+                Ok(_) => return errors,
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return errors,
+                Err((_, code)) => errors.push(format!("{code:?}")),
+            },
+            Err(e) => errors.push(e.to_string()),
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -295,32 +331,7 @@ fn killing_the_active_controller_elects_another_and_loses_no_topic() {
         "node {new_controller} is the controller {:?} after node {killed_id} was killed",
         started.elapsed()
     );
-    // A new controller takes topic creation. A try that timed out may still have created the
-    // topic: its retry is then answered TOPIC_ALREADY_EXISTS, as Kafka answers it.
-    let mut errors = Vec::new();
-    loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no controller took CreateTopics after the kill: {errors:?}"
-        );
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .create()
-            .expect("admin client");
-        let topic = NewTopic::new("after", 3, TopicReplication::Fixed(2));
-        let options = AdminOptions::new()
-            .operation_timeout(Some(Duration::from_secs(10)))
-            .request_timeout(Some(Duration::from_secs(10)));
-        match futures_lite::future::block_on(admin.create_topics([&topic], &options)) {
-            Ok(results) => match &results[0] {
-                Ok(_) => break,
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => break,
-                Err((_, code)) => errors.push(format!("{code:?}")),
-            },
-            Err(e) => errors.push(e.to_string()),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let errors = create_topic_retrying(&bootstrap, "after", 3, 2, started);
     eprintln!(
         "a new controller created a topic {:?} after the kill (earlier tries: {errors:?})",
         started.elapsed()
@@ -486,4 +497,87 @@ fn leader_election_preferred_and_unclean() {
     });
     let watermarks = produce_one_per_partition(&bootstrap, "elect", 1);
     assert_eq!(watermarks, vec![1]);
+}
+
+/// Kafka's separate roles (`process.roles`): three controller-only nodes form the quorum and
+/// serve no clients; three broker-only nodes follow it (one finds the controllers through
+/// `controller.quorum.bootstrap.servers` alone), register, and are the only brokers clients
+/// see and the only leaders. Killing the active controller elects another that takes topic
+/// creation; a killed broker's partitions move.
+#[test]
+fn separate_controller_and_broker_nodes() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cluster = Cluster::start_separate(3, 3, &timing_overrides());
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap, "split", 6, 3);
+    wait_until(
+        "leaders on the three brokers",
+        Duration::from_secs(20),
+        || {
+            view(&bootstrap, "split").is_some_and(|(brokers, p)| {
+                brokers == BTreeSet::from([1, 2, 3])
+                    && p.len() == 6
+                    && p.values().map(|l| l.0).collect::<BTreeSet<_>>() == BTreeSet::from([1, 2, 3])
+            })
+        },
+    );
+    assert_eq!(
+        produce_one_per_partition(&bootstrap, "split", 6),
+        vec![1; 6]
+    );
+    // Broker 1 knows the quorum only through the bootstrap servers.
+    let describe = cluster_describe(cluster.nodes[cluster.index_of(1)].port);
+    let brokers: BTreeSet<i64> = describe["brokers"]
+        .as_array()
+        .expect("brokers")
+        .iter()
+        .filter_map(|b| b["id"].as_i64())
+        .collect();
+    assert_eq!(brokers, BTreeSet::from([1, 2, 3]), "{describe}");
+    let voters: BTreeSet<i64> = describe["quorum"]["voters"]
+        .as_array()
+        .expect("voters")
+        .iter()
+        .filter_map(|v| v["id"].as_i64())
+        .collect();
+    assert_eq!(voters, BTreeSet::from([101, 102, 103]), "{describe}");
+    let leader = describe["quorum"]["leader"]
+        .as_i64()
+        .expect("a quorum leader") as i32;
+    assert!((101..=103).contains(&leader), "{describe}");
+    // A controller-only node has no client port.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", cluster.nodes[0].port)).is_err());
+
+    let started = Instant::now();
+    cluster.kill(cluster.index_of(leader));
+    let errors = create_topic_retrying(&bootstrap, "after", 3, 3, started);
+    eprintln!(
+        "topic created {:?} after the active controller {leader} was killed (earlier tries: {errors:?})",
+        started.elapsed()
+    );
+    let describe = cluster_describe(cluster.nodes[cluster.index_of(2)].port);
+    let new_leader = describe["quorum"]["leader"].as_i64().unwrap_or(-1) as i32;
+    assert!(
+        new_leader != leader && (101..=103).contains(&new_leader),
+        "{describe}"
+    );
+
+    let started = Instant::now();
+    cluster.kill(cluster.index_of(2));
+    let bootstrap = cluster.bootstrap();
+    wait_until(
+        "broker 2's leaderships moved",
+        Duration::from_millis(SESSION_MS + 10_000),
+        || {
+            view(&bootstrap, "split").is_some_and(|(brokers, p)| {
+                !brokers.contains(&2) && p.len() == 6 && p.values().all(|l| l.0 == 1 || l.0 == 3)
+            })
+        },
+    );
+    eprintln!(
+        "broker 2's leaderships moved {:?} after kill -9",
+        started.elapsed()
+    );
 }

@@ -19,11 +19,8 @@ fn roles(value: &str) -> Result<(), &'static str> {
     let mut roles: Vec<&str> = value.split(',').map(str::trim).collect();
     roles.sort_unstable();
     match roles.as_slice() {
-        ["broker", "controller"] => Ok(()),
-        ["broker"] | ["controller"] => {
-            Err("Weir nodes are combined (broker,controller); separate roles are not supported yet")
-        }
-        _ => Err("expected broker,controller"),
+        ["broker", "controller"] | ["broker"] | ["controller"] => Ok(()),
+        _ => Err("expected broker, controller, or broker,controller"),
     }
 }
 
@@ -49,8 +46,8 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         ConfigType::List,
         Some("broker,controller"),
         Check::Custom(roles),
-        "The node's roles; Weir nodes are combined: broker and controller (a metadata quorum \
-         voter) in one process.",
+        "The node's roles: broker (serves clients and partitions), controller (a metadata \
+         quorum voter, listed in controller.quorum.voters), or both in one process.",
     ),
     ConfigDef::applied(
         "controller.quorum.voters",
@@ -59,6 +56,15 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         Check::Any,
         "The metadata quorum: id@host:port of every voter's CONTROLLER listener. Empty: this \
          node alone is the quorum (a single-node cluster).",
+    ),
+    ConfigDef::applied(
+        "controller.quorum.bootstrap.servers",
+        ConfigType::List,
+        Some(""),
+        Check::Any,
+        "host:port of controllers a broker-only node asks for the metadata when \
+         controller.quorum.voters is not given (KIP-853's key). Controllers themselves need \
+         controller.quorum.voters: Weir's quorum has a static set of voters.",
     ),
     ConfigDef::applied(
         "controller.listener.names",

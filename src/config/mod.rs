@@ -69,9 +69,16 @@ pub struct AdvertisedListener {
 /// How this node takes part in a cluster (KRaft's keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
+    /// `process.roles`: this node serves clients and partitions.
+    pub broker_role: bool,
+    /// `process.roles`: this node is a metadata quorum voter and may be the active controller.
+    pub controller_role: bool,
     /// `controller.quorum.voters`: every voter's id and CONTROLLER listener. Empty: this node
     /// alone is the quorum.
     pub voters: BTreeMap<i32, SocketAddr>,
+    /// `controller.quorum.bootstrap.servers`: where a broker-only node without
+    /// `controller.quorum.voters` finds the controllers.
+    pub bootstrap_servers: Vec<SocketAddr>,
     /// The CONTROLLER listener of `listeners` (named by `controller.listener.names`).
     pub controller_listener: Option<SocketAddr>,
     /// `broker.rack`
@@ -93,9 +100,17 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// One node is the whole cluster (no `controller.quorum.voters`).
+    /// One combined node is the whole cluster (no other voter).
     pub fn is_single_node(&self) -> bool {
-        self.voters.len() <= 1
+        self.broker_role && self.controller_role && self.voters.len() <= 1
+    }
+
+    /// The controllers a broker-only node asks for the metadata.
+    pub fn controller_addresses(&self) -> Vec<SocketAddr> {
+        match self.voters.is_empty() {
+            true => self.bootstrap_servers.clone(),
+            false => self.voters.values().copied().collect(),
+        }
     }
 }
 
@@ -106,8 +121,9 @@ pub struct BrokerConfig {
     pub broker_id: i32,
     /// The quorum and broker liveness keys.
     pub cluster: ClusterConfig,
-    /// `listeners`: the one PLAINTEXT address every shard binds with SO_REUSEPORT.
-    pub listener: SocketAddr,
+    /// `listeners`: the one PLAINTEXT address every shard binds with SO_REUSEPORT; `None` on
+    /// a controller-only node, which serves no clients.
+    pub listener: Option<SocketAddr>,
     /// `advertised.listeners` (defaults to the listener; a wildcard address advertises the host
     /// name, as Kafka does).
     pub advertised: AdvertisedListener,
@@ -255,36 +271,43 @@ impl BrokerConfig {
         };
         let listener_text = s.text("listeners").unwrap_or(DEFAULT_LISTENER);
         let controller_name = s.text("controller.listener.names").unwrap_or("CONTROLLER");
-        // Checked by the key table (combined nodes only; one client listener, PLAINTEXT).
-        let _ = (
-            s.text("process.roles"),
-            s.text("inter.broker.listener.name"),
-        );
+        // Checked by the key table (one client listener, PLAINTEXT).
+        let _ = s.text("inter.broker.listener.name");
+        let roles = s.text("process.roles").unwrap_or("broker,controller");
+        let broker_role = roles.split(',').any(|r| r.trim() == "broker");
+        let controller_role = roles.split(',').any(|r| r.trim() == "controller");
         let (listener_endpoint, controller_endpoint) =
             split_listeners(listener_text, controller_name)?;
-        let listener = resolve("listeners", &listener_endpoint)?;
+        let listener = listener_endpoint
+            .as_ref()
+            .map(|e| resolve("listeners", e))
+            .transpose()?;
         let controller_listener = controller_endpoint
             .map(|e| resolve("listeners", &e))
             .transpose()?;
-        let voters = parse_voters(s.text("controller.quorum.voters").unwrap_or(""))?;
-        if !voters.is_empty() {
-            if !voters.contains_key(&broker_id) {
-                return Err(ConfigError::invalid(
-                    "controller.quorum.voters",
-                    s.text("controller.quorum.voters").unwrap_or(""),
-                    format!("node {broker_id} is not a voter; Weir nodes are combined broker and controller, so every node is a voter"),
-                ));
-            }
-            if controller_listener.is_none() && voters.len() > 1 {
-                return Err(ConfigError::invalid(
-                    "listeners",
-                    listener_text,
-                    format!("a quorum voter needs a {controller_name}://host:port listener"),
-                ));
-            }
-        }
+        let voters_text = s.text("controller.quorum.voters").unwrap_or("");
+        let voters = parse_voters(voters_text)?;
+        let bootstrap_text = s.text("controller.quorum.bootstrap.servers").unwrap_or("");
+        let bootstrap_servers =
+            parse_addresses("controller.quorum.bootstrap.servers", bootstrap_text)?;
+        let listener = check_roles(RolesCheck {
+            broker_id,
+            broker_role,
+            controller_role,
+            roles,
+            voters: &voters,
+            voters_text,
+            bootstrap_servers: &bootstrap_servers,
+            listener,
+            controller_listener,
+            listener_text,
+            controller_name,
+        })?;
         let cluster = ClusterConfig {
+            broker_role,
+            controller_role,
             voters,
+            bootstrap_servers,
             controller_listener,
             rack: s.given("broker.rack").map(str::to_string),
             session_timeout_ms: s.parse("broker.session.timeout.ms")?,
@@ -298,13 +321,20 @@ impl BrokerConfig {
         };
         let advertised = match s.given("advertised.listeners") {
             Some(text) => parse_listener("advertised.listeners", text)?,
-            None if listener.ip().is_unspecified() => AdvertisedListener {
-                host: host_name(),
-                port: listener.port(),
-            },
-            None => AdvertisedListener {
-                host: listener.ip().to_string(),
-                port: listener.port(),
+            None => match listener {
+                Some(listener) if listener.ip().is_unspecified() => AdvertisedListener {
+                    host: host_name(),
+                    port: listener.port(),
+                },
+                Some(listener) => AdvertisedListener {
+                    host: listener.ip().to_string(),
+                    port: listener.port(),
+                },
+                // A controller-only node advertises nothing to clients.
+                None => AdvertisedListener {
+                    host: String::new(),
+                    port: 0,
+                },
             },
         };
 
@@ -424,7 +454,7 @@ fn broker_log_config(s: &Settings<'_>) -> Result<LogConfig, ConfigError> {
 fn split_listeners(
     text: &str,
     controller_name: &str,
-) -> Result<(AdvertisedListener, Option<AdvertisedListener>), ConfigError> {
+) -> Result<(Option<AdvertisedListener>, Option<AdvertisedListener>), ConfigError> {
     let mut client = None;
     let mut controller = None;
     for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -445,10 +475,114 @@ fn split_listeners(
             }
         }
     }
-    let client = client.ok_or_else(|| {
-        ConfigError::invalid("listeners", text, "no PLAINTEXT://host:port listener")
-    })?;
     Ok((client, controller))
+}
+
+/// What `process.roles` asks of the other cluster keys.
+struct RolesCheck<'a> {
+    broker_id: i32,
+    broker_role: bool,
+    controller_role: bool,
+    roles: &'a str,
+    voters: &'a BTreeMap<i32, SocketAddr>,
+    voters_text: &'a str,
+    bootstrap_servers: &'a [SocketAddr],
+    listener: Option<SocketAddr>,
+    controller_listener: Option<SocketAddr>,
+    listener_text: &'a str,
+    controller_name: &'a str,
+}
+
+/// Kafka's rules for a node's roles (`KafkaConfig` validation): a controller is a voter with
+/// a CONTROLLER listener; a broker-only node is not a voter, has no CONTROLLER listener, and
+/// is told where the controllers are. Returns the client listener (a controller-only node
+/// has none).
+fn check_roles(c: RolesCheck<'_>) -> Result<Option<SocketAddr>, ConfigError> {
+    let voter = c.voters.contains_key(&c.broker_id);
+    let voters_error =
+        |why: String| ConfigError::invalid("controller.quorum.voters", c.voters_text, why);
+    if c.controller_role {
+        if c.voters.is_empty() && !c.bootstrap_servers.is_empty() {
+            return Err(ConfigError::invalid(
+                "controller.quorum.bootstrap.servers",
+                &c.bootstrap_servers.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","),
+                "a controller needs controller.quorum.voters: Weir's quorum has a static set of voters (KIP-853's dynamic quorums are not supported)",
+            ));
+        }
+        if !c.voters.is_empty() && !voter {
+            return Err(voters_error(format!(
+                "node {} has the controller role (process.roles={}) but is not a voter",
+                c.broker_id, c.roles
+            )));
+        }
+        if c.controller_listener.is_none() && (c.voters.len() > 1 || !c.broker_role) {
+            return Err(ConfigError::invalid(
+                "listeners",
+                c.listener_text,
+                format!(
+                    "a quorum voter needs a {}://host:port listener",
+                    c.controller_name
+                ),
+            ));
+        }
+        if !c.broker_role && c.voters.is_empty() {
+            return Err(voters_error(
+                "a controller-only node needs controller.quorum.voters".into(),
+            ));
+        }
+    } else {
+        if voter {
+            return Err(voters_error(format!(
+                "node {} is broker-only (process.roles=broker) and must not be a voter",
+                c.broker_id
+            )));
+        }
+        if c.voters.is_empty() && c.bootstrap_servers.is_empty() {
+            return Err(voters_error(
+                "a broker-only node needs controller.quorum.voters or controller.quorum.bootstrap.servers to find the controllers".into(),
+            ));
+        }
+        if c.controller_listener.is_some() {
+            return Err(ConfigError::invalid(
+                "listeners",
+                c.listener_text,
+                format!(
+                    "a broker-only node has no {} listener (controllers bind it)",
+                    c.controller_name
+                ),
+            ));
+        }
+    }
+    match (c.broker_role, c.listener) {
+        (true, None) => Err(ConfigError::invalid(
+            "listeners",
+            c.listener_text,
+            "no PLAINTEXT://host:port listener",
+        )),
+        (false, Some(_)) => Err(ConfigError::invalid(
+            "listeners",
+            c.listener_text,
+            format!(
+                "a controller-only node (process.roles=controller) serves no clients: give only its {}://host:port listener",
+                c.controller_name
+            ),
+        )),
+        (_, listener) => Ok(listener),
+    }
+}
+
+/// `host:port,...`
+fn parse_addresses(key: &str, text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(|item| {
+            item.to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| ConfigError::invalid(key, text, format!("{item} does not resolve")))
+        })
+        .collect()
 }
 
 /// `controller.quorum.voters`: `id@host:port,...`.
@@ -822,7 +956,7 @@ mod tests {
     #[test]
     fn defaults_run_with_no_arguments() {
         let config = BrokerConfig::default();
-        assert_eq!(config.listener.port(), 9092);
+        assert_eq!(config.listener.map(|l| l.port()), Some(9092));
         assert_eq!(config.log_dir, PathBuf::from(DEFAULT_LOG_DIR));
         assert_eq!(config.num_partitions, 1);
         assert!(config.auto_create_topics);
@@ -847,7 +981,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.broker_id, 7);
-        assert_eq!(config.listener.port(), 19092);
+        assert_eq!(config.listener.map(|l| l.port()), Some(19092));
         assert_eq!(config.advertised.host, "broker.example");
         assert_eq!(config.advertised.port, 9093);
         assert_eq!(config.num_partitions, 3);
@@ -887,5 +1021,108 @@ mod tests {
         assert!(err.to_string().contains("listeners"), "{err}");
         let err = BrokerConfig::from_properties(props(&[("retention.ms", "1")])).unwrap_err();
         assert!(err.to_string().contains("topic config"), "{err}");
+    }
+
+    #[test]
+    fn process_roles_follow_kafkas_rules() {
+        let voters = (
+            "controller.quorum.voters",
+            "1@127.0.0.1:9101,2@127.0.0.1:9102",
+        );
+        let ok = |pairs: &[(&str, &str)]| BrokerConfig::from_properties(props(pairs));
+        let refused = |pairs: &[(&str, &str)], key: &str| {
+            let err = ok(pairs).unwrap_err().to_string();
+            assert!(err.contains(key), "{pairs:?}: {err}");
+        };
+        // A controller-only voter binds only its CONTROLLER listener.
+        let controller = ok(&[
+            ("process.roles", "controller"),
+            ("node.id", "1"),
+            voters,
+            ("listeners", "CONTROLLER://127.0.0.1:9101"),
+        ])
+        .unwrap();
+        assert!(controller.cluster.controller_role && !controller.cluster.broker_role);
+        assert_eq!(controller.listener, None);
+        assert!(!controller.cluster.is_single_node());
+        refused(
+            &[
+                ("process.roles", "controller"),
+                ("node.id", "1"),
+                voters,
+                (
+                    "listeners",
+                    "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9101",
+                ),
+            ],
+            "serves no clients",
+        );
+        refused(
+            &[("process.roles", "controller"), ("node.id", "3"), voters],
+            "is not a voter",
+        );
+        // A broker-only node is not a voter and finds the controllers by the voters or the
+        // bootstrap servers.
+        let broker = ok(&[("process.roles", "broker"), ("node.id", "4"), voters]).unwrap();
+        assert!(broker.cluster.broker_role && !broker.cluster.controller_role);
+        assert_eq!(broker.cluster.controller_addresses().len(), 2);
+        let bootstrapped = ok(&[
+            ("process.roles", "broker"),
+            ("node.id", "4"),
+            ("controller.quorum.bootstrap.servers", "127.0.0.1:9101"),
+        ])
+        .unwrap();
+        assert_eq!(
+            bootstrapped.cluster.controller_addresses(),
+            vec!["127.0.0.1:9101".parse().unwrap()]
+        );
+        refused(
+            &[("process.roles", "broker"), ("node.id", "1"), voters],
+            "must not be a voter",
+        );
+        refused(
+            &[("process.roles", "broker"), ("node.id", "4")],
+            "to find the controllers",
+        );
+        refused(
+            &[
+                ("process.roles", "broker"),
+                ("node.id", "4"),
+                voters,
+                (
+                    "listeners",
+                    "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9101",
+                ),
+            ],
+            "has no CONTROLLER listener",
+        );
+        // Controllers need the static voters.
+        refused(
+            &[("controller.quorum.bootstrap.servers", "127.0.0.1:9101")],
+            "KIP-853",
+        );
+        refused(&[("process.roles", "broker,admin")], "process.roles");
+    }
+
+    #[test]
+    fn the_shipped_cluster_configs_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut files = Vec::new();
+        for sub in [dir.clone(), dir.join("separate")] {
+            for entry in std::fs::read_dir(&sub).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "properties") {
+                    files.push(path);
+                }
+            }
+        }
+        assert_eq!(files.len(), 9, "{files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let props = properties::parse_properties(&path.display().to_string(), &text).unwrap();
+            let config = BrokerConfig::from_properties(props)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!config.cluster.is_single_node(), "{}", path.display());
+        }
     }
 }

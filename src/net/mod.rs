@@ -19,7 +19,6 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::sync::Semaphore;
 
-use crate::config::BrokerConfig;
 use crate::protocol;
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::Shard;
@@ -31,8 +30,8 @@ pub(crate) use send::send_all;
 
 /// Binds the client port on this shard. glommio sets SO_REUSEPORT, so every shard binds the same
 /// address and the kernel spreads connections over them.
-pub fn bind(config: &BrokerConfig) -> std::io::Result<TcpListener> {
-    TcpListener::bind(config.listener).map_err(|e| std::io::Error::other(e.to_string()))
+pub fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// How often a shard at `max.connections` looks for a free place.

@@ -14,6 +14,7 @@
 //! runtime and storage callbacks.
 
 mod disk;
+pub mod observer;
 mod storage;
 pub mod wire;
 
@@ -129,8 +130,7 @@ pub struct Quorum {
     role: Cell<StateRole>,
     /// When each peer was last heard from (ms since the epoch), for DescribeQuorum.
     last_heard: RefCell<HashMap<u64, i64>>,
-    /// The metadata file as this process last wrote it (it becomes the previous copy next).
-    stored: RefCell<Option<Vec<u8>>>,
+    file: SnapshotFile,
     /// The cluster this data dir belongs to ("" on a first start): metadata of another
     /// cluster stops the node before it is written over this data dir's.
     cluster_id: String,
@@ -237,7 +237,7 @@ impl Quorum {
             role: Cell::new(StateRole::Follower),
             cluster_id,
             applied,
-            stored: RefCell::new(None),
+            file: SnapshotFile::new(config.log_dir.clone()),
             last_heard: Default::default(),
             config,
         })
@@ -498,7 +498,7 @@ impl Quorum {
         );
         self.check_cluster_id(&decoded.meta.cluster_id);
         // Stored as sent: it is the metadata file's format.
-        self.store(snapshot.data.to_vec()).await;
+        self.file.store(snapshot.data.to_vec()).await;
         if let Err(e) = self.mem.wl().apply_snapshot(snapshot) {
             fatal(&format!("cannot install the metadata snapshot: {e}"));
         }
@@ -525,10 +525,7 @@ impl Quorum {
                 // The leader's empty entry of a new term; voters are static (no conf changes).
                 continue;
             }
-            match decode_records(&entry.data)
-                .map_err(|e| e.to_string())
-                .and_then(|records| records::applied(&meta, &records).map_err(|e| e.to_string()))
-            {
+            match apply_entry(&meta, &entry.data) {
                 Ok(next) => {
                     meta = Rc::new(next);
                     changed = true;
@@ -560,7 +557,7 @@ impl Quorum {
                 term: last_term,
                 voters: &voters,
             });
-            self.store(encoded).await;
+            self.file.store(encoded).await;
             publish(meta).await;
         }
         for (seq, index) in done {
@@ -569,6 +566,64 @@ impl Quorum {
             }
         }
         self.compact(last_index).await;
+    }
+
+    /// An observer's fetch (`observer`): the committed entries after `after`, once there are
+    /// any (waiting up to `max_wait`), or the applied metadata as a snapshot when those
+    /// entries have left the log. Only applied entries are sent: they are committed.
+    pub async fn answer_fetch(&self, after: u64, max_wait: Duration) -> bytes::Bytes {
+        let deadline = Instant::now() + max_wait;
+        while self.applied_index() <= after && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        let leader = self
+            .leader()
+            .and_then(|id| self.config.voters.get(&id).map(|address| (id, *address)));
+        let (meta, index, term) = {
+            let applied = self.applied.borrow();
+            (applied.meta.clone(), applied.index, applied.term)
+        };
+        let first = self.mem.first_index().unwrap_or(1);
+        if after >= index {
+            return observer::FetchAnswer::Entries {
+                leader,
+                entries: Vec::new(),
+            }
+            .encode();
+        }
+        if after + 1 < first {
+            let voters = self.raw.borrow().store().voters.clone();
+            let snapshot = metadata::encode_view(SnapshotView {
+                meta: &meta,
+                index,
+                term,
+                voters: &voters,
+            });
+            return observer::FetchAnswer::Snapshot {
+                leader,
+                snapshot: snapshot.into(),
+            }
+            .encode();
+        }
+        let entries = self
+            .mem
+            .entries(
+                after + 1,
+                index + 1,
+                observer::MAX_ANSWER_BYTES,
+                GetEntriesContext::empty(false),
+            )
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| {
+                let data = match e.get_entry_type() {
+                    EntryType::EntryNormal => bytes::Bytes::from(e.data.to_vec()),
+                    _ => bytes::Bytes::new(),
+                };
+                (e.index, e.term, data)
+            })
+            .collect();
+        observer::FetchAnswer::Entries { leader, entries }.encode()
     }
 
     /// Metadata of another cluster stops the node before it is written over this data dir's.
@@ -580,21 +635,6 @@ impl Quorum {
                 self.cluster_id
             ));
         }
-    }
-
-    /// Writes the encoded snapshot as the metadata file.
-    async fn store(&self, encoded: Vec<u8>) {
-        let dir = self.config.log_dir.clone();
-        let current = self.stored.borrow_mut().take();
-        let (result, encoded) = blocking(move || {
-            let result = metadata::store_encoded(&dir, &encoded, current.as_deref());
-            (result, encoded)
-        })
-        .await;
-        if let Err(e) = result {
-            fatal(&format!("cannot write the metadata snapshot: {e}"));
-        }
-        *self.stored.borrow_mut() = Some(encoded);
     }
 
     /// Bounds the log: past twice the retained tail behind the applied index, entries before
@@ -633,6 +673,119 @@ impl Quorum {
         *self.log.borrow_mut() = Some(log);
         if let Err(e) = result {
             fatal(&format!("cannot rewrite the metadata log: {e}"));
+        }
+    }
+}
+
+/// One committed entry's records applied to `meta`.
+fn apply_entry(meta: &ClusterMeta, data: &[u8]) -> Result<ClusterMeta, String> {
+    let records = decode_records(data).map_err(|e| e.to_string())?;
+    records::applied(meta, &records).map_err(|e| e.to_string())
+}
+
+/// The metadata file (the applied snapshot), rewritten on every change; the copy it replaces
+/// is kept from memory as the previous one.
+struct SnapshotFile {
+    dir: PathBuf,
+    /// The file as this process last wrote it (it becomes the previous copy next).
+    stored: RefCell<Option<Vec<u8>>>,
+}
+
+impl SnapshotFile {
+    fn new(dir: PathBuf) -> Self {
+        SnapshotFile {
+            dir,
+            stored: RefCell::new(None),
+        }
+    }
+
+    /// Writes the encoded snapshot as the metadata file (on the blocking pool).
+    async fn store(&self, encoded: Vec<u8>) {
+        let dir = self.dir.clone();
+        let current = self.stored.borrow_mut().take();
+        let (result, encoded) = blocking(move || {
+            let result = metadata::store_encoded(&dir, &encoded, current.as_deref());
+            (result, encoded)
+        })
+        .await;
+        if let Err(e) = result {
+            fatal(&format!("cannot write the metadata snapshot: {e}"));
+        }
+        *self.stored.borrow_mut() = Some(encoded);
+    }
+}
+
+/// Where this node's metadata comes from: the quorum it votes in (a controller), or the
+/// controllers it observes (a broker-only node, which never decides anything).
+#[derive(Clone)]
+pub enum MetadataLog {
+    Voter(Rc<Quorum>),
+    Observer(Rc<observer::Observer>),
+}
+
+impl MetadataLog {
+    pub fn meta(&self) -> Rc<ClusterMeta> {
+        match self {
+            MetadataLog::Voter(q) => q.meta(),
+            MetadataLog::Observer(o) => o.meta(),
+        }
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        match self {
+            MetadataLog::Voter(q) => q.applied_index(),
+            MetadataLog::Observer(o) => o.applied_index(),
+        }
+    }
+
+    /// The quorum leader (the active controller) this node knows of.
+    pub fn leader(&self) -> Option<u64> {
+        match self {
+            MetadataLog::Voter(q) => q.leader(),
+            MetadataLog::Observer(o) => o.leader(),
+        }
+    }
+
+    /// Whether this node is the active controller (never an observer).
+    pub fn is_active(&self) -> bool {
+        match self {
+            MetadataLog::Voter(q) => q.is_active(),
+            MetadataLog::Observer(_) => false,
+        }
+    }
+
+    pub fn data_dir_cluster_id(&self) -> &str {
+        match self {
+            MetadataLog::Voter(q) => q.data_dir_cluster_id(),
+            MetadataLog::Observer(o) => o.data_dir_cluster_id(),
+        }
+    }
+
+    /// The link to controller `id`, to call it.
+    pub fn peer(&self, id: u64) -> Option<Rc<PeerLink>> {
+        match self {
+            MetadataLog::Voter(q) => q.peer(id).cloned(),
+            MetadataLog::Observer(o) => o.peer(id),
+        }
+    }
+
+    /// The quorum this node votes in, if it is a controller.
+    pub fn voter(&self) -> Option<&Rc<Quorum>> {
+        match self {
+            MetadataLog::Voter(q) => Some(q),
+            MetadataLog::Observer(_) => None,
+        }
+    }
+
+    /// Commits records through the quorum (the active controller only).
+    pub async fn propose(
+        &self,
+        records: &[MetadataRecord],
+        timeout: Duration,
+    ) -> Result<u64, ProposeError> {
+        match self {
+            MetadataLog::Voter(q) => q.propose(records, timeout).await,
+            MetadataLog::Observer(_) => Err(ProposeError::NotLeader),
         }
     }
 }

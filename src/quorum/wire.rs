@@ -6,7 +6,10 @@
 //! - `RAFT`: a raft-rs `Message` (protobuf), one way;
 //! - `CALL`: `[u64 call id]` and a Kafka request (header and body);
 //! - `REPLY`: `[u64 call id]` and the Kafka response (header and body), or nothing when the
-//!   node could not answer (it is not the active controller).
+//!   node could not answer (it is not the active controller); also the answer to a `FETCH`;
+//! - `FETCH`: `[u64 call id][u64 after index][u32 max wait ms]`: a broker-only node (KRaft's
+//!   observer) asks a voter for the committed metadata after the index it has applied
+//!   (`observer`).
 //!
 //! Every node keeps one outbound connection per peer (reconnecting after a failure) for what it
 //! sends; what it receives arrives on the peers' connections to its listener.
@@ -28,6 +31,7 @@ use crate::net::{duplicate, FrameReader, RequestMemory};
 const RAFT: u8 = 1;
 const CALL: u8 = 2;
 const REPLY: u8 = 3;
+const FETCH: u8 = 4;
 
 /// Snapshots of the metadata travel as one Raft message.
 const MAX_FRAME: usize = 64 << 20;
@@ -35,6 +39,8 @@ const MAX_FRAME: usize = 64 << 20;
 const PEER_QUEUE: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest an observer's fetch is held waiting for new metadata.
+const MAX_FETCH_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum CallError {
@@ -73,6 +79,8 @@ pub struct Handlers {
     /// Answers a call (a Kafka request) with a Kafka response, or `None` when this node is not
     /// the one to ask.
     pub call: Box<dyn Fn(Bytes, SocketAddr) -> super::LocalBoxFuture<Option<Bytes>>>,
+    /// Answers an observer's metadata fetch: (after index, longest wait) to the encoded answer.
+    pub fetch: Box<dyn Fn(u64, Duration) -> super::LocalBoxFuture<Bytes>>,
 }
 
 /// Binds the controller listener for this process alone. glommio's `bind` sets SO_REUSEPORT
@@ -174,6 +182,24 @@ async fn serve_connection(mut stream: TcpStream, handlers: Rc<Handlers>) {
                 })
                 .detach();
             }
+            FETCH => {
+                let parsed = split_call(body).and_then(|(id, rest)| {
+                    let after = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+                    let wait = u32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
+                    Some((id, after, Duration::from_millis(u64::from(wait))))
+                });
+                let Some((id, after, wait)) = parsed else {
+                    tracing::warn!(%peer, "malformed metadata fetch; closing the connection");
+                    break;
+                };
+                let answer = (handlers.fetch)(after, wait.min(MAX_FETCH_WAIT));
+                let replies = replies.clone();
+                glommio::spawn_local(async move {
+                    let response = answer.await;
+                    let _ = replies.try_send(frame(REPLY, Some(id), &response));
+                })
+                .detach();
+            }
             other => {
                 tracing::warn!(%peer, kind = other, "unknown controller frame; closing the connection");
                 break;
@@ -231,11 +257,35 @@ impl PeerLink {
 
     /// Sends a Kafka request to the peer and waits for its response (without size prefix).
     pub async fn call(&self, request: &[u8], timeout: Duration) -> Result<Bytes, CallError> {
+        self.exchange(CALL, request, timeout).await
+    }
+
+    /// Asks the peer (a voter) for the committed metadata after index `after`, waiting there
+    /// up to `max_wait` for some; returns the encoded answer (`observer`).
+    pub async fn fetch_metadata(
+        &self,
+        after: u64,
+        max_wait: Duration,
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        let mut request = Vec::with_capacity(12);
+        request.extend_from_slice(&after.to_be_bytes());
+        let wait_ms = max_wait.as_millis().min(u128::from(u32::MAX)) as u32;
+        request.extend_from_slice(&wait_ms.to_be_bytes());
+        self.exchange(FETCH, &request, timeout).await
+    }
+
+    async fn exchange(
+        &self,
+        kind: u8,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
         let id = self.next_call.get();
         self.next_call.set(id + 1);
         let (reply, answer) = local_channel::new_bounded(1);
         self.pending.borrow_mut().insert(id, reply);
-        if self.queue.try_send(frame(CALL, Some(id), request)).is_err() {
+        if self.queue.try_send(frame(kind, Some(id), request)).is_err() {
             self.pending.borrow_mut().remove(&id);
             return Err(CallError::Unreachable(self.id));
         }

@@ -25,7 +25,7 @@ use crate::metadata::election::{self, ElectionOutcome, ElectionType};
 use crate::metadata::liveness::{self, Registration};
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::{BrokerMeta, ClusterMeta};
-use crate::quorum::{ProposeError, Quorum};
+use crate::quorum::{MetadataLog, ProposeError};
 
 pub use crate::metadata::controller::{
     ConfigChange, NewTopic, PartitionIncrease, Refusal, TopicOutcome,
@@ -108,7 +108,8 @@ pub struct HeartbeatOutcome {
 }
 
 pub struct Controller {
-    pub quorum: Rc<Quorum>,
+    /// The metadata quorum this node votes in, or (broker-only) observes.
+    pub quorum: MetadataLog,
     /// One change at a time: each decision sees the result of the previous one.
     serial: Semaphore,
     /// This node's block of producer ids: the next to hand out and the block's end.
@@ -121,7 +122,7 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(quorum: Rc<Quorum>) -> Self {
+    pub fn new(quorum: MetadataLog) -> Self {
         Controller {
             quorum,
             serial: Semaphore::new(1),
@@ -170,7 +171,10 @@ impl Shard {
                 return ControllerReply::Forwarded(self.forward_to_controller(&request).await)
             }
             ControllerOp::DescribeQuorum => {
-                return ControllerReply::Quorum(controller.quorum.status())
+                return match controller.quorum.voter() {
+                    Some(quorum) => ControllerReply::Quorum(quorum.status()),
+                    None => ControllerReply::NotController,
+                }
             }
             ControllerOp::ElectLeaders { kind, partitions } => {
                 return ControllerReply::Elections(
@@ -488,7 +492,7 @@ impl Shard {
                 }
                 tracing::info!(
                     node = self.config.broker_id,
-                    term = quorum.term(),
+                    term = quorum.voter().map_or(0, |q| q.term()),
                     "this node is the active controller"
                 );
             }
@@ -737,7 +741,10 @@ fn registered(meta: &ClusterMeta, id: i32, epoch: i64) -> Result<&BrokerMeta, Er
 /// Whether SIGTERM asks for a controlled shutdown: a single node has nowhere to move its
 /// leaderships, so it just stops.
 fn controlled_shutdown_due(config: &crate::config::BrokerConfig) -> bool {
-    super::shutting_down() && config.cluster.controlled_shutdown && !config.cluster.is_single_node()
+    super::shutting_down()
+        && config.cluster.controlled_shutdown
+        && config.cluster.broker_role
+        && !config.cluster.is_single_node()
 }
 
 /// A controlled shutdown waits at most this long for the leaderships to move.

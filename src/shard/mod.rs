@@ -153,12 +153,16 @@ impl Shard {
         meta.brokers.get(&id).map(|b| (b.host.clone(), b.port))
     }
 
-    /// The controller id Metadata and DescribeCluster give clients: the active controller,
-    /// which takes admin requests directly (any broker forwards them too).
+    /// The controller id Metadata and DescribeCluster give clients: the active controller
+    /// when it is a live broker, which takes admin requests directly (any broker forwards
+    /// them too).
     pub fn controller_id(&self) -> i32 {
+        // Clients send admin requests to the controller id they are given: a controller-only
+        // node serves no clients, so (as KRaft brokers do) they get a live broker instead,
+        // this one, which forwards.
         match controller::controller_id() {
-            -1 => self.config.broker_id,
-            id => id,
+            id if self.meta.borrow().is_live(id) => id,
+            _ => self.config.broker_id,
         }
     }
 

@@ -26,6 +26,7 @@ use crate::metadata::{
     NO_LEADER,
 };
 use crate::protocol::fetch_session::FetchSessions;
+use crate::quorum::MetadataLog;
 
 /// Set by the signal thread; every shard polls it.
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
@@ -74,7 +75,9 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         path: config.log_dir.display().to_string(),
         source,
     })?;
-    wait_for_free_port(config.listener)?;
+    if let Some(listener) = config.listener {
+        wait_for_free_port(listener)?;
+    }
     let single_node = config.cluster.is_single_node();
     let (snapshot, source) = prepare_metadata(
         &config.log_dir,
@@ -96,7 +99,7 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         shards = shard_count,
         io_memory_bytes = io_memory,
         log_dir = %config.log_dir.display(),
-        listener = %config.listener,
+        listener = %config.listener.map_or("none (controller only)".to_string(), |l| l.to_string()),
         "starting weir"
     );
     let mesh_builder = MeshBuilder::<MeshMessage, Full>::full(shard_count, 1024);
@@ -171,11 +174,18 @@ async fn run_shard(
     let mesh = Rc::new(Mesh::new(senders));
     let meta = snapshot.meta.clone();
     let controller = match id {
-        0 => Some(Controller::new(Rc::new(
+        0 if config.cluster.controller_role => Some(Controller::new(MetadataLog::Voter(Rc::new(
             open_quorum(&config, snapshot, replay_log)
                 .await
                 .map_err(fail)?,
-        ))),
+        )))),
+        0 => Some(Controller::new(MetadataLog::Observer(Rc::new(
+            crate::quorum::observer::Observer::open(
+                config.log_dir.clone(),
+                config.cluster.controller_addresses(),
+                snapshot,
+            ),
+        )))),
         _ => None,
     };
     let config_group = config.group.clone();
@@ -211,30 +221,27 @@ async fn run_shard(
     // Every shard opens its partitions before any listens: a client routed to any shard finds
     // every partition open. (A blocking wait is harmless here: nothing is served yet.)
     barrier.wait();
-    // Clients are served once the broker is registered and unfenced (Kafka's broker waits for
-    // the controller the same way).
-    let mut waited = std::time::Instant::now();
-    while !super::controller::broker_ready() {
-        if SHUTDOWN.load(Ordering::Relaxed) {
-            return Ok(());
+    let acceptor = match shard.config.listener {
+        Some(address) => {
+            if !wait_broker_ready(id).await {
+                return Ok(());
+            }
+            let listener = crate::net::bind(address)
+                .map_err(|e| fail(format!("cannot listen on {address}: {e}")))?;
+            if id == 0 {
+                tracing::info!(
+                    %address,
+                    advertised = %format!("{}:{}", shard.config.advertised.host, shard.config.advertised.port),
+                    "listening"
+                );
+            }
+            Some(glommio::spawn_local(crate::net::accept_loop(
+                shard.clone(),
+                listener,
+            )))
         }
-        if id == 0 && waited.elapsed() > Duration::from_secs(5) {
-            tracing::info!("waiting for the active controller to register and unfence this broker");
-            waited = std::time::Instant::now();
-        }
-        glommio::timer::sleep(Duration::from_millis(10)).await;
-    }
-
-    let listener = crate::net::bind(&shard.config)
-        .map_err(|e| fail(format!("cannot listen on {}: {e}", shard.config.listener)))?;
-    if id == 0 {
-        tracing::info!(
-            address = %shard.config.listener,
-            advertised = %format!("{}:{}", shard.config.advertised.host, shard.config.advertised.port),
-            "listening"
-        );
-    }
-    let acceptor = glommio::spawn_local(crate::net::accept_loop(shard.clone(), listener));
+        None => None,
+    };
     // The admin port lives on shard 0, which gathers the other shards' metrics over the mesh.
     let admin = match shard.config.admin_listener.filter(|_| id == 0) {
         Some(address) => {
@@ -268,7 +275,10 @@ async fn run_shard(
     }
     // Controlled shutdown (cluster only: a single node has nowhere to move leaderships): keep
     // serving while the controller moves this broker's leaderships away.
-    if shard.config.cluster.controlled_shutdown && !shard.config.cluster.is_single_node() {
+    if shard.config.cluster.controlled_shutdown
+        && shard.config.cluster.broker_role
+        && !shard.config.cluster.is_single_node()
+    {
         let started = std::time::Instant::now();
         if id == 0 {
             tracing::info!("controlled shutdown: moving leaderships to other brokers");
@@ -391,41 +401,89 @@ async fn open_quorum(
         .map_err(|e| format!("cannot open the metadata quorum: {e}"))
 }
 
-/// Shard 0's controller side: the quorum's driver, the controller listener, the controller's
-/// duties and this broker's registration and heartbeats.
+/// Shard 0's controller side: the metadata quorum's driver (a voter's Raft node, or a
+/// broker-only node's observer), the controller listener, the controller's duties and this
+/// broker's registration and heartbeats.
 async fn start_controller(shard: &Rc<Shard>) -> Result<(), ServeError> {
     let Some(controller) = shard.controller.as_ref() else {
         return Ok(());
     };
-    let quorum = controller.quorum.clone();
     let publisher = shard.clone();
     let publish: crate::quorum::Publish = Rc::new(move |meta| {
         let shard = publisher.clone();
         Box::pin(async move { shard.publish_metadata(meta).await })
     });
-    glommio::spawn_local(quorum.clone().run(publish)).detach();
-    if let Some(address) = shard.config.cluster.controller_listener {
-        let listener = crate::quorum::wire::bind(address)
-            .await
-            .map_err(|e| ServeError::Shard {
-                shard: 0,
-                reason: format!("cannot listen on the CONTROLLER listener {address}: {e}"),
-            })?;
-        tracing::info!(%address, "controller listener");
-        let caller = shard.clone();
-        let receiver = quorum.clone();
-        let handlers = Rc::new(crate::quorum::wire::Handlers {
-            raft: Box::new(move |message| receiver.receive(message)),
-            call: Box::new(move |request, peer| {
-                let shard = caller.clone();
-                Box::pin(async move { crate::protocol::handle_call(&shard, peer, request).await })
-            }),
-        });
-        glommio::spawn_local(crate::quorum::wire::serve(listener, handlers)).detach();
+    match &controller.quorum {
+        MetadataLog::Voter(quorum) => {
+            glommio::spawn_local(quorum.clone().run(publish)).detach();
+            if let Some(address) = shard.config.cluster.controller_listener {
+                serve_controller_listener(shard, quorum, address).await?;
+            }
+        }
+        MetadataLog::Observer(observer) => {
+            tracing::info!(
+                controllers = ?shard.config.cluster.controller_addresses(),
+                "broker-only node: following the metadata quorum"
+            );
+            glommio::spawn_local(observer.clone().run(publish)).detach();
+        }
     }
     glommio::spawn_local(shard.clone().controller_duties()).detach();
-    glommio::spawn_local(shard.clone().broker_lifecycle()).detach();
+    if shard.config.cluster.broker_role {
+        glommio::spawn_local(shard.clone().broker_lifecycle()).detach();
+    } else {
+        tracing::info!("controller-only node: no client listener, no partitions");
+    }
     Ok(())
+}
+
+/// The CONTROLLER listener: Raft messages, calls to the active controller, and observers'
+/// metadata fetches.
+async fn serve_controller_listener(
+    shard: &Rc<Shard>,
+    quorum: &Rc<crate::quorum::Quorum>,
+    address: std::net::SocketAddr,
+) -> Result<(), ServeError> {
+    let listener = crate::quorum::wire::bind(address)
+        .await
+        .map_err(|e| ServeError::Shard {
+            shard: 0,
+            reason: format!("cannot listen on the CONTROLLER listener {address}: {e}"),
+        })?;
+    tracing::info!(%address, "controller listener");
+    let caller = shard.clone();
+    let receiver = quorum.clone();
+    let fetched = quorum.clone();
+    let handlers = Rc::new(crate::quorum::wire::Handlers {
+        raft: Box::new(move |message| receiver.receive(message)),
+        call: Box::new(move |request, peer| {
+            let shard = caller.clone();
+            Box::pin(async move { crate::protocol::handle_call(&shard, peer, request).await })
+        }),
+        fetch: Box::new(move |after, wait| {
+            let quorum = fetched.clone();
+            Box::pin(async move { quorum.answer_fetch(after, wait).await })
+        }),
+    });
+    glommio::spawn_local(crate::quorum::wire::serve(listener, handlers)).detach();
+    Ok(())
+}
+
+/// Waits until this broker is registered and unfenced: clients are served only then (Kafka's
+/// broker waits for the controller the same way). `false` when the process stops meanwhile.
+async fn wait_broker_ready(shard: usize) -> bool {
+    let mut waited = std::time::Instant::now();
+    while !super::controller::broker_ready() {
+        if SHUTDOWN.load(Ordering::Relaxed) {
+            return false;
+        }
+        if shard == 0 && waited.elapsed() > Duration::from_secs(5) {
+            tracing::info!("waiting for the active controller to register and unfence this broker");
+            waited = std::time::Instant::now();
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    true
 }
 
 /// Session timeouts and join deadlines of this shard's consumer groups.

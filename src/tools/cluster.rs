@@ -47,7 +47,6 @@ fn describe(connection: &Connection) -> Result<(), ToolError> {
             .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
             .with_partitions(vec![PartitionData::default().with_partition_index(0)])]),
     )?;
-    let controller = metadata.controller_id.0;
     let partition = quorum
         .topics
         .first()
@@ -59,6 +58,9 @@ fn describe(connection: &Connection) -> Result<(), ToolError> {
                 quorum.error_code
             ))
         })?;
+    // The active controller is the quorum's leader. (Metadata's controller id is a broker
+    // clients can send admin requests to: with controller-only nodes, not the controller.)
+    let controller = partition.leader_id.0;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);

@@ -1,7 +1,9 @@
-//! A cluster of real `weir serve` processes for a test: each node a combined broker and
-//! controller with its own client port, CONTROLLER port and data dir, all named in
-//! `controller.quorum.voters`. Starting waits (bounded) until every node serves clients, that
-//! is registered and unfenced; nodes are killed when the cluster is dropped, also on failure.
+//! A cluster of real `weir serve` processes for a test: either combined nodes (broker and
+//! controller, each with a client port, a CONTROLLER port and a data dir, all named in
+//! `controller.quorum.voters`), or separate controller-only and broker-only nodes (Kafka's
+//! `process.roles`). Starting waits (bounded) until every broker serves clients, that is
+//! registered and unfenced, and every controller listens; nodes are killed when the cluster is
+//! dropped, also on failure.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,8 +14,21 @@ use super::broker::free_port;
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A node's `process.roles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Combined,
+    Controller,
+    /// Broker-only; `bootstrap`: finds the controllers through
+    /// `controller.quorum.bootstrap.servers` instead of `controller.quorum.voters`.
+    Broker {
+        bootstrap: bool,
+    },
+}
+
 pub struct Node {
     pub id: i32,
+    pub role: Role,
     pub port: u16,
     pub controller_port: u16,
     data_dir: tempfile::TempDir,
@@ -30,15 +45,33 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts `count` nodes with ids 1..=count and waits until all serve clients.
-    pub fn start(count: usize, overrides: &[&str]) -> Cluster {
+    pub fn start(count: usize, overrides: &[String]) -> Cluster {
+        let nodes = (1..=count as i32).map(|id| (id, Role::Combined)).collect();
+        Self::start_nodes(nodes, overrides)
+    }
+
+    /// Controller-only nodes 101, 102, ... and broker-only nodes 1, 2, ...; the first broker
+    /// finds the controllers through `controller.quorum.bootstrap.servers`.
+    pub fn start_separate(controllers: usize, brokers: usize, overrides: &[String]) -> Cluster {
+        let nodes = (1..=controllers as i32)
+            .map(|i| (100 + i, Role::Controller))
+            .chain((1..=brokers as i32).map(|id| (id, Role::Broker { bootstrap: id == 1 })))
+            .collect();
+        Self::start_nodes(nodes, overrides)
+    }
+
+    fn start_nodes(roles: Vec<(i32, Role)>, overrides: &[String]) -> Cluster {
+        let count = roles.len();
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-tests");
         std::fs::create_dir_all(&base).expect("create cluster test base dir");
-        let nodes: Vec<Node> = (1..=count as i32)
-            .map(|id| {
+        let nodes: Vec<Node> = roles
+            .into_iter()
+            .map(|(id, role)| {
                 let data_dir = tempfile::tempdir_in(&base).expect("create node data dir");
                 let log_path = data_dir.path().join("node.log");
                 Node {
                     id,
+                    role,
                     port: free_port(),
                     controller_port: free_port(),
                     data_dir,
@@ -50,13 +83,14 @@ impl Cluster {
             .collect();
         let voters = nodes
             .iter()
+            .filter(|n| matches!(n.role, Role::Combined | Role::Controller))
             .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
             nodes,
             voters,
-            overrides: overrides.iter().map(|o| o.to_string()).collect(),
+            overrides: overrides.to_vec(),
         };
         for index in 0..count {
             cluster.launch(index);
@@ -70,7 +104,7 @@ impl Cluster {
     pub fn bootstrap(&self) -> String {
         self.nodes
             .iter()
-            .filter(|n| n.child.is_some())
+            .filter(|n| n.child.is_some() && n.role != Role::Controller)
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect::<Vec<_>>()
             .join(",")
@@ -95,18 +129,43 @@ impl Cluster {
             .append(true)
             .open(&node.log_path)
             .expect("open node log");
+        let (roles, listeners, quorum) = match node.role {
+            Role::Combined => (
+                "broker,controller",
+                format!(
+                    "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                    node.port, node.controller_port
+                ),
+                format!("controller.quorum.voters={voters}"),
+            ),
+            Role::Controller => (
+                "controller",
+                format!("CONTROLLER://127.0.0.1:{}", node.controller_port),
+                format!("controller.quorum.voters={voters}"),
+            ),
+            Role::Broker { bootstrap } => (
+                "broker",
+                format!("PLAINTEXT://127.0.0.1:{}", node.port),
+                match bootstrap {
+                    true => format!(
+                        "controller.quorum.bootstrap.servers={}",
+                        voters
+                            .split(',')
+                            .filter_map(|v| v.split_once('@').map(|(_, a)| a))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    false => format!("controller.quorum.voters={voters}"),
+                },
+            ),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .arg("serve")
             .args(["--smp", "1"])
             .args(["--override", &format!("node.id={}", node.id)])
-            .args([
-                "--override",
-                &format!(
-                    "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                    node.port, node.controller_port
-                ),
-            ])
-            .args(["--override", &format!("controller.quorum.voters={voters}")])
+            .args(["--override", &format!("process.roles={roles}")])
+            .args(["--override", &format!("listeners={listeners}")])
+            .args(["--override", &quorum])
             .args([
                 "--override",
                 &format!("log.dirs={}", node.data_dir.path().display()),
@@ -127,8 +186,12 @@ impl Cluster {
         loop {
             let node = &mut self.nodes[index];
             let log = node.log();
-            if log.matches(" listening ").count() >= node.starts
-                && TcpStream::connect(("127.0.0.1", node.port)).is_ok()
+            let (line, port) = match node.role {
+                Role::Controller => (" controller listener ", node.controller_port),
+                _ => (" listening ", node.port),
+            };
+            if log.matches(line).count() >= node.starts
+                && TcpStream::connect(("127.0.0.1", port)).is_ok()
             {
                 return;
             }
