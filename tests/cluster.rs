@@ -581,3 +581,59 @@ fn separate_controller_and_broker_nodes() {
         started.elapsed()
     );
 }
+
+/// `min.insync.replicas` (topic config): with fewer replicas in the ISR an acks=all produce
+/// is refused with NOT_ENOUGH_REPLICAS (19) before it is appended, as Kafka refuses it; an
+/// acks=1 produce still lands.
+#[test]
+fn acks_all_needs_min_insync_replicas() {
+    use support::wire::produce_request;
+    use weir::record::{BatchBuilder, NewRecord};
+    let (_turn, mut cluster) = start();
+    let bootstrap = cluster.bootstrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new("durable", 1, TopicReplication::Variable(&[&[1, 2]]))
+        .set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
+        .expect("CreateTopics")
+    {
+        result.expect("topic created");
+    }
+    wait_until("the topic's leader", Duration::from_secs(20), || {
+        view(&bootstrap, "durable").is_some_and(|(_, p)| p.get(&0).is_some_and(|p| p.0 == 1))
+    });
+    let leader = format!("127.0.0.1:{}", cluster.nodes[cluster.index_of(1)].port);
+    let produce = |acks: i16| {
+        let mut builder = BatchBuilder::new();
+        builder.push(NewRecord {
+            key: Some(b"k"),
+            value: Some(b"v"),
+            timestamp_ms: 1_700_000_000_000,
+        });
+        let mut wire = Wire::connect(&leader);
+        let response = wire.request(9, &produce_request("durable", 0, builder.build(), acks));
+        let p = &response.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    };
+    assert_eq!(produce(-1), (0, 0));
+
+    cluster.kill(cluster.index_of(2));
+    let bootstrap = cluster.bootstrap();
+    wait_until("broker 2 left the ISR", Duration::from_secs(20), || {
+        view(&bootstrap, "durable").is_some_and(|(_, p)| p.get(&0).is_some_and(|p| p.2 == vec![1]))
+    });
+    assert_eq!(produce(-1), (19, -1), "NOT_ENOUGH_REPLICAS");
+    assert_eq!(produce(1), (0, 1), "acks=1 needs the leader only");
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("watermark client");
+    let (_, high) = client
+        .fetch_watermarks("durable", 0, Duration::from_secs(10))
+        .expect("watermarks");
+    assert_eq!(high, 2, "the refused write was not appended");
+}

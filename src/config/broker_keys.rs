@@ -375,6 +375,13 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Default min.cleanable.dirty.ratio.",
     ),
     ConfigDef::applied(
+        "min.insync.replicas",
+        ConfigType::Int,
+        Some("1"),
+        Check::Range(1, INT_MAX),
+        "Default min.insync.replicas: the in-sync replicas an acks=all write needs.",
+    ),
+    ConfigDef::applied(
         "log.cleaner.min.compaction.lag.ms",
         ConfigType::Long,
         Some("0"),

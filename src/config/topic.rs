@@ -344,16 +344,13 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
             "min.insync.replicas",
             ConfigType::Int,
             "1",
-            Check::Custom(|v| match number(v) {
-                1 => Ok(()),
-                _ => Err("Weir is one broker: a topic has one in-sync replica, so only 1"),
-            }),
-            "The in-sync replicas an acks=all write needs.",
+            Check::Range(1, i32::MAX as i64),
+            "The in-sync replicas an acks=all write needs: with fewer in the ISR the write is \
+             refused with NOT_ENOUGH_REPLICAS before it is appended.",
         ),
-        broker_synonyms: &[],
-        broker_default: Some(|_| "1".into()),
-        // One replica: acks=all needs the leader alone, which is what 1 means.
-        apply: Some(|_, _| {}),
+        broker_synonyms: &["min.insync.replicas"],
+        broker_default: Some(|log| log.min_insync_replicas.to_string()),
+        apply: Some(|log, v| log.min_insync_replicas = number(v) as u32),
     },
     ignored(
         "preallocate",

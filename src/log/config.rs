@@ -84,6 +84,8 @@ pub struct LogConfig {
     pub min_cleanable_dirty_ratio: f64,
     /// `min.compaction.lag.ms`: segments with records newer than this are not compacted yet.
     pub min_compaction_lag_ms: i64,
+    /// `min.insync.replicas`: acks=all writes need at least this many in-sync replicas.
+    pub min_insync_replicas: u32,
     /// `max.message.bytes`: largest record batch accepted (after the broker's framing).
     pub max_message_bytes: usize,
     /// `message.timestamp.type`.
@@ -113,6 +115,7 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
+            min_insync_replicas: 1,
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
             compression: None,

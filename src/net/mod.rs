@@ -28,6 +28,42 @@ pub use limits::{AddressConnections, ConnectionCount, ConnectionSlot, RequestMem
 pub use open::OpenConnections;
 pub(crate) use send::send_all;
 
+/// Binds a listener for this process alone (the CONTROLLER listener, the admin port).
+/// glommio's `bind` sets SO_REUSEPORT (right for the client port every shard binds), which
+/// would let a second process on the same port silently take half of the connections; here a
+/// port in use is an error. A port still held by a killed predecessor (its io_uring lets go a
+/// moment after it is gone) gets up to 10 s.
+pub async fn bind_exclusive(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let socket = Socket::new(
+            Domain::for_address(address),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        // SO_REUSEADDR only: a restart may bind while old connections sit in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        match socket
+            .bind(&address.into())
+            .and_then(|()| socket.listen(1024))
+        {
+            Ok(()) => {
+                // SAFETY: a bound, listening socket whose fd we own and hand over.
+                return Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) });
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Binds the client port on this shard. glommio sets SO_REUSEPORT, so every shard binds the same
 /// address and the kernel spreads connections over them.
 pub fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {

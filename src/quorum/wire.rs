@@ -83,42 +83,6 @@ pub struct Handlers {
     pub fetch: Box<dyn Fn(u64, Duration) -> super::LocalBoxFuture<Bytes>>,
 }
 
-/// Binds the controller listener for this process alone. glommio's `bind` sets SO_REUSEPORT
-/// (right for the client port every shard binds), which would let a second process on the
-/// same port silently take half of the quorum's connections; here a port in use is an error.
-/// A port still held by a killed predecessor (its io_uring lets go a moment after it is gone)
-/// gets up to 10 s.
-pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let socket = Socket::new(
-            Domain::for_address(address),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )?;
-        // SO_REUSEADDR only: a restart may bind while old connections sit in TIME_WAIT.
-        socket.set_reuse_address(true)?;
-        match socket
-            .bind(&address.into())
-            .and_then(|()| socket.listen(1024))
-        {
-            Ok(()) => {
-                // SAFETY: a bound, listening socket whose fd we own and hand over.
-                return Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) });
-            }
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && std::time::Instant::now() < deadline =>
-            {
-                glommio::timer::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Serves the controller listener until the task is dropped.
 pub async fn serve(listener: TcpListener, handlers: Rc<Handlers>) {
     loop {

@@ -166,6 +166,16 @@ impl Shard {
         }
     }
 
+    /// How many replicas of the partition are in sync (0 when it is not in the metadata).
+    pub fn isr_size(&self, tp: &TopicPartition) -> usize {
+        self.meta
+            .borrow()
+            .topics
+            .get(&tp.topic)
+            .and_then(|t| t.partition(tp.partition))
+            .map_or(0, |p| p.isr.len())
+    }
+
     /// The broker that coordinates `group`: the leader of its `__consumer_offsets` partition.
     pub fn group_coordinator(&self, group: &str) -> Option<i32> {
         let meta = self.meta.borrow();

@@ -268,6 +268,22 @@ async fn produce(
     peer: std::net::SocketAddr,
 ) -> Result<AppendInfo, ProduceError> {
     let log = shard.open_log(tp)?;
+    if acks == -1 {
+        // Kafka's check before an acks=all append (Partition.appendRecordsToLeader): an ISR
+        // smaller than min.insync.replicas cannot make the write as durable as asked.
+        let isr = shard.isr_size(tp);
+        let min_isr = log.config().min_insync_replicas as usize;
+        if isr < min_isr {
+            tracing::info!(%peer, partition = %tp, isr, min_isr, "acks=all produce refused: the ISR is smaller than min.insync.replicas");
+            return Err(ProduceError {
+                code: ErrorCode::NotEnoughReplicas,
+                message: Some(format!(
+                    "the in-sync replicas of {tp} are {isr}, fewer than min.insync.replicas={min_isr}"
+                )),
+                record_errors: Vec::new(),
+            });
+        }
+    }
     let info = log.append(records).map_err(|e| {
         tracing::warn!(%peer, partition = %tp, error = %e, code = %e.error_code(), "produce rejected");
         ProduceError::from_log(&e, tp)

@@ -245,7 +245,8 @@ async fn run_shard(
     // The admin port lives on shard 0, which gathers the other shards' metrics over the mesh.
     let admin = match shard.config.admin_listener.filter(|_| id == 0) {
         Some(address) => {
-            let listener = glommio::net::TcpListener::bind(address)
+            let listener = crate::net::bind_exclusive(address)
+                .await
                 .map_err(|e| fail(format!("cannot listen on admin.listener {address}: {e}")))?;
             tracing::info!(%address, "serving /metrics");
             Some(glommio::spawn_local(crate::metrics::admin::serve(
@@ -444,7 +445,7 @@ async fn serve_controller_listener(
     quorum: &Rc<crate::quorum::Quorum>,
     address: std::net::SocketAddr,
 ) -> Result<(), ServeError> {
-    let listener = crate::quorum::wire::bind(address)
+    let listener = crate::net::bind_exclusive(address)
         .await
         .map_err(|e| ServeError::Shard {
             shard: 0,
