@@ -336,12 +336,18 @@ fn killing_the_active_controller_elects_another_and_loses_no_topic() {
         "a new controller created a topic {:?} after the kill (earlier tries: {errors:?})",
         started.elapsed()
     );
-    let took_over = (0..3).filter(|i| *i != active).any(|i| {
-        cluster
-            .log(i)
-            .contains("this node is the active controller")
-    });
-    assert!(took_over, "a surviving node became the active controller");
+    // The new controller says so in its log at its next duty round (within 200 ms).
+    wait_until(
+        "a surviving node logs that it is the active controller",
+        Duration::from_secs(5),
+        || {
+            (0..3).filter(|i| *i != active).any(|i| {
+                cluster
+                    .log(i)
+                    .contains("this node is the active controller")
+            })
+        },
+    );
     // Both topics are there, each once, with all their partitions.
     wait_until("both topics listed", Duration::from_secs(20), || {
         view(&bootstrap, "before").is_some_and(|(_, p)| p.len() == 3)

@@ -71,7 +71,16 @@ pub fn run(args: LeaderElectionArgs) -> Result<(), ToolError> {
         })
         .with_topic_partitions(topic_partitions)
         .with_timeout_ms(args.connection.request_timeout_ms.min(i32::MAX as u64) as i32);
-    let response: ElectLeadersResponse = client.request(ApiKey::ElectLeaders, 2, &request)?;
+    // NOT_CONTROLLER (41) is retriable, as Kafka's admin client treats it: a controller
+    // election may be under way. Tried again until the request timeout.
+    let deadline = std::time::Instant::now() + args.connection.timeout();
+    let response = loop {
+        let response: ElectLeadersResponse = client.request(ApiKey::ElectLeaders, 2, &request)?;
+        if response.error_code != 41 || std::time::Instant::now() >= deadline {
+            break response;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     if response.error_code != 0 {
         return Err(ToolError::Usage(format!(
             "ElectLeaders failed: {}",
