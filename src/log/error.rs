@@ -58,6 +58,8 @@ pub enum LogError {
     BadPartitionDir { path: PathBuf },
     #[error("partition log {path} is closed")]
     Closed { path: PathBuf },
+    #[error("a replicated batch starts at offset {got}, but this log ends at {expected}")]
+    ReplicaOffsetMismatch { expected: i64, got: i64 },
 }
 
 impl LogError {
@@ -79,7 +81,9 @@ impl LogError {
             LogError::Record(err) => err.error_code(),
             LogError::Sequence(err) => err.error_code(),
             LogError::MixedDuplicate { .. } => ErrorCode::DuplicateSequenceNumber,
-            LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            LogError::OffsetOutOfRange { .. } | LogError::ReplicaOffsetMismatch { .. } => {
+                ErrorCode::OffsetOutOfRange
+            }
             LogError::Io { .. }
             | LogError::ShortWrite { .. }
             | LogError::Corrupt { .. }

@@ -9,6 +9,7 @@
 
 mod append;
 mod read;
+mod replica;
 mod state;
 mod truncate;
 mod writer;
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use glommio::io::{DmaBuffer, DmaFile};
 use glommio::sync::Semaphore;
 
+pub use replica::ReplicaRole;
 use state::{LogState, WriteStep};
 use writer::run_flusher;
 
@@ -41,7 +43,8 @@ use super::segment::{
 use super::tail::{CachedBatch, TailCache};
 use crate::clock::Clock;
 use crate::record::{
-    codec, filter, patch_header, split_batches, RecordBatch, RecordError, TimestampType,
+    codec, filter, patch_header, split_batches, PatchedHeader, RecordBatch, RecordError,
+    TimestampType,
 };
 
 /// Direct I/O writes whole pages; 4 KiB covers the logical block size of every device we run on.
@@ -196,6 +199,10 @@ impl PartitionLog {
             log_end_offset,
             written_offset: log_end_offset,
             durable_offset: log_end_offset,
+            // Until replication says otherwise this broker leads alone: everything recovered
+            // was written, so it is all below the high watermark (as on one broker).
+            high_watermark: log_end_offset,
+            role: ReplicaRole::default(),
             last_sync_ms: now_ms,
             leader_epoch: 0,
             tail: TailCache::default(),
@@ -254,14 +261,6 @@ impl PartitionLog {
 
     pub fn log_end_offset(&self) -> i64 {
         self.state.borrow().log_end_offset
-    }
-
-    /// The offsets consumers may read: below it every record is in the segment files, so a
-    /// crash of the process cannot take back a record a consumer was served. On one broker this
-    /// is Kafka's high watermark with one in-sync replica (its log end in the page cache);
-    /// replication will make it the smallest log end in the ISR.
-    pub fn high_watermark(&self) -> i64 {
-        self.written_offset()
     }
 
     /// Offsets below this have reached the segment files.

@@ -11,6 +11,18 @@ impl PartitionLog {
         self.append_waiters
             .until(|| {
                 let state = self.state.borrow();
+                state.closed || state.long_polls_ended || state.high_watermark > offset
+            })
+            .await
+    }
+
+    /// Resolves once records at `offset` are written (a follower's fetch long-polling: a
+    /// replica reads up to the written end, not the high watermark), or the log is closed or
+    /// shutting down.
+    pub async fn wait_for_write(&self, offset: i64) {
+        self.append_waiters
+            .until(|| {
+                let state = self.state.borrow();
                 state.closed || state.long_polls_ended || state.written_offset > offset
             })
             .await

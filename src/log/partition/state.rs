@@ -11,6 +11,10 @@ pub(crate) struct LogState {
     pub written_offset: i64,
     /// Offsets below are covered by fdatasync.
     pub durable_offset: i64,
+    /// Offsets below are on every in-sync replica (`replica`).
+    pub high_watermark: i64,
+    /// Leader or follower (`replica`).
+    pub role: replica::ReplicaRole,
     pub last_sync_ms: i64,
     pub leader_epoch: i32,
     pub tail: TailCache,
@@ -100,6 +104,8 @@ impl LogState {
         }
     }
 
+    /// Appends a client's batch at the log end: offsets from here, this leader's epoch, and
+    /// the broker's time under LogAppendTime.
     pub(super) fn append_batch(
         &mut self,
         dir: &Path,
@@ -107,14 +113,47 @@ impl LogState {
         now_ms: i64,
         config: &LogConfig,
     ) -> (i64, i64) {
-        let size = batch.size_bytes() as u64;
-        self.maybe_roll(dir, size, batch.last_offset_delta(), now_ms, config);
         let base_offset = self.log_end_offset;
-        let last_offset = base_offset + i64::from(batch.last_offset_delta());
         let log_append_time =
             (config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let header = patch_header(&batch, base_offset, self.leader_epoch, log_append_time);
         let max_ts = log_append_time.unwrap_or_else(|| batch.max_timestamp());
+        self.place_batch(dir, batch, &header, max_ts, now_ms, config)
+    }
+
+    /// Appends a leader's batch unchanged (a follower's append; the caller checked that it
+    /// starts at the log end).
+    pub(super) fn append_replica_batch(
+        &mut self,
+        dir: &Path,
+        batch: RecordBatch,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> (i64, i64) {
+        let header = patch_header(
+            &batch,
+            batch.base_offset(),
+            batch.partition_leader_epoch(),
+            None,
+        );
+        let max_ts = batch.max_timestamp();
+        self.place_batch(dir, batch, &header, max_ts, now_ms, config)
+    }
+
+    /// Queues `batch` with `header` at the log end, rolling first when the segment is due.
+    fn place_batch(
+        &mut self,
+        dir: &Path,
+        batch: RecordBatch,
+        header: &PatchedHeader,
+        max_ts: i64,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> (i64, i64) {
+        let size = batch.size_bytes() as u64;
+        self.maybe_roll(dir, size, batch.last_offset_delta(), now_ms, config);
+        let base_offset = self.log_end_offset;
+        let last_offset = base_offset + i64::from(batch.last_offset_delta());
         let active = self.active();
         let position = active.size_bytes;
         active.first_append_ms.get_or_insert(now_ms);
@@ -138,7 +177,7 @@ impl LogState {
                 header: Bytes::new(),
                 body,
             },
-            &header,
+            header,
         );
         self.log_end_offset = last_offset + 1;
         (base_offset, last_offset)
@@ -227,6 +266,7 @@ impl LogState {
         if let Some(last) = written_before.checked_sub(1).and_then(|i| self.tail.get(i)) {
             self.written_offset = self.written_offset.max(last.last_offset + 1);
         }
+        self.advance_high_watermark();
         self.tail
             .evict(config.tail_cache_bytes, self.written_offset);
     }

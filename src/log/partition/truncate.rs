@@ -40,6 +40,7 @@ impl PartitionLog {
         state.log_end_offset = new_end;
         state.written_offset = new_end;
         state.durable_offset = state.durable_offset.min(new_end);
+        state.high_watermark = state.high_watermark.min(new_end);
         tracing::info!(topic = %self.topic, partition = self.partition, offset, new_end, "log truncated");
         Ok(new_end)
     }
@@ -57,6 +58,7 @@ impl PartitionLog {
             state.log_end_offset = offset;
             state.written_offset = offset;
             state.durable_offset = offset;
+            state.high_watermark = offset;
             old.into_values().collect()
         };
         self.delete_segment_files(doomed).await?;

@@ -1,0 +1,248 @@
+//! Replication of the partition (Kafka's `Partition` and `ReplicaManager` roles): this broker
+//! leads it or follows another broker. The high watermark is the offset below which every
+//! in-sync replica has the records (KIP-101's committed offsets): consumers read below it and
+//! `acks=all` is answered once it passes the batch.
+//! - A leader's high watermark is the smallest log end among itself (its written offset) and
+//!   its in-sync followers (what each last fetched from); it never moves back.
+//! - A follower appends the leader's batches unchanged, at the leader's offsets, and takes the
+//!   high watermark the leader reports, capped at its own log end.
+//! - With no other in-sync replica (one broker, or a shrunk ISR) the high watermark is the
+//!   written offset, as before replication.
+
+use std::collections::HashMap;
+
+use super::*;
+
+/// This broker's part in the partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaRole {
+    /// Leads it. `in_sync_followers`: the other ISR members; `follower_ends`: each follower's
+    /// log end as its last fetch said (a follower not heard from since this broker became
+    /// leader holds the high watermark where it is).
+    Leader {
+        in_sync_followers: Vec<i32>,
+        follower_ends: HashMap<i32, i64>,
+    },
+    /// Follows broker `leader` (-1: the partition has no leader now).
+    Follower { leader: i32 },
+}
+
+impl Default for ReplicaRole {
+    fn default() -> Self {
+        ReplicaRole::Leader {
+            in_sync_followers: Vec::new(),
+            follower_ends: HashMap::new(),
+        }
+    }
+}
+
+impl LogState {
+    /// Moves the high watermark as the role allows; `true` when it moved.
+    pub(super) fn advance_high_watermark(&mut self) -> bool {
+        let next = match &self.role {
+            ReplicaRole::Leader {
+                in_sync_followers,
+                follower_ends,
+            } => {
+                let followers = in_sync_followers
+                    .iter()
+                    .map(|f| follower_ends.get(f).copied().unwrap_or(i64::MIN))
+                    .min()
+                    .unwrap_or(i64::MAX);
+                self.written_offset
+                    .min(followers)
+                    .max(self.high_watermark)
+            }
+            // A follower's high watermark is set from the leader's answers only.
+            ReplicaRole::Follower { .. } => self.high_watermark.min(self.written_offset),
+        };
+        let moved = next != self.high_watermark;
+        self.high_watermark = next;
+        moved
+    }
+}
+
+impl PartitionLog {
+    /// The high watermark: consumers read below it; `acks=all` waits for it.
+    pub fn high_watermark(&self) -> i64 {
+        self.state.borrow().high_watermark
+    }
+
+    pub fn role(&self) -> ReplicaRole {
+        self.state.borrow().role.clone()
+    }
+
+    /// Whether this broker leads the partition.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.state.borrow().role, ReplicaRole::Leader { .. })
+    }
+
+    /// Becomes (or stays) the leader with `in_sync_followers` as the other ISR members. A
+    /// follower that stays in sync keeps its known log end.
+    pub fn lead(&self, in_sync_followers: Vec<i32>) {
+        let mut state = self.state.borrow_mut();
+        let known = match std::mem::take(&mut state.role) {
+            ReplicaRole::Leader { follower_ends, .. } => follower_ends,
+            ReplicaRole::Follower { .. } => HashMap::new(),
+        };
+        let follower_ends = known
+            .into_iter()
+            .filter(|(id, _)| in_sync_followers.contains(id))
+            .collect();
+        state.role = ReplicaRole::Leader {
+            in_sync_followers,
+            follower_ends,
+        };
+        state.advance_high_watermark();
+        drop(state);
+        // Waiters re-check: an ISR that shrank may have let the high watermark move.
+        self.append_waiters.wake_all();
+    }
+
+    /// Becomes (or stays) a follower of `leader`: produce waiters hear NOT_LEADER_OR_FOLLOWER.
+    pub fn follow(&self, leader: i32) {
+        self.state.borrow_mut().role = ReplicaRole::Follower { leader };
+        self.append_waiters.wake_all();
+    }
+
+    /// A follower fetched from `fetch_offset`: it has every record below it. Returns whether
+    /// the high watermark moved (long polls and acks=all waiters are woken then).
+    pub fn follower_fetched(&self, follower: i32, fetch_offset: i64) -> bool {
+        let mut state = self.state.borrow_mut();
+        let ReplicaRole::Leader { follower_ends, .. } = &mut state.role else {
+            return false;
+        };
+        follower_ends.insert(follower, fetch_offset);
+        let moved = state.advance_high_watermark();
+        drop(state);
+        if moved {
+            self.append_waiters.wake_all();
+        }
+        moved
+    }
+
+    /// A follower's high watermark from its leader's fetch answer, capped at this log's end.
+    pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) {
+        let mut state = self.state.borrow_mut();
+        if !matches!(state.role, ReplicaRole::Follower { .. }) {
+            return;
+        }
+        let next = leader_high_watermark.min(state.written_offset);
+        let moved = next != state.high_watermark;
+        state.high_watermark = next;
+        drop(state);
+        if moved {
+            self.append_waiters.wake_all();
+        }
+    }
+
+    /// Appends a leader's batches as they are (a follower's append): offsets, leader epochs
+    /// and timestamps stay the leader's; each batch must start at this log's end and pass its
+    /// CRC. Idempotent producers' state follows, so a new leader knows their sequences.
+    /// Returns the new log end offset.
+    pub fn append_replicated(&self, records: Bytes) -> Result<i64, LogError> {
+        let config = self.config.borrow();
+        let now_ms = self.clock.now_ms();
+        let mut state = self.state.borrow_mut();
+        if state.closed {
+            return Err(LogError::Closed {
+                path: self.dir.clone(),
+            });
+        }
+        let mut producers = self.producers.borrow_mut();
+        for batch in split_batches(records) {
+            let batch = match batch {
+                Ok(batch) => batch,
+                // A partial batch at the end of a fetch (the leader cut at max_bytes): the
+                // next fetch starts at it.
+                Err(RecordError::Truncated { .. }) => break,
+                Err(e) => return Err(e.into()),
+            };
+            batch.check_integrity()?;
+            if batch.base_offset() != state.log_end_offset {
+                return Err(LogError::ReplicaOffsetMismatch {
+                    expected: state.log_end_offset,
+                    got: batch.base_offset(),
+                });
+            }
+            let producer = (batch.producer_id() >= 0).then(|| {
+                (
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                    batch.base_sequence(),
+                    last_sequence(&batch),
+                )
+            });
+            let (base, last) = state.append_replica_batch(&self.dir, batch, now_ms, &config);
+            if let Some((id, epoch, first_seq, last_seq)) = producer {
+                producers.record(
+                    id,
+                    epoch,
+                    SequencedBatch {
+                        first_seq,
+                        last_seq,
+                        base_offset: base,
+                        last_offset: last,
+                    },
+                );
+            }
+        }
+        let end = state.log_end_offset;
+        drop(state);
+        self.flusher_wake.notify();
+        Ok(end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn follower_ends(pairs: &[(i32, i64)]) -> HashMap<i32, i64> {
+        pairs.iter().copied().collect()
+    }
+
+    fn state_with(written: i64, hw: i64, role: ReplicaRole) -> (i64, bool) {
+        let dir = std::path::Path::new("/nonexistent");
+        let mut state = LogState {
+            segments: BTreeMap::from([(0, Segment::new(dir, 0))]),
+            log_start_offset: 0,
+            log_end_offset: written,
+            written_offset: written,
+            durable_offset: written,
+            high_watermark: hw,
+            role,
+            last_sync_ms: 0,
+            leader_epoch: 0,
+            tail: TailCache::default(),
+            closed: false,
+            long_polls_ended: false,
+            cleaner_checkpoint: 0,
+        };
+        let moved = state.advance_high_watermark();
+        (state.high_watermark, moved)
+    }
+
+    #[test]
+    fn the_leaders_high_watermark_is_the_smallest_in_sync_log_end() {
+        let alone = ReplicaRole::default();
+        assert_eq!(state_with(10, 4, alone), (10, true));
+        let two = |ends: &[(i32, i64)]| ReplicaRole::Leader {
+            in_sync_followers: vec![2, 3],
+            follower_ends: follower_ends(ends),
+        };
+        assert_eq!(state_with(10, 4, two(&[(2, 7), (3, 9)])), (7, true));
+        // A follower not heard from holds it; it never moves back.
+        assert_eq!(state_with(10, 4, two(&[(2, 7)])), (4, false));
+        assert_eq!(state_with(10, 8, two(&[(2, 7), (3, 9)])), (8, false));
+        // The leader's own written end bounds it too.
+        assert_eq!(state_with(5, 4, two(&[(2, 7), (3, 9)])), (5, true));
+    }
+
+    #[test]
+    fn a_followers_high_watermark_never_passes_its_log() {
+        let role = ReplicaRole::Follower { leader: 1 };
+        assert_eq!(state_with(3, 6, role.clone()), (3, true));
+        assert_eq!(state_with(9, 6, role), (6, false));
+    }
+}
