@@ -15,6 +15,7 @@ pub mod net;
 pub mod protocol;
 pub mod quorum;
 pub mod record;
+pub mod replication;
 pub mod shard;
 #[cfg(feature = "tools")]
 pub mod tools;

@@ -18,7 +18,7 @@ use super::dir::{
 };
 use super::error::{IndexError, LogError};
 use super::index::{OffsetIndex, TimeIndex};
-use super::partition::{PartitionLog, LOG_START_CHECKPOINT};
+use super::partition::{PartitionLog, HIGH_WATERMARK_CHECKPOINT, LOG_START_CHECKPOINT};
 use super::producers::ProducerStates;
 use super::segment::{
     open_segment_file, scan_segment, truncate_and_sync, ScanItem, Segment, SegmentScanner,
@@ -28,6 +28,9 @@ use super::segment::{
 pub(crate) struct Recovered {
     pub segments: BTreeMap<i64, Segment>,
     pub log_start_checkpoint: Option<i64>,
+    /// The high watermark last checkpointed (`None`: a log of a Weir version before
+    /// replication).
+    pub high_watermark_checkpoint: Option<i64>,
     /// Offsets below have been compacted (0 when the log never was).
     pub cleaner_checkpoint: i64,
     /// Idempotent producers' state from the scanned (active) segment.
@@ -40,6 +43,7 @@ pub(crate) struct Recovered {
 struct Listing {
     bases: Vec<i64>,
     log_start_checkpoint: Option<i64>,
+    high_watermark_checkpoint: Option<i64>,
     cleaner_checkpoint: i64,
     /// The producer snapshot taken where the last segment begins.
     snapshot: Option<ProducerStates>,
@@ -106,6 +110,7 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
     Ok(Listing {
         bases,
         log_start_checkpoint: read_checkpoint(&dir.join(LOG_START_CHECKPOINT))?,
+        high_watermark_checkpoint: read_checkpoint(&dir.join(HIGH_WATERMARK_CHECKPOINT))?,
         cleaner_checkpoint: read_checkpoint(&dir.join(cleaner::CLEANER_CHECKPOINT))?.unwrap_or(0),
         snapshot,
         clean_close,
@@ -335,6 +340,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     Ok(Recovered {
         segments,
         log_start_checkpoint: listing.log_start_checkpoint,
+        high_watermark_checkpoint: listing.high_watermark_checkpoint,
         cleaner_checkpoint: listing.cleaner_checkpoint,
         producers,
         scanned_bytes,

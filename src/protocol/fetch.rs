@@ -81,12 +81,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
         usize::MAX
     };
     let min_bytes = request.min_bytes.max(0) as usize;
+    // A follower's fetch (replica id >= 0, Kafka's replica fetcher) reads up to the leader's
+    // written end and reports how far the follower has the log.
+    let replica = (request.replica_id.0 >= 0).then_some(request.replica_id.0);
     let results = read_with_long_poll(
         ctx.shard,
         &plan.partitions,
         min_bytes,
         max_wait,
         response_max,
+        replica,
     )
     .await;
     let results = apply_response_limit(results, response_max);
@@ -131,10 +135,11 @@ async fn read_with_long_poll(
     min_bytes: usize,
     max_wait: Duration,
     response_max: usize,
+    replica: Option<i32>,
 ) -> Vec<PartitionResult> {
     let deadline = Instant::now() + max_wait;
     loop {
-        let results = read_all(shard, partitions, response_max).await;
+        let results = read_all(shard, partitions, response_max, replica).await;
         let available: usize = results
             .iter()
             .filter_map(|r| r.records.as_ref())
@@ -145,10 +150,17 @@ async fn read_with_long_poll(
         if available >= min_bytes || any_error || now >= deadline || partitions.is_empty() {
             return results;
         }
-        wait_for_any_append(shard, &results, deadline - now).await;
+        wait_for_any_append(
+            shard,
+            partitions,
+            &results,
+            deadline - now,
+            replica.is_some(),
+        )
+        .await;
         // A graceful shutdown answers with what there is (see `PartitionLog::end_long_polls`).
         if Instant::now() >= deadline || crate::shard::shutting_down() {
-            return read_all(shard, partitions, response_max).await;
+            return read_all(shard, partitions, response_max, replica).await;
         }
     }
 }
@@ -157,6 +169,7 @@ async fn read_all(
     shard: &Rc<Shard>,
     partitions: &[PlannedPartition],
     response_max: usize,
+    replica: Option<i32>,
 ) -> Vec<PartitionResult> {
     let tasks: Vec<_> = partitions
         .iter()
@@ -170,6 +183,7 @@ async fn read_all(
                     tp,
                     offset,
                     max_bytes,
+                    replica,
                 };
                 let error = match shard.call_owner(op).await {
                     Ok(ShardReply::Read(read)) => return read,
@@ -204,12 +218,19 @@ async fn read_all(
     results
 }
 
-/// Resolves when any partition grows past what the last read saw, or after `timeout`.
-async fn wait_for_any_append(shard: &Rc<Shard>, results: &[PartitionResult], timeout: Duration) {
+/// Resolves when any partition grows past what the last read saw (a consumer: its high
+/// watermark; a follower: its fetch offset, written), or after `timeout`.
+async fn wait_for_any_append(
+    shard: &Rc<Shard>,
+    partitions: &[PlannedPartition],
+    results: &[PartitionResult],
+    timeout: Duration,
+    replica: bool,
+) {
     let (tx, rx) = local_channel::new_bounded(results.len().max(1));
     // Shared by the waiting tasks; the channel closes when the last of them is done.
     let tx = Rc::new(tx);
-    for result in results {
+    for (result, planned) in results.iter().zip(partitions) {
         let Ok(owner) = shard.route(&result.tp.topic, result.tp.partition).local() else {
             continue;
         };
@@ -217,8 +238,12 @@ async fn wait_for_any_append(shard: &Rc<Shard>, results: &[PartitionResult], tim
         let tx = tx.clone();
         let op = ShardOp::WaitForAppend {
             tp: result.tp.clone(),
-            offset: result.high_watermark,
+            offset: match replica {
+                true => planned.fetch_offset,
+                false => result.high_watermark,
+            },
             timeout,
+            replica,
         };
         glommio::spawn_local(async move {
             let _ = shard.call(owner, op).await;

@@ -14,6 +14,7 @@ use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let timeout = std::time::Duration::from_millis(request.timeout_ms.max(0) as u64);
     let acks_valid = matches!(acks, -1..=1);
     if !acks_valid {
         tracing::info!(peer = %ctx.peer, acks, "produce with invalid acks");
@@ -44,6 +45,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                 tp,
                 records,
                 acks,
+                timeout,
                 peer,
             };
             match shard.call_owner(op).await? {

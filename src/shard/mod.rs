@@ -166,6 +166,16 @@ impl Shard {
         }
     }
 
+    /// Whether broker `id` holds a replica of the partition.
+    pub fn is_replica(&self, tp: &TopicPartition, id: i32) -> bool {
+        self.meta
+            .borrow()
+            .topics
+            .get(&tp.topic)
+            .and_then(|t| t.partition(tp.partition))
+            .is_some_and(|p| p.replicas.contains(&id))
+    }
+
     /// How many replicas of the partition are in sync (0 when it is not in the metadata).
     pub fn isr_size(&self, tp: &TopicPartition) -> usize {
         self.meta
@@ -199,11 +209,45 @@ impl Shard {
         )
     }
 
-    /// Whether this shard owns the log of partition `index` of `topic`: the route of its
-    /// requests leads here.
+    /// Whether this shard owns the log of partition `index` of `topic`: this broker holds a
+    /// replica of it (as leader or follower), and the partition is placed on this shard.
     fn owns(&self, topic: &str, index: i32, partition: &PartitionMeta) -> bool {
-        route_partition(partition, self.config.broker_id, self.count, topic, index)
-            == Route::Local(self.id)
+        let me = self.config.broker_id;
+        (partition.leader == me || partition.replicas.contains(&me))
+            && place_partition(topic, index, self.count) as usize == self.id
+    }
+
+    /// Gives the log the role the metadata says this broker has: leader (with the other ISR
+    /// members to wait for) or follower. A leader that becomes a follower first cuts its log
+    /// to the high watermark, as Kafka did before KIP-101: records above it were not on every
+    /// in-sync replica, and the new leader may not have them; the follower fetches again
+    /// whatever the new leader has.
+    async fn take_role(&self, log: &PartitionLog, partition: &PartitionMeta) {
+        let me = self.config.broker_id;
+        if partition.leader == me {
+            log.lead(partition.isr.iter().copied().filter(|b| *b != me).collect());
+            return;
+        }
+        let was_leader = log.is_leader();
+        log.follow(partition.leader);
+        let high_watermark = log.high_watermark();
+        if was_leader && log.log_end_offset() > high_watermark {
+            match log.truncate_to(high_watermark).await {
+                Ok(end) => tracing::info!(
+                    topic = log.topic(),
+                    partition = log.partition(),
+                    leader = partition.leader,
+                    log_end_offset = end,
+                    "now a follower: cut the log to the high watermark"
+                ),
+                Err(e) => tracing::error!(
+                    topic = log.topic(),
+                    partition = log.partition(),
+                    error = %e,
+                    "now a follower, but the log could not be cut to the high watermark"
+                ),
+            }
+        }
     }
 
     /// The partition's log, or the error a client gets for it: KAFKA_STORAGE_ERROR when this
@@ -285,6 +329,7 @@ impl Shard {
                 if let Some(log) = open {
                     // A new leader epoch (a leadership change) stamps the batches appended now.
                     log.set_leader_epoch(partition.leader_epoch);
+                    self.take_role(&log, partition).await;
                     // AlterConfigs: Kafka applies topic configs to live logs without a restart.
                     let changed = self
                         .meta
@@ -315,6 +360,7 @@ impl Shard {
                 {
                     Ok(log) => {
                         log.set_leader_epoch(partition.leader_epoch);
+                        self.take_role(&log, partition).await;
                         self.logs
                             .borrow_mut()
                             .entry(topic.name.clone())
@@ -433,6 +479,44 @@ impl Shard {
     }
 
     /// All open logs of this shard (retention, shutdown).
+    /// The partitions this shard follows, by leader: this broker holds a replica and another
+    /// broker leads.
+    pub fn followed_partitions(
+        &self,
+    ) -> std::collections::BTreeMap<i32, Vec<crate::replication::Followed>> {
+        let me = self.config.broker_id;
+        let meta = self.meta.borrow();
+        let mut followed: std::collections::BTreeMap<i32, Vec<_>> = Default::default();
+        for (name, topic_logs) in self.logs.borrow().iter() {
+            let Some(topic) = meta.topics.get(name).filter(|t| t.id == topic_logs.id) else {
+                continue;
+            };
+            for (index, log) in &topic_logs.partitions {
+                let Some(p) = topic.partition(*index) else {
+                    continue;
+                };
+                if p.leader == me
+                    || p.leader == crate::metadata::NO_LEADER
+                    || !p.replicas.contains(&me)
+                {
+                    continue;
+                }
+                followed
+                    .entry(p.leader)
+                    .or_default()
+                    .push(crate::replication::Followed {
+                        tp: TopicPartition {
+                            topic: name.clone(),
+                            partition: *index,
+                        },
+                        log: log.clone(),
+                        leader_epoch: p.leader_epoch,
+                    });
+            }
+        }
+        followed
+    }
+
     fn all_logs(&self) -> Vec<Rc<PartitionLog>> {
         self.logs
             .borrow()

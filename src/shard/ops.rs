@@ -32,6 +32,8 @@ pub enum ShardOp {
         tp: TopicPartition,
         records: Bytes,
         acks: i16,
+        /// The produce request's `timeout_ms`: how long acks=all waits for the ISR.
+        timeout: Duration,
         /// The client, for the log line when its records are refused.
         peer: std::net::SocketAddr,
     },
@@ -39,12 +41,17 @@ pub enum ShardOp {
         tp: TopicPartition,
         offset: i64,
         max_bytes: usize,
+        /// A follower's fetch (Fetch's replica id): it reads up to the written end and its
+        /// fetch offset tells the leader how far it has the log.
+        replica: Option<i32>,
     },
     /// Answer once the partition holds `offset` (or after `timeout`): a fetch's long poll.
+    /// A consumer waits for the high watermark, a follower (`replica`) for written records.
     WaitForAppend {
         tp: TopicPartition,
         offset: i64,
         timeout: Duration,
+        replica: bool,
     },
     Offsets {
         tp: TopicPartition,
@@ -194,11 +201,12 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             tp,
             records,
             acks,
+            timeout,
             peer,
         } => {
             let started = std::time::Instant::now();
             let bytes = records.len();
-            let result = produce(&shard, &tp, records, acks, peer).await;
+            let result = produce(&shard, &tp, records, acks, timeout, peer).await;
             shard
                 .metrics
                 .produced(&tp, bytes, started.elapsed(), result.is_ok());
@@ -208,9 +216,10 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             tp,
             offset,
             max_bytes,
+            replica,
         } => {
             let started = std::time::Instant::now();
-            let read = read(&shard, &tp, offset, max_bytes).await;
+            let read = read(&shard, &tp, offset, max_bytes, replica).await;
             if let Ok(batches) = &read.result {
                 shard
                     .metrics
@@ -222,11 +231,14 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             tp,
             offset,
             timeout,
+            replica,
         } => {
             if let Some(log) = shard.log(&tp) {
-                let wait = log.wait_for_append(offset);
                 let _ = glommio::timer::timeout(timeout, async {
-                    wait.await;
+                    match replica {
+                        true => log.wait_for_write(offset).await,
+                        false => log.wait_for_append(offset).await,
+                    }
                     Ok(())
                 })
                 .await;
@@ -265,6 +277,7 @@ async fn produce(
     tp: &TopicPartition,
     records: Bytes,
     acks: i16,
+    timeout: Duration,
     peer: std::net::SocketAddr,
 ) -> Result<AppendInfo, ProduceError> {
     let log = shard.open_log(tp)?;
@@ -302,29 +315,70 @@ async fn produce(
             tracing::error!(partition = %tp, error = %e, "append not made durable");
             ProduceError::from_log(&e, tp)
         })?;
+    if acks == -1 {
+        // acks=all: every in-sync replica has the batch once the high watermark passes it.
+        let replicated = glommio::timer::timeout(timeout, async {
+            Ok(log.wait_for_high_watermark(info.last_offset + 1).await)
+        })
+        .await;
+        match replicated {
+            Err(_) => return Err(ErrorCode::RequestTimedOut.into()),
+            Ok(Err(code)) => return Err(code.into()),
+            Ok(Ok(())) => {}
+        }
+        // Kafka's check when the wait completes: an ISR that shrank below
+        // min.insync.replicas meanwhile did not give the durability asked for.
+        let isr = shard.isr_size(tp);
+        let min_isr = log.config().min_insync_replicas as usize;
+        if isr < min_isr {
+            return Err(ProduceError {
+                code: ErrorCode::NotEnoughReplicasAfterAppend,
+                message: Some(format!(
+                    "the batch was appended, but the in-sync replicas of {tp} shrank to {isr}, fewer than min.insync.replicas={min_isr}"
+                )),
+                record_errors: Vec::new(),
+            });
+        }
+    }
     Ok(info)
 }
 
-async fn read(shard: &Shard, tp: &TopicPartition, offset: i64, max_bytes: usize) -> PartitionRead {
+async fn read(
+    shard: &Shard,
+    tp: &TopicPartition,
+    offset: i64,
+    max_bytes: usize,
+    replica: Option<i32>,
+) -> PartitionRead {
+    let refused = |code| PartitionRead {
+        result: Err(code),
+        offsets: None,
+    };
     let log = match shard.open_log(tp) {
         Ok(log) => log,
-        Err(code) => {
-            return PartitionRead {
-                result: Err(code),
-                offsets: None,
+        Err(code) => return refused(code),
+    };
+    // Consumers are served below the high watermark only (KIP-101's committed offsets); a
+    // follower reads what the leader has written, and its fetch offset is its log end.
+    let end = match replica {
+        None => log.high_watermark(),
+        Some(follower) => {
+            if !shard.is_replica(tp, follower) || !log.is_leader() {
+                tracing::info!(partition = %tp, follower, "replica fetch from a broker that is not a follower of this leader");
+                return refused(ErrorCode::NotLeaderOrFollower);
             }
+            if offset <= log.log_end_offset() {
+                log.follower_fetched(follower, offset);
+            }
+            log.written_offset()
         }
     };
-    // Consumers are served below the high watermark only (KIP-101's committed offsets).
-    let result = log
-        .read_below(offset, max_bytes, log.high_watermark())
-        .await
-        .map_err(|e| {
-            if e.error_code() != ErrorCode::OffsetOutOfRange {
-                tracing::error!(partition = %tp, error = %e, "read failed");
-            }
-            e.error_code()
-        });
+    let result = log.read_below(offset, max_bytes, end).await.map_err(|e| {
+        if e.error_code() != ErrorCode::OffsetOutOfRange {
+            tracing::error!(partition = %tp, error = %e, "read failed");
+        }
+        e.error_code()
+    });
     PartitionRead {
         result,
         offsets: Some(shard.offsets_of(&log)),

@@ -257,6 +257,10 @@ async fn run_shard(
         None => None,
     };
     glommio::spawn_local(retention_loop(shard.clone())).detach();
+    glommio::spawn_local(high_watermark_checkpoint_loop(shard.clone())).detach();
+    if !shard.config.cluster.is_single_node() {
+        glommio::spawn_local(crate::replication::run_fetchers(shard.clone())).detach();
+    }
     if shard.config.cleaner.enable {
         // Compaction competes with produce and fetch for this core and its disk: it runs in a
         // task queue with a tenth of the default queue's shares.
@@ -530,6 +534,20 @@ async fn cleaner_loop(shard: Rc<Shard>) {
 }
 
 /// Kafka's `log.retention.check.interval.ms` loop, per shard over the logs it owns.
+/// Kafka's `replica.high.watermark.checkpoint.interval.ms` (5 s): each log's high watermark
+/// is checkpointed when it moved, so a restarted follower knows where its log was committed.
+async fn high_watermark_checkpoint_loop(shard: Rc<Shard>) {
+    const INTERVAL: Duration = Duration::from_secs(5);
+    loop {
+        glommio::timer::sleep(INTERVAL).await;
+        for log in shard.all_logs() {
+            if let Err(e) = log.checkpoint_high_watermark().await {
+                tracing::warn!(topic = log.topic(), partition = log.partition(), error = %e, "high watermark not checkpointed");
+            }
+        }
+    }
+}
+
 async fn retention_loop(shard: Rc<Shard>) {
     let interval = Duration::from_millis(shard.config.retention_check_interval_ms);
     loop {

@@ -219,6 +219,14 @@ impl Cluster {
         }
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT) to node `index`.
+    pub fn signal(&self, index: usize, signal: i32) {
+        if let Some(child) = &self.nodes[index].child {
+            // SAFETY: sending a signal to our own child process.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+    }
+
     /// SIGTERM to node `index`; waits (bounded) for it to exit and returns how long it took.
     pub fn terminate(&mut self, index: usize, timeout: Duration) -> Duration {
         let started = Instant::now();

@@ -51,6 +51,9 @@ use crate::record::{
 const PAGE_BYTES: u64 = 4096;
 /// Kafka's checkpoint of the log start offset, per partition here.
 pub(crate) const LOG_START_CHECKPOINT: &str = "log-start-offset";
+/// Kafka's `replication-offset-checkpoint` (the high watermark), per partition here: after a
+/// restart, a broker that becomes a follower truncates to it (see `replica`).
+pub(crate) const HIGH_WATERMARK_CHECKPOINT: &str = "high-watermark";
 
 fn align_down(v: u64) -> u64 {
     v & !(PAGE_BYTES - 1)
@@ -147,6 +150,8 @@ pub struct PartitionLog {
     producers: RefCell<ProducerStates>,
     /// Fetches long-polling for this partition to grow.
     append_waiters: WakeAll,
+    /// The high watermark as last written to its checkpoint.
+    checkpointed_high_watermark: Cell<Option<i64>>,
     io_stats: Cell<LogIoStats>,
 }
 
@@ -192,6 +197,13 @@ impl PartitionLog {
         } else {
             log_start_offset
         };
+        // The checkpointed high watermark, never past the data. A log without a checkpoint was
+        // written by Weir before replication, by one broker: everything in it counts.
+        let high_watermark = recovered
+            .high_watermark_checkpoint
+            .map_or(log_end_offset, |hw| {
+                hw.clamp(log_start_offset, log_end_offset)
+            });
         let now_ms = clock.now_ms();
         let state = LogState {
             segments,
@@ -199,9 +211,7 @@ impl PartitionLog {
             log_end_offset,
             written_offset: log_end_offset,
             durable_offset: log_end_offset,
-            // Until replication says otherwise this broker leads alone: everything recovered
-            // was written, so it is all below the high watermark (as on one broker).
-            high_watermark: log_end_offset,
+            high_watermark,
             role: ReplicaRole::default(),
             last_sync_ms: now_ms,
             leader_epoch: 0,
@@ -221,11 +231,16 @@ impl PartitionLog {
             flusher_wake: Rc::new(Notify::default()),
             producers: RefCell::new(recovered.producers),
             append_waiters: WakeAll::default(),
+            checkpointed_high_watermark: Cell::new(recovered.high_watermark_checkpoint),
             io_stats: Cell::new(LogIoStats {
                 recovery_scanned_bytes: recovered.scanned_bytes,
                 ..LogIoStats::default()
             }),
         });
+        if recovered.high_watermark_checkpoint.is_none() {
+            // From now on the checkpoint exists, so a missing one always means an old log.
+            log.checkpoint_high_watermark().await?;
+        }
         glommio::spawn_local(run_flusher(Rc::downgrade(&log), log.flusher_wake.clone())).detach();
         tracing::info!(
             topic,
@@ -314,6 +329,7 @@ impl PartitionLog {
             self.write_pending().await?;
             self.sync().await?;
             self.trim_active().await?;
+            self.checkpoint_high_watermark().await?;
             self.write_clean_close().await?;
             self.state.borrow_mut().closed = true;
         }

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::error_code::ErrorCode;
 
 /// This broker's part in the partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +50,7 @@ impl LogState {
                     .map(|f| follower_ends.get(f).copied().unwrap_or(i64::MIN))
                     .min()
                     .unwrap_or(i64::MAX);
-                self.written_offset
-                    .min(followers)
-                    .max(self.high_watermark)
+                self.written_offset.min(followers).max(self.high_watermark)
             }
             // A follower's high watermark is set from the leader's answers only.
             ReplicaRole::Follower { .. } => self.high_watermark.min(self.written_offset),
@@ -63,6 +62,20 @@ impl LogState {
 }
 
 impl PartitionLog {
+    /// Writes the high watermark's checkpoint when it moved since the last one (Kafka does
+    /// every `replica.high.watermark.checkpoint.interval.ms`; a stale one only makes a
+    /// restarted follower truncate more and fetch it again).
+    pub async fn checkpoint_high_watermark(&self) -> Result<(), LogError> {
+        let hw = self.high_watermark();
+        if self.checkpointed_high_watermark.get() == Some(hw) {
+            return Ok(());
+        }
+        let path = self.dir.join(HIGH_WATERMARK_CHECKPOINT);
+        blocking(move || write_checkpoint(&path, hw)).await?;
+        self.checkpointed_high_watermark.set(Some(hw));
+        Ok(())
+    }
+
     /// The high watermark: consumers read below it; `acks=all` waits for it.
     pub fn high_watermark(&self) -> i64 {
         self.state.borrow().high_watermark
@@ -103,6 +116,28 @@ impl PartitionLog {
     pub fn follow(&self, leader: i32) {
         self.state.borrow_mut().role = ReplicaRole::Follower { leader };
         self.append_waiters.wake_all();
+    }
+
+    /// Waits until the high watermark reaches `next_offset` (acks=all): every in-sync replica
+    /// has the records below it. NOT_LEADER_OR_FOLLOWER when this broker stops leading
+    /// meanwhile (the new leader may not have the batch: the producer retries there).
+    pub async fn wait_for_high_watermark(&self, next_offset: i64) -> Result<(), ErrorCode> {
+        self.append_waiters
+            .until(|| {
+                let state = self.state.borrow();
+                state.closed
+                    || !matches!(state.role, ReplicaRole::Leader { .. })
+                    || state.high_watermark >= next_offset
+            })
+            .await;
+        let state = self.state.borrow();
+        if !matches!(state.role, ReplicaRole::Leader { .. }) {
+            Err(ErrorCode::NotLeaderOrFollower)
+        } else if state.high_watermark >= next_offset {
+            Ok(())
+        } else {
+            Err(ErrorCode::KafkaStorageError)
+        }
     }
 
     /// A follower fetched from `fetch_offset`: it has every record below it. Returns whether

@@ -45,6 +45,14 @@ impl PartitionLog {
         Ok(new_end)
     }
 
+    /// A follower behind its leader's log start drops everything and starts there (Kafka's
+    /// `truncateFullyAndStartAt`).
+    pub async fn restart_at(&self, offset: i64) -> Result<(), LogError> {
+        let _io = self.lock_io().await?;
+        self.write_pending().await?;
+        self.reset_to(offset).await
+    }
+
     /// Drops all data and restarts the log empty at `offset` (Kafka's `truncateFullyAndStartAt`).
     pub(super) async fn reset_to(&self, offset: i64) -> Result<(), LogError> {
         let doomed: Vec<Segment> = {

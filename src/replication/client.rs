@@ -1,0 +1,131 @@
+//! One follower's connection to a leader's client listener: Fetch v12 requests written and
+//! their responses read in turn (one read at a time on the socket). A fetch that takes longer
+//! than the leader's long poll plus `FETCH_TIMEOUT` drops the connection (a paused or cut-off
+//! leader), and the next round connects again.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use glommio::net::TcpStream;
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::net::{send_all, FrameReader, RequestMemory};
+
+const FETCH_VERSION: i16 = 12;
+/// On top of the long poll: how long a leader may take to answer.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A response larger than this is refused (the request asks for at most 10 MiB).
+const MAX_RESPONSE: usize = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("connecting to {address}: {source}")]
+    Connect {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(String),
+    #[error("the leader did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the leader closed the connection")]
+    Closed,
+    #[error("malformed Fetch response: {0}")]
+    Malformed(String),
+}
+
+pub struct LeaderConnection {
+    stream: TcpStream,
+    reader: FrameReader,
+    memory: RequestMemory,
+    client_id: StrBytes,
+    correlation_id: i32,
+}
+
+impl LeaderConnection {
+    pub async fn connect(endpoint: &(String, u16), me: i32) -> Result<Self, FetchError> {
+        let text = format!("{}:{}", endpoint.0, endpoint.1);
+        let address = match text.parse::<SocketAddr>() {
+            Ok(address) => address,
+            // A host name (rare: advertised listeners are addresses in tests and configs).
+            Err(_) => text
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| FetchError::Resolve(text.clone()))?,
+        };
+        let stream = TcpStream::connect_timeout(address, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| FetchError::Connect {
+                address,
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let _ = stream.set_nodelay(true);
+        Ok(LeaderConnection {
+            stream,
+            reader: FrameReader::new(MAX_RESPONSE),
+            memory: RequestMemory::new(None),
+            client_id: StrBytes::from_string(format!("weir-replica-fetcher-{me}")),
+            correlation_id: 0,
+        })
+    }
+
+    /// Sends `request` and waits for its response (bounded by the long poll plus
+    /// `FETCH_TIMEOUT`; a connection that times out must be dropped).
+    pub async fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let correlation_id = self.correlation_id;
+        let mut buf = BytesMut::with_capacity(256);
+        buf.extend_from_slice(&[0; 4]);
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::Fetch as i16)
+            .with_request_api_version(FETCH_VERSION)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()))
+            .encode(
+                &mut buf,
+                ApiKey::Fetch.request_header_version(FETCH_VERSION),
+            )
+            .map_err(|e| FetchError::Malformed(e.to_string()))?;
+        request
+            .encode(&mut buf, FETCH_VERSION)
+            .map_err(|e| FetchError::Malformed(e.to_string()))?;
+        let size = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        send_all(&mut self.stream, vec![buf.freeze()])
+            .await
+            .map_err(|e| FetchError::Io(e.to_string()))?;
+        let limit = Duration::from_millis(request.max_wait_ms.max(0) as u64) + FETCH_TIMEOUT;
+        let frame = glommio::timer::timeout(limit, async {
+            Ok(self.reader.next_frame(&mut self.stream, &self.memory).await)
+        })
+        .await
+        .map_err(|_| FetchError::Timeout(limit))?
+        .map_err(|e| FetchError::Io(e.to_string()))?
+        .ok_or(FetchError::Closed)?;
+        decode(frame.bytes, correlation_id)
+    }
+}
+
+fn decode(mut bytes: Bytes, correlation_id: i32) -> Result<FetchResponse, FetchError> {
+    let header = ResponseHeader::decode(
+        &mut bytes,
+        ApiKey::Fetch.response_header_version(FETCH_VERSION),
+    )
+    .map_err(|e| FetchError::Malformed(e.to_string()))?;
+    if header.correlation_id != correlation_id {
+        return Err(FetchError::Malformed(format!(
+            "correlation id {} for request {correlation_id}",
+            header.correlation_id
+        )));
+    }
+    FetchResponse::decode(&mut bytes, FETCH_VERSION)
+        .map_err(|e| FetchError::Malformed(e.to_string()))
+}

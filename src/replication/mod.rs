@@ -1,0 +1,241 @@
+//! Kafka's replica fetcher: a follower pulls its partitions' new batches from their leaders
+//! with Fetch requests as a replica (`replica_id` = this broker), over the leader's client
+//! listener (`inter.broker.listener.name`), and appends them unchanged (`append_replicated`).
+//!
+//! One fetcher task per (leader broker, shard) batches every partition the shard follows from
+//! that leader into one Fetch, as Kafka's `ReplicaFetcherThread` does per source broker. Each
+//! Fetch long-polls at the leader, whose answer also carries its high watermark. A follower's
+//! fetch offset is its log end, and the leader counts it as having everything below: so before
+//! asking again the follower writes what it appended to its segment files (not synced, as
+//! Kafka's followers leave it in the page cache), and the leader's count survives a crash of
+//! the follower's process.
+
+mod client;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error_code::ErrorCode;
+use crate::log::{Durability, PartitionLog};
+use crate::shard::ops::TopicPartition;
+use crate::shard::Shard;
+use client::LeaderConnection;
+
+/// How long the leader holds a fetch that finds nothing new (Kafka's `replica.fetch.wait.max.ms`).
+const FETCH_WAIT_MS: i32 = 500;
+/// Kafka's `replica.fetch.max.bytes` (per partition) and `replica.fetch.response.max.bytes`.
+const PARTITION_MAX_BYTES: i32 = 1 << 20;
+const RESPONSE_MAX_BYTES: i32 = 10 << 20;
+/// After a failed fetch (leader unreachable, or not the leader any more): Kafka's
+/// `replica.fetch.backoff.ms`.
+const BACKOFF: Duration = Duration::from_millis(200);
+/// How often the shard looks for leaders to start fetching from.
+const SCAN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A partition this shard follows.
+pub struct Followed {
+    pub tp: TopicPartition,
+    pub log: Rc<PartitionLog>,
+    pub leader_epoch: i32,
+}
+
+/// Starts a fetcher for every leader this shard follows partitions of, for as long as the
+/// process runs; a fetcher ends when the shard no longer follows anything from its leader.
+pub async fn run_fetchers(shard: Rc<Shard>) {
+    let running: Rc<RefCell<HashSet<i32>>> = Default::default();
+    loop {
+        glommio::timer::sleep(SCAN_INTERVAL).await;
+        if crate::shard::shutting_down() {
+            return;
+        }
+        for leader in shard.followed_partitions().keys() {
+            if running.borrow_mut().insert(*leader) {
+                let shard = shard.clone();
+                let running = running.clone();
+                let leader = *leader;
+                glommio::spawn_local(async move {
+                    fetch_from(&shard, leader).await;
+                    running.borrow_mut().remove(&leader);
+                })
+                .detach();
+            }
+        }
+    }
+}
+
+/// The fetch loop for the partitions this shard follows from `leader`.
+async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
+    let me = shard.config.broker_id;
+    let mut connection: Option<LeaderConnection> = None;
+    tracing::info!(shard = shard.id, leader, "replica fetcher started");
+    loop {
+        if crate::shard::shutting_down() {
+            return;
+        }
+        let Some(partitions) = shard.followed_partitions().remove(&leader) else {
+            tracing::info!(
+                shard = shard.id,
+                leader,
+                "replica fetcher stopped: nothing to follow from this leader"
+            );
+            return;
+        };
+        if connection.is_none() {
+            let Some(endpoint) = shard.broker_endpoint(leader) else {
+                glommio::timer::sleep(BACKOFF).await;
+                continue;
+            };
+            match LeaderConnection::connect(&endpoint, me).await {
+                Ok(c) => connection = Some(c),
+                Err(e) => {
+                    tracing::debug!(leader, error = %e, "cannot reach the leader; retrying");
+                    glommio::timer::sleep(BACKOFF).await;
+                    continue;
+                }
+            }
+        }
+        let Some(link) = connection.as_mut() else {
+            continue;
+        };
+        let request = fetch_request(me, &partitions);
+        let response = match link.fetch(&request).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::debug!(leader, error = %e, "replica fetch failed; reconnecting");
+                connection = None;
+                glommio::timer::sleep(BACKOFF).await;
+                continue;
+            }
+        };
+        let mut failed = false;
+        for topic in response.responses {
+            for p in topic.partitions {
+                let tp = TopicPartition {
+                    topic: topic.topic.0.as_str().to_string(),
+                    partition: p.partition_index,
+                };
+                let Some(followed) = partitions.iter().find(|f| f.tp == tp) else {
+                    continue;
+                };
+                let outcome = take_answer(
+                    &followed.log,
+                    p.error_code,
+                    p.records,
+                    p.high_watermark,
+                    p.log_start_offset,
+                )
+                .await;
+                if let Err(code) = outcome {
+                    failed = true;
+                    tracing::debug!(partition = %tp, leader, error = %code, "replica fetch answered with an error");
+                }
+            }
+        }
+        if failed {
+            // The leader moved or the metadata is behind: the next round uses what the
+            // metadata says by then.
+            glommio::timer::sleep(BACKOFF).await;
+        }
+    }
+}
+
+/// One partition's share of a Fetch answer: its batches appended and written, and the
+/// leader's high watermark taken.
+async fn take_answer(
+    log: &PartitionLog,
+    error_code: i16,
+    records: Option<bytes::Bytes>,
+    high_watermark: i64,
+    leader_log_start: i64,
+) -> Result<(), ErrorCode> {
+    if error_code == ErrorCode::OffsetOutOfRange.code() {
+        return reconcile_out_of_range(log, leader_log_start).await;
+    }
+    if error_code != 0 {
+        return Err(ErrorCode::NotLeaderOrFollower);
+    }
+    if let Some(records) = records.filter(|r| !r.is_empty()) {
+        let end = log.append_replicated(records).map_err(|e| {
+            tracing::warn!(topic = log.topic(), partition = log.partition(), error = %e, "replicated batches refused");
+            e.error_code()
+        })?;
+        log.wait_for(end, Durability::Written).await.map_err(|e| {
+            tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "replicated batches not written");
+            e.error_code()
+        })?;
+    }
+    log.set_follower_high_watermark(high_watermark);
+    Ok(())
+}
+
+/// OFFSET_OUT_OF_RANGE: this follower's log end is not in the leader's log. Behind the
+/// leader's log start (retention removed what it needs): start over there. Past the leader's
+/// end (an unclean election left the leader shorter): cut back to the high watermark, which
+/// every in-sync replica had.
+async fn reconcile_out_of_range(
+    log: &PartitionLog,
+    leader_log_start: i64,
+) -> Result<(), ErrorCode> {
+    let end = log.log_end_offset();
+    let result = if leader_log_start > end {
+        tracing::warn!(
+            topic = log.topic(),
+            partition = log.partition(),
+            log_end_offset = end,
+            leader_log_start,
+            "follower behind the leader's log start: starting over there"
+        );
+        log.restart_at(leader_log_start)
+            .await
+            .map(|()| leader_log_start)
+    } else {
+        let hw = log.high_watermark();
+        tracing::warn!(
+            topic = log.topic(),
+            partition = log.partition(),
+            log_end_offset = end,
+            high_watermark = hw,
+            "follower past the leader's log end: cutting back to the high watermark"
+        );
+        let target = if hw < end { hw } else { log.log_start_offset() };
+        log.truncate_to(target).await
+    };
+    result.map(|_| ()).map_err(|e| e.error_code())
+}
+
+fn fetch_request(me: i32, partitions: &[Followed]) -> FetchRequest {
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for f in partitions {
+        topics.entry(&f.tp.topic).or_default().push(
+            FetchPartition::default()
+                .with_partition(f.tp.partition)
+                .with_current_leader_epoch(f.leader_epoch)
+                .with_fetch_offset(f.log.log_end_offset())
+                .with_log_start_offset(f.log.log_start_offset())
+                .with_partition_max_bytes(PARTITION_MAX_BYTES),
+        );
+    }
+    FetchRequest::default()
+        .with_replica_id(BrokerId(me))
+        .with_max_wait_ms(FETCH_WAIT_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(RESPONSE_MAX_BYTES)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+}

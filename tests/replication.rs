@@ -1,0 +1,278 @@
+//! Replication across three real `weir serve` processes, driven with librdkafka: followers
+//! fetch from their leaders (Fetch as a replica), the high watermark waits for the in-sync
+//! replicas, and `acks=all` means every in-sync replica has the record. Killing a leader under
+//! idempotent `acks=all` load loses no acknowledged record and stores none twice; every
+//! replica ends byte-identical below the high watermark.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use support::cluster::Cluster;
+use support::kafka::wait_until;
+use support::load::{read_partition, LoadProducer, RecordId};
+
+const SESSION_MS: u64 = 3000;
+const TOPIC: &str = "replicated";
+const PARTITIONS: i32 = 2;
+
+fn start() -> Cluster {
+    Cluster::start(
+        3,
+        &[
+            format!("broker.session.timeout.ms={SESSION_MS}"),
+            "broker.heartbeat.interval.ms=500".into(),
+            "offsets.topic.num.partitions=3".into(),
+        ],
+    )
+}
+
+fn create_topic(bootstrap: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
+        .set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
+        .expect("CreateTopics")
+    {
+        result.expect("topic created");
+    }
+}
+
+/// partition → (leader, ISR) as librdkafka sees them.
+fn leaders(bootstrap: &str) -> BTreeMap<i32, (i32, Vec<i32>)> {
+    let Ok(client) = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create::<BaseConsumer>()
+    else {
+        return BTreeMap::new();
+    };
+    let Ok(metadata) = client.fetch_metadata(Some(TOPIC), Duration::from_secs(5)) else {
+        return BTreeMap::new();
+    };
+    metadata
+        .topics()
+        .first()
+        .map(|t| {
+            t.partitions()
+                .iter()
+                .map(|p| (p.id(), (p.leader(), p.isr().to_vec())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn high_watermark(bootstrap: &str, partition: i32) -> i64 {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("watermark client");
+    client
+        .fetch_watermarks(TOPIC, partition, Duration::from_secs(10))
+        .expect("watermarks")
+        .1
+}
+
+/// The batches a replica stored below `end`, as their bytes, read from its segment files.
+fn stored_batches(data_dir: &Path, partition: i32, end: i64) -> Vec<u8> {
+    let dir = data_dir.join(format!("{TOPIC}-{partition}"));
+    let mut segments: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    segments.sort();
+    let mut out = Vec::new();
+    for path in segments {
+        let bytes = bytes::Bytes::from(std::fs::read(&path).expect("read segment"));
+        for batch in weir::record::split_batches(bytes) {
+            // Preallocated space past the data reads as an invalid batch: the data ends there.
+            let Ok(batch) = batch else { break };
+            if batch.batch_length() <= 0 || batch.base_offset() >= end {
+                break;
+            }
+            out.extend_from_slice(batch.as_bytes());
+        }
+    }
+    out
+}
+
+/// Kills the leader of partition 0 while an idempotent `acks=all` producer runs, brings it
+/// back as a follower, and checks every acknowledged record: present once, at the offset it
+/// was acknowledged with, in acknowledgement order; and every replica's bytes equal below the
+/// high watermark.
+#[test]
+fn killing_the_leader_under_acks_all_load_loses_and_doubles_nothing() {
+    let mut cluster = start();
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap);
+    wait_until("leaders with a full ISR", Duration::from_secs(20), || {
+        let view = leaders(&bootstrap);
+        view.len() == PARTITIONS as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
+    });
+    let load = LoadProducer::start(&bootstrap, TOPIC, PARTITIONS, 1);
+    wait_until("records acknowledged", Duration::from_secs(20), || {
+        load.acked() > 500
+    });
+
+    let (victim, _) = leaders(&bootstrap)[&0];
+    let index = cluster.index_of(victim);
+    let acked_before = load.acked();
+    cluster.kill(index);
+    let killed = Instant::now();
+    let survivors = cluster.bootstrap();
+    wait_until(
+        "a new leader for partition 0",
+        Duration::from_secs(20),
+        || {
+            leaders(&survivors)
+                .get(&0)
+                .is_some_and(|(l, _)| *l > 0 && *l != victim)
+        },
+    );
+    eprintln!(
+        "partition 0 has a new leader {:?} after kill -9 of {victim}",
+        killed.elapsed()
+    );
+    // Writes go on at the new leader.
+    wait_until(
+        "acknowledgements after the kill",
+        Duration::from_secs(30),
+        || load.acked() > acked_before + 1000,
+    );
+    cluster.launch(index);
+    cluster.wait_serving(index);
+    let acked_after_restart = load.acked();
+    wait_until("more acknowledgements", Duration::from_secs(30), || {
+        load.acked() > acked_after_restart + 500
+    });
+    let outcome = load.finish();
+    assert!(
+        outcome.failures.is_empty(),
+        "{} records failed: {:?}",
+        outcome.failures.len(),
+        &outcome.failures[..outcome.failures.len().min(5)]
+    );
+    eprintln!("{} sent, {} acknowledged", outcome.sent, outcome.acks.len());
+
+    let bootstrap = cluster.bootstrap();
+    for partition in 0..PARTITIONS {
+        let stored = read_partition(&bootstrap, TOPIC, partition);
+        let mut seen = BTreeSet::new();
+        for (offset, value) in &stored {
+            let id =
+                RecordId::parse(value).unwrap_or_else(|| panic!("a phantom record at {offset}"));
+            assert!(seen.insert(id), "{id:?} stored twice (again at {offset})");
+        }
+        let mut last_offset = -1;
+        for ack in outcome.acks.iter().filter(|a| a.partition == partition) {
+            let value = stored.get(&ack.offset).unwrap_or_else(|| {
+                panic!(
+                    "acknowledged {:?} at {partition}/{} is lost",
+                    ack.id, ack.offset
+                )
+            });
+            assert_eq!(
+                RecordId::parse(value),
+                Some(ack.id),
+                "offset {}",
+                ack.offset
+            );
+            assert!(ack.offset > last_offset, "acknowledged out of order");
+            last_offset = ack.offset;
+        }
+    }
+
+    // The restarted broker caught up: all three replicas hold the same bytes below the high
+    // watermark.
+    for partition in 0..PARTITIONS {
+        let end = high_watermark(&bootstrap, partition);
+        wait_until("replicas byte-identical", Duration::from_secs(30), || {
+            let copies: Vec<Vec<u8>> = (0..3)
+                .map(|i| stored_batches(cluster.data_path(i), partition, end))
+                .collect();
+            !copies[0].is_empty() && copies.iter().all(|c| *c == copies[0])
+        });
+    }
+}
+
+/// `acks=all` waits for every in-sync replica: with one follower paused (SIGSTOP, well within
+/// its session, so still in the ISR) an `acks=all` produce is not acknowledged within its
+/// timeout (REQUEST_TIMED_OUT) and consumers do not see the record (the high watermark holds),
+/// while `acks=1` is answered at once; once the follower runs again, both complete.
+#[test]
+fn acks_all_waits_for_every_in_sync_replica() {
+    use support::wire::{produce_request, Wire};
+    use weir::record::{BatchBuilder, NewRecord};
+    // A long session: the paused follower must stay in the ISR for the whole check.
+    let cluster = Cluster::start(
+        3,
+        &[
+            "broker.session.timeout.ms=20000".into(),
+            "broker.heartbeat.interval.ms=500".into(),
+            "offsets.topic.num.partitions=3".into(),
+        ],
+    );
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap);
+    wait_until("a leader with a full ISR", Duration::from_secs(20), || {
+        leaders(&bootstrap)
+            .get(&0)
+            .is_some_and(|(l, isr)| *l > 0 && isr.len() == 3)
+    });
+    let (leader, isr) = leaders(&bootstrap)[&0].clone();
+    let follower = *isr.iter().find(|b| **b != leader).expect("a follower");
+    let leader_address = format!("127.0.0.1:{}", cluster.nodes[cluster.index_of(leader)].port);
+    let produce = |acks: i16, timeout_ms: i32| {
+        let mut builder = BatchBuilder::new();
+        builder.push(NewRecord {
+            key: Some(b"k"),
+            value: Some(b"v"),
+            timestamp_ms: 1_700_000_000_000,
+        });
+        let mut wire = Wire::connect(&leader_address);
+        let request = produce_request(TOPIC, 0, builder.build(), acks).with_timeout_ms(timeout_ms);
+        let started = Instant::now();
+        let response = wire.request(9, &request);
+        let p = &response.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset, started.elapsed())
+    };
+    assert_eq!(produce(-1, 10_000).0, 0);
+    let hw = high_watermark(&bootstrap, 0);
+    assert_eq!(hw, 1);
+
+    let paused = cluster.index_of(follower);
+    cluster.signal(paused, libc::SIGSTOP);
+    let (code, _, took) = produce(-1, 1500);
+    assert_eq!(
+        code, 7,
+        "REQUEST_TIMED_OUT while an in-sync follower lacks the batch"
+    );
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+    let (code, offset, took) = produce(1, 1500);
+    assert_eq!((code, offset), (0, 2), "acks=1 needs the leader only");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(
+        high_watermark(&bootstrap, 0),
+        1,
+        "consumers do not see unreplicated records"
+    );
+
+    cluster.signal(paused, libc::SIGCONT);
+    let (code, offset, _) = produce(-1, 10_000);
+    assert_eq!((code, offset), (0, 3));
+    assert_eq!(high_watermark(&bootstrap, 0), 4);
+}
