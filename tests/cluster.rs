@@ -441,17 +441,13 @@ fn leader_election_preferred_and_unclean() {
         "{out}"
     );
 
-    // Broker 1 dies: broker 2 leads alone. Restarted, broker 1 is alive but out of the ISR
-    // (it has no copy of what 2 took meanwhile), so it cannot be the preferred leader.
+    // Broker 1 dies: broker 2 leads alone, and the preferred replica cannot lead.
     let one = cluster.index_of(1);
     cluster.kill(one);
     let bootstrap = cluster.bootstrap();
     wait_until("broker 2 leads", Duration::from_secs(20), || {
         partition(&bootstrap).is_some_and(|p| p.0 == 2 && p.2 == vec![2])
     });
-    cluster.launch(one);
-    cluster.wait_serving(one);
-    let bootstrap = cluster.bootstrap();
     let (ok, out) = leader_election(
         &bootstrap,
         &["--election-type", "preferred", "--topic", "elect"],
@@ -475,13 +471,53 @@ fn leader_election_preferred_and_unclean() {
         ok && out.contains("Valid replica already elected for partitions elect-0"),
         "{out}"
     );
-
-    // Broker 2, the last ISR member, shuts down: the partition has no leader.
-    cluster.terminate(cluster.index_of(2), Duration::from_secs(30));
+    // Restarted, broker 1 catches up from broker 2 and rejoins the ISR (AlterPartition); a
+    // preferred election then gives it the partition back.
+    cluster.launch(one);
+    cluster.wait_serving(one);
     let bootstrap = cluster.bootstrap();
-    wait_until("the partition is offline", Duration::from_secs(20), || {
-        partition(&bootstrap).is_some_and(|p| p.0 == -1)
+    wait_until("broker 1 back in the ISR", Duration::from_secs(20), || {
+        partition(&bootstrap).is_some_and(|p| p.2.contains(&1) && p.2.contains(&2))
     });
+    let (ok, out) = leader_election(
+        &bootstrap,
+        &[
+            "--election-type",
+            "PREFERRED",
+            "--topic",
+            "elect",
+            "--partition",
+            "0",
+        ],
+    );
+    assert!(
+        ok && out
+            .contains("Successfully completed leader election (PREFERRED) for partitions elect-0"),
+        "{out}"
+    );
+    wait_until("broker 1 leads again", Duration::from_secs(20), || {
+        partition(&bootstrap).is_some_and(|p| p.0 == 1)
+    });
+
+    // Broker 1 pauses past its session: fenced, it leaves the ISR and broker 2 leads alone.
+    // Then broker 2, the last ISR member, shuts down: the partition has no leader. Broker 1
+    // resumes, alive but out of the ISR: only an unclean election lets it lead.
+    cluster.signal(one, libc::SIGSTOP);
+    wait_until("broker 2 leads alone", Duration::from_secs(20), || {
+        partition(&cluster.bootstrap()).is_some_and(|p| p.0 == 2 && p.2 == vec![2])
+    });
+    cluster.terminate(cluster.index_of(2), Duration::from_secs(30));
+    cluster.signal(one, libc::SIGCONT);
+    let bootstrap = cluster.bootstrap();
+    wait_until(
+        "the partition offline and broker 1 unfenced",
+        Duration::from_secs(20),
+        || {
+            view(&bootstrap, "elect").is_some_and(|(brokers, p)| {
+                brokers.contains(&1) && p.get(&0).is_some_and(|p| p.0 == -1)
+            })
+        },
+    );
     let (ok, out) = leader_election(
         &bootstrap,
         &[

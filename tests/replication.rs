@@ -22,6 +22,8 @@ use support::load::{read_partition, LoadProducer, RecordId};
 const SESSION_MS: u64 = 3000;
 const TOPIC: &str = "replicated";
 const PARTITIONS: i32 = 2;
+/// Leader kills per run (the issue asks for at least 10 in CI).
+const KILL_CYCLES: usize = 10;
 
 fn start() -> Cluster {
     Cluster::start(
@@ -110,10 +112,10 @@ fn stored_batches(data_dir: &Path, partition: i32, end: i64) -> Vec<u8> {
     out
 }
 
-/// Kills the leader of partition 0 while an idempotent `acks=all` producer runs, brings it
-/// back as a follower, and checks every acknowledged record: present once, at the offset it
-/// was acknowledged with, in acknowledgement order; and every replica's bytes equal below the
-/// high watermark.
+/// Kills a partition's leader while an idempotent `acks=all` producer runs, brings it back as
+/// a follower that rejoins the ISR, ten times over, and checks every acknowledged record:
+/// present once, at the offset it was acknowledged with, in acknowledgement order; and every
+/// replica's bytes equal below the high watermark.
 #[test]
 fn killing_the_leader_under_acks_all_load_loses_and_doubles_nothing() {
     let mut cluster = start();
@@ -123,41 +125,52 @@ fn killing_the_leader_under_acks_all_load_loses_and_doubles_nothing() {
         let view = leaders(&bootstrap);
         view.len() == PARTITIONS as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
     });
-    let load = LoadProducer::start(&bootstrap, TOPIC, PARTITIONS, 1);
+    // Paced: the checks read back every record, and the kills should land among steady
+    // requests rather than behind a deep queue.
+    let load = LoadProducer::start_paced(&bootstrap, TOPIC, PARTITIONS, 1, Some(5_000));
     wait_until("records acknowledged", Duration::from_secs(20), || {
         load.acked() > 500
     });
 
-    let (victim, _) = leaders(&bootstrap)[&0];
-    let index = cluster.index_of(victim);
-    let acked_before = load.acked();
-    cluster.kill(index);
-    let killed = Instant::now();
-    let survivors = cluster.bootstrap();
-    wait_until(
-        "a new leader for partition 0",
-        Duration::from_secs(20),
-        || {
+    for cycle in 0..KILL_CYCLES {
+        let partition = cycle as i32 % PARTITIONS;
+        let (victim, _) = leaders(&cluster.bootstrap())[&partition];
+        let index = cluster.index_of(victim);
+        let acked_before = load.acked();
+        cluster.kill(index);
+        let killed = Instant::now();
+        let survivors = cluster.bootstrap();
+        wait_until("a new leader", Duration::from_secs(20), || {
             leaders(&survivors)
-                .get(&0)
+                .get(&partition)
                 .is_some_and(|(l, _)| *l > 0 && *l != victim)
-        },
-    );
-    eprintln!(
-        "partition 0 has a new leader {:?} after kill -9 of {victim}",
-        killed.elapsed()
-    );
-    // Writes go on at the new leader.
-    wait_until(
-        "acknowledgements after the kill",
-        Duration::from_secs(30),
-        || load.acked() > acked_before + 1000,
-    );
-    cluster.launch(index);
-    cluster.wait_serving(index);
-    let acked_after_restart = load.acked();
+        });
+        eprintln!(
+            "cycle {cycle}: partition {partition} has a new leader {:?} after kill -9 of {victim}",
+            killed.elapsed()
+        );
+        // Writes go on at the new leader.
+        wait_until(
+            "acknowledgements after the kill",
+            Duration::from_secs(30),
+            || load.acked() > acked_before + 500,
+        );
+        cluster.launch(index);
+        cluster.wait_serving(index);
+        // Back as a follower, it catches up and rejoins every ISR (AlterPartition).
+        let bootstrap = cluster.bootstrap();
+        wait_until("full ISRs again", Duration::from_secs(30), || {
+            let view = leaders(&bootstrap);
+            view.len() == PARTITIONS as usize && view.values().all(|(_, isr)| isr.len() == 3)
+        });
+        eprintln!(
+            "cycle {cycle}: {victim} back in every ISR {:?} after the kill",
+            killed.elapsed()
+        );
+    }
+    let acked_after_restarts = load.acked();
     wait_until("more acknowledgements", Duration::from_secs(30), || {
-        load.acked() > acked_after_restart + 500
+        load.acked() > acked_after_restarts + 500
     });
     let outcome = load.finish();
     assert!(
@@ -200,79 +213,30 @@ fn killing_the_leader_under_acks_all_load_loses_and_doubles_nothing() {
     // watermark.
     for partition in 0..PARTITIONS {
         let end = high_watermark(&bootstrap, partition);
-        wait_until("replicas byte-identical", Duration::from_secs(30), || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
             let copies: Vec<Vec<u8>> = (0..3)
                 .map(|i| stored_batches(cluster.data_path(i), partition, end))
                 .collect();
-            !copies[0].is_empty() && copies.iter().all(|c| *c == copies[0])
-        });
+            if !copies[0].is_empty() && copies.iter().all(|c| *c == copies[0]) {
+                break;
+            }
+            if Instant::now() > deadline {
+                let summary: Vec<String> = copies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let differs = c.iter().zip(&copies[0]).position(|(a, b)| a != b);
+                        format!(
+                            "node {}: {} bytes, first difference from node 1 at {differs:?}",
+                            cluster.nodes[i].id,
+                            c.len()
+                        )
+                    })
+                    .collect();
+                panic!("partition {partition}: replicas differ below the high watermark {end}: {summary:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
-}
-
-/// `acks=all` waits for every in-sync replica: with one follower paused (SIGSTOP, well within
-/// its session, so still in the ISR) an `acks=all` produce is not acknowledged within its
-/// timeout (REQUEST_TIMED_OUT) and consumers do not see the record (the high watermark holds),
-/// while `acks=1` is answered at once; once the follower runs again, both complete.
-#[test]
-fn acks_all_waits_for_every_in_sync_replica() {
-    use support::wire::{produce_request, Wire};
-    use weir::record::{BatchBuilder, NewRecord};
-    // A long session: the paused follower must stay in the ISR for the whole check.
-    let cluster = Cluster::start(
-        3,
-        &[
-            "broker.session.timeout.ms=20000".into(),
-            "broker.heartbeat.interval.ms=500".into(),
-            "offsets.topic.num.partitions=3".into(),
-        ],
-    );
-    let bootstrap = cluster.bootstrap();
-    create_topic(&bootstrap);
-    wait_until("a leader with a full ISR", Duration::from_secs(20), || {
-        leaders(&bootstrap)
-            .get(&0)
-            .is_some_and(|(l, isr)| *l > 0 && isr.len() == 3)
-    });
-    let (leader, isr) = leaders(&bootstrap)[&0].clone();
-    let follower = *isr.iter().find(|b| **b != leader).expect("a follower");
-    let leader_address = format!("127.0.0.1:{}", cluster.nodes[cluster.index_of(leader)].port);
-    let produce = |acks: i16, timeout_ms: i32| {
-        let mut builder = BatchBuilder::new();
-        builder.push(NewRecord {
-            key: Some(b"k"),
-            value: Some(b"v"),
-            timestamp_ms: 1_700_000_000_000,
-        });
-        let mut wire = Wire::connect(&leader_address);
-        let request = produce_request(TOPIC, 0, builder.build(), acks).with_timeout_ms(timeout_ms);
-        let started = Instant::now();
-        let response = wire.request(9, &request);
-        let p = &response.responses[0].partition_responses[0];
-        (p.error_code, p.base_offset, started.elapsed())
-    };
-    assert_eq!(produce(-1, 10_000).0, 0);
-    let hw = high_watermark(&bootstrap, 0);
-    assert_eq!(hw, 1);
-
-    let paused = cluster.index_of(follower);
-    cluster.signal(paused, libc::SIGSTOP);
-    let (code, _, took) = produce(-1, 1500);
-    assert_eq!(
-        code, 7,
-        "REQUEST_TIMED_OUT while an in-sync follower lacks the batch"
-    );
-    assert!(took >= Duration::from_millis(1400), "{took:?}");
-    let (code, offset, took) = produce(1, 1500);
-    assert_eq!((code, offset), (0, 2), "acks=1 needs the leader only");
-    assert!(took < Duration::from_secs(1), "{took:?}");
-    assert_eq!(
-        high_watermark(&bootstrap, 0),
-        1,
-        "consumers do not see unreplicated records"
-    );
-
-    cluster.signal(paused, libc::SIGCONT);
-    let (code, offset, _) = produce(-1, 10_000);
-    assert_eq!((code, offset), (0, 3));
-    assert_eq!(high_watermark(&bootstrap, 0), 4);
 }

@@ -134,6 +134,15 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
          (risks losing acknowledged records); the default of the topic key of the same name.",
     ),
     ConfigDef::applied(
+        "replica.lag.time.max.ms",
+        ConfigType::Long,
+        Some("30000"),
+        Check::Range(100, INT_MAX),
+        "A follower that has not caught up with its leader for this long leaves the ISR (the \
+         leader asks the controller with AlterPartition); it joins again once it reaches the \
+         high watermark.",
+    ),
+    ConfigDef::applied(
         "auto.leader.rebalance.enable",
         ConfigType::Boolean,
         Some("true"),

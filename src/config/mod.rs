@@ -93,6 +93,8 @@ pub struct ClusterConfig {
     pub controlled_shutdown: bool,
     /// `unclean.leader.election.enable` (the broker default)
     pub unclean_leader_election: bool,
+    /// `replica.lag.time.max.ms`
+    pub replica_lag_time_max_ms: u64,
     /// `auto.leader.rebalance.enable`
     pub auto_leader_rebalance: bool,
     /// `leader.imbalance.check.interval.seconds`
@@ -315,6 +317,7 @@ impl BrokerConfig {
             election_timeout_ms: s.parse("controller.quorum.election.timeout.ms")?,
             controlled_shutdown: s.flag("controlled.shutdown.enable")?,
             unclean_leader_election: s.flag("unclean.leader.election.enable")?,
+            replica_lag_time_max_ms: s.parse("replica.lag.time.max.ms")?,
             auto_leader_rebalance: s.flag("auto.leader.rebalance.enable")?,
             leader_imbalance_check_interval_s: s
                 .parse("leader.imbalance.check.interval.seconds")?,

@@ -22,6 +22,6 @@ pub(crate) use dir::{blocking, write_file_atomically};
 pub use error::{IndexError, LogError};
 pub use index::{OffsetIndex, OffsetIndexEntry, TimeIndex, TimeIndexEntry};
 pub use partition::{
-    AppendInfo, Durability, LogIoStats, PartitionLog, ReadBatches, RetentionOutcome,
+    AppendInfo, Durability, LogIoStats, PartitionLog, ReadBatches, ReplicaRole, RetentionOutcome,
     TimestampOffset,
 };

@@ -4,6 +4,7 @@
 //! `weir-metadata.fb` with an atomic replace, and then sent to every shard as a new immutable
 //! snapshot.
 
+pub mod alter_partition;
 pub mod assignment;
 mod codec;
 pub mod controller;

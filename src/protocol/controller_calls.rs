@@ -7,20 +7,27 @@
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::alter_partition_request::{
+    PartitionData as AlterPartitionData, TopicData as AlterTopic,
+};
+use kafka_protocol::messages::alter_partition_response::{
+    PartitionData as AlteredPartition, TopicData as AlteredTopic,
+};
 use kafka_protocol::messages::broker_registration_request::Listener;
 use kafka_protocol::messages::describe_quorum_response::{
     PartitionData as DescribeQuorumPartition, ReplicaState, TopicData as DescribeQuorumTopic,
 };
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ApiKey, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    DescribeQuorumRequest, DescribeQuorumResponse, ProducerId, RequestHeader, ResponseHeader,
-    TopicName,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::Response;
 use crate::error_code::ErrorCode;
+use crate::metadata::alter_partition::IsrChange;
 use crate::metadata::liveness::Registration;
 use crate::shard::controller::{ControllerOp, ControllerReply, PRODUCER_ID_BLOCK};
 use crate::shard::ops::{ShardOp, ShardReply};
@@ -28,6 +35,7 @@ use crate::shard::Shard;
 
 /// APIs answered only on the controller listener, with the versions spoken.
 pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::AlterPartition, 2, 2),
     (ApiKey::BrokerRegistration, 0, 0),
     (ApiKey::BrokerHeartbeat, 0, 0),
     (ApiKey::AllocateProducerIds, 0, 0),
@@ -98,6 +106,12 @@ fn code(error: i16) -> Result<(), ErrorCode> {
         77 => Err(ErrorCode::StaleBrokerEpoch),
         101 => Err(ErrorCode::DuplicateBrokerRegistration),
         104 => Err(ErrorCode::InconsistentClusterId),
+        3 => Err(ErrorCode::UnknownTopicOrPartition),
+        42 => Err(ErrorCode::InvalidRequest),
+        74 => Err(ErrorCode::FencedLeaderEpoch),
+        100 => Err(ErrorCode::UnknownTopicId),
+        107 => Err(ErrorCode::IneligibleReplica),
+        108 => Err(ErrorCode::InvalidUpdateVersion),
         _ => Err(ErrorCode::UnknownServerError),
     }
 }
@@ -152,6 +166,101 @@ pub fn allocate_producer_ids_response(bytes: &[u8]) -> Result<i64, ErrorCode> {
     let r: AllocateProducerIdsResponse = response_body(ApiKey::AllocateProducerIds, 0, bytes)?;
     code(r.error_code)?;
     Ok(r.producer_id_start.0)
+}
+
+/// AlterPartition v2 (topic ids): a leader asks the controller to change ISRs.
+pub fn alter_partition_request(broker: i32, epoch: i64, changes: &[IsrChange]) -> Bytes {
+    let mut topics: Vec<AlterTopic> = Vec::new();
+    for change in changes {
+        let partition = AlterPartitionData::default()
+            .with_partition_index(change.partition)
+            .with_leader_epoch(change.leader_epoch)
+            .with_partition_epoch(change.partition_epoch)
+            .with_new_isr(change.new_isr.iter().map(|b| BrokerId(*b)).collect());
+        match topics.iter_mut().find(|t| t.topic_id == change.topic_id) {
+            Some(topic) => topic.partitions.push(partition),
+            None => topics.push(
+                AlterTopic::default()
+                    .with_topic_id(change.topic_id)
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    let body = AlterPartitionRequest::default()
+        .with_broker_id(BrokerId(broker))
+        .with_broker_epoch(epoch)
+        .with_topics(topics);
+    request_bytes(ApiKey::AlterPartition, 2, &body)
+}
+
+/// Each partition's answer: (topic id, partition, error).
+pub fn alter_partition_response(
+    bytes: &[u8],
+) -> Result<Vec<(uuid::Uuid, i32, ErrorCode)>, ErrorCode> {
+    let r: AlterPartitionResponse = response_body(ApiKey::AlterPartition, 2, bytes)?;
+    code(r.error_code)?;
+    Ok(r.topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let error = match code(p.error_code) {
+                    Ok(()) => ErrorCode::None,
+                    Err(e) => e,
+                };
+                (t.topic_id, p.partition_index, error)
+            })
+        })
+        .collect())
+}
+
+/// AlterPartition on the active controller.
+pub async fn alter_partition(
+    shard: &Rc<Shard>,
+    r: AlterPartitionRequest,
+) -> AlterPartitionResponse {
+    let changes: Vec<IsrChange> = r
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| IsrChange {
+                topic_id: t.topic_id,
+                partition: p.partition_index,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                new_isr: p.new_isr.iter().map(|b| b.0).collect(),
+            })
+        })
+        .collect();
+    let outcomes = match shard
+        .alter_partition(r.broker_id.0, r.broker_epoch, changes)
+        .await
+    {
+        Ok(outcomes) => outcomes,
+        Err(code) => return AlterPartitionResponse::default().with_error_code(code.code()),
+    };
+    let mut topics: Vec<AlteredTopic> = Vec::new();
+    for (change, result) in outcomes {
+        let partition = match result {
+            Ok(state) => AlteredPartition::default()
+                .with_partition_index(change.partition)
+                .with_leader_id(BrokerId(state.leader))
+                .with_leader_epoch(state.leader_epoch)
+                .with_isr(state.isr.iter().map(|b| BrokerId(*b)).collect())
+                .with_partition_epoch(state.partition_epoch),
+            Err(code) => AlteredPartition::default()
+                .with_partition_index(change.partition)
+                .with_error_code(code.code()),
+        };
+        match topics.iter_mut().find(|t| t.topic_id == change.topic_id) {
+            Some(topic) => topic.partitions.push(partition),
+            None => topics.push(
+                AlteredTopic::default()
+                    .with_topic_id(change.topic_id)
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    AlterPartitionResponse::default().with_topics(topics)
 }
 
 /// The controller's side of the three controller APIs.

@@ -60,8 +60,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 ];
 
 pub use controller_calls::{
-    allocate_producer_ids_request, allocate_producer_ids_response, broker_heartbeat_request,
-    broker_heartbeat_response, broker_registration_request, broker_registration_response,
+    allocate_producer_ids_request, allocate_producer_ids_response, alter_partition_request,
+    alter_partition_response, broker_heartbeat_request, broker_heartbeat_response,
+    broker_registration_request, broker_registration_response,
 };
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
@@ -420,6 +421,9 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         )),
         RequestKind::DescribeQuorum(req) => typed(ResponseKind::DescribeQuorum(
             controller_calls::describe_quorum(ctx.shard, req).await,
+        )),
+        RequestKind::AlterPartition(req) => typed(ResponseKind::AlterPartition(
+            controller_calls::alter_partition(ctx.shard, req).await,
         )),
         RequestKind::BrokerRegistration(req) => typed(ResponseKind::BrokerRegistration(
             controller_calls::registration(ctx.shard, req).await,

@@ -11,6 +11,9 @@
 //! the follower's process.
 
 mod client;
+mod isr;
+
+pub use isr::run_isr_manager;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -43,6 +46,14 @@ pub struct Followed {
     pub tp: TopicPartition,
     pub log: Rc<PartitionLog>,
     pub leader_epoch: i32,
+}
+
+/// A partition this shard leads.
+pub struct Led {
+    pub tp: TopicPartition,
+    pub topic_id: uuid::Uuid,
+    pub log: Rc<PartitionLog>,
+    pub state: crate::metadata::PartitionMeta,
 }
 
 /// Starts a fetcher for every leader this shard follows partitions of, for as long as the

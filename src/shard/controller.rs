@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::ops::{ShardOp, ShardReply};
 use super::Shard;
 use crate::error_code::ErrorCode;
+use crate::metadata::alter_partition::{self, IsrChange};
 use crate::metadata::controller::{decide, ControllerContext, Decision, TopicCommand};
 use crate::metadata::election::{self, ElectionOutcome, ElectionType};
 use crate::metadata::liveness::{self, Registration};
@@ -82,6 +83,10 @@ pub enum ControllerOp {
     Forward(bytes::Bytes),
     /// The metadata quorum's state, for DescribeQuorum.
     DescribeQuorum,
+    /// AlterPartition from this broker's leaders: sent to the active controller.
+    AlterPartition {
+        changes: Vec<IsrChange>,
+    },
     /// ElectLeaders: `partitions` as (topic, partition), `None` for all.
     ElectLeaders {
         kind: ElectionType,
@@ -95,6 +100,8 @@ pub enum ControllerReply {
     Forwarded(Result<bytes::Bytes, ErrorCode>),
     Quorum(crate::quorum::QuorumStatus),
     Elections(Result<Vec<ElectionOutcome>, ErrorCode>),
+    /// Each change's (topic id, partition, error).
+    IsrChanges(Result<Vec<(uuid::Uuid, i32, ErrorCode)>, ErrorCode>),
     /// This node is not the active controller (the caller forwards or answers NOT_CONTROLLER).
     NotController,
 }
@@ -119,6 +126,8 @@ pub struct Controller {
     was_active: Cell<bool>,
     /// This process's broker incarnation (a restart registers anew).
     pub incarnation: Uuid,
+    /// This broker's epoch once registered (AlterPartition carries it).
+    broker_epoch: Cell<Option<i64>>,
 }
 
 impl Controller {
@@ -130,6 +139,7 @@ impl Controller {
             sessions: Default::default(),
             was_active: Cell::new(false),
             incarnation: Uuid::new_v4(),
+            broker_epoch: Cell::new(None),
         }
     }
 
@@ -175,6 +185,11 @@ impl Shard {
                     Some(quorum) => ControllerReply::Quorum(quorum.status()),
                     None => ControllerReply::NotController,
                 }
+            }
+            ControllerOp::AlterPartition { changes } => {
+                return ControllerReply::IsrChanges(
+                    self.send_alter_partition(controller, changes).await,
+                )
             }
             ControllerOp::ElectLeaders { kind, partitions } => {
                 return ControllerReply::Elections(
@@ -273,6 +288,73 @@ impl Shard {
             .await
             .map_err(|e| propose_refusal(e).code)?;
         Ok(start)
+    }
+
+    /// This broker's leaders' ISR changes, to the active controller (this node, or over the
+    /// controller listener).
+    async fn send_alter_partition(
+        &self,
+        controller: &Controller,
+        changes: Vec<IsrChange>,
+    ) -> Result<Vec<(Uuid, i32, ErrorCode)>, ErrorCode> {
+        let epoch = controller
+            .broker_epoch
+            .get()
+            .ok_or(ErrorCode::StaleBrokerEpoch)?;
+        let me = self.config.broker_id;
+        if controller.quorum.is_active() {
+            let outcomes = self.alter_partition(me, epoch, changes).await?;
+            return Ok(outcomes
+                .into_iter()
+                .map(|(c, r)| (c.topic_id, c.partition, r.err().unwrap_or(ErrorCode::None)))
+                .collect());
+        }
+        let request = crate::protocol::alter_partition_request(me, epoch, &changes);
+        let response = self.forward_to_controller(&request).await?;
+        crate::protocol::alter_partition_response(&response)
+    }
+
+    /// AlterPartition on the active controller: each change decided against the state the
+    /// earlier ones of the request leave, all committed together.
+    pub async fn alter_partition(
+        &self,
+        broker: i32,
+        broker_epoch: i64,
+        changes: Vec<IsrChange>,
+    ) -> Result<Vec<(IsrChange, Result<crate::metadata::PartitionMeta, ErrorCode>)>, ErrorCode>
+    {
+        let (controller, _turn) = self.active_turn().await?;
+        let mut state = (*controller.quorum.meta()).clone();
+        alter_partition::check_broker(&state, broker, broker_epoch)?;
+        let mut records = Vec::new();
+        let mut outcomes = Vec::new();
+        for change in changes {
+            let result =
+                alter_partition::alter_partition(&state, broker, &change).map(|(record, next)| {
+                    let _ = crate::metadata::records::apply(&mut state, &record);
+                    records.push(record);
+                    next
+                });
+            outcomes.push((change, result));
+        }
+        if !records.is_empty() {
+            controller
+                .quorum
+                .propose(&records, PROPOSE_TIMEOUT)
+                .await
+                .map_err(|e| propose_refusal(e).code)?;
+        }
+        for (change, result) in &outcomes {
+            match result {
+                Ok(next) => {
+                    tracing::info!(broker, topic_id = %change.topic_id, partition = change.partition, isr = ?next.isr, "ISR changed (AlterPartition)")
+                }
+                Err(code) => {
+                    tracing::info!(broker, topic_id = %change.topic_id, partition = change.partition, error = %code, "AlterPartition refused")
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
     /// ElectLeaders on the active controller: decided and committed under the turn.
@@ -639,6 +721,7 @@ impl Shard {
                 None => match self.register_self(controller).await {
                     Ok(registered) => {
                         epoch = Some(registered);
+                        controller.broker_epoch.set(Some(registered));
                         registered
                     }
                     Err(ErrorCode::InconsistentClusterId) => crate::quorum::fatal(&format!(

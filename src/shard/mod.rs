@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::BrokerConfig;
 use crate::error_code::ErrorCode;
 use crate::group::GroupCoordinator;
-use crate::log::{blocking, LogDir, PartitionLog};
+use crate::log::{blocking, LogDir, PartitionLog, ReplicaRole};
 use crate::metadata::{place_partition, ClusterMeta, PartitionMeta};
 use crate::protocol::fetch_session::FetchSessions;
 use controller::Controller;
@@ -218,33 +218,39 @@ impl Shard {
     }
 
     /// Gives the log the role the metadata says this broker has: leader (with the other ISR
-    /// members to wait for) or follower. A leader that becomes a follower first cuts its log
-    /// to the high watermark, as Kafka did before KIP-101: records above it were not on every
-    /// in-sync replica, and the new leader may not have them; the follower fetches again
-    /// whatever the new leader has.
+    /// members to wait for) or follower. A broker that starts following a new leader first
+    /// cuts its log to its high watermark, as Kafka did before KIP-101: every in-sync replica,
+    /// so the new leader too, has the records below it, while records above it may not be
+    /// the new leader's (they came from the old leader, or were never replicated); the
+    /// follower fetches again whatever the new leader has. Without this a follower that was
+    /// ahead of the new leader would keep the old leader's records at offsets where the new
+    /// leader stores others.
     async fn take_role(&self, log: &PartitionLog, partition: &PartitionMeta) {
         let me = self.config.broker_id;
         if partition.leader == me {
             log.lead(partition.isr.iter().copied().filter(|b| *b != me).collect());
             return;
         }
-        let was_leader = log.is_leader();
-        log.follow(partition.leader);
+        let previous = log.follow(partition.leader);
+        let same_leader = previous
+            == ReplicaRole::Follower {
+                leader: partition.leader,
+            };
         let high_watermark = log.high_watermark();
-        if was_leader && log.log_end_offset() > high_watermark {
+        if !same_leader && log.log_end_offset() > high_watermark {
             match log.truncate_to(high_watermark).await {
                 Ok(end) => tracing::info!(
                     topic = log.topic(),
                     partition = log.partition(),
                     leader = partition.leader,
                     log_end_offset = end,
-                    "now a follower: cut the log to the high watermark"
+                    "following a new leader: cut the log to the high watermark"
                 ),
                 Err(e) => tracing::error!(
                     topic = log.topic(),
                     partition = log.partition(),
                     error = %e,
-                    "now a follower, but the log could not be cut to the high watermark"
+                    "following a new leader, but the log could not be cut to the high watermark"
                 ),
             }
         }
@@ -479,6 +485,34 @@ impl Shard {
     }
 
     /// All open logs of this shard (retention, shutdown).
+    /// The partitions this shard leads in a cluster, with their metadata (the ISR manager's
+    /// view).
+    pub fn led_partitions(&self) -> Vec<crate::replication::Led> {
+        let me = self.config.broker_id;
+        let meta = self.meta.borrow();
+        let mut led = Vec::new();
+        for (name, topic_logs) in self.logs.borrow().iter() {
+            let Some(topic) = meta.topics.get(name).filter(|t| t.id == topic_logs.id) else {
+                continue;
+            };
+            for (index, log) in &topic_logs.partitions {
+                let Some(p) = topic.partition(*index).filter(|p| p.leader == me) else {
+                    continue;
+                };
+                led.push(crate::replication::Led {
+                    tp: TopicPartition {
+                        topic: name.clone(),
+                        partition: *index,
+                    },
+                    topic_id: topic.id,
+                    log: log.clone(),
+                    state: p.clone(),
+                });
+            }
+        }
+        led
+    }
+
     /// The partitions this shard follows, by leader: this broker holds a replica and another
     /// broker leads.
     pub fn followed_partitions(

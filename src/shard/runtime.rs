@@ -260,6 +260,7 @@ async fn run_shard(
     glommio::spawn_local(high_watermark_checkpoint_loop(shard.clone())).detach();
     if !shard.config.cluster.is_single_node() {
         glommio::spawn_local(crate::replication::run_fetchers(shard.clone())).detach();
+        glommio::spawn_local(crate::replication::run_isr_manager(shard.clone())).detach();
     }
     if shard.config.cleaner.enable {
         // Compaction competes with produce and fetch for this core and its disk: it runs in a

@@ -102,6 +102,17 @@ pub struct LoadProducer {
 
 impl LoadProducer {
     pub fn start(bootstrap: &str, topic: &str, partitions: i32, run: u32) -> LoadProducer {
+        Self::start_paced(bootstrap, topic, partitions, run, None)
+    }
+
+    /// As [`LoadProducer::start`], sending at most `per_second` records a second when given.
+    pub fn start_paced(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        run: u32,
+        per_second: Option<u64>,
+    ) -> LoadProducer {
         let reports = Arc::new(Reports::default());
         let producer: BaseProducer<ReportContext> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
@@ -121,7 +132,15 @@ impl LoadProducer {
             let reports = reports.clone();
             move || {
                 let mut seq = 0u64;
+                let started = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(rate) = per_second {
+                        let due = started.elapsed().as_millis() as u64 * rate / 1000;
+                        if seq >= due {
+                            producer.poll(Duration::from_millis(1));
+                            continue;
+                        }
+                    }
                     let id = RecordId { run, seq };
                     let value = id.value((seq % 200) as usize);
                     let partition = (seq % partitions as u64) as i32;

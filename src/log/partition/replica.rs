@@ -17,24 +17,98 @@ use crate::error_code::ErrorCode;
 /// This broker's part in the partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplicaRole {
-    /// Leads it. `in_sync_followers`: the other ISR members; `follower_ends`: each follower's
-    /// log end as its last fetch said (a follower not heard from since this broker became
-    /// leader holds the high watermark where it is).
+    /// Leads it. `in_sync_followers`: the other ISR members; `followers`: what each follower
+    /// (in the ISR or not) last told by fetching. An in-sync follower not heard from since
+    /// this broker became leader holds the high watermark where it is.
     Leader {
         in_sync_followers: Vec<i32>,
-        follower_ends: HashMap<i32, i64>,
+        followers: HashMap<i32, FollowerProgress>,
     },
     /// Follows broker `leader` (-1: the partition has no leader now).
     Follower { leader: i32 },
+}
+
+/// A follower as its leader sees it (Kafka's `Replica` state on the leader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerProgress {
+    /// Its log end: the offset it last fetched from (`i64::MIN` until it fetches).
+    pub log_end: i64,
+    /// The last time it had everything the leader had (Kafka's `lastCaughtUpTimeMs`): a
+    /// follower in the ISR whose time is older than `replica.lag.time.max.ms` leaves it.
+    pub caught_up_ms: i64,
+    previous_fetch_ms: i64,
+    leader_end_at_previous_fetch: i64,
+}
+
+impl FollowerProgress {
+    /// An in-sync follower not heard from yet counts as caught up when leadership began.
+    fn unheard(now_ms: i64) -> Self {
+        FollowerProgress {
+            log_end: i64::MIN,
+            caught_up_ms: now_ms,
+            previous_fetch_ms: now_ms,
+            leader_end_at_previous_fetch: i64::MAX,
+        }
+    }
+
+    /// A fetch from `offset` at `now_ms` while the leader's log ends at `leader_end`: caught
+    /// up now when it asks for the end, or as of its previous fetch when it has what the
+    /// leader had then (Kafka's rule, so that steady writes do not make a keeping-up follower
+    /// look behind).
+    fn fetched(&mut self, offset: i64, leader_end: i64, now_ms: i64) {
+        if offset >= leader_end {
+            self.caught_up_ms = now_ms;
+        } else if offset >= self.leader_end_at_previous_fetch {
+            self.caught_up_ms = self.caught_up_ms.max(self.previous_fetch_ms);
+        }
+        self.log_end = offset;
+        self.previous_fetch_ms = now_ms;
+        self.leader_end_at_previous_fetch = leader_end;
+    }
 }
 
 impl Default for ReplicaRole {
     fn default() -> Self {
         ReplicaRole::Leader {
             in_sync_followers: Vec::new(),
-            follower_ends: HashMap::new(),
+            followers: HashMap::new(),
         }
     }
+}
+
+/// The ISR a leader should ask the controller for (AlterPartition), when it differs from
+/// `isr`: in-sync followers not caught up within `lag_max_ms` leave; replicas whose log
+/// reached the high watermark join. `me` (the leader) always stays.
+pub fn isr_proposal(
+    isr: &[i32],
+    replicas: &[i32],
+    me: i32,
+    followers: &HashMap<i32, FollowerProgress>,
+    high_watermark: i64,
+    now_ms: i64,
+    lag_max_ms: i64,
+) -> Option<Vec<i32>> {
+    let mut next: Vec<i32> = isr
+        .iter()
+        .copied()
+        .filter(|b| {
+            *b == me
+                || followers
+                    .get(b)
+                    .is_some_and(|f| now_ms - f.caught_up_ms <= lag_max_ms)
+        })
+        .collect();
+    for replica in replicas {
+        let caught_up = followers
+            .get(replica)
+            .is_some_and(|f| f.log_end >= high_watermark);
+        // Only a replica outside the ISR joins: one dropped just now would pass the old high
+        // watermark, which it held back itself.
+        if !isr.contains(replica) && *replica != me && caught_up {
+            next.push(*replica);
+        }
+    }
+    (next != isr).then_some(next)
 }
 
 impl LogState {
@@ -43,11 +117,11 @@ impl LogState {
         let next = match &self.role {
             ReplicaRole::Leader {
                 in_sync_followers,
-                follower_ends,
+                followers,
             } => {
                 let followers = in_sync_followers
                     .iter()
-                    .map(|f| follower_ends.get(f).copied().unwrap_or(i64::MIN))
+                    .map(|f| followers.get(f).map_or(i64::MIN, |p| p.log_end))
                     .min()
                     .unwrap_or(i64::MAX);
                 self.written_offset.min(followers).max(self.high_watermark)
@@ -90,21 +164,23 @@ impl PartitionLog {
         matches!(self.state.borrow().role, ReplicaRole::Leader { .. })
     }
 
-    /// Becomes (or stays) the leader with `in_sync_followers` as the other ISR members. A
-    /// follower that stays in sync keeps its known log end.
+    /// Becomes (or stays) the leader with `in_sync_followers` as the other ISR members.
+    /// What followers told by fetching is kept while this broker stays leader.
     pub fn lead(&self, in_sync_followers: Vec<i32>) {
+        let now_ms = self.clock.now_ms();
         let mut state = self.state.borrow_mut();
-        let known = match std::mem::take(&mut state.role) {
-            ReplicaRole::Leader { follower_ends, .. } => follower_ends,
+        let mut followers = match std::mem::take(&mut state.role) {
+            ReplicaRole::Leader { followers, .. } => followers,
             ReplicaRole::Follower { .. } => HashMap::new(),
         };
-        let follower_ends = known
-            .into_iter()
-            .filter(|(id, _)| in_sync_followers.contains(id))
-            .collect();
+        for f in &in_sync_followers {
+            followers
+                .entry(*f)
+                .or_insert_with(|| FollowerProgress::unheard(now_ms));
+        }
         state.role = ReplicaRole::Leader {
             in_sync_followers,
-            follower_ends,
+            followers,
         };
         state.advance_high_watermark();
         drop(state);
@@ -112,10 +188,39 @@ impl PartitionLog {
         self.append_waiters.wake_all();
     }
 
+    /// The ISR change this leader should ask for (see [`isr_proposal`]); `None` when none is
+    /// due or this broker does not lead.
+    pub fn isr_proposal(
+        &self,
+        isr: &[i32],
+        replicas: &[i32],
+        me: i32,
+        lag_max_ms: i64,
+    ) -> Option<Vec<i32>> {
+        let state = self.state.borrow();
+        let ReplicaRole::Leader { followers, .. } = &state.role else {
+            return None;
+        };
+        isr_proposal(
+            isr,
+            replicas,
+            me,
+            followers,
+            state.high_watermark,
+            self.clock.now_ms(),
+            lag_max_ms,
+        )
+    }
+
     /// Becomes (or stays) a follower of `leader`: produce waiters hear NOT_LEADER_OR_FOLLOWER.
-    pub fn follow(&self, leader: i32) {
-        self.state.borrow_mut().role = ReplicaRole::Follower { leader };
+    /// Returns the role it had.
+    pub fn follow(&self, leader: i32) -> ReplicaRole {
+        let previous = std::mem::replace(
+            &mut self.state.borrow_mut().role,
+            ReplicaRole::Follower { leader },
+        );
         self.append_waiters.wake_all();
+        previous
     }
 
     /// Waits until the high watermark reaches `next_offset` (acks=all): every in-sync replica
@@ -143,11 +248,21 @@ impl PartitionLog {
     /// A follower fetched from `fetch_offset`: it has every record below it. Returns whether
     /// the high watermark moved (long polls and acks=all waiters are woken then).
     pub fn follower_fetched(&self, follower: i32, fetch_offset: i64) -> bool {
+        let now_ms = self.clock.now_ms();
         let mut state = self.state.borrow_mut();
-        let ReplicaRole::Leader { follower_ends, .. } = &mut state.role else {
+        let leader_end = state.written_offset;
+        let ReplicaRole::Leader { followers, .. } = &mut state.role else {
             return false;
         };
-        follower_ends.insert(follower, fetch_offset);
+        followers
+            .entry(follower)
+            .or_insert_with(|| FollowerProgress {
+                log_end: i64::MIN,
+                caught_up_ms: i64::MIN / 2,
+                previous_fetch_ms: now_ms,
+                leader_end_at_previous_fetch: i64::MAX,
+            })
+            .fetched(fetch_offset, leader_end, now_ms);
         let moved = state.advance_high_watermark();
         drop(state);
         if moved {
@@ -233,8 +348,15 @@ impl PartitionLog {
 mod tests {
     use super::*;
 
-    fn follower_ends(pairs: &[(i32, i64)]) -> HashMap<i32, i64> {
-        pairs.iter().copied().collect()
+    fn follower_ends(pairs: &[(i32, i64)]) -> HashMap<i32, FollowerProgress> {
+        pairs
+            .iter()
+            .map(|(id, end)| {
+                let mut p = FollowerProgress::unheard(0);
+                p.fetched(*end, i64::MAX, 0);
+                (*id, p)
+            })
+            .collect()
     }
 
     fn state_with(written: i64, hw: i64, role: ReplicaRole) -> (i64, bool) {
@@ -264,7 +386,7 @@ mod tests {
         assert_eq!(state_with(10, 4, alone), (10, true));
         let two = |ends: &[(i32, i64)]| ReplicaRole::Leader {
             in_sync_followers: vec![2, 3],
-            follower_ends: follower_ends(ends),
+            followers: follower_ends(ends),
         };
         assert_eq!(state_with(10, 4, two(&[(2, 7), (3, 9)])), (7, true));
         // A follower not heard from holds it; it never moves back.
@@ -279,5 +401,44 @@ mod tests {
         let role = ReplicaRole::Follower { leader: 1 };
         assert_eq!(state_with(3, 6, role.clone()), (3, true));
         assert_eq!(state_with(9, 6, role), (6, false));
+    }
+
+    #[test]
+    fn followers_leave_the_isr_when_behind_too_long_and_join_once_caught_up() {
+        let lag = 30_000;
+        let mut followers = HashMap::new();
+        let mut two = FollowerProgress::unheard(0);
+        let mut three = FollowerProgress::unheard(0);
+        // Both fetch at the leader's end at t=1s; the leader's log grows to 100 by t=40s.
+        two.fetched(50, 50, 1_000);
+        three.fetched(50, 50, 1_000);
+        // 2 keeps up: each fetch has what the leader had at its previous fetch.
+        two.fetched(80, 90, 20_000);
+        two.fetched(90, 100, 39_000);
+        // 3 fetched again only at t=40s, still at 50.
+        three.fetched(50, 100, 40_000);
+        followers.insert(2, two);
+        followers.insert(3, three);
+        let isr = [1, 2, 3];
+        assert_eq!(
+            isr_proposal(&isr, &isr, 1, &followers, 50, 40_000, lag),
+            Some(vec![1, 2]),
+            "3 was last caught up at t=1s"
+        );
+        assert_eq!(
+            isr_proposal(&isr, &isr, 1, &followers, 50, 30_000, lag),
+            None
+        );
+        // Out of the ISR, 3 joins again once its log reaches the high watermark.
+        let shrunk = [1, 2];
+        assert_eq!(
+            isr_proposal(&shrunk, &isr, 1, &followers, 60, 40_000, lag),
+            None
+        );
+        followers.get_mut(&3).unwrap().fetched(60, 100, 41_000);
+        assert_eq!(
+            isr_proposal(&shrunk, &isr, 1, &followers, 60, 41_000, lag),
+            Some(vec![1, 2, 3])
+        );
     }
 }
