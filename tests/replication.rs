@@ -240,3 +240,142 @@ fn killing_the_leader_under_acks_all_load_loses_and_doubles_nothing() {
         }
     }
 }
+
+/// The group coordinator moves with the leadership of the group's `__consumer_offsets`
+/// partition: offsets committed (acks=all to the partition's ISR) before the coordinator's
+/// broker is killed are what the group resumes from at the new coordinator.
+#[test]
+fn committed_offsets_survive_the_coordinators_death() {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    use kafka_protocol::protocol::StrBytes;
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::{Offset, TopicPartitionList};
+    use support::wire::Wire;
+
+    const GROUP: &str = "survivors";
+    let mut cluster = start();
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap);
+    wait_until("leaders with a full ISR", Duration::from_secs(20), || {
+        let view = leaders(&bootstrap);
+        view.len() == PARTITIONS as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
+    });
+    // The group's coordinator, as FindCoordinator names it.
+    let coordinator = |bootstrap: &str| {
+        let first_broker = bootstrap.split(',').next().unwrap_or_default();
+        let mut wire = Wire::connect(first_broker);
+        let response = wire.request(
+            3,
+            &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str(GROUP)),
+        );
+        (response.error_code == 0).then_some(response.node_id.0)
+    };
+    let mut first = -1;
+    wait_until("a coordinator", Duration::from_secs(20), || {
+        first = coordinator(&bootstrap).unwrap_or(-1);
+        first > 0
+    });
+    // Commit offset 40 of partition 0 for the group.
+    let consumer = support::kafka::group_consumer(&bootstrap, GROUP);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(TOPIC, 0, Offset::Offset(40))
+        .expect("offset");
+    consumer.assign(&offsets).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+        assert!(Instant::now() < deadline, "commit: {e}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(consumer);
+
+    cluster.kill(cluster.index_of(first));
+    let survivors = cluster.bootstrap();
+    wait_until("a new coordinator", Duration::from_secs(20), || {
+        coordinator(&survivors).is_some_and(|c| c != first)
+    });
+    let consumer = support::kafka::group_consumer(&survivors, GROUP);
+    let mut committed = None;
+    wait_until(
+        "the committed offset from the new coordinator",
+        Duration::from_secs(30),
+        || {
+            let mut wanted = TopicPartitionList::new();
+            wanted.add_partition(TOPIC, 0);
+            committed = consumer
+                .committed_offsets(wanted, Duration::from_secs(5))
+                .ok()
+                .and_then(|list| list.find_partition(TOPIC, 0).map(|p| p.offset()));
+            matches!(committed, Some(Offset::Offset(_)))
+        },
+    );
+    assert_eq!(committed, Some(Offset::Offset(40)));
+}
+
+/// `acks=all` waits for every in-sync replica: with one follower paused (SIGSTOP, well within
+/// its session, so still in the ISR) an `acks=all` produce is not acknowledged within its
+/// timeout (REQUEST_TIMED_OUT) and consumers do not see the record (the high watermark holds),
+/// while `acks=1` is answered at once; once the follower runs again, both complete.
+#[test]
+fn acks_all_waits_for_every_in_sync_replica() {
+    use support::wire::{produce_request, Wire};
+    use weir::record::{BatchBuilder, NewRecord};
+    // A long session: the paused follower must stay in the ISR for the whole check.
+    let cluster = Cluster::start(
+        3,
+        &[
+            "broker.session.timeout.ms=20000".into(),
+            "broker.heartbeat.interval.ms=500".into(),
+            "offsets.topic.num.partitions=3".into(),
+        ],
+    );
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap);
+    wait_until("a leader with a full ISR", Duration::from_secs(20), || {
+        leaders(&bootstrap)
+            .get(&0)
+            .is_some_and(|(l, isr)| *l > 0 && isr.len() == 3)
+    });
+    let (leader, isr) = leaders(&bootstrap)[&0].clone();
+    let follower = *isr.iter().find(|b| **b != leader).expect("a follower");
+    let leader_address = format!("127.0.0.1:{}", cluster.nodes[cluster.index_of(leader)].port);
+    let produce = |acks: i16, timeout_ms: i32| {
+        let mut builder = BatchBuilder::new();
+        builder.push(NewRecord {
+            key: Some(b"k"),
+            value: Some(b"v"),
+            timestamp_ms: 1_700_000_000_000,
+        });
+        let mut wire = Wire::connect(&leader_address);
+        let request = produce_request(TOPIC, 0, builder.build(), acks).with_timeout_ms(timeout_ms);
+        let started = Instant::now();
+        let response = wire.request(9, &request);
+        let p = &response.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset, started.elapsed())
+    };
+    assert_eq!(produce(-1, 10_000).0, 0);
+    let hw = high_watermark(&bootstrap, 0);
+    assert_eq!(hw, 1);
+
+    let paused = cluster.index_of(follower);
+    cluster.signal(paused, libc::SIGSTOP);
+    let (code, _, took) = produce(-1, 1500);
+    assert_eq!(
+        code, 7,
+        "REQUEST_TIMED_OUT while an in-sync follower lacks the batch"
+    );
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+    let (code, offset, took) = produce(1, 1500);
+    assert_eq!((code, offset), (0, 2), "acks=1 needs the leader only");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(
+        high_watermark(&bootstrap, 0),
+        1,
+        "consumers do not see unreplicated records"
+    );
+
+    cluster.signal(paused, libc::SIGCONT);
+    let (code, offset, _) = produce(-1, 10_000);
+    assert_eq!((code, offset), (0, 3));
+    assert_eq!(high_watermark(&bootstrap, 0), 4);
+}

@@ -988,6 +988,14 @@ impl GroupCoordinator {
         }
     }
 
+    /// Every group this coordinator knows (members or committed offsets).
+    pub fn group_ids(&self) -> Vec<String> {
+        let mut ids: std::collections::BTreeSet<String> =
+            self.groups.borrow().keys().cloned().collect();
+        ids.extend(self.offsets.borrow().keys().cloned());
+        ids.into_iter().collect()
+    }
+
     pub fn remove_group(&self, group_id: &str) {
         self.groups.borrow_mut().remove(group_id);
         self.offsets.borrow_mut().remove(group_id);

@@ -111,7 +111,43 @@ async fn write_records(
         .map_err(|e| {
             tracing::error!(%group, error = %e, "offsets not made durable");
             ErrorCode::CoordinatorNotAvailable
-        })
+        })?;
+    // As Kafka commits offsets with acks=all (`offsets.commit.required.acks`): a commit is
+    // answered once every in-sync replica of the partition has it, so it survives the
+    // coordinator's broker (bounded by Kafka's `offsets.commit.timeout.ms`, 5 s).
+    let replicated = glommio::timer::timeout(OFFSETS_COMMIT_TIMEOUT, async {
+        Ok(log.wait_for_high_watermark(info.last_offset + 1).await)
+    })
+    .await;
+    match replicated {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(code)) => Err(match code {
+            // The coordinator moved with the partition's leadership.
+            ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
+            _ => ErrorCode::CoordinatorNotAvailable,
+        }),
+        Err(_) => {
+            tracing::warn!(%group, "offsets not replicated within offsets.commit.timeout.ms");
+            Err(ErrorCode::RequestTimedOut)
+        }
+    }
+}
+
+/// Kafka's `offsets.commit.timeout.ms`.
+const OFFSETS_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Forgets the groups of `__consumer_offsets` partition `partition` (of `count`): this broker
+/// stopped leading it, or is about to load it again as its new leader.
+pub fn unload_partition(coordinator: &GroupCoordinator, partition: i32, count: usize) -> usize {
+    let groups: Vec<String> = coordinator
+        .group_ids()
+        .into_iter()
+        .filter(|g| offsets_partition(g, count) == partition)
+        .collect();
+    for group in &groups {
+        coordinator.remove_group(group);
+    }
+    groups.len()
 }
 
 /// Replays a `__consumer_offsets` partition into the coordinator (at start).

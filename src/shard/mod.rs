@@ -225,13 +225,24 @@ impl Shard {
     /// follower fetches again whatever the new leader has. Without this a follower that was
     /// ahead of the new leader would keep the old leader's records at offsets where the new
     /// leader stores others.
-    async fn take_role(&self, log: &PartitionLog, partition: &PartitionMeta) {
+    async fn take_role(&self, log: &Rc<PartitionLog>, partition: &PartitionMeta) {
         let me = self.config.broker_id;
+        let offsets_topic = log.topic() == crate::group::store::OFFSETS_TOPIC;
         if partition.leader == me {
-            log.lead(partition.isr.iter().copied().filter(|b| *b != me).collect());
+            let led = log.lead(partition.isr.iter().copied().filter(|b| *b != me).collect());
+            if offsets_topic && !led {
+                self.load_coordinator_partition(log).await;
+            }
             return;
         }
         let previous = log.follow(partition.leader);
+        if offsets_topic && matches!(previous, ReplicaRole::Leader { .. }) {
+            let count = self.offsets_partition_count();
+            let unloaded = crate::group::unload_partition(&self.groups, log.partition(), count);
+            if unloaded > 0 {
+                tracing::info!(partition = log.partition(), groups = unloaded, "no longer the coordinator of these groups: their offsets partition has a new leader");
+            }
+        }
         let same_leader = previous
             == ReplicaRole::Follower {
                 leader: partition.leader,
@@ -433,12 +444,35 @@ impl Shard {
         }
     }
 
+    /// This broker became the leader of `__consumer_offsets` partition `log`: it becomes the
+    /// coordinator of its groups, loading their metadata and committed offsets from the log
+    /// (replicated from the previous coordinator) in place of whatever it knew before.
+    async fn load_coordinator_partition(&self, log: &Rc<PartitionLog>) {
+        let count = self.offsets_partition_count();
+        crate::group::unload_partition(&self.groups, log.partition(), count);
+        let loaded = crate::group::load_offsets(&self.groups, log).await;
+        tracing::info!(
+            partition = log.partition(),
+            records = loaded,
+            "now the coordinator of this offsets partition's groups: loaded from the log"
+        );
+    }
+
+    fn offsets_partition_count(&self) -> usize {
+        self.meta
+            .borrow()
+            .topics
+            .get(crate::group::store::OFFSETS_TOPIC)
+            .map_or(0, |t| t.partitions.len())
+    }
+
     /// Loads the committed offsets of the `__consumer_offsets` partitions this shard owns.
     async fn load_group_offsets(&self) {
         let logs: Vec<_> = self
             .all_logs()
             .into_iter()
-            .filter(|log| log.topic() == crate::group::store::OFFSETS_TOPIC)
+            // Only the partitions this broker leads: a follower's copy is not its groups'.
+            .filter(|log| log.topic() == crate::group::store::OFFSETS_TOPIC && log.is_leader())
             .collect();
         let mut loaded = 0;
         for log in &logs {

@@ -166,12 +166,13 @@ impl PartitionLog {
 
     /// Becomes (or stays) the leader with `in_sync_followers` as the other ISR members.
     /// What followers told by fetching is kept while this broker stays leader.
-    pub fn lead(&self, in_sync_followers: Vec<i32>) {
+    /// Returns whether it led before.
+    pub fn lead(&self, in_sync_followers: Vec<i32>) -> bool {
         let now_ms = self.clock.now_ms();
         let mut state = self.state.borrow_mut();
-        let mut followers = match std::mem::take(&mut state.role) {
-            ReplicaRole::Leader { followers, .. } => followers,
-            ReplicaRole::Follower { .. } => HashMap::new(),
+        let (led, mut followers) = match std::mem::take(&mut state.role) {
+            ReplicaRole::Leader { followers, .. } => (true, followers),
+            ReplicaRole::Follower { .. } => (false, HashMap::new()),
         };
         for f in &in_sync_followers {
             followers
@@ -186,6 +187,7 @@ impl PartitionLog {
         drop(state);
         // Waiters re-check: an ISR that shrank may have let the high watermark move.
         self.append_waiters.wake_all();
+        led
     }
 
     /// The ISR change this leader should ask for (see [`isr_proposal`]); `None` when none is
