@@ -212,8 +212,7 @@ fn three_brokers_form_one_cluster_and_a_killed_broker_loses_its_leaderships() {
         assert_eq!(replicas[0], *leader, "the preferred replica leads");
         assert_eq!(isr.len(), 3);
     }
-    // Every leader takes writes (acks=all: today every ISR member is the leader's own log;
-    // replication is the next step).
+    // Every leader takes writes (acks=all: every ISR member has them).
     let ends = produce_one_per_partition(&bootstrap, "spread", 6);
     assert_eq!(ends, vec![1; 6]);
 
@@ -243,18 +242,53 @@ fn three_brokers_form_one_cluster_and_a_killed_broker_loses_its_leaderships() {
         assert!(!isr.contains(&2), "a fenced broker leaves the ISR: {isr:?}");
         assert!(isr.contains(leader));
     }
-    // The new leaders take writes. (Their logs start empty here: data moves only once
-    // replication lands, so the partitions that moved restart at offset 0.)
+    // The new leaders have the first records (replicated) and take writes.
     let ends = produce_one_per_partition(&bootstrap, "spread", 6);
-    assert!(ends.iter().all(|end| (1..=2).contains(end)), "{ends:?}");
+    assert_eq!(ends, vec![2; 6]);
+    // Every partition is under-replicated now, none unavailable (kafka-topics.sh's filters).
+    let under = under_replicated(&bootstrap, "--under-replicated-partitions");
+    let spread: Vec<_> = under.iter().filter(|(t, _)| t == "spread").collect();
+    assert_eq!(spread.len(), 6, "{under:?}");
+    assert!(under_replicated(&bootstrap, "--unavailable-partitions").is_empty());
 
-    // It comes back: registered, unfenced, listed again.
+    // It comes back: registered, unfenced, listed again; it catches up and rejoins every ISR.
     cluster.launch(victim);
     cluster.wait_serving(victim);
     let bootstrap = cluster.bootstrap();
     wait_until("broker 2 listed again", Duration::from_secs(20), || {
         view(&bootstrap, "spread").is_some_and(|(b, _)| b.contains(&2))
     });
+    wait_until(
+        "no partition under-replicated",
+        Duration::from_secs(30),
+        || under_replicated(&bootstrap, "--under-replicated-partitions").is_empty(),
+    );
+}
+
+/// `weir topic describe <filter> --output json` over every topic: (topic, partition) listed.
+fn under_replicated(bootstrap: &str, filter: &str) -> Vec<(String, i64)> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "topic", "describe", filter, "--output", "json", "-b", bootstrap,
+        ])
+        .output()
+        .expect("run weir topic describe");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let topics: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let mut listed = Vec::new();
+    for topic in topics.as_array().expect("a list of topics") {
+        for p in topic["partitions"].as_array().expect("partitions") {
+            listed.push((
+                topic["topic"].as_str().unwrap_or_default().to_string(),
+                p["partition"].as_i64().unwrap_or(-1),
+            ));
+        }
+    }
+    listed
 }
 
 #[test]

@@ -373,6 +373,23 @@ fn acks_all_waits_for_every_in_sync_replica() {
         1,
         "consumers do not see unreplicated records"
     );
+    // The leader's /metrics: it leads, the paused follower lags by the two records.
+    let metrics = support::admin::scrape(cluster.nodes[cluster.index_of(leader)].admin_port);
+    let series =
+        |name: &str, extra: &str| format!("{name}{{topic=\"{TOPIC}\",partition=\"0\"{extra}}}");
+    assert_eq!(
+        support::admin::value(&metrics, &series("weir_partition_leader", "")),
+        Some(1.0)
+    );
+    let lag = series(
+        "weir_partition_follower_lag_records",
+        &format!(",follower=\"{follower}\""),
+    );
+    assert_eq!(
+        support::admin::value(&metrics, &lag),
+        Some(2.0),
+        "{metrics}"
+    );
 
     cluster.signal(paused, libc::SIGCONT);
     let (code, offset, _) = produce(-1, 10_000);

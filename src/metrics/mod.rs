@@ -70,6 +70,20 @@ families! {
         "Bytes of requests read and not yet answered on the shard (bounded by queued.max.request.bytes).";
     REQUEST_MEMORY_WAITS = "weir_request_memory_waits_total", Counter,
         "Requests whose reading waited for request memory (the shard was at queued.max.request.bytes).";
+    PARTITION_LEADER = "weir_partition_leader", Gauge,
+        "1 when this broker leads the partition, 0 when it follows.";
+    UNDER_REPLICATED = "weir_partition_under_replicated", Gauge,
+        "On the leader: 1 when the ISR is smaller than the replica set (Kafka's UnderReplicatedPartitions, per partition).";
+    UNDER_MIN_ISR = "weir_partition_under_min_isr", Gauge,
+        "On the leader: 1 when the ISR is smaller than min.insync.replicas (acks=all writes are refused).";
+    FOLLOWER_LAG = "weir_partition_follower_lag_records", Gauge,
+        "On the leader: records in the leader's log the follower has not fetched yet (Kafka's replica lag).";
+    ISR_SHRINKS = "weir_isr_shrinks_total", Counter,
+        "ISR changes this broker's leaders had accepted that dropped a follower.";
+    ISR_EXPANDS = "weir_isr_expands_total", Counter,
+        "ISR changes this broker's leaders had accepted that added a follower.";
+    OFFLINE_PARTITIONS = "weir_offline_partitions", Gauge,
+        "Partitions without a leader in this broker's view of the cluster metadata (Kafka's OfflinePartitionsCount), reported by shard 0.";
 }
 
 /// Quantiles every summary reports (`1.0` is the maximum).
@@ -150,6 +164,8 @@ pub struct ShardMetrics {
     connections_accepted: Cell<u64>,
     connections_refused: Cell<u64>,
     request_memory_waits: Cell<u64>,
+    isr_shrinks: Cell<u64>,
+    isr_expands: Cell<u64>,
 }
 
 /// What the owner reports of one partition's log at scrape time.
@@ -158,6 +174,17 @@ pub struct LogOffsets {
     pub log_start_offset: i64,
     pub high_watermark: i64,
     pub log_end_offset: i64,
+    /// In a cluster: the partition's replication as this broker sees it.
+    pub replication: Option<ReplicationSample>,
+}
+
+/// A partition's replication at scrape time.
+pub struct ReplicationSample {
+    pub leader: bool,
+    pub under_replicated: bool,
+    pub under_min_isr: bool,
+    /// On the leader: (follower, records behind the leader's written end).
+    pub follower_lag: Vec<(i32, i64)>,
 }
 
 impl ShardMetrics {
@@ -210,6 +237,17 @@ impl ShardMetrics {
             .set(self.connections_refused.get() + 1);
     }
 
+    /// An ISR change of one of this shard's leaders was accepted: `shrunk` dropped a
+    /// follower, else one was added.
+    pub fn isr_changed(&self, shrunk: bool) {
+        let counter = if shrunk {
+            &self.isr_shrinks
+        } else {
+            &self.isr_expands
+        };
+        counter.set(counter.get() + 1);
+    }
+
     pub fn request_memory_waited(&self) {
         self.request_memory_waits
             .set(self.request_memory_waits.get() + 1);
@@ -223,7 +261,13 @@ impl ShardMetrics {
     /// Every sample of this shard: its partitions' counters and latencies, the offsets of the
     /// logs it owns, and its own request and connection figures (`request_memory`: bytes of
     /// requests held now).
-    pub fn samples(&self, shard: usize, logs: &[LogOffsets], request_memory: u64) -> Vec<Sample> {
+    pub fn samples(
+        &self,
+        shard: usize,
+        logs: &[LogOffsets],
+        request_memory: u64,
+        offline_partitions: Option<u64>,
+    ) -> Vec<Sample> {
         let mut samples = Vec::new();
         let mut push = |family: &'static Family, labels: &str, value: SampleValue| {
             samples.push(Sample {
@@ -252,6 +296,21 @@ impl ShardMetrics {
             push(&LOG_START_OFFSET, &labels, offset(log.log_start_offset));
             push(&HIGH_WATERMARK, &labels, offset(log.high_watermark));
             push(&LOG_END_OFFSET, &labels, offset(log.log_end_offset));
+            if let Some(r) = &log.replication {
+                let flag = |on: bool| SampleValue::Number(if on { 1.0 } else { 0.0 });
+                push(&PARTITION_LEADER, &labels, flag(r.leader));
+                if r.leader {
+                    push(&UNDER_REPLICATED, &labels, flag(r.under_replicated));
+                    push(&UNDER_MIN_ISR, &labels, flag(r.under_min_isr));
+                    for (follower, lag) in &r.follower_lag {
+                        push(
+                            &FOLLOWER_LAG,
+                            &format!("{labels},follower=\"{follower}\""),
+                            offset(*lag),
+                        );
+                    }
+                }
+            }
         }
         let shard_labels = format!("shard=\"{shard}\"");
         for (api_key, latency) in self.requests.borrow().iter() {
@@ -280,6 +339,11 @@ impl ShardMetrics {
             &shard_labels,
             number(self.request_memory_waits.get()),
         );
+        push(&ISR_SHRINKS, &shard_labels, number(self.isr_shrinks.get()));
+        push(&ISR_EXPANDS, &shard_labels, number(self.isr_expands.get()));
+        if let Some(offline) = offline_partitions {
+            push(&OFFLINE_PARTITIONS, &shard_labels, number(offline));
+        }
         samples
     }
 }
@@ -378,14 +442,21 @@ mod tests {
         shard0.connection_opened();
         shard0.connection_opened();
         shard0.connection_closed();
+        shard0.isr_changed(true);
         let logs = [LogOffsets {
             tp: tp("a", 0),
             log_start_offset: 0,
             high_watermark: 40,
             log_end_offset: 40,
+            replication: Some(ReplicationSample {
+                leader: true,
+                under_replicated: true,
+                under_min_isr: false,
+                follower_lag: vec![(2, 7)],
+            }),
         }];
-        let mut samples = shard0.samples(0, &logs, 4096);
-        samples.extend(shard1.samples(1, &[], 0));
+        let mut samples = shard0.samples(0, &logs, 4096, Some(3));
+        samples.extend(shard1.samples(1, &[], 0, None));
         let text = render(samples);
 
         assert_eq!(
@@ -412,6 +483,12 @@ mod tests {
             text.contains("weir_partition_fetch_bytes_total{topic=\"b\",partition=\"1\"} 4096\n")
         );
         assert!(text.contains("weir_partition_high_watermark{topic=\"a\",partition=\"0\"} 40\n"));
+        assert!(text.contains("weir_partition_under_replicated{topic=\"a\",partition=\"0\"} 1\n"));
+        assert!(text.contains(
+            "weir_partition_follower_lag_records{topic=\"a\",partition=\"0\",follower=\"2\"} 7\n"
+        ));
+        assert!(text.contains("weir_isr_shrinks_total{shard=\"0\"} 1\n"));
+        assert!(text.contains("weir_offline_partitions{shard=\"0\"} 3\n"));
         assert!(
             text.contains("weir_request_latency_seconds_count{shard=\"0\",api=\"Produce\"} 1\n")
         );
@@ -454,6 +531,6 @@ mod tests {
         let metrics = ShardMetrics::default();
         metrics.produced(&tp("gone", 0), 1, Duration::from_micros(1), true);
         metrics.forget(&tp("gone", 0));
-        assert!(!render(metrics.samples(0, &[], 0)).contains("gone"));
+        assert!(!render(metrics.samples(0, &[], 0, None)).contains("gone"));
     }
 }

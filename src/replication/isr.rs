@@ -30,6 +30,8 @@ pub async fn run_isr_manager(shard: Rc<Shard>) {
         }
         asked.retain(|_, at| at.elapsed() < RESEND_AFTER);
         let mut changes = Vec::new();
+        // Whether each change drops a follower (the shrink and expand counters).
+        let mut shrinks: HashMap<(uuid::Uuid, i32), bool> = HashMap::new();
         for led in shard.led_partitions() {
             let Some(new_isr) = led.log.isr_proposal(
                 &led.state.isr,
@@ -45,6 +47,10 @@ pub async fn run_isr_manager(shard: Rc<Shard>) {
             }
             tracing::info!(partition = %led.tp, isr = ?led.state.isr, proposed = ?new_isr, "asking the controller to change the ISR");
             asked.insert(key, Instant::now());
+            shrinks.insert(
+                (led.topic_id, led.tp.partition),
+                new_isr.len() < led.state.isr.len(),
+            );
             changes.push(IsrChange {
                 topic_id: led.topic_id,
                 partition: led.tp.partition,
@@ -65,7 +71,10 @@ pub async fn run_isr_manager(shard: Rc<Shard>) {
         match reply {
             Ok(ShardReply::Controller(ControllerReply::IsrChanges(Ok(outcomes)))) => {
                 for (topic_id, partition, error) in outcomes {
-                    if error != ErrorCode::None {
+                    if error == ErrorCode::None {
+                        let shrunk = shrinks.get(&(topic_id, partition)).copied();
+                        shard.metrics.isr_changed(shrunk.unwrap_or(false));
+                    } else {
                         tracing::info!(%topic_id, partition, %error, "ISR change refused; asking again with the next metadata");
                     }
                 }

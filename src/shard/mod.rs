@@ -500,10 +500,41 @@ impl Shard {
                 log_start_offset: log.log_start_offset(),
                 high_watermark: log.high_watermark(),
                 log_end_offset: log.log_end_offset(),
+                replication: self.replication_sample(log),
             })
             .collect();
+        // The cluster-wide count once per broker, from shard 0.
+        let offline = (self.id == 0 && !self.config.cluster.is_single_node()).then(|| {
+            self.meta
+                .borrow()
+                .topics
+                .values()
+                .flat_map(|t| &t.partitions)
+                .filter(|p| p.leader == crate::metadata::NO_LEADER)
+                .count() as u64
+        });
         self.metrics
-            .samples(self.id, &logs, self.request_memory.in_use())
+            .samples(self.id, &logs, self.request_memory.in_use(), offline)
+    }
+
+    /// A partition's replication for `/metrics` (clusters only).
+    fn replication_sample(&self, log: &PartitionLog) -> Option<crate::metrics::ReplicationSample> {
+        if self.config.cluster.is_single_node() {
+            return None;
+        }
+        let meta = self.meta.borrow();
+        let p = meta.topics.get(log.topic())?.partition(log.partition())?;
+        let leader = log.is_leader() && p.leader == self.config.broker_id;
+        Some(crate::metrics::ReplicationSample {
+            leader,
+            under_replicated: p.isr.len() < p.replicas.len(),
+            under_min_isr: p.isr.len() < log.config().min_insync_replicas as usize,
+            follower_lag: if leader {
+                log.follower_lag()
+            } else {
+                Vec::new()
+            },
+        })
     }
 
     /// Every shard's samples (over the mesh), rendered as Prometheus text: `/metrics`.

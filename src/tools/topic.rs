@@ -44,11 +44,19 @@ pub enum TopicCommand {
         #[command(flatten)]
         connection: Connection,
     },
-    /// Show a topic's partitions (leader, replicas, in-sync replicas) and its configs.
+    /// Show a topic's partitions (leader, replicas, in-sync replicas) and its configs; without
+    /// a name, every topic's.
     ///
-    /// Example: weir topic describe prices --output json
+    /// Examples: weir topic describe prices --output json;
+    /// weir topic describe --under-replicated-partitions
     Describe {
-        name: String,
+        name: Option<String>,
+        /// Only partitions whose ISR is smaller than their replica set.
+        #[arg(long)]
+        under_replicated_partitions: bool,
+        /// Only partitions without a live leader.
+        #[arg(long)]
+        unavailable_partitions: bool,
         #[command(flatten)]
         connection: Connection,
     },
@@ -93,7 +101,18 @@ pub fn run(command: TopicCommand) -> Result<(), ToolError> {
             exclude_internal,
             connection,
         } => list(&connection, exclude_internal),
-        TopicCommand::Describe { name, connection } => describe(&connection, &name),
+        TopicCommand::Describe {
+            name,
+            under_replicated_partitions,
+            unavailable_partitions,
+            connection,
+        } => {
+            let filter = PartitionFilter {
+                under_replicated: under_replicated_partitions,
+                unavailable: unavailable_partitions,
+            };
+            describe(&connection, name.as_deref(), filter)
+        }
         TopicCommand::Alter {
             name,
             partitions,
@@ -176,33 +195,76 @@ fn topic_configs(
     Ok(out)
 }
 
-fn describe(connection: &Connection, name: &str) -> Result<(), ToolError> {
-    let metadata = connection.metadata(&connection.probe(None)?, Some(name))?;
-    let topic = metadata
+/// `--under-replicated-partitions` / `--unavailable-partitions` (kafka-topics.sh's): only
+/// partitions in that state, without the topic lines.
+#[derive(Debug, Clone, Copy)]
+struct PartitionFilter {
+    under_replicated: bool,
+    unavailable: bool,
+}
+
+impl PartitionFilter {
+    fn is_set(self) -> bool {
+        self.under_replicated || self.unavailable
+    }
+
+    fn keeps(self, p: &rdkafka::metadata::MetadataPartition, live: &[i32]) -> bool {
+        (!self.under_replicated || p.isr().len() < p.replicas().len())
+            && (!self.unavailable || !live.contains(&p.leader()))
+    }
+}
+
+fn describe(
+    connection: &Connection,
+    name: Option<&str>,
+    filter: PartitionFilter,
+) -> Result<(), ToolError> {
+    let metadata = connection.metadata(&connection.probe(None)?, name)?;
+    let live: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
+    let mut topics: Vec<_> = metadata
         .topics()
         .iter()
-        .find(|t| t.name() == name)
-        .ok_or_else(|| ToolError::UnknownTopic(name.to_string()))?;
-    let configs = topic_configs(connection, &connection.admin()?, name)?;
-    let mut partitions: Vec<_> = topic.partitions().iter().collect();
-    partitions.sort_by_key(|p| p.id());
+        .filter(|t| name.is_none_or(|n| t.name() == n))
+        .collect();
+    topics.sort_by_key(|t| t.name());
+    if let (Some(name), true) = (name, topics.is_empty()) {
+        return Err(ToolError::UnknownTopic(name.to_string()));
+    }
+    let admin = connection.admin()?;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut documents = Vec::new();
     let list = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
-    match connection.output {
-        Output::Table => {
-            let overrides: Vec<String> = configs
-                .iter()
-                .filter(|(_, _, is_override)| *is_override)
-                .map(|(k, v, _)| format!("{k}={v}"))
-                .collect();
-            println!(
-                "Topic: {name}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
-                partitions.len(),
-                partitions.first().map_or(0, |p| p.replicas().len()),
-                overrides.join(",")
-            );
-            let rows: Vec<Vec<String>> = partitions
-                .iter()
-                .map(|p| {
+    for topic in topics {
+        let name = topic.name();
+        let mut partitions: Vec<_> = topic
+            .partitions()
+            .iter()
+            .filter(|p| filter.keeps(p, &live))
+            .collect();
+        partitions.sort_by_key(|p| p.id());
+        if filter.is_set() && partitions.is_empty() {
+            continue;
+        }
+        let configs = match filter.is_set() {
+            true => Vec::new(),
+            false => topic_configs(connection, &admin, name)?,
+        };
+        match connection.output {
+            Output::Table => {
+                if !filter.is_set() {
+                    let overrides: Vec<String> = configs
+                        .iter()
+                        .filter(|(_, _, is_override)| *is_override)
+                        .map(|(k, v, _)| format!("{k}={v}"))
+                        .collect();
+                    println!(
+                        "Topic: {name}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
+                        partitions.len(),
+                        partitions.first().map_or(0, |p| p.replicas().len()),
+                        overrides.join(",")
+                    );
+                }
+                rows.extend(partitions.iter().map(|p| {
                     vec![
                         name.to_string(),
                         p.id().to_string(),
@@ -210,33 +272,38 @@ fn describe(connection: &Connection, name: &str) -> Result<(), ToolError> {
                         list(p.replicas()),
                         list(p.isr()),
                     ]
-                })
-                .collect();
-            table::print(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], &rows);
-        }
-        Output::Json => {
-            let partitions: Vec<_> = partitions
-                .iter()
-                .map(|p| {
-                    json!({
-                        "partition": p.id(),
-                        "leader": p.leader(),
-                        "replicas": p.replicas(),
-                        "isr": p.isr(),
+                }));
+            }
+            Output::Json => {
+                let partitions: Vec<_> = partitions
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "partition": p.id(),
+                            "leader": p.leader(),
+                            "replicas": p.replicas(),
+                            "isr": p.isr(),
+                        })
                     })
-                })
-                .collect();
-            let configs: BTreeMap<_, _> = configs
-                .iter()
-                .map(|(k, v, is_override)| {
-                    (k.clone(), json!({ "value": v, "override": is_override }))
-                })
-                .collect();
-            println!(
-                "{}",
-                json!({ "topic": name, "partitions": partitions, "configs": configs })
-            );
+                    .collect();
+                let configs: BTreeMap<_, _> = configs
+                    .iter()
+                    .map(|(k, v, is_override)| {
+                        (k.clone(), json!({ "value": v, "override": is_override }))
+                    })
+                    .collect();
+                documents
+                    .push(json!({ "topic": name, "partitions": partitions, "configs": configs }));
+            }
         }
+    }
+    match connection.output {
+        Output::Table => table::print(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], &rows),
+        // One topic named: its document, as before; else a list.
+        Output::Json => match (name, documents.len()) {
+            (Some(_), 1) => println!("{}", documents[0]),
+            _ => println!("{}", serde_json::Value::Array(documents)),
+        },
     }
     Ok(())
 }

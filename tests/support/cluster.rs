@@ -31,6 +31,8 @@ pub struct Node {
     pub role: Role,
     pub port: u16,
     pub controller_port: u16,
+    /// `admin.listener` (`/metrics`).
+    pub admin_port: u16,
     data_dir: tempfile::TempDir,
     log_path: PathBuf,
     child: Option<Child>,
@@ -74,6 +76,7 @@ impl Cluster {
                     role,
                     port: free_port(),
                     controller_port: free_port(),
+                    admin_port: free_port(),
                     data_dir,
                     log_path,
                     child: None,
@@ -170,7 +173,10 @@ impl Cluster {
                 "--override",
                 &format!("log.dirs={}", node.data_dir.path().display()),
             ])
-            .args(["--override", "admin.listener="])
+            .args([
+                "--override",
+                &format!("admin.listener=127.0.0.1:{}", node.admin_port),
+            ])
             .args(overrides.iter().flat_map(|o| ["--override", o.as_str()]))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -190,6 +190,23 @@ impl PartitionLog {
         led
     }
 
+    /// On the leader: each known follower's lag, records behind the leader's written end.
+    pub fn follower_lag(&self) -> Vec<(i32, i64)> {
+        let state = self.state.borrow();
+        let ReplicaRole::Leader { followers, .. } = &state.role else {
+            return Vec::new();
+        };
+        let mut lag: Vec<(i32, i64)> = followers
+            .iter()
+            .map(|(id, p)| {
+                let end = p.log_end.max(state.log_start_offset);
+                (*id, (state.written_offset - end).max(0))
+            })
+            .collect();
+        lag.sort_unstable();
+        lag
+    }
+
     /// The ISR change this leader should ask for (see [`isr_proposal`]); `None` when none is
     /// due or this broker does not lead.
     pub fn isr_proposal(
