@@ -216,18 +216,26 @@ fn three_brokers_form_one_cluster_and_a_killed_broker_loses_its_leaderships() {
     let ends = produce_one_per_partition(&bootstrap, "spread", 6);
     assert_eq!(ends, vec![1; 6]);
 
-    // A kill -9 of broker 2: fenced once its session lapses, its partitions move to the next
-    // in-sync replica with a new leader epoch.
-    let victim = cluster.index_of(2);
+    // A kill -9 of a broker that is not the active controller (killing the controller is
+    // the failover test's: a new controller first gives every broker a full session): fenced
+    // once its session lapses, its partitions move to the next in-sync replica with a new
+    // leader epoch.
+    let controller = cluster_describe(cluster.nodes[0].port)["quorum"]["leader"]
+        .as_i64()
+        .unwrap_or(-1) as i32;
+    let dead = if controller == 2 { 3 } else { 2 };
+    let victim = cluster.index_of(dead);
     cluster.kill(victim);
     let killed_at = Instant::now();
     let bootstrap = cluster.bootstrap();
     wait_until(
-        "broker 2's partitions to get other leaders",
+        "the dead broker's partitions to get other leaders",
         Duration::from_millis(SESSION_MS + 10_000),
         || {
             view(&bootstrap, "spread").is_some_and(|(b, p)| {
-                !b.contains(&2) && p.len() == 6 && p.values().all(|(l, _, _)| *l != 2 && *l > 0)
+                !b.contains(&dead)
+                    && p.len() == 6
+                    && p.values().all(|(l, _, _)| *l != dead && *l > 0)
             })
         },
     );
@@ -239,7 +247,10 @@ fn three_brokers_form_one_cluster_and_a_killed_broker_loses_its_leaderships() {
     );
     let (_, partitions) = view(&bootstrap, "spread").expect("metadata");
     for (leader, _, isr) in partitions.values() {
-        assert!(!isr.contains(&2), "a fenced broker leaves the ISR: {isr:?}");
+        assert!(
+            !isr.contains(&dead),
+            "a fenced broker leaves the ISR: {isr:?}"
+        );
         assert!(isr.contains(leader));
     }
     // The new leaders have the first records (replicated) and take writes.
@@ -255,8 +266,8 @@ fn three_brokers_form_one_cluster_and_a_killed_broker_loses_its_leaderships() {
     cluster.launch(victim);
     cluster.wait_serving(victim);
     let bootstrap = cluster.bootstrap();
-    wait_until("broker 2 listed again", Duration::from_secs(20), || {
-        view(&bootstrap, "spread").is_some_and(|(b, _)| b.contains(&2))
+    wait_until("the broker listed again", Duration::from_secs(20), || {
+        view(&bootstrap, "spread").is_some_and(|(b, _)| b.contains(&dead))
     });
     wait_until(
         "no partition under-replicated",
@@ -419,6 +430,39 @@ fn sigterm_moves_leaderships_before_the_broker_exits() {
     }
 }
 
+/// A one-partition topic on brokers 1 (preferred leader) and 2, with `configs`.
+fn create_assigned_topic(bootstrap: &str, name: &str, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let mut topic = NewTopic::new(name, 1, TopicReplication::Variable(&[&[1, 2]]));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
+        .expect("CreateTopics")
+    {
+        result.expect("topic created");
+    }
+}
+
+/// `weir leader-election --election-type <kind>` for partition 0 of `elect`.
+fn elect_partition_0(bootstrap: &str, kind: &str) -> (bool, String) {
+    leader_election(
+        bootstrap,
+        &[
+            "--election-type",
+            kind,
+            "--topic",
+            "elect",
+            "--partition",
+            "0",
+        ],
+    )
+}
+
 /// `weir leader-election` against the cluster: (exit success, stdout).
 fn leader_election(bootstrap: &str, args: &[&str]) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -443,33 +487,13 @@ fn leader_election(bootstrap: &str, args: &[&str]) -> (bool, String) {
 fn leader_election_preferred_and_unclean() {
     let (_turn, mut cluster) = start();
     let bootstrap = cluster.bootstrap();
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new("elect", 1, TopicReplication::Variable(&[&[1, 2]]));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
-        .expect("CreateTopics")
-    {
-        result.expect("topic created");
-    }
+    create_assigned_topic(&bootstrap, "elect", &[]);
     let partition =
         |bootstrap: &str| view(bootstrap, "elect").and_then(|(_, p)| p.get(&0).cloned());
     wait_until("the topic's leader", Duration::from_secs(20), || {
         partition(&bootstrap).is_some_and(|p| p.0 == 1)
     });
-    let (ok, out) = leader_election(
-        &bootstrap,
-        &[
-            "--election-type",
-            "PREFERRED",
-            "--topic",
-            "elect",
-            "--partition",
-            "0",
-        ],
-    );
+    let (ok, out) = elect_partition_0(&bootstrap, "PREFERRED");
     assert!(
         ok && out.contains("Valid replica already elected for partitions elect-0"),
         "{out}"
@@ -490,17 +514,7 @@ fn leader_election_preferred_and_unclean() {
         !ok && out.contains("elect-0: PREFERRED_LEADER_NOT_AVAILABLE"),
         "{out}"
     );
-    let (ok, out) = leader_election(
-        &bootstrap,
-        &[
-            "--election-type",
-            "UNCLEAN",
-            "--topic",
-            "elect",
-            "--partition",
-            "0",
-        ],
-    );
+    let (ok, out) = elect_partition_0(&bootstrap, "UNCLEAN");
     assert!(
         ok && out.contains("Valid replica already elected for partitions elect-0"),
         "{out}"
@@ -513,17 +527,7 @@ fn leader_election_preferred_and_unclean() {
     wait_until("broker 1 back in the ISR", Duration::from_secs(20), || {
         partition(&bootstrap).is_some_and(|p| p.2.contains(&1) && p.2.contains(&2))
     });
-    let (ok, out) = leader_election(
-        &bootstrap,
-        &[
-            "--election-type",
-            "PREFERRED",
-            "--topic",
-            "elect",
-            "--partition",
-            "0",
-        ],
-    );
+    let (ok, out) = elect_partition_0(&bootstrap, "PREFERRED");
     assert!(
         ok && out
             .contains("Successfully completed leader election (PREFERRED) for partitions elect-0"),
@@ -555,17 +559,7 @@ fn leader_election_preferred_and_unclean() {
             })
         },
     );
-    let (ok, out) = leader_election(
-        &bootstrap,
-        &[
-            "--election-type",
-            "UNCLEAN",
-            "--topic",
-            "elect",
-            "--partition",
-            "0",
-        ],
-    );
+    let (ok, out) = elect_partition_0(&bootstrap, "UNCLEAN");
     assert!(
         ok && out
             .contains("Successfully completed leader election (UNCLEAN) for partitions elect-0"),
@@ -670,18 +664,7 @@ fn acks_all_needs_min_insync_replicas() {
     use weir::record::{BatchBuilder, NewRecord};
     let (_turn, mut cluster) = start();
     let bootstrap = cluster.bootstrap();
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new("durable", 1, TopicReplication::Variable(&[&[1, 2]]))
-        .set("min.insync.replicas", "2");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
-        .expect("CreateTopics")
-    {
-        result.expect("topic created");
-    }
+    create_assigned_topic(&bootstrap, "durable", &[("min.insync.replicas", "2")]);
     wait_until("the topic's leader", Duration::from_secs(20), || {
         view(&bootstrap, "durable").is_some_and(|(_, p)| p.get(&0).is_some_and(|p| p.0 == 1))
     });
@@ -702,8 +685,10 @@ fn acks_all_needs_min_insync_replicas() {
 
     cluster.kill(cluster.index_of(2));
     let bootstrap = cluster.bootstrap();
+    // Asked of the leader itself: its view of the ISR is the one its produce check uses
+    // (another broker may learn of the change a moment earlier).
     wait_until("broker 2 left the ISR", Duration::from_secs(20), || {
-        view(&bootstrap, "durable").is_some_and(|(_, p)| p.get(&0).is_some_and(|p| p.2 == vec![1]))
+        view(&leader, "durable").is_some_and(|(_, p)| p.get(&0).is_some_and(|p| p.2 == vec![1]))
     });
     assert_eq!(produce(-1), (19, -1), "NOT_ENOUGH_REPLICAS");
     assert_eq!(produce(1), (0, 1), "acks=1 needs the leader only");

@@ -36,6 +36,8 @@ fn start() -> Cluster {
     )
 }
 
+/// Creates the RF=3 topic (`min.insync.replicas=2`) and waits until every partition has a
+/// leader and a full ISR.
 fn create_topic(bootstrap: &str) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -49,6 +51,10 @@ fn create_topic(bootstrap: &str) {
     {
         result.expect("topic created");
     }
+    wait_until("leaders with a full ISR", Duration::from_secs(20), || {
+        let view = leaders(bootstrap);
+        view.len() == PARTITIONS as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
+    });
 }
 
 /// partition → (leader, ISR) as librdkafka sees them.
@@ -121,10 +127,6 @@ fn killing_the_leader_under_acks_all_load_loses_and_doubles_nothing() {
     let mut cluster = start();
     let bootstrap = cluster.bootstrap();
     create_topic(&bootstrap);
-    wait_until("leaders with a full ISR", Duration::from_secs(20), || {
-        let view = leaders(&bootstrap);
-        view.len() == PARTITIONS as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
-    });
     // Paced: the checks read back every record, and the kills should land among steady
     // requests rather than behind a deep queue.
     let load = LoadProducer::start_paced(&bootstrap, TOPIC, PARTITIONS, 1, Some(5_000));
@@ -256,10 +258,6 @@ fn committed_offsets_survive_the_coordinators_death() {
     let mut cluster = start();
     let bootstrap = cluster.bootstrap();
     create_topic(&bootstrap);
-    wait_until("leaders with a full ISR", Duration::from_secs(20), || {
-        let view = leaders(&bootstrap);
-        view.len() == PARTITIONS as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
-    });
     // The group's coordinator, as FindCoordinator names it.
     let coordinator = |bootstrap: &str| {
         let first_broker = bootstrap.split(',').next().unwrap_or_default();
@@ -331,11 +329,6 @@ fn acks_all_waits_for_every_in_sync_replica() {
     );
     let bootstrap = cluster.bootstrap();
     create_topic(&bootstrap);
-    wait_until("a leader with a full ISR", Duration::from_secs(20), || {
-        leaders(&bootstrap)
-            .get(&0)
-            .is_some_and(|(l, isr)| *l > 0 && isr.len() == 3)
-    });
     let (leader, isr) = leaders(&bootstrap)[&0].clone();
     let follower = *isr.iter().find(|b| **b != leader).expect("a follower");
     let leader_address = format!("127.0.0.1:{}", cluster.nodes[cluster.index_of(leader)].port);

@@ -143,6 +143,19 @@ impl Controller {
         }
     }
 
+    /// Commits `records` through the quorum (nothing to do for none); a failure is the code
+    /// the caller answers with.
+    async fn commit(&self, records: &[MetadataRecord]) -> Result<(), ErrorCode> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.quorum
+            .propose(records, PROPOSE_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|e| propose_refusal(e).code)
+    }
+
     fn session_valid(&self, id: i32, timeout: Duration) -> bool {
         self.sessions
             .borrow()
@@ -282,11 +295,7 @@ impl Shard {
         let record = MetadataRecord::ProducerIds {
             next_block_start: start + PRODUCER_ID_BLOCK,
         };
-        controller
-            .quorum
-            .propose(&[record], PROPOSE_TIMEOUT)
-            .await
-            .map_err(|e| propose_refusal(e).code)?;
+        controller.commit(&[record]).await?;
         Ok(start)
     }
 
@@ -337,13 +346,7 @@ impl Shard {
                 });
             outcomes.push((change, result));
         }
-        if !records.is_empty() {
-            controller
-                .quorum
-                .propose(&records, PROPOSE_TIMEOUT)
-                .await
-                .map_err(|e| propose_refusal(e).code)?;
-        }
+        controller.commit(&records).await?;
         for (change, result) in &outcomes {
             match result {
                 Ok(next) => {
@@ -366,13 +369,7 @@ impl Shard {
         let (controller, _turn) = self.active_turn().await?;
         let (records, outcomes) =
             election::elect_leaders(&controller.quorum.meta(), kind, partitions);
-        if !records.is_empty() {
-            controller
-                .quorum
-                .propose(&records, PROPOSE_TIMEOUT)
-                .await
-                .map_err(|e| propose_refusal(e).code)?;
-        }
+        controller.commit(&records).await?;
         for outcome in outcomes.iter().filter(|o| o.result.is_ok()) {
             let leader = controller
                 .quorum
@@ -450,11 +447,7 @@ impl Shard {
         let epoch = controller.quorum.applied_index() as i64 + 1;
         let meta = controller.quorum.meta();
         let records = liveness::register(&meta, &registration, epoch, session_valid)?;
-        controller
-            .quorum
-            .propose(&records, PROPOSE_TIMEOUT)
-            .await
-            .map_err(|e| propose_refusal(e).code)?;
+        controller.commit(&records).await?;
         controller
             .sessions
             .borrow_mut()
@@ -513,11 +506,7 @@ impl Shard {
                 } else {
                     liveness::unfence(&meta, id)
                 };
-                controller
-                    .quorum
-                    .propose(&records, PROPOSE_TIMEOUT)
-                    .await
-                    .map_err(|e| propose_refusal(e).code)?;
+                controller.commit(&records).await?;
                 if shut_down {
                     tracing::info!(broker = id, "controlled shutdown: leaderships moved");
                 } else {

@@ -334,27 +334,9 @@ impl PartitionLog {
                     got: batch.base_offset(),
                 });
             }
-            let producer = (batch.producer_id() >= 0).then(|| {
-                (
-                    batch.producer_id(),
-                    batch.producer_epoch(),
-                    batch.base_sequence(),
-                    last_sequence(&batch),
-                )
-            });
-            let (base, last) = state.append_replica_batch(&self.dir, batch, now_ms, &config);
-            if let Some((id, epoch, first_seq, last_seq)) = producer {
-                producers.record(
-                    id,
-                    epoch,
-                    SequencedBatch {
-                        first_seq,
-                        last_seq,
-                        base_offset: base,
-                        last_offset: last,
-                    },
-                );
-            }
+            // The batch keeps the leader's offsets, so it is recorded as stored.
+            producers.record_stored(&batch);
+            state.append_replica_batch(&self.dir, batch, now_ms, &config);
         }
         let end = state.log_end_offset;
         drop(state);
