@@ -389,3 +389,97 @@ fn acks_all_waits_for_every_in_sync_replica() {
     assert_eq!((code, offset), (0, 3));
     assert_eq!(high_watermark(&bootstrap, 0), 4);
 }
+
+/// A deposed leader that holds records nobody else has (acks=1 while its followers were
+/// paused) comes back as a follower, drops them, and ends byte-identical to the new leader,
+/// which stored other records at those offsets meanwhile.
+#[test]
+fn a_deposed_leader_drops_its_unreplicated_records_and_converges() {
+    use support::wire::{produce_request, Wire};
+    use weir::record::{BatchBuilder, NewRecord};
+    let mut cluster = start();
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap);
+    let (leader, isr) = leaders(&bootstrap)[&0].clone();
+    let followers: Vec<i32> = isr.into_iter().filter(|b| *b != leader).collect();
+    let ports: BTreeMap<i32, u16> = cluster.nodes.iter().map(|n| (n.id, n.port)).collect();
+    let produce_to = |broker: i32, value: &str, acks: i16| {
+        let mut builder = BatchBuilder::new();
+        builder.push(NewRecord {
+            key: Some(b"k"),
+            value: Some(value.as_bytes()),
+            timestamp_ms: 1_700_000_000_000,
+        });
+        let mut wire = Wire::connect(&format!("127.0.0.1:{}", ports[&broker]));
+        let response = wire.request(9, &produce_request(TOPIC, 0, builder.build(), acks));
+        let p = &response.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    };
+    for i in 0..3 {
+        assert_eq!(produce_to(leader, &format!("committed-{i}"), -1), (0, i));
+    }
+    // Followers paused well within their session: the leader takes acks=1 records that only
+    // it has, then dies.
+    for f in &followers {
+        cluster.signal(cluster.index_of(*f), libc::SIGSTOP);
+    }
+    // A fetch the followers sent before they stopped is answered within the leader's long
+    // poll (500 ms); after it, nothing the leader takes reaches them.
+    std::thread::sleep(Duration::from_millis(800));
+    for i in 0..3 {
+        assert_eq!(produce_to(leader, &format!("lost-{i}"), 1), (0, 3 + i));
+    }
+    let deposed = cluster.index_of(leader);
+    cluster.kill(deposed);
+    for f in &followers {
+        cluster.signal(cluster.index_of(*f), libc::SIGCONT);
+    }
+    let survivors = cluster.bootstrap();
+    wait_until("a new leader", Duration::from_secs(20), || {
+        leaders(&survivors)
+            .get(&0)
+            .is_some_and(|(l, _)| *l > 0 && *l != leader)
+    });
+    let (new_leader, _) = leaders(&survivors)[&0].clone();
+    // The new leader stores other records at offsets 3.. .
+    for i in 0..4 {
+        let (code, offset) = produce_to(new_leader, &format!("new-{i}"), -1);
+        assert_eq!((code, offset), (0, 3 + i));
+    }
+    cluster.launch(deposed);
+    cluster.wait_serving(deposed);
+    let bootstrap = cluster.bootstrap();
+    wait_until(
+        "the deposed leader back in the ISR",
+        Duration::from_secs(30),
+        || {
+            leaders(&bootstrap)
+                .get(&0)
+                .is_some_and(|(_, isr)| isr.contains(&leader))
+        },
+    );
+    let end = high_watermark(&bootstrap, 0);
+    assert_eq!(end, 7);
+    let new_copy = stored_batches(cluster.data_path(cluster.index_of(new_leader)), 0, end);
+    wait_until(
+        "the deposed leader's log equal to the new leader's",
+        Duration::from_secs(30),
+        || stored_batches(cluster.data_path(deposed), 0, end) == new_copy,
+    );
+    let values: Vec<String> = read_partition(&bootstrap, TOPIC, 0)
+        .values()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "committed-0",
+            "committed-1",
+            "committed-2",
+            "new-0",
+            "new-1",
+            "new-2",
+            "new-3"
+        ]
+    );
+}
