@@ -259,7 +259,17 @@ async fn run_shard(
     glommio::spawn_local(retention_loop(shard.clone())).detach();
     glommio::spawn_local(high_watermark_checkpoint_loop(shard.clone())).detach();
     if !shard.config.cluster.is_single_node() {
-        glommio::spawn_local(crate::replication::run_fetchers(shard.clone())).detach();
+        // A follower's fetching, appending and writing run in their own task queue, with the
+        // same shares as the client requests of the default queue: under contention neither
+        // replication nor clients take more than half of the core from the other.
+        let queue = glommio::executor().create_task_queue(
+            glommio::Shares::Static(REPLICA_FETCH_SHARES),
+            glommio::Latency::Matters(Duration::from_millis(10)),
+            "replica-fetcher",
+        );
+        glommio::spawn_local_into(crate::replication::run_fetchers(shard.clone()), queue)
+            .map_err(|e| fail(format!("cannot start the replica fetchers: {e}")))?
+            .detach();
         glommio::spawn_local(crate::replication::run_isr_manager(shard.clone())).detach();
     }
     if shard.config.cleaner.enable {
@@ -504,6 +514,8 @@ async fn group_tick_loop(shard: Rc<Shard>) {
 
 /// glommio's default task queue has 1000 shares.
 const CLEANER_SHARES: usize = 100;
+/// The replica fetchers' queue: as much as the client requests' default queue.
+const REPLICA_FETCH_SHARES: usize = 1000;
 
 /// Kafka's log cleaner, per shard over the compacted logs it owns, every
 /// `log.cleaner.backoff.ms`.
