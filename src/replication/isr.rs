@@ -32,13 +32,16 @@ pub async fn run_isr_manager(shard: Rc<Shard>) {
         let mut changes = Vec::new();
         // Whether each change drops a follower (the shrink and expand counters).
         let mut shrinks: HashMap<(uuid::Uuid, i32), bool> = HashMap::new();
-        for led in shard.led_partitions() {
-            let Some(new_isr) = led.log.isr_proposal(
-                &led.state.isr,
-                &led.state.replicas,
-                shard.config.broker_id,
-                lag_max_ms,
-            ) else {
+        let me = shard.config.broker_id;
+        for led in shard
+            .local_replicas()
+            .into_iter()
+            .filter(|r| r.state.leader == me)
+        {
+            let Some(new_isr) =
+                led.log
+                    .isr_proposal(&led.state.isr, &led.state.replicas, me, lag_max_ms)
+            else {
                 continue;
             };
             let key = (led.tp.clone(), led.state.partition_epoch);

@@ -16,7 +16,7 @@ mod isr;
 pub use isr::run_isr_manager;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -41,19 +41,32 @@ const BACKOFF: Duration = Duration::from_millis(200);
 /// How often the shard looks for leaders to start fetching from.
 const SCAN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// A partition this shard follows.
-pub struct Followed {
-    pub tp: TopicPartition,
-    pub log: Rc<PartitionLog>,
-    pub leader_epoch: i32,
-}
-
-/// A partition this shard leads.
-pub struct Led {
+/// One of this shard's partition logs with the partition's metadata: what the fetchers and
+/// the ISR manager work from.
+pub struct LocalReplica {
     pub tp: TopicPartition,
     pub topic_id: uuid::Uuid,
     pub log: Rc<PartitionLog>,
     pub state: crate::metadata::PartitionMeta,
+}
+
+impl LocalReplica {
+    /// The leader broker `me` fetches this partition from, when it follows it.
+    pub fn followed_leader(&self, me: i32) -> Option<i32> {
+        let leader = self.state.leader;
+        (leader != me && leader != crate::metadata::NO_LEADER && self.state.replicas.contains(&me))
+            .then_some(leader)
+    }
+}
+
+/// This shard's partitions that broker `me` follows from `leader`.
+fn followed_from(shard: &Shard, leader: i32) -> Vec<LocalReplica> {
+    let me = shard.config.broker_id;
+    shard
+        .local_replicas()
+        .into_iter()
+        .filter(|r| r.followed_leader(me) == Some(leader))
+        .collect()
 }
 
 /// Starts a fetcher for every leader this shard follows partitions of, for as long as the
@@ -65,11 +78,16 @@ pub async fn run_fetchers(shard: Rc<Shard>) {
         if crate::shard::shutting_down() {
             return;
         }
-        for leader in shard.followed_partitions().keys() {
-            if running.borrow_mut().insert(*leader) {
+        let me = shard.config.broker_id;
+        let leaders: BTreeSet<i32> = shard
+            .local_replicas()
+            .iter()
+            .filter_map(|r| r.followed_leader(me))
+            .collect();
+        for leader in leaders {
+            if running.borrow_mut().insert(leader) {
                 let shard = shard.clone();
                 let running = running.clone();
-                let leader = *leader;
                 glommio::spawn_local(async move {
                     fetch_from(&shard, leader).await;
                     running.borrow_mut().remove(&leader);
@@ -89,14 +107,15 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
         if crate::shard::shutting_down() {
             return;
         }
-        let Some(partitions) = shard.followed_partitions().remove(&leader) else {
+        let partitions = followed_from(shard, leader);
+        if partitions.is_empty() {
             tracing::info!(
                 shard = shard.id,
                 leader,
                 "replica fetcher stopped: nothing to follow from this leader"
             );
             return;
-        };
+        }
         if connection.is_none() {
             let Some(endpoint) = shard.broker_endpoint(leader) else {
                 glommio::timer::sleep(BACKOFF).await;
@@ -220,13 +239,13 @@ async fn reconcile_out_of_range(
     result.map(|_| ()).map_err(|e| e.error_code())
 }
 
-fn fetch_request(me: i32, partitions: &[Followed]) -> FetchRequest {
+fn fetch_request(me: i32, partitions: &[LocalReplica]) -> FetchRequest {
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
     for f in partitions {
         topics.entry(&f.tp.topic).or_default().push(
             FetchPartition::default()
                 .with_partition(f.tp.partition)
-                .with_current_leader_epoch(f.leader_epoch)
+                .with_current_leader_epoch(f.state.leader_epoch)
                 .with_fetch_offset(f.log.log_end_offset())
                 .with_log_start_offset(f.log.log_start_offset())
                 .with_partition_max_bytes(PARTITION_MAX_BYTES),

@@ -370,10 +370,9 @@ impl Shard {
         let (records, outcomes) =
             election::elect_leaders(&controller.quorum.meta(), kind, partitions);
         controller.commit(&records).await?;
+        let meta = controller.quorum.meta();
         for outcome in outcomes.iter().filter(|o| o.result.is_ok()) {
-            let leader = controller
-                .quorum
-                .meta()
+            let leader = meta
                 .topics
                 .get(&outcome.topic)
                 .and_then(|t| t.partition(outcome.partition))

@@ -176,16 +176,6 @@ impl Shard {
             .is_some_and(|p| p.replicas.contains(&id))
     }
 
-    /// How many replicas of the partition are in sync (0 when it is not in the metadata).
-    pub fn isr_size(&self, tp: &TopicPartition) -> usize {
-        self.meta
-            .borrow()
-            .topics
-            .get(&tp.topic)
-            .and_then(|t| t.partition(tp.partition))
-            .map_or(0, |p| p.isr.len())
-    }
-
     /// The broker that coordinates `group`: the leader of its `__consumer_offsets` partition.
     pub fn group_coordinator(&self, group: &str) -> Option<i32> {
         let meta = self.meta.borrow();
@@ -550,70 +540,31 @@ impl Shard {
     }
 
     /// All open logs of this shard (retention, shutdown).
-    /// The partitions this shard leads in a cluster, with their metadata (the ISR manager's
-    /// view).
-    pub fn led_partitions(&self) -> Vec<crate::replication::Led> {
-        let me = self.config.broker_id;
+    /// This shard's partition logs with their partitions' current metadata (the replica
+    /// fetchers and the ISR manager pick the ones they follow or lead).
+    pub fn local_replicas(&self) -> Vec<crate::replication::LocalReplica> {
         let meta = self.meta.borrow();
-        let mut led = Vec::new();
+        let mut replicas = Vec::new();
         for (name, topic_logs) in self.logs.borrow().iter() {
             let Some(topic) = meta.topics.get(name).filter(|t| t.id == topic_logs.id) else {
                 continue;
             };
             for (index, log) in &topic_logs.partitions {
-                let Some(p) = topic.partition(*index).filter(|p| p.leader == me) else {
+                let Some(state) = topic.partition(*index) else {
                     continue;
                 };
-                led.push(crate::replication::Led {
+                replicas.push(crate::replication::LocalReplica {
                     tp: TopicPartition {
                         topic: name.clone(),
                         partition: *index,
                     },
                     topic_id: topic.id,
                     log: log.clone(),
-                    state: p.clone(),
+                    state: state.clone(),
                 });
             }
         }
-        led
-    }
-
-    /// The partitions this shard follows, by leader: this broker holds a replica and another
-    /// broker leads.
-    pub fn followed_partitions(
-        &self,
-    ) -> std::collections::BTreeMap<i32, Vec<crate::replication::Followed>> {
-        let me = self.config.broker_id;
-        let meta = self.meta.borrow();
-        let mut followed: std::collections::BTreeMap<i32, Vec<_>> = Default::default();
-        for (name, topic_logs) in self.logs.borrow().iter() {
-            let Some(topic) = meta.topics.get(name).filter(|t| t.id == topic_logs.id) else {
-                continue;
-            };
-            for (index, log) in &topic_logs.partitions {
-                let Some(p) = topic.partition(*index) else {
-                    continue;
-                };
-                if p.leader == me
-                    || p.leader == crate::metadata::NO_LEADER
-                    || !p.replicas.contains(&me)
-                {
-                    continue;
-                }
-                followed
-                    .entry(p.leader)
-                    .or_default()
-                    .push(crate::replication::Followed {
-                        tp: TopicPartition {
-                            topic: name.clone(),
-                            partition: *index,
-                        },
-                        log: log.clone(),
-                        leader_epoch: p.leader_epoch,
-                    });
-            }
-        }
-        followed
+        replicas
     }
 
     fn all_logs(&self) -> Vec<Rc<PartitionLog>> {

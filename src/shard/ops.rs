@@ -284,7 +284,7 @@ async fn produce(
     if acks == -1 {
         // Kafka's check before an acks=all append (Partition.appendRecordsToLeader): an ISR
         // smaller than min.insync.replicas cannot make the write as durable as asked.
-        let isr = shard.isr_size(tp);
+        let isr = log.isr_size();
         let min_isr = log.config().min_insync_replicas as usize;
         if isr < min_isr {
             tracing::info!(%peer, partition = %tp, isr, min_isr, "acks=all produce refused: the ISR is smaller than min.insync.replicas");
@@ -328,7 +328,7 @@ async fn produce(
         }
         // Kafka's check when the wait completes: an ISR that shrank below
         // min.insync.replicas meanwhile did not give the durability asked for.
-        let isr = shard.isr_size(tp);
+        let isr = log.isr_size();
         let min_isr = log.config().min_insync_replicas as usize;
         if isr < min_isr {
             return Err(ProduceError {

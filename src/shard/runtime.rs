@@ -257,8 +257,10 @@ async fn run_shard(
         None => None,
     };
     glommio::spawn_local(retention_loop(shard.clone())).detach();
-    glommio::spawn_local(high_watermark_checkpoint_loop(shard.clone())).detach();
     if !shard.config.cluster.is_single_node() {
+        // Only a follower reads the checkpoint back (one broker never follows): a single node
+        // leaves it to the open and close of each log.
+        glommio::spawn_local(high_watermark_checkpoint_loop(shard.clone())).detach();
         // A follower's fetching, appending and writing run in their own task queue, with the
         // same shares as the client requests of the default queue: under contention neither
         // replication nor clients take more than half of the core from the other.

@@ -41,11 +41,12 @@ pub struct FollowerProgress {
 }
 
 impl FollowerProgress {
-    /// An in-sync follower not heard from yet counts as caught up when leadership began.
-    fn unheard(now_ms: i64) -> Self {
+    /// A follower not heard from yet, counted as caught up at `caught_up_ms`: an in-sync one
+    /// when leadership began, one outside the ISR never.
+    fn unheard(caught_up_ms: i64, now_ms: i64) -> Self {
         FollowerProgress {
             log_end: i64::MIN,
-            caught_up_ms: now_ms,
+            caught_up_ms,
             previous_fetch_ms: now_ms,
             leader_end_at_previous_fetch: i64::MAX,
         }
@@ -159,6 +160,17 @@ impl PartitionLog {
         self.state.borrow().role.clone()
     }
 
+    /// The ISR's size as this leader knows it (itself and its in-sync followers); 0 on a
+    /// follower.
+    pub fn isr_size(&self) -> usize {
+        match &self.state.borrow().role {
+            ReplicaRole::Leader {
+                in_sync_followers, ..
+            } => in_sync_followers.len() + 1,
+            ReplicaRole::Follower { .. } => 0,
+        }
+    }
+
     /// Whether this broker leads the partition.
     pub fn is_leader(&self) -> bool {
         matches!(self.state.borrow().role, ReplicaRole::Leader { .. })
@@ -170,6 +182,18 @@ impl PartitionLog {
     pub fn lead(&self, in_sync_followers: Vec<i32>) -> bool {
         let now_ms = self.clock.now_ms();
         let mut state = self.state.borrow_mut();
+        let unchanged = matches!(&state.role, ReplicaRole::Leader { in_sync_followers: current, .. }
+            if *current == in_sync_followers);
+        if unchanged {
+            // Metadata about other partitions: only the high watermark may need a step (the
+            // first metadata after opening), and long polls need waking only if it moved.
+            let moved = state.advance_high_watermark();
+            drop(state);
+            if moved {
+                self.append_waiters.wake_all();
+            }
+            return true;
+        }
         let (led, mut followers) = match std::mem::take(&mut state.role) {
             ReplicaRole::Leader { followers, .. } => (true, followers),
             ReplicaRole::Follower { .. } => (false, HashMap::new()),
@@ -177,7 +201,7 @@ impl PartitionLog {
         for f in &in_sync_followers {
             followers
                 .entry(*f)
-                .or_insert_with(|| FollowerProgress::unheard(now_ms));
+                .or_insert_with(|| FollowerProgress::unheard(now_ms, now_ms));
         }
         state.role = ReplicaRole::Leader {
             in_sync_followers,
@@ -238,7 +262,10 @@ impl PartitionLog {
             &mut self.state.borrow_mut().role,
             ReplicaRole::Follower { leader },
         );
-        self.append_waiters.wake_all();
+        // Only a leader has producers waiting on it (acks=all): they hear that it stopped.
+        if matches!(previous, ReplicaRole::Leader { .. }) {
+            self.append_waiters.wake_all();
+        }
         previous
     }
 
@@ -275,12 +302,7 @@ impl PartitionLog {
         };
         followers
             .entry(follower)
-            .or_insert_with(|| FollowerProgress {
-                log_end: i64::MIN,
-                caught_up_ms: i64::MIN / 2,
-                previous_fetch_ms: now_ms,
-                leader_end_at_previous_fetch: i64::MAX,
-            })
+            .or_insert_with(|| FollowerProgress::unheard(i64::MIN / 2, now_ms))
             .fetched(fetch_offset, leader_end, now_ms);
         let moved = state.advance_high_watermark();
         drop(state);
@@ -353,7 +375,7 @@ mod tests {
         pairs
             .iter()
             .map(|(id, end)| {
-                let mut p = FollowerProgress::unheard(0);
+                let mut p = FollowerProgress::unheard(0, 0);
                 p.fetched(*end, i64::MAX, 0);
                 (*id, p)
             })
@@ -408,8 +430,8 @@ mod tests {
     fn followers_leave_the_isr_when_behind_too_long_and_join_once_caught_up() {
         let lag = 30_000;
         let mut followers = HashMap::new();
-        let mut two = FollowerProgress::unheard(0);
-        let mut three = FollowerProgress::unheard(0);
+        let mut two = FollowerProgress::unheard(0, 0);
+        let mut three = FollowerProgress::unheard(0, 0);
         // Both fetch at the leader's end at t=1s; the leader's log grows to 100 by t=40s.
         two.fetched(50, 50, 1_000);
         three.fetched(50, 50, 1_000);
