@@ -60,6 +60,7 @@ pub enum ErrorCode {
     EligibleLeadersNotAvailable = 83,
     ElectionNotNeeded = 84,
     FencedLeaderEpoch = 74,
+    UnknownLeaderEpoch = 75,
     IneligibleReplica = 107,
     InvalidUpdateVersion = 108,
 }
@@ -128,6 +129,7 @@ impl ErrorCode {
             ErrorCode::EligibleLeadersNotAvailable => "ELIGIBLE_LEADERS_NOT_AVAILABLE",
             ErrorCode::ElectionNotNeeded => "ELECTION_NOT_NEEDED",
             ErrorCode::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            ErrorCode::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             ErrorCode::IneligibleReplica => "INELIGIBLE_REPLICA",
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
         }

@@ -39,12 +39,16 @@ fn start() -> Cluster {
 /// Creates the RF=3 topic (`min.insync.replicas=2`) and waits until every partition has a
 /// leader and a full ISR.
 fn create_topic(bootstrap: &str) {
+    create_topic_with(bootstrap, PARTITIONS, TopicReplication::Fixed(3));
+}
+
+/// `create_topic` with the partitions and their replicas given.
+fn create_topic_with(bootstrap: &str, partitions: i32, replication: TopicReplication) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client");
-    let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
-        .set("min.insync.replicas", "2");
+    let topic = NewTopic::new(TOPIC, partitions, replication).set("min.insync.replicas", "2");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     for result in futures_lite::future::block_on(admin.create_topics([&topic], &options))
         .expect("CreateTopics")
@@ -53,8 +57,25 @@ fn create_topic(bootstrap: &str) {
     }
     wait_until("leaders with a full ISR", Duration::from_secs(20), || {
         let view = leaders(bootstrap);
-        view.len() == PARTITIONS as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
+        view.len() == partitions as usize && view.values().all(|(l, isr)| *l > 0 && isr.len() == 3)
     });
+}
+
+/// Produces one record to partition 0 of the topic at broker `port` over the wire, with
+/// `acks`: (error code, base offset).
+fn produce_one(port: u16, value: &str, acks: i16) -> (i16, i64) {
+    use support::wire::{produce_request, Wire};
+    use weir::record::{BatchBuilder, NewRecord};
+    let mut builder = BatchBuilder::new();
+    builder.push(NewRecord {
+        key: Some(b"k"),
+        value: Some(value.as_bytes()),
+        timestamp_ms: 1_700_000_000_000,
+    });
+    let mut wire = Wire::connect(&format!("127.0.0.1:{port}"));
+    let response = wire.request(9, &produce_request(TOPIC, 0, builder.build(), acks));
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
 }
 
 /// partition → (leader, ISR) as librdkafka sees them.
@@ -395,26 +416,13 @@ fn acks_all_waits_for_every_in_sync_replica() {
 /// which stored other records at those offsets meanwhile.
 #[test]
 fn a_deposed_leader_drops_its_unreplicated_records_and_converges() {
-    use support::wire::{produce_request, Wire};
-    use weir::record::{BatchBuilder, NewRecord};
     let mut cluster = start();
     let bootstrap = cluster.bootstrap();
     create_topic(&bootstrap);
     let (leader, isr) = leaders(&bootstrap)[&0].clone();
     let followers: Vec<i32> = isr.into_iter().filter(|b| *b != leader).collect();
     let ports: BTreeMap<i32, u16> = cluster.nodes.iter().map(|n| (n.id, n.port)).collect();
-    let produce_to = |broker: i32, value: &str, acks: i16| {
-        let mut builder = BatchBuilder::new();
-        builder.push(NewRecord {
-            key: Some(b"k"),
-            value: Some(value.as_bytes()),
-            timestamp_ms: 1_700_000_000_000,
-        });
-        let mut wire = Wire::connect(&format!("127.0.0.1:{}", ports[&broker]));
-        let response = wire.request(9, &produce_request(TOPIC, 0, builder.build(), acks));
-        let p = &response.responses[0].partition_responses[0];
-        (p.error_code, p.base_offset)
-    };
+    let produce_to = |broker: i32, value: &str, acks: i16| produce_one(ports[&broker], value, acks);
     for i in 0..3 {
         assert_eq!(produce_to(leader, &format!("committed-{i}"), -1), (0, i));
     }
@@ -482,4 +490,221 @@ fn a_deposed_leader_drops_its_unreplicated_records_and_converges() {
             "new-3"
         ]
     );
+}
+
+/// The partition's leader epoch as broker `port`'s Metadata (v12) has it.
+fn metadata_leader_epoch(port: u16, partition: i32) -> i32 {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::MetadataRequest;
+    use support::wire::{topic_name, Wire};
+    let mut wire = Wire::connect(&format!("127.0.0.1:{port}"));
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(topic_name(TOPIC))),
+    ]));
+    let response = wire.request(12, &request);
+    response.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .map(|p| p.leader_epoch)
+        .expect("the partition in Metadata")
+}
+
+/// OffsetForLeaderEpoch v4 for partition 0, as a consumer asks it: (error code, epoch, end
+/// offset).
+fn end_offset_for_epoch(
+    port: u16,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> (i16, i32, i64) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::{BrokerId, OffsetForLeaderEpochRequest};
+    use support::wire::{topic_name, Wire};
+    let mut wire = Wire::connect(&format!("127.0.0.1:{port}"));
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(topic_name(TOPIC))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_leader_epoch(leader_epoch)])]);
+    let response = wire.request(4, &request);
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.leader_epoch, p.end_offset)
+}
+
+/// A consumer's Fetch v12 and ListOffsets v7 (latest) of partition 0 naming
+/// `current_leader_epoch`: their error codes.
+fn fetch_and_list_in_epoch(port: u16, current_leader_epoch: i32) -> (i16, i16) {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
+    use support::wire::{fetch_request, topic_name, Wire};
+    let mut wire = Wire::connect(&format!("127.0.0.1:{port}"));
+    let mut fetch = fetch_request(TOPIC, 0, 0, 1 << 20);
+    fetch.topics[0].partitions[0].current_leader_epoch = current_leader_epoch;
+    let fetched = wire.request(12, &fetch).responses[0].partitions[0].error_code;
+    let list = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_timestamp(-1)])]);
+    let listed = wire.request(7, &list).topics[0].partitions[0].error_code;
+    (fetched, listed)
+}
+
+/// KIP-101's first scenario, made deterministic: every replica has the acknowledged records,
+/// but the followers' high watermarks are stale (they learn it from their next fetch, which
+/// the leader holds for `replica.fetch.wait.max.ms`). The leader (1) stops; broker 2 is
+/// elected and stops before it serves anything; broker 3 then follows 2 and is elected in
+/// turn. A follower that cut its log to its high watermark on following 2 (Kafka before
+/// KIP-101, and Weir before leader epochs) would lead without the last acknowledged record;
+/// with leader epochs it keeps everything, and the others converge on it. Separate
+/// controllers keep the quorum up while two brokers are stopped.
+///
+/// Also the leader epoch's wire checks (KIP-320) on the new leader: OffsetForLeaderEpoch's
+/// answers, FENCED_LEADER_EPOCH and UNKNOWN_LEADER_EPOCH, and the `leader-epoch-checkpoint`;
+/// and the "two of three brokers down" case while 1 and 2 are stopped.
+#[test]
+fn a_follower_with_a_stale_high_watermark_keeps_every_acknowledged_record_when_elected() {
+    const FENCED_LEADER_EPOCH: i16 = 74;
+    const UNKNOWN_LEADER_EPOCH: i16 = 75;
+    let cluster = Cluster::start_separate(
+        3,
+        3,
+        &[
+            format!("broker.session.timeout.ms={SESSION_MS}"),
+            "broker.heartbeat.interval.ms=500".into(),
+            "offsets.topic.num.partitions=3".into(),
+            "replica.fetch.wait.max.ms=20000".into(),
+        ],
+    );
+    let bootstrap = cluster.bootstrap();
+    create_topic_with(&bootstrap, 1, TopicReplication::Variable(&[&[1, 2, 3]]));
+    let port = |id: i32| cluster.nodes[cluster.index_of(id)].port;
+    let (leader, _) = leaders(&bootstrap)[&0].clone();
+    assert_eq!(leader, 1, "the first replica of the assignment leads");
+    let acknowledged: Vec<String> = (0..5).map(|i| format!("acked-{i}")).collect();
+    for (i, value) in acknowledged.iter().enumerate() {
+        assert_eq!(produce_one(port(1), value, -1), (0, i as i64));
+    }
+    // At once, well within the followers' 20 s long poll: they have every record but not the
+    // high watermark that covers the last one.
+    cluster.signal(cluster.index_of(1), libc::SIGSTOP);
+    // Broker 2 stops 2 s later, so its session lapses a heartbeat round or more after 1's:
+    // the controller elects 2 first, then 3.
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.signal(cluster.index_of(2), libc::SIGSTOP);
+    let only_3 = format!("127.0.0.1:{}", port(3));
+    wait_until("broker 3 leads", Duration::from_secs(30), || {
+        leaders(&only_3).get(&0).is_some_and(|(l, _)| *l == 3)
+    });
+    let followed_2 = cluster.log(cluster.index_of(3)).lines().any(|line| {
+        line.contains("following a new leader")
+            && line.contains(&format!("topic=\"{TOPIC}\" partition=0 leader=2 "))
+    });
+    assert!(
+        followed_2,
+        "broker 3 followed broker 2 before it led (the scenario's middle step)"
+    );
+    wait_until(
+        "the new leader's high watermark at its log end",
+        Duration::from_secs(10),
+        || high_watermark(&only_3, 0) == acknowledged.len() as i64,
+    );
+    let values: Vec<String> = read_partition(&only_3, TOPIC, 0)
+        .values()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert_eq!(
+        values, acknowledged,
+        "every acknowledged record, once, in order"
+    );
+
+    // The epochs: the records were written in the first epoch, the new leader's starts at 5.
+    let epoch = metadata_leader_epoch(port(3), 0);
+    let checkpoint = std::fs::read_to_string(
+        cluster
+            .data_path(cluster.index_of(3))
+            .join(format!("{TOPIC}-0"))
+            .join("leader-epoch-checkpoint"),
+    )
+    .expect("leader-epoch-checkpoint");
+    let lines: Vec<&str> = checkpoint.lines().collect();
+    assert_eq!(lines.len(), 4, "{checkpoint}");
+    assert_eq!(
+        &lines[..2],
+        ["0", "2"],
+        "version 0, two epochs: {checkpoint}"
+    );
+    let first: Vec<i64> = lines[2].split(' ').map(|f| f.parse().unwrap()).collect();
+    assert_eq!(first[1], 0, "{checkpoint}");
+    assert_eq!(lines[3], format!("{epoch} 5"), "{checkpoint}");
+    let first_epoch = first[0] as i32;
+    assert!(first_epoch < epoch);
+    // OffsetForLeaderEpoch: the first epoch ended at 5, the current one at the log end; an
+    // epoch between them answers with the largest epoch below it.
+    assert_eq!(
+        end_offset_for_epoch(port(3), epoch, first_epoch),
+        (0, first_epoch, 5)
+    );
+    assert_eq!(end_offset_for_epoch(port(3), epoch, epoch), (0, epoch, 5));
+    assert_eq!(
+        end_offset_for_epoch(port(3), -1, epoch - 1),
+        (0, first_epoch, 5)
+    );
+    // KIP-320: a client that names an older epoch is fenced, a newer one is unknown here.
+    assert_eq!(
+        end_offset_for_epoch(port(3), epoch - 1, first_epoch).0,
+        FENCED_LEADER_EPOCH
+    );
+    assert_eq!(
+        end_offset_for_epoch(port(3), epoch + 1, first_epoch).0,
+        UNKNOWN_LEADER_EPOCH
+    );
+    assert_eq!(
+        fetch_and_list_in_epoch(port(3), epoch - 1),
+        (FENCED_LEADER_EPOCH, FENCED_LEADER_EPOCH)
+    );
+    assert_eq!(
+        fetch_and_list_in_epoch(port(3), epoch + 1),
+        (UNKNOWN_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH)
+    );
+    assert_eq!(fetch_and_list_in_epoch(port(3), epoch), (0, 0));
+
+    // Two of three brokers down (the ISR is 3 alone, min.insync.replicas=2): acks=all is
+    // refused before the append, acks=1 lands, consumers read up to the high watermark.
+    assert_eq!(
+        produce_one(port(3), "refused", -1),
+        (19, -1),
+        "NOT_ENOUGH_REPLICAS"
+    );
+    assert_eq!(produce_one(port(3), "after", 1), (0, 5));
+    assert_eq!(read_partition(&only_3, TOPIC, 0).len(), 6);
+
+    // The stopped brokers come back as followers of 3, keep what agrees with its log, and end
+    // byte-identical to it; the ISR is whole again.
+    cluster.signal(cluster.index_of(1), libc::SIGCONT);
+    cluster.signal(cluster.index_of(2), libc::SIGCONT);
+    let bootstrap = cluster.bootstrap();
+    wait_until("a full ISR again", Duration::from_secs(60), || {
+        leaders(&only_3)
+            .get(&0)
+            .is_some_and(|(l, isr)| *l == 3 && isr.len() == 3)
+    });
+    let leader_copy = stored_batches(cluster.data_path(cluster.index_of(3)), 0, 6);
+    for id in [1, 2] {
+        wait_until(
+            &format!("broker {id}'s log equal to the leader's"),
+            Duration::from_secs(30),
+            || stored_batches(cluster.data_path(cluster.index_of(id)), 0, 6) == leader_copy,
+        );
+    }
+    assert_eq!(read_partition(&bootstrap, TOPIC, 0).len(), 6);
+    assert_eq!(produce_one(port(3), "whole-again", -1), (0, 6));
 }

@@ -143,6 +143,16 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
          high watermark.",
     ),
     ConfigDef::applied(
+        "replica.fetch.wait.max.ms",
+        ConfigType::Int,
+        Some("500"),
+        Check::Range(0, INT_MAX),
+        "How long a leader holds a follower's fetch that finds nothing new (the replica \
+         fetchers' long poll). A follower learns that the high watermark moved from the \
+         answer to its next fetch, so this also bounds how stale a follower's high watermark \
+         is while no records arrive. At most `replica.lag.time.max.ms`.",
+    ),
+    ConfigDef::applied(
         "auto.leader.rebalance.enable",
         ConfigType::Boolean,
         Some("true"),

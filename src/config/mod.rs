@@ -95,6 +95,8 @@ pub struct ClusterConfig {
     pub unclean_leader_election: bool,
     /// `replica.lag.time.max.ms`
     pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms`
+    pub replica_fetch_wait_max_ms: u64,
     /// `auto.leader.rebalance.enable`
     pub auto_leader_rebalance: bool,
     /// `leader.imbalance.check.interval.seconds`
@@ -318,10 +320,19 @@ impl BrokerConfig {
             controlled_shutdown: s.flag("controlled.shutdown.enable")?,
             unclean_leader_election: s.flag("unclean.leader.election.enable")?,
             replica_lag_time_max_ms: s.parse("replica.lag.time.max.ms")?,
+            replica_fetch_wait_max_ms: s.parse("replica.fetch.wait.max.ms")?,
             auto_leader_rebalance: s.flag("auto.leader.rebalance.enable")?,
             leader_imbalance_check_interval_s: s
                 .parse("leader.imbalance.check.interval.seconds")?,
         };
+        // Kafka's rule: a long poll longer than the lag allowed would drop idle followers.
+        if cluster.replica_fetch_wait_max_ms > cluster.replica_lag_time_max_ms {
+            return Err(ConfigError::invalid(
+                "replica.fetch.wait.max.ms",
+                &cluster.replica_fetch_wait_max_ms.to_string(),
+                "must be at most replica.lag.time.max.ms",
+            ));
+        }
         let advertised = match s.given("advertised.listeners") {
             Some(text) => parse_listener("advertised.listeners", text)?,
             None => match listener {

@@ -5,6 +5,7 @@ mod clean_close;
 mod cleaner;
 mod config;
 mod dir;
+pub mod epochs;
 mod error;
 mod index;
 mod notify;
@@ -23,5 +24,5 @@ pub use error::{IndexError, LogError};
 pub use index::{OffsetIndex, OffsetIndexEntry, TimeIndex, TimeIndexEntry};
 pub use partition::{
     AppendInfo, Durability, LogIoStats, PartitionLog, ReadBatches, ReplicaRole, RetentionOutcome,
-    TimestampOffset,
+    TimestampOffset, NO_EPOCH,
 };

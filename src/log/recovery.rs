@@ -16,6 +16,7 @@ use super::config::LogConfig;
 use super::dir::{
     blocking, parse_segment_file, read_checkpoint, remove_files, sync_dir, write_file_atomically,
 };
+use super::epochs::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 use super::error::{IndexError, LogError};
 use super::index::{OffsetIndex, TimeIndex};
 use super::partition::{PartitionLog, HIGH_WATERMARK_CHECKPOINT, LOG_START_CHECKPOINT};
@@ -35,6 +36,9 @@ pub(crate) struct Recovered {
     pub cleaner_checkpoint: i64,
     /// Idempotent producers' state from the scanned (active) segment.
     pub producers: ProducerStates,
+    /// The leader epoch checkpoint with the epochs found in the scanned batches added (a crash
+    /// may have come before a new epoch's checkpoint). Not yet cut to the log's offsets.
+    pub leader_epochs: LeaderEpochCache,
     /// Bytes of segment files checked batch by batch (0 after a clean shutdown whose marker
     /// matched and sealed segments whose indexes were intact).
     pub scanned_bytes: u64,
@@ -45,6 +49,7 @@ struct Listing {
     log_start_checkpoint: Option<i64>,
     high_watermark_checkpoint: Option<i64>,
     cleaner_checkpoint: i64,
+    leader_epochs: LeaderEpochCache,
     /// The producer snapshot taken where the last segment begins.
     snapshot: Option<ProducerStates>,
     /// The marker of a clean close, already removed from the directory.
@@ -112,9 +117,23 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
         log_start_checkpoint: read_checkpoint(&dir.join(LOG_START_CHECKPOINT))?,
         high_watermark_checkpoint: read_checkpoint(&dir.join(HIGH_WATERMARK_CHECKPOINT))?,
         cleaner_checkpoint: read_checkpoint(&dir.join(cleaner::CLEANER_CHECKPOINT))?.unwrap_or(0),
+        leader_epochs: read_leader_epochs(&dir.join(LEADER_EPOCH_CHECKPOINT))?,
         snapshot,
         clean_close,
     })
+}
+
+/// Reads the leader epoch checkpoint; empty when absent (a log from before leader epochs) or
+/// damaged (logged: the scan of the active segment and the next leadership fill it again).
+fn read_leader_epochs(path: &Path) -> Result<LeaderEpochCache, LogError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(LeaderEpochCache::decode(&bytes).unwrap_or_else(|| {
+            tracing::warn!(path = %path.display(), "ignoring a damaged leader-epoch-checkpoint");
+            LeaderEpochCache::default()
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LeaderEpochCache::default()),
+        Err(e) => Err(LogError::io("read checkpoint", path, e)),
+    }
 }
 
 /// Reads a sealed segment's index files and checks them against the segment.
@@ -186,6 +205,7 @@ async fn scan_and_cut(
     interval: u64,
     gaps_allowed: bool,
     producers: &mut ProducerStates,
+    leader_epochs: &mut LeaderEpochCache,
 ) -> Result<bool, LogError> {
     let mut scan = scan_segment(
         file.clone(),
@@ -211,6 +231,12 @@ async fn scan_and_cut(
     if valid_end < file_size {
         truncate_and_sync(&file, &seg.log_path, valid_end).await?;
     }
+    // Kafka's segment recovery adds each batch's epoch that is newer than the cache's latest.
+    for (epoch, start) in std::mem::take(&mut scan.epoch_starts) {
+        if leader_epochs.latest().is_none_or(|l| epoch > l.epoch) {
+            leader_epochs.assign(epoch, start);
+        }
+    }
     seg.apply_scan(scan);
     seg.allocated_bytes = valid_end;
     Ok(fault.is_some())
@@ -225,6 +251,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
     let mut producers = ProducerStates::default();
+    let mut leader_epochs = listing.leader_epochs;
     let mut snapshot = listing.snapshot;
     let mut clean_close = listing.clean_close;
     let mut scanned_bytes = 0;
@@ -294,6 +321,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
             interval,
             gaps_allowed,
             &mut producers,
+            &mut leader_epochs,
         )
         .await?;
         if !is_last && corrupt {
@@ -343,6 +371,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
         high_watermark_checkpoint: listing.high_watermark_checkpoint,
         cleaner_checkpoint: listing.cleaner_checkpoint,
         producers,
+        leader_epochs,
         scanned_bytes,
     })
 }
@@ -438,6 +467,8 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
         interval,
         gaps_allowed,
         &mut producers,
+        // The log's own cache is cut by the caller; what this rescan finds is already in it.
+        &mut LeaderEpochCache::default(),
     )
     .await?;
     log.replace_producer_states(producers);

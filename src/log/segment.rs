@@ -310,6 +310,8 @@ pub(crate) struct ScanOutcome {
     pub index: OffsetIndex,
     pub time_index: TimeIndex,
     pub bytes_since_index_entry: u64,
+    /// Where each leader epoch begins in the scanned batches (`epochs`), in log order.
+    pub epoch_starts: Vec<(i32, i64)>,
     /// Set when the scan stopped before `end` on bytes that are not zeros.
     pub fault: Option<(u64, ScanFault)>,
 }
@@ -336,6 +338,7 @@ pub(crate) async fn scan_segment(
     producers: &mut ProducerStates,
 ) -> Result<ScanOutcome, LogError> {
     let mut probe = Segment::new(Path::new(""), base_offset);
+    let mut epoch_starts: Vec<(i32, i64)> = Vec::new();
     let mut scanner = SegmentScanner::new(file, path.to_path_buf(), 0, end, 1 << 20);
     let fault = loop {
         match scanner.next().await? {
@@ -371,6 +374,10 @@ pub(crate) async fn scan_segment(
                     index_interval_bytes,
                 );
                 producers.record_stored(&batch);
+                let epoch = batch.partition_leader_epoch();
+                if epoch >= 0 && epoch_starts.last().is_none_or(|(e, _)| *e != epoch) {
+                    epoch_starts.push((epoch, batch.base_offset()));
+                }
             }
         }
     };
@@ -382,6 +389,7 @@ pub(crate) async fn scan_segment(
         index: probe.index,
         time_index: probe.time_index,
         bytes_since_index_entry: probe.bytes_since_index_entry,
+        epoch_starts,
         fault,
     })
 }

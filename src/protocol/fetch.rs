@@ -9,7 +9,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use glommio::channels::local_channel;
 use kafka_protocol::messages::FetchRequest;
 
-use super::fetch_session::{FetchPlan, PartitionReport, PlannedPartition, SessionMode};
+use super::fetch_session::{
+    FetchEpochs, FetchPlan, PartitionReport, PlannedPartition, SessionMode,
+};
 use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::log::ReadBatches;
@@ -25,6 +27,8 @@ struct PartitionResult {
     high_watermark: i64,
     log_start_offset: i64,
     records: Option<ReadBatches>,
+    /// Fetch v12's `diverging_epoch` (epoch, end offset), when the fetcher's log diverges.
+    diverging: Option<(i32, i64)>,
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Bytes> {
@@ -40,6 +44,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
                 },
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes,
+                // Both are -1 ("not given") in versions without them.
+                epochs: FetchEpochs {
+                    current_leader_epoch: p.current_leader_epoch,
+                    last_fetched_epoch: p.last_fetched_epoch,
+                },
             })
         })
         .collect();
@@ -105,6 +114,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
                     high_watermark: r.high_watermark,
                     log_start_offset: r.log_start_offset,
                     has_records: r.records.as_ref().is_some_and(|b| !b.is_empty()),
+                    diverging: r.diverging.is_some(),
                 },
             )
         })
@@ -145,7 +155,10 @@ async fn read_with_long_poll(
             .filter_map(|r| r.records.as_ref())
             .map(|b| b.size_bytes)
             .sum();
-        let any_error = results.iter().any(|r| r.error != ErrorCode::None);
+        // A diverging fetcher must hear it at once, as it must an error.
+        let any_error = results
+            .iter()
+            .any(|r| r.error != ErrorCode::None || r.diverging.is_some());
         let now = Instant::now();
         if available >= min_bytes || any_error || now >= deadline || partitions.is_empty() {
             return results;
@@ -178,12 +191,14 @@ async fn read_all(
             let tp = p.tp.clone();
             let offset = p.fetch_offset;
             let max_bytes = (p.max_bytes.max(0) as usize).min(response_max);
+            let epochs = p.epochs;
             glommio::spawn_local(async move {
                 let op = ShardOp::Read {
                     tp,
                     offset,
                     max_bytes,
                     replica,
+                    epochs,
                 };
                 let error = match shard.call_owner(op).await {
                     Ok(ShardReply::Read(read)) => return read,
@@ -193,6 +208,7 @@ async fn read_all(
                 PartitionRead {
                     result: Err(error),
                     offsets: None,
+                    diverging: None,
                 }
             })
         })
@@ -213,6 +229,7 @@ async fn read_all(
             high_watermark,
             log_start_offset,
             records,
+            diverging: read.diverging,
         });
     }
     results
@@ -343,7 +360,19 @@ fn encode(
                 }
             }
             if flexible {
-                put_uvarint(&mut head, 0); // partition tagged fields
+                match r.diverging {
+                    // Tagged field 0, DivergingEpoch: epoch, end offset, its own (empty)
+                    // tagged fields; 13 bytes.
+                    Some((epoch, end_offset)) => {
+                        put_uvarint(&mut head, 1);
+                        put_uvarint(&mut head, 0);
+                        put_uvarint(&mut head, 13);
+                        head.put_i32(epoch);
+                        head.put_i64(end_offset);
+                        put_uvarint(&mut head, 0);
+                    }
+                    None => put_uvarint(&mut head, 0), // partition tagged fields
+                }
             }
         }
         if flexible {
@@ -403,6 +432,7 @@ mod tests {
                 high_watermark: 42,
                 log_start_offset: 7,
             }),
+            diverging: None,
         }
     }
 
@@ -434,6 +464,22 @@ mod tests {
                 assert_eq!(decoded.session_id, 99);
             }
         }
+    }
+
+    /// KIP-595's diverging epoch, tagged field 0 of a v12 partition, decodes as Kafka's.
+    #[test]
+    fn diverging_epoch_decodes_as_the_tagged_field() {
+        let mut diverging = result(0, b"");
+        diverging.diverging = Some((5, 100));
+        let results = vec![diverging, result(1, b"batch-bytes")];
+        let mut bytes = concat(&encode(12, ErrorCode::None, 0, &results));
+        let decoded = FetchResponse::decode(&mut bytes, 12).unwrap();
+        assert_eq!(bytes.len(), 0, "trailing bytes");
+        let partitions = &decoded.responses[0].partitions;
+        assert_eq!(partitions[0].diverging_epoch.epoch, 5);
+        assert_eq!(partitions[0].diverging_epoch.end_offset, 100);
+        assert_eq!(partitions[1].diverging_epoch.epoch, -1, "absent");
+        assert_eq!(partitions[1].records.as_deref(), Some(&b"batch-bytes"[..]));
     }
 
     #[test]

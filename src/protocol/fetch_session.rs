@@ -23,6 +23,26 @@ pub struct PlannedPartition {
     pub tp: TopicPartition,
     pub fetch_offset: i64,
     pub max_bytes: i32,
+    pub epochs: FetchEpochs,
+}
+
+/// The leader epochs a fetch names for a partition (-1: not given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchEpochs {
+    /// The leader epoch the fetcher's metadata has (KIP-320): another one is refused.
+    pub current_leader_epoch: i32,
+    /// The epoch of the last batch the fetcher has (v12+): the leader checks that the
+    /// fetcher's log does not diverge from its own there.
+    pub last_fetched_epoch: i32,
+}
+
+impl Default for FetchEpochs {
+    fn default() -> Self {
+        FetchEpochs {
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
+        }
+    }
 }
 
 /// What a partition's response told the client last time (to decide what is news).
@@ -32,11 +52,14 @@ pub struct PartitionReport {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub has_records: bool,
+    /// The answer names a diverging epoch: always news, as in Kafka's sessions.
+    pub diverging: bool,
 }
 
 struct SessionPartition {
     fetch_offset: i64,
     max_bytes: i32,
+    epochs: FetchEpochs,
     last_reported: Option<PartitionReport>,
 }
 
@@ -117,6 +140,7 @@ impl FetchSessions {
                         SessionPartition {
                             fetch_offset: p.fetch_offset,
                             max_bytes: p.max_bytes,
+                            epochs: p.epochs,
                             last_reported: None,
                         },
                     )
@@ -149,12 +173,14 @@ impl FetchSessions {
                 Some((_, known)) => {
                     known.fetch_offset = p.fetch_offset;
                     known.max_bytes = p.max_bytes;
+                    known.epochs = p.epochs;
                 }
                 None => session.partitions.push((
                     p.tp,
                     SessionPartition {
                         fetch_offset: p.fetch_offset,
                         max_bytes: p.max_bytes,
+                        epochs: p.epochs,
                         last_reported: None,
                     },
                 )),
@@ -169,6 +195,7 @@ impl FetchSessions {
                     tp: tp.clone(),
                     fetch_offset: p.fetch_offset,
                     max_bytes: p.max_bytes,
+                    epochs: p.epochs,
                 })
                 .collect(),
         })
@@ -201,6 +228,7 @@ impl FetchSessions {
                     return true;
                 };
                 let news = report.has_records
+                    || report.diverging
                     || report.error_code != 0
                     || known.last_reported.is_none_or(|last| {
                         last.high_watermark != report.high_watermark
@@ -254,6 +282,7 @@ mod tests {
             tp: tp(p),
             fetch_offset: offset,
             max_bytes: 1024,
+            epochs: FetchEpochs::default(),
         }
     }
 
@@ -263,6 +292,7 @@ mod tests {
             high_watermark: hw,
             log_start_offset: 0,
             has_records,
+            diverging: false,
         }
     }
 

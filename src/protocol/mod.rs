@@ -57,6 +57,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeQuorum, 0, 1),
     (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
 ];
 
 pub use controller_calls::{
@@ -356,6 +357,9 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         RequestKind::ListOffsets(req) => {
             typed(ResponseKind::ListOffsets(offsets::handle(ctx, req).await))
         }
+        RequestKind::OffsetForLeaderEpoch(req) => typed(ResponseKind::OffsetForLeaderEpoch(
+            offsets::offset_for_leader_epoch(ctx, req).await,
+        )),
         RequestKind::CreateTopics(req) => typed(ResponseKind::CreateTopics(
             admin::create_topics(ctx, req).await,
         )),

@@ -366,6 +366,17 @@ impl RecordBatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PatchedHeader(pub [u8; BATCH_HEADER_LEN]);
 
+impl PatchedHeader {
+    /// The leader epoch stamped on the stored batch.
+    pub fn partition_leader_epoch(&self) -> i32 {
+        i32::from_be_bytes(
+            self.0[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4]
+                .try_into()
+                .expect("four bytes"),
+        )
+    }
+}
+
 /// Builds the stored header of `batch`; see [`PatchedHeader`].
 pub fn patch_header(
     batch: &RecordBatch,

@@ -21,17 +21,16 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error_code::ErrorCode;
-use crate::log::{Durability, PartitionLog};
+use crate::log::{Durability, PartitionLog, NO_EPOCH};
 use crate::shard::ops::TopicPartition;
 use crate::shard::Shard;
 use client::LeaderConnection;
 
-/// How long the leader holds a fetch that finds nothing new (Kafka's `replica.fetch.wait.max.ms`).
-const FETCH_WAIT_MS: i32 = 500;
 /// Kafka's `replica.fetch.max.bytes` (per partition) and `replica.fetch.response.max.bytes`.
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const RESPONSE_MAX_BYTES: i32 = 10 << 20;
@@ -133,7 +132,8 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
         let Some(link) = connection.as_mut() else {
             continue;
         };
-        let request = fetch_request(me, &partitions);
+        let wait_ms = shard.config.cluster.replica_fetch_wait_max_ms;
+        let request = fetch_request(me, &partitions, wait_ms);
         let response = match link.fetch(&request).await {
             Ok(response) => response,
             Err(e) => {
@@ -153,14 +153,7 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
                 let Some(followed) = partitions.iter().find(|f| f.tp == tp) else {
                     continue;
                 };
-                let outcome = take_answer(
-                    &followed.log,
-                    p.error_code,
-                    p.records,
-                    p.high_watermark,
-                    p.log_start_offset,
-                )
-                .await;
+                let outcome = take_answer(&followed.log, p).await;
                 if let Err(code) = outcome {
                     failed = true;
                     tracing::debug!(partition = %tp, leader, error = %code, "replica fetch answered with an error");
@@ -176,21 +169,25 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
 }
 
 /// One partition's share of a Fetch answer: its batches appended and written, and the
-/// leader's high watermark taken.
-async fn take_answer(
-    log: &PartitionLog,
-    error_code: i16,
-    records: Option<bytes::Bytes>,
-    high_watermark: i64,
-    leader_log_start: i64,
-) -> Result<(), ErrorCode> {
-    if error_code == ErrorCode::OffsetOutOfRange.code() {
-        return reconcile_out_of_range(log, leader_log_start).await;
+/// leader's high watermark taken; or, when the leader says this log diverges from its own,
+/// the log cut there (the next fetch starts from the cut, and checks again).
+async fn take_answer(log: &PartitionLog, answer: PartitionData) -> Result<(), ErrorCode> {
+    if answer.error_code == ErrorCode::OffsetOutOfRange.code() {
+        return reconcile_out_of_range(log, answer.log_start_offset).await;
     }
-    if error_code != 0 {
+    if answer.error_code != 0 {
         return Err(ErrorCode::NotLeaderOrFollower);
     }
-    if let Some(records) = records.filter(|r| !r.is_empty()) {
+    let diverging = &answer.diverging_epoch;
+    if diverging.epoch != NO_EPOCH || diverging.end_offset != -1 {
+        return log
+            .truncate_to_divergence(diverging.epoch, diverging.end_offset)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.error_code());
+    }
+    let high_watermark = answer.high_watermark;
+    if let Some(records) = answer.records.filter(|r| !r.is_empty()) {
         let end = log.append_replicated(records).map_err(|e| {
             tracing::warn!(topic = log.topic(), partition = log.partition(), error = %e, "replicated batches refused");
             e.error_code()
@@ -239,13 +236,18 @@ async fn reconcile_out_of_range(
     result.map(|_| ()).map_err(|e| e.error_code())
 }
 
-fn fetch_request(me: i32, partitions: &[LocalReplica]) -> FetchRequest {
+/// `wait_ms`: how long the leader holds a fetch that finds nothing new
+/// (`replica.fetch.wait.max.ms`).
+fn fetch_request(me: i32, partitions: &[LocalReplica], wait_ms: u64) -> FetchRequest {
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
     for f in partitions {
         topics.entry(&f.tp.topic).or_default().push(
             FetchPartition::default()
                 .with_partition(f.tp.partition)
                 .with_current_leader_epoch(f.state.leader_epoch)
+                // The leader checks that our log agrees with its own up to our end (KIP-595's
+                // form of KIP-101/279's truncation).
+                .with_last_fetched_epoch(f.log.latest_epoch().unwrap_or(NO_EPOCH))
                 .with_fetch_offset(f.log.log_end_offset())
                 .with_log_start_offset(f.log.log_start_offset())
                 .with_partition_max_bytes(PARTITION_MAX_BYTES),
@@ -253,7 +255,7 @@ fn fetch_request(me: i32, partitions: &[LocalReplica]) -> FetchRequest {
     }
     FetchRequest::default()
         .with_replica_id(BrokerId(me))
-        .with_max_wait_ms(FETCH_WAIT_MS)
+        .with_max_wait_ms(i32::try_from(wait_ms).unwrap_or(i32::MAX))
         .with_min_bytes(1)
         .with_max_bytes(RESPONSE_MAX_BYTES)
         .with_session_id(0)

@@ -208,13 +208,15 @@ impl Shard {
     }
 
     /// Gives the log the role the metadata says this broker has: leader (with the other ISR
-    /// members to wait for) or follower. A broker that starts following a new leader first
-    /// cuts its log to its high watermark, as Kafka did before KIP-101: every in-sync replica,
-    /// so the new leader too, has the records below it, while records above it may not be
-    /// the new leader's (they came from the old leader, or were never replicated); the
-    /// follower fetches again whatever the new leader has. Without this a follower that was
-    /// ahead of the new leader would keep the old leader's records at offsets where the new
-    /// leader stores others.
+    /// members to wait for) or follower.
+    ///
+    /// A follower's log may hold records the new leader does not have, at offsets where the
+    /// new leader stores others. With leader epochs in the log, nothing is cut here: each
+    /// fetch names the epoch of this log's last batch and the leader answers where the two
+    /// logs part (KIP-101/279, in Fetch v12's form), so only records that truly differ go,
+    /// and a record every replica has is never dropped on a stale high watermark (KIP-101's
+    /// first scenario). A log without epochs (written before Weir kept them) is cut to its
+    /// high watermark, as Kafka did before KIP-101, then fetched again.
     async fn take_role(&self, log: &Rc<PartitionLog>, partition: &PartitionMeta) {
         let me = self.config.broker_id;
         let offsets_topic = log.topic() == crate::group::store::OFFSETS_TOPIC;
@@ -237,15 +239,26 @@ impl Shard {
             == ReplicaRole::Follower {
                 leader: partition.leader,
             };
+        if !same_leader {
+            tracing::info!(
+                topic = log.topic(),
+                partition = log.partition(),
+                leader = partition.leader,
+                leader_epoch = partition.leader_epoch,
+                log_end_offset = log.log_end_offset(),
+                "following a new leader"
+            );
+        }
         let high_watermark = log.high_watermark();
-        if !same_leader && log.log_end_offset() > high_watermark {
+        let without_epochs = log.latest_epoch().is_none();
+        if !same_leader && without_epochs && log.log_end_offset() > high_watermark {
             match log.truncate_to(high_watermark).await {
                 Ok(end) => tracing::info!(
                     topic = log.topic(),
                     partition = log.partition(),
                     leader = partition.leader,
                     log_end_offset = end,
-                    "following a new leader: cut the log to the high watermark"
+                    "following a new leader with a log without leader epochs: cut it to the high watermark"
                 ),
                 Err(e) => tracing::error!(
                     topic = log.topic(),

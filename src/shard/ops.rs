@@ -10,8 +10,9 @@ use super::controller::{ControllerOp, ControllerReply};
 use super::group_ops::{self, GroupOp, GroupReply};
 use super::Shard;
 use crate::error_code::ErrorCode;
-use crate::log::{AppendInfo, Durability, LogError, ReadBatches, TimestampOffset};
+use crate::log::{AppendInfo, Durability, LogError, ReadBatches, TimestampOffset, NO_EPOCH};
 use crate::metadata::ClusterMeta;
+use crate::protocol::fetch_session::FetchEpochs;
 use crate::record::RecordError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +45,7 @@ pub enum ShardOp {
         /// A follower's fetch (Fetch's replica id): it reads up to the written end and its
         /// fetch offset tells the leader how far it has the log.
         replica: Option<i32>,
+        epochs: FetchEpochs,
     },
     /// Answer once the partition holds `offset` (or after `timeout`): a fetch's long poll.
     /// A consumer waits for the high watermark, a follower (`replica`) for written records.
@@ -60,6 +62,14 @@ pub enum ShardOp {
     OffsetForTimestamp {
         tp: TopicPartition,
         timestamp_ms: i64,
+        /// KIP-320's check (-1: none).
+        current_leader_epoch: i32,
+    },
+    /// OffsetForLeaderEpoch: where `leader_epoch` ended in the leader's log.
+    EndOffsetForEpoch {
+        tp: TopicPartition,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
     },
     Controller(ControllerOp),
     ApplyMetadata(Box<ClusterMeta>),
@@ -87,6 +97,7 @@ impl ShardOp {
             | ShardOp::WaitForAppend { tp, .. }
             | ShardOp::Offsets { tp }
             | ShardOp::OffsetForTimestamp { tp, .. }
+            | ShardOp::EndOffsetForEpoch { tp, .. }
             | ShardOp::DeleteRecords { tp, .. } => Some(tp),
             ShardOp::Controller(_)
             | ShardOp::ApplyMetadata(_)
@@ -110,6 +121,9 @@ pub struct PartitionRead {
     pub result: Result<ReadBatches, ErrorCode>,
     /// -1 when the partition is unknown.
     pub offsets: Option<PartitionOffsets>,
+    /// The fetcher's log diverges from this leader's: the epoch and end offset to cut it to
+    /// (Fetch v12's `diverging_epoch`); no records come with it.
+    pub diverging: Option<(i32, i64)>,
 }
 
 /// Why a partition's records were refused: the code, and for Produce v8+ the message and the
@@ -182,7 +196,9 @@ pub enum ShardReply {
     Read(PartitionRead),
     Woken,
     Offsets(Result<PartitionOffsets, ErrorCode>),
-    OffsetForTimestamp(Result<Option<TimestampOffset>, ErrorCode>),
+    OffsetForTimestamp(Result<Option<FoundOffset>, ErrorCode>),
+    /// (epoch, end offset), Kafka's UNDEFINED (-1, -1) when the log has no answer.
+    EndOffsetForEpoch(Result<(i32, i64), ErrorCode>),
     Controller(ControllerReply),
     MetadataApplied,
     Group(GroupReply),
@@ -217,9 +233,10 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             offset,
             max_bytes,
             replica,
+            epochs,
         } => {
             let started = std::time::Instant::now();
-            let read = read(&shard, &tp, offset, max_bytes, replica).await;
+            let read = read(&shard, &tp, offset, max_bytes, replica, epochs).await;
             if let Ok(batches) = &read.result {
                 shard
                     .metrics
@@ -248,9 +265,22 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
         ShardOp::Offsets { tp } => {
             ShardReply::Offsets(shard.open_log(&tp).map(|log| shard.offsets_of(&log)))
         }
-        ShardOp::OffsetForTimestamp { tp, timestamp_ms } => {
-            ShardReply::OffsetForTimestamp(offset_for_timestamp(&shard, &tp, timestamp_ms).await)
-        }
+        ShardOp::OffsetForTimestamp {
+            tp,
+            timestamp_ms,
+            current_leader_epoch,
+        } => ShardReply::OffsetForTimestamp(
+            offset_for_timestamp(&shard, &tp, timestamp_ms, current_leader_epoch).await,
+        ),
+        ShardOp::EndOffsetForEpoch {
+            tp,
+            current_leader_epoch,
+            leader_epoch,
+        } => ShardReply::EndOffsetForEpoch(shard.open_log(&tp).and_then(|log| {
+            // Kafka answers from the leader only (the route checked that this broker leads).
+            log.check_leader_epoch(current_leader_epoch)?;
+            Ok(log.end_offset_for_epoch(leader_epoch))
+        })),
         ShardOp::Controller(op) => ShardReply::Controller(shard.controller_execute(op).await),
         ShardOp::ApplyMetadata(meta) => {
             shard.apply_metadata(*meta).await;
@@ -349,15 +379,31 @@ async fn read(
     offset: i64,
     max_bytes: usize,
     replica: Option<i32>,
+    epochs: FetchEpochs,
 ) -> PartitionRead {
     let refused = |code| PartitionRead {
         result: Err(code),
         offsets: None,
+        diverging: None,
     };
     let log = match shard.open_log(tp) {
         Ok(log) => log,
         Err(code) => return refused(code),
     };
+    if let Err(code) = log.check_leader_epoch(epochs.current_leader_epoch) {
+        tracing::debug!(partition = %tp, ?replica, requested = epochs.current_leader_epoch, ours = log.leader_epoch(), error = %code, "fetch in another leader epoch");
+        return refused(code);
+    }
+    // Checked before the fetch counts as the follower's progress: a diverging log does not
+    // have the leader's records below its fetch offset.
+    if let Some(diverging) = log.diverging_epoch(epochs.last_fetched_epoch, offset) {
+        tracing::info!(partition = %tp, ?replica, fetch_offset = offset, last_fetched_epoch = epochs.last_fetched_epoch, ?diverging, "fetcher's log diverges from the leader's");
+        return PartitionRead {
+            result: Ok(ReadBatches::default()),
+            offsets: Some(shard.offsets_of(&log)),
+            diverging: Some(diverging),
+        };
+    }
     // Consumers are served below the high watermark only (KIP-101's committed offsets); a
     // follower reads what the leader has written, and its fetch offset is its log end.
     let end = match replica {
@@ -382,6 +428,7 @@ async fn read(
     PartitionRead {
         result,
         offsets: Some(shard.offsets_of(&log)),
+        diverging: None,
     }
 }
 
@@ -390,28 +437,49 @@ pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 
+/// A ListOffsets answer: the offset, its timestamp (-1 for earliest and latest) and the
+/// leader epoch Kafka reports with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundOffset {
+    pub timestamp_ms: i64,
+    pub offset: i64,
+    pub leader_epoch: i32,
+}
+
 async fn offset_for_timestamp(
     shard: &Shard,
     tp: &TopicPartition,
     timestamp_ms: i64,
-) -> Result<Option<TimestampOffset>, ErrorCode> {
+    current_leader_epoch: i32,
+) -> Result<Option<FoundOffset>, ErrorCode> {
     let log = shard.open_log(tp)?;
-    match timestamp_ms {
-        LATEST_TIMESTAMP => Ok(Some(TimestampOffset {
-            timestamp_ms: -1,
-            offset: log.high_watermark(),
-        })),
-        EARLIEST_TIMESTAMP => Ok(Some(TimestampOffset {
+    log.check_leader_epoch(current_leader_epoch)?;
+    let found = match timestamp_ms {
+        LATEST_TIMESTAMP => {
+            // Kafka reports the partition's current leader epoch with the latest offset.
+            return Ok(Some(FoundOffset {
+                timestamp_ms: -1,
+                offset: log.high_watermark(),
+                leader_epoch: log.leader_epoch(),
+            }));
+        }
+        EARLIEST_TIMESTAMP => Some(TimestampOffset {
             timestamp_ms: -1,
             offset: log.log_start_offset(),
-        })),
-        MAX_TIMESTAMP => Ok(log.max_timestamp()),
-        t if t < 0 => Err(ErrorCode::InvalidRequest),
+        }),
+        MAX_TIMESTAMP => log.max_timestamp(),
+        t if t < 0 => return Err(ErrorCode::InvalidRequest),
         t => log.offset_for_timestamp(t).await.map_err(|e| {
             tracing::error!(partition = %tp, error = %e, "offset for timestamp failed");
             e.error_code()
-        }),
-    }
+        })?,
+    };
+    // Otherwise the epoch of the leader that wrote the record there.
+    Ok(found.map(|f| FoundOffset {
+        timestamp_ms: f.timestamp_ms,
+        offset: f.offset,
+        leader_epoch: log.epoch_for_offset(f.offset).unwrap_or(NO_EPOCH),
+    }))
 }
 
 /// DeleteRecords on the owner: Kafka's rules are -1 for "up to the high watermark" and

@@ -8,6 +8,7 @@
 //! `.await`: state changes happen between I/O steps, which are planned from a snapshot.
 
 mod append;
+mod leader_epochs;
 mod read;
 mod replica;
 mod state;
@@ -24,6 +25,7 @@ use bytes::Bytes;
 use glommio::io::{DmaBuffer, DmaFile};
 use glommio::sync::Semaphore;
 
+pub use leader_epochs::NO_EPOCH;
 pub use replica::ReplicaRole;
 use state::{LogState, WriteStep};
 use writer::run_flusher;
@@ -32,6 +34,7 @@ use super::config::LogConfig;
 use super::dir::{
     blocking, remove_files, sync_dir, write_checkpoint, write_file_atomically, LogDir,
 };
+use super::epochs::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 use super::error::LogError;
 use super::notify::{Notify, WakeAll};
 use super::producers::{last_sequence, ProducerStates, SequenceCheck, SequencedBatch};
@@ -152,6 +155,8 @@ pub struct PartitionLog {
     append_waiters: WakeAll,
     /// The high watermark as last written to its checkpoint.
     checkpointed_high_watermark: Cell<Option<i64>>,
+    /// The `epochs_version` of the state last written to the leader epoch checkpoint.
+    checkpointed_epochs_version: Cell<u64>,
     io_stats: Cell<LogIoStats>,
 }
 
@@ -204,6 +209,12 @@ impl PartitionLog {
             .map_or(log_end_offset, |hw| {
                 hw.clamp(log_start_offset, log_end_offset)
             });
+        // The epochs as recovered, cut to the data (a crash may have come between a cut of the
+        // log and the checkpoint's) and to the log start, as Kafka's log loading does.
+        let mut epochs = recovered.leader_epochs;
+        let cut_end = epochs.truncate_from_end(log_end_offset);
+        let cut_start = epochs.truncate_from_start(log_start_offset);
+        let epochs_version = u64::from(cut_end || cut_start);
         let now_ms = clock.now_ms();
         let state = LogState {
             segments,
@@ -215,6 +226,8 @@ impl PartitionLog {
             role: ReplicaRole::default(),
             last_sync_ms: now_ms,
             leader_epoch: 0,
+            epochs,
+            epochs_version,
             tail: TailCache::default(),
             closed: false,
             long_polls_ended: false,
@@ -232,6 +245,7 @@ impl PartitionLog {
             producers: RefCell::new(recovered.producers),
             append_waiters: WakeAll::default(),
             checkpointed_high_watermark: Cell::new(recovered.high_watermark_checkpoint),
+            checkpointed_epochs_version: Cell::new(0),
             io_stats: Cell::new(LogIoStats {
                 recovery_scanned_bytes: recovered.scanned_bytes,
                 ..LogIoStats::default()
@@ -304,6 +318,8 @@ impl PartitionLog {
         self.io_stats.set(stats);
     }
 
+    /// The partition's leader epoch from the metadata: a leader stamps it on the batches it
+    /// appends, and requests naming another epoch are refused (`leader_epochs`).
     pub fn set_leader_epoch(&self, epoch: i32) {
         self.state.borrow_mut().leader_epoch = epoch;
     }
@@ -330,6 +346,7 @@ impl PartitionLog {
             self.sync().await?;
             self.trim_active().await?;
             self.checkpoint_high_watermark().await?;
+            self.checkpoint_leader_epochs().await?;
             self.write_clean_close().await?;
             self.state.borrow_mut().closed = true;
         }

@@ -182,6 +182,12 @@ impl PartitionLog {
     pub fn lead(&self, in_sync_followers: Vec<i32>) -> bool {
         let now_ms = self.clock.now_ms();
         let mut state = self.state.borrow_mut();
+        let epochs_before = state.epochs_version;
+        state.start_leader_epoch();
+        if state.epochs_version != epochs_before {
+            // The flusher writes the epoch checkpoint (before any batch of the new epoch).
+            self.flusher_wake.notify();
+        }
         let unchanged = matches!(&state.role, ReplicaRole::Leader { in_sync_followers: current, .. }
             if *current == in_sync_followers);
         if unchanged {
@@ -394,6 +400,8 @@ mod tests {
             role,
             last_sync_ms: 0,
             leader_epoch: 0,
+            epochs: Default::default(),
+            epochs_version: 0,
             tail: TailCache::default(),
             closed: false,
             long_polls_ended: false,

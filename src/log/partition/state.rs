@@ -16,7 +16,12 @@ pub(crate) struct LogState {
     /// Leader or follower (`replica`).
     pub role: replica::ReplicaRole,
     pub last_sync_ms: i64,
+    /// The partition's leader epoch as the metadata says: a leader stamps it on its batches.
     pub leader_epoch: i32,
+    /// Where each leader epoch begins in this log (`leader_epochs`).
+    pub epochs: LeaderEpochCache,
+    /// Counts changes of `epochs`, so the writer knows when its checkpoint is stale.
+    pub epochs_version: u64,
     pub tail: TailCache,
     pub closed: bool,
     /// Set at shutdown: long polls on this log return at once (see `end_long_polls`).
@@ -153,6 +158,11 @@ impl LogState {
         let size = batch.size_bytes() as u64;
         self.maybe_roll(dir, size, batch.last_offset_delta(), now_ms, config);
         let base_offset = self.log_end_offset;
+        // Kafka's append: a batch of a newer epoch than the cache's latest starts that epoch.
+        let epoch = header.partition_leader_epoch();
+        if self.epochs.latest().is_none_or(|l| epoch > l.epoch) {
+            self.change_epochs(|e| e.assign(epoch, base_offset));
+        }
         let last_offset = base_offset + i64::from(batch.last_offset_delta());
         let active = self.active();
         let position = active.size_bytes;
@@ -181,6 +191,13 @@ impl LogState {
         );
         self.log_end_offset = last_offset + 1;
         (base_offset, last_offset)
+    }
+
+    /// Applies `change` to the epoch cache, counting it when it changed something.
+    pub(super) fn change_epochs(&mut self, change: impl FnOnce(&mut LeaderEpochCache) -> bool) {
+        if change(&mut self.epochs) {
+            self.epochs_version += 1;
+        }
     }
 
     pub(super) fn next_write_step(&mut self, config: &LogConfig) -> Option<WriteStep> {

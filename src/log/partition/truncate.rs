@@ -41,6 +41,9 @@ impl PartitionLog {
         state.written_offset = new_end;
         state.durable_offset = state.durable_offset.min(new_end);
         state.high_watermark = state.high_watermark.min(new_end);
+        // The checkpoint follows at the next write; until then a crash leaves entries past
+        // the log end, which the next open cuts as well.
+        state.change_epochs(|e| e.truncate_from_end(new_end));
         tracing::info!(topic = %self.topic, partition = self.partition, offset, new_end, "log truncated");
         Ok(new_end)
     }
@@ -67,6 +70,7 @@ impl PartitionLog {
             state.written_offset = offset;
             state.durable_offset = offset;
             state.high_watermark = offset;
+            state.change_epochs(|e| e.clear());
             old.into_values().collect()
         };
         self.delete_segment_files(doomed).await?;
@@ -91,6 +95,7 @@ impl PartitionLog {
             }
             state.log_start_offset = offset;
             state.tail.drop_before(offset);
+            state.change_epochs(|e| e.truncate_from_start(offset));
         }
         self.write_log_start_checkpoint(offset).await?;
         self.delete_old_segments(None).await?;
@@ -150,6 +155,7 @@ impl PartitionLog {
             }
             let start = state.log_start_offset;
             state.tail.drop_before(start);
+            state.change_epochs(|e| e.truncate_from_start(start));
             doomed
         };
         let count = doomed.len();

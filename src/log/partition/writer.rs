@@ -70,6 +70,7 @@ impl PartitionLog {
 
     /// Runs write steps until everything appended is in the files. Caller holds the I/O lock.
     pub(super) async fn write_pending(&self) -> Result<(), LogError> {
+        self.checkpoint_leader_epochs().await?;
         loop {
             let step = {
                 let config = self.config.borrow();
