@@ -46,6 +46,9 @@ async fn ask(shard: &Rc<Shard>, group: &str, op: GroupOp) -> Result<GroupReply, 
         Route::Unknown => return Err(ErrorCode::CoordinatorNotAvailable),
     };
     match shard.call(owner, ShardOp::Group(op)).await {
+        // COORDINATOR_LOAD_IN_PROGRESS: the client retries the same coordinator after a
+        // backoff; NOT_COORDINATOR: it looks for the coordinator again.
+        Ok(ShardReply::Group(GroupReply::Unavailable(code))) => Err(code),
         Ok(ShardReply::Group(reply)) => Ok(reply),
         _ => Err(ErrorCode::CoordinatorNotAvailable),
     }
@@ -570,10 +573,15 @@ pub async fn list_groups(
         .map(|st| st.as_str().to_lowercase())
         .collect();
     let mut groups = Vec::new();
+    let mut error = ErrorCode::None;
     for peer in 0..ctx.shard.count {
-        if let Ok(ShardReply::Group(GroupReply::Listed(listed))) =
-            ctx.shard.call(peer, ShardOp::Group(GroupOp::List)).await
-        {
+        let reply = ctx.shard.call(peer, ShardOp::Group(GroupOp::List)).await;
+        // Kafka lists what it has and answers COORDINATOR_LOAD_IN_PROGRESS while any offsets
+        // partition is still loading.
+        if let Ok(ShardReply::Group(GroupReply::Unavailable(code))) = reply {
+            error = code;
+        }
+        if let Ok(ShardReply::Group(GroupReply::Listed(listed))) = reply {
             for (id, protocol_type, state) in listed {
                 if states.is_empty() || states.contains(&state.to_lowercase()) {
                     let group = ListedGroup::default()
@@ -588,7 +596,9 @@ pub async fn list_groups(
             }
         }
     }
-    ListGroupsResponse::default().with_groups(groups)
+    ListGroupsResponse::default()
+        .with_error_code(error.code())
+        .with_groups(groups)
 }
 
 pub async fn delete_groups(

@@ -62,6 +62,51 @@ pub enum GroupReply {
     Offsets(Vec<((String, i32), Option<CommittedOffset>)>),
     Described(Option<GroupSummary>),
     Listed(Vec<(String, String, &'static str)>),
+    /// This shard cannot answer for the group now: COORDINATOR_LOAD_IN_PROGRESS while its
+    /// offsets partition is being loaded, NOT_COORDINATOR when this broker does not lead that
+    /// partition (yet, or any more).
+    Unavailable(ErrorCode),
+}
+
+impl GroupOp {
+    /// The group the operation is about (`None` for ListGroups, which covers them all).
+    fn group(&self) -> Option<&str> {
+        match self {
+            GroupOp::Join(request) => Some(&request.group),
+            GroupOp::Sync { group, .. }
+            | GroupOp::Heartbeat { group, .. }
+            | GroupOp::Leave { group, .. }
+            | GroupOp::Commit { group, .. }
+            | GroupOp::FetchOffsets { group, .. }
+            | GroupOp::Describe { group }
+            | GroupOp::Delete { group }
+            | GroupOp::DeleteOffsets { group, .. } => Some(group),
+            GroupOp::List => None,
+        }
+    }
+}
+
+/// Whether this shard may answer for `group` now (Kafka's coordinator states): its offsets
+/// partition is led here and loaded. The request may have been routed by another shard whose
+/// metadata is a step ahead of this one's, or may arrive while the partition's groups are
+/// still being read from the log: answering then would miss committed offsets. For ListGroups
+/// (`None`), any partition still loading.
+fn coordinator_ready(shard: &Shard, group: Option<&str>) -> Result<(), ErrorCode> {
+    let loading = shard.loading_offsets.borrow();
+    let Some(group) = group else {
+        return match loading.is_empty() {
+            true => Ok(()),
+            false => Err(ErrorCode::CoordinatorLoadInProgress),
+        };
+    };
+    let tp = offsets_log_tp(shard, group).ok_or(ErrorCode::NotCoordinator)?;
+    if loading.contains(&tp.partition) {
+        return Err(ErrorCode::CoordinatorLoadInProgress);
+    }
+    match shard.log(&tp) {
+        Some(log) if log.is_leader() => Ok(()),
+        _ => Err(ErrorCode::NotCoordinator),
+    }
 }
 
 fn offsets_log_tp(shard: &Shard, group: &str) -> Option<TopicPartition> {
@@ -74,6 +119,9 @@ fn offsets_log_tp(shard: &Shard, group: &str) -> Option<TopicPartition> {
 }
 
 pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
+    if let Err(code) = coordinator_ready(&shard, op.group()) {
+        return GroupReply::Unavailable(code);
+    }
     let group = match &op {
         GroupOp::Join(request) => Some(request.group.clone()),
         GroupOp::Sync { group, .. } | GroupOp::Leave { group, .. } => Some(group.clone()),

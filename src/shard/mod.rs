@@ -103,6 +103,9 @@ pub struct Shard {
     pub fetch_sessions: RefCell<FetchSessions>,
     /// Coordinator of the groups whose `__consumer_offsets` partitions this shard owns.
     pub groups: GroupCoordinator,
+    /// The `__consumer_offsets` partitions whose groups are being loaded from their log: their
+    /// groups get COORDINATOR_LOAD_IN_PROGRESS meanwhile (see `group_ops`).
+    pub loading_offsets: RefCell<std::collections::BTreeSet<i32>>,
     /// Produce/fetch latencies and counters of the partitions this shard owns, and of the
     /// requests and connections it serves.
     pub metrics: crate::metrics::ShardMetrics,
@@ -453,7 +456,9 @@ impl Shard {
     async fn load_coordinator_partition(&self, log: &Rc<PartitionLog>) {
         let count = self.offsets_partition_count();
         crate::group::unload_partition(&self.groups, log.partition(), count);
+        self.loading_offsets.borrow_mut().insert(log.partition());
         let loaded = crate::group::load_offsets(&self.groups, log).await;
+        self.loading_offsets.borrow_mut().remove(&log.partition());
         tracing::info!(
             partition = log.partition(),
             records = loaded,
@@ -477,9 +482,13 @@ impl Shard {
             // Only the partitions this broker leads: a follower's copy is not its groups'.
             .filter(|log| log.topic() == crate::group::store::OFFSETS_TOPIC && log.is_leader())
             .collect();
+        self.loading_offsets
+            .borrow_mut()
+            .extend(logs.iter().map(|log| log.partition()));
         let mut loaded = 0;
         for log in &logs {
             loaded += crate::group::load_offsets(&self.groups, log).await;
+            self.loading_offsets.borrow_mut().remove(&log.partition());
         }
         if loaded > 0 {
             tracing::info!(

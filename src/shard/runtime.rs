@@ -203,6 +203,7 @@ async fn run_shard(
         controller,
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
         groups: GroupCoordinator::new(config_group),
+        loading_offsets: Default::default(),
         metrics: Default::default(),
         connection_count,
         address_connections: Default::default(),
