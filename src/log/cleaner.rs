@@ -24,14 +24,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use futures_lite::AsyncWriteExt;
-use glommio::io::{DmaFile, DmaStreamWriterBuilder};
+use glommio::io::DmaStreamWriterBuilder;
 
-use super::config::LogConfig;
 use super::dir::{
     blocking, remove_files, segment_file, sync_dir, write_checkpoint, write_file_atomically,
 };
 use super::error::LogError;
-use super::partition::PartitionLog;
+use super::partition::{PartitionLog, SealedSegment};
 use super::segment::{
     create_segment_file, open_segment_file, truncate_and_sync, Segment, SegmentScanner,
     SegmentState,
@@ -78,18 +77,6 @@ pub struct CleanOutcome {
     pub records_removed: u64,
     /// The new cleaner checkpoint.
     pub cleaned_up_to: i64,
-}
-
-/// A sealed segment as the pass sees it.
-#[derive(Clone)]
-struct Input {
-    base: i64,
-    /// Where the segment's offset range ends: the next segment's base offset.
-    end: i64,
-    file: Rc<DmaFile>,
-    path: PathBuf,
-    size: u64,
-    max_timestamp_ms: i64,
 }
 
 /// The cleaned output of one group of segments.
@@ -182,7 +169,8 @@ pub async fn clean(
         return Ok(None);
     }
     let now_ms = log.now_ms();
-    let Some((inputs, checkpoint)) = plan(log, &config, now_ms) else {
+    let Some((inputs, checkpoint)) = log.cleanable_segments(config.min_compaction_lag_ms, now_ms)
+    else {
         return Ok(None);
     };
     let total: u64 = inputs.iter().map(|i| i.size).sum();
@@ -196,7 +184,7 @@ pub async fn clean(
     }
     let limit = config.max_message_bytes.max(1 << 20) * 4;
     let (latest, map_end) = build_offset_map(&inputs, checkpoint, options, limit).await?;
-    let range: Vec<Input> = inputs.into_iter().filter(|i| i.base < map_end).collect();
+    let range: Vec<SealedSegment> = inputs.into_iter().filter(|i| i.base < map_end).collect();
     let decide = Decider {
         latest: &latest,
         checkpoint,
@@ -241,41 +229,11 @@ pub async fn clean(
     Ok(Some(outcome))
 }
 
-/// The sealed segments a pass may clean, and the cleaner checkpoint.
-fn plan(log: &PartitionLog, config: &LogConfig, now_ms: i64) -> Option<(Vec<Input>, i64)> {
-    let state = log.state().borrow();
-    // The active segment's file must exist: then the last file on disk is never a compacted
-    // segment, whose end offset a recovery scan could not know.
-    state.segments.values().next_back()?.file.as_ref()?;
-    let bases: Vec<i64> = state.segments.keys().copied().collect();
-    let mut inputs = Vec::new();
-    for pair in bases.windows(2) {
-        let seg = &state.segments[&pair[0]];
-        let lagging = config.min_compaction_lag_ms > 0
-            && seg.max_timestamp_ms > now_ms.saturating_sub(config.min_compaction_lag_ms);
-        if seg.state != SegmentState::Sealed || lagging {
-            break;
-        }
-        if pair[1] <= state.log_start_offset {
-            continue; // wholly below the log start: retention deletes it
-        }
-        inputs.push(Input {
-            base: seg.base_offset,
-            end: pair[1],
-            file: seg.file.clone()?,
-            path: seg.log_path.clone(),
-            size: seg.size_bytes,
-            max_timestamp_ms: seg.max_timestamp_ms,
-        });
-    }
-    (!inputs.is_empty()).then_some((inputs, state.cleaner_checkpoint))
-}
-
 /// Key → latest offset over the dirty segments, and where the mapped range ends. The map stops
 /// growing past the dedupe buffer at a segment boundary (the first dirty segment is always
 /// mapped whole, so every pass makes progress).
 async fn build_offset_map(
-    inputs: &[Input],
+    inputs: &[SealedSegment],
     checkpoint: i64,
     options: CleanOptions,
     limit: usize,
@@ -313,7 +271,7 @@ async fn build_offset_map(
     Ok((latest, map_end))
 }
 
-fn scanner(input: &Input) -> SegmentScanner {
+fn scanner(input: &SealedSegment) -> SegmentScanner {
     SegmentScanner::new(
         input.file.clone(),
         input.path.clone(),
@@ -334,7 +292,13 @@ impl Decider<'_> {
     /// Kafka's rules: a record without a key has no place in a compacted log; a record with a
     /// later one of the same key goes; a tombstone goes once it has been through a pass before
     /// (it is below the checkpoint) and its segment is older than `delete.retention.ms`.
-    fn keep(&self, input: &Input, key: Option<&[u8]>, is_tombstone: bool, offset: i64) -> bool {
+    fn keep(
+        &self,
+        input: &SealedSegment,
+        key: Option<&[u8]>,
+        is_tombstone: bool,
+        offset: i64,
+    ) -> bool {
         let Some(key) = key else { return false };
         if self.latest.get(key).is_some_and(|&latest| offset < latest) {
             return false;
@@ -370,7 +334,7 @@ fn groups(spans: &[(i64, i64, u64)], segment_bytes: u64) -> Vec<std::ops::Range<
 /// built in memory.
 async fn write_cleaned(
     log: &PartitionLog,
-    group: &[Input],
+    group: &[SealedSegment],
     decide: &Decider<'_>,
     limit: usize,
 ) -> Result<Cleaned, LogError> {
@@ -453,17 +417,7 @@ async fn swap_in(
 ) -> Result<bool, LogError> {
     let dir = log.dir().to_path_buf();
     let _io = log.lock_io().await?;
-    let intact = {
-        let state = log.state().borrow();
-        !state.closed
-            && cleaned.replaced.iter().all(|b| {
-                state
-                    .segments
-                    .get(b)
-                    .is_some_and(|s| s.state == SegmentState::Sealed)
-            })
-    };
-    if !intact {
+    if !log.all_sealed(&cleaned.replaced) {
         let path = cleaned_path(&dir, cleaned.replaced[0]);
         blocking(move || remove_files(&[path])).await?;
         return Ok(false);
@@ -503,16 +457,7 @@ async fn swap_in(
             .try_for_each(|(path, bytes)| write_file_atomically(path, bytes))
     })
     .await?;
-    let mut state = log.state().borrow_mut();
-    for base in &cleaned.replaced {
-        state.segments.remove(base);
-    }
-    // Tail fetches must not serve the batches just compacted away.
-    let end = cleaned.segment.next_offset;
-    state.tail.drop_before(end);
-    state
-        .segments
-        .insert(cleaned.segment.base_offset, cleaned.segment);
+    log.replace_segments(&cleaned.replaced, cleaned.segment);
     Ok(true)
 }
 

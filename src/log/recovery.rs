@@ -19,7 +19,7 @@ use super::dir::{
 use super::epochs::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 use super::error::{IndexError, LogError};
 use super::index::{OffsetIndex, TimeIndex};
-use super::partition::{PartitionLog, HIGH_WATERMARK_CHECKPOINT, LOG_START_CHECKPOINT};
+use super::partition::{ActiveFile, PartitionLog, HIGH_WATERMARK_CHECKPOINT, LOG_START_CHECKPOINT};
 use super::producers::ProducerStates;
 use super::segment::{
     open_segment_file, scan_segment, truncate_and_sync, ScanItem, Segment, SegmentScanner,
@@ -425,23 +425,15 @@ async fn remove_index_files(seg: &Segment) -> Result<(), LogError> {
 /// The caller holds the log's I/O lock and has written everything pending.
 pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i64, LogError> {
     let interval = log.index_interval_bytes();
-    let (file, path, start, end, base) = {
-        let state = log.state().borrow();
-        let seg = state
-            .segments
-            .values()
-            .next_back()
-            .expect("log has a segment");
-        let Some(file) = seg.file.clone() else {
-            return Ok(seg.next_offset);
-        };
-        (
-            file,
-            seg.log_path.clone(),
-            seg.index.lookup(offset),
-            seg.written_bytes,
-            seg.base_offset,
-        )
+    let ActiveFile {
+        base,
+        file,
+        path,
+        scan_from: start,
+        written: end,
+    } = match log.active_file(offset) {
+        Ok(active) => active,
+        Err(next_offset) => return Ok(next_offset),
     };
     let mut scanner = SegmentScanner::new(file.clone(), path.clone(), start, end, 1 << 20);
     let cut = loop {
@@ -459,7 +451,7 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
     let mut producers = blocking(move || read_snapshot(&snapshot))
         .await?
         .unwrap_or_default();
-    let gaps_allowed = base < log.state().borrow().cleaner_checkpoint;
+    let gaps_allowed = base < log.cleaner_checkpoint();
     scan_and_cut(
         &mut seg,
         file.clone(),
@@ -476,6 +468,6 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
     remove_index_files(&seg).await?;
     seg.first_append_ms = Some(log.now_ms());
     let new_end = seg.next_offset;
-    log.state().borrow_mut().segments.insert(base, seg);
+    log.put_segment(seg);
     Ok(new_end)
 }

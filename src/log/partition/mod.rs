@@ -11,6 +11,7 @@ mod append;
 mod leader_epochs;
 mod read;
 mod replica;
+mod segments;
 mod state;
 mod truncate;
 mod writer;
@@ -27,6 +28,7 @@ use glommio::sync::Semaphore;
 
 pub use leader_epochs::NO_EPOCH;
 pub use replica::ReplicaRole;
+pub(crate) use segments::{ActiveFile, SealedSegment};
 use state::{LogState, WriteStep};
 use writer::run_flusher;
 
@@ -376,10 +378,6 @@ impl PartitionLog {
     pub(crate) fn set_cleaner_checkpoint(&self, offset: i64) {
         let mut state = self.state.borrow_mut();
         state.cleaner_checkpoint = state.cleaner_checkpoint.max(offset);
-    }
-
-    pub(crate) fn state(&self) -> &RefCell<LogState> {
-        &self.state
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
