@@ -106,6 +106,9 @@ pub struct Shard {
     /// The `__consumer_offsets` partitions whose groups are being loaded from their log: their
     /// groups get COORDINATOR_LOAD_IN_PROGRESS meanwhile (see `group_ops`).
     pub loading_offsets: RefCell<std::collections::BTreeSet<i32>>,
+    /// Where replication's work runs: the follower's fetchers and the leader's reads for its
+    /// followers (shares equal to the client requests').
+    pub replication_queue: glommio::TaskQueueHandle,
     /// Produce/fetch latencies and counters of the partitions this shard owns, and of the
     /// requests and connections it serves.
     pub metrics: crate::metrics::ShardMetrics,

@@ -236,7 +236,29 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             epochs,
         } => {
             let started = std::time::Instant::now();
-            let read = read(&shard, &tp, offset, max_bytes, replica, epochs).await;
+            let read = match replica {
+                // A follower's read runs in replication's task queue: catching followers up
+                // on old data does not starve consumers of this core and disk, nor the reverse.
+                Some(_) => {
+                    let (shard, tp) = (shard.clone(), tp.clone());
+                    let queue = shard.replication_queue;
+                    let task =
+                        async move { read(&shard, &tp, offset, max_bytes, replica, epochs).await };
+                    match glommio::spawn_local_into(task, queue) {
+                        Ok(task) => task.await,
+                        // Only an unknown queue fails here: the queue lives as long as the shard.
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot run a follower's read in the replication queue");
+                            PartitionRead {
+                                result: Err(ErrorCode::UnknownServerError),
+                                offsets: None,
+                                diverging: None,
+                            }
+                        }
+                    }
+                }
+                None => read(&shard, &tp, offset, max_bytes, replica, epochs).await,
+            };
             if let Ok(batches) = &read.result {
                 shard
                     .metrics

@@ -190,6 +190,16 @@ async fn run_shard(
     };
     let config_group = config.group.clone();
     let queued_max_request_bytes = config.connections.queued_max_request_bytes;
+    // Replication's work on this shard, both sides of it, runs in its own task queue with the
+    // same shares as the client requests of the default queue: a follower's fetching, appending
+    // and writing, and a leader's reads for its followers (disk reads of old data included).
+    // Under contention neither replication nor clients take more than half of the core from
+    // the other (tuning.md, Replication).
+    let replication_queue = glommio::executor().create_task_queue(
+        glommio::Shares::Static(REPLICATION_SHARES),
+        glommio::Latency::Matters(Duration::from_millis(10)),
+        "replication",
+    );
     let shard = Rc::new(Shard {
         id,
         count: shard_count,
@@ -204,6 +214,7 @@ async fn run_shard(
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
         groups: GroupCoordinator::new(config_group),
         loading_offsets: Default::default(),
+        replication_queue,
         metrics: Default::default(),
         connection_count,
         address_connections: Default::default(),
@@ -262,14 +273,7 @@ async fn run_shard(
         // Only a follower reads the checkpoint back (one broker never follows): a single node
         // leaves it to the open and close of each log.
         glommio::spawn_local(high_watermark_checkpoint_loop(shard.clone())).detach();
-        // A follower's fetching, appending and writing run in their own task queue, with the
-        // same shares as the client requests of the default queue: under contention neither
-        // replication nor clients take more than half of the core from the other.
-        let queue = glommio::executor().create_task_queue(
-            glommio::Shares::Static(REPLICA_FETCH_SHARES),
-            glommio::Latency::Matters(Duration::from_millis(10)),
-            "replica-fetcher",
-        );
+        let queue = shard.replication_queue;
         glommio::spawn_local_into(crate::replication::run_fetchers(shard.clone()), queue)
             .map_err(|e| fail(format!("cannot start the replica fetchers: {e}")))?
             .detach();
@@ -517,8 +521,9 @@ async fn group_tick_loop(shard: Rc<Shard>) {
 
 /// glommio's default task queue has 1000 shares.
 const CLEANER_SHARES: usize = 100;
-/// The replica fetchers' queue: as much as the client requests' default queue.
-const REPLICA_FETCH_SHARES: usize = 1000;
+/// Replication's queue (`Shard::replication_queue`): as much as the client requests' default
+/// queue.
+const REPLICATION_SHARES: usize = 1000;
 
 /// Kafka's log cleaner, per shard over the compacted logs it owns, every
 /// `log.cleaner.backoff.ms`.
