@@ -50,9 +50,10 @@ pub struct Common {
     #[arg(long, value_name = "P", default_value_t = 1)]
     pub partitions: i32,
     /// Also report the CPU time this process (the broker) spent during the run, from
-    /// /proc/PID/stat (it must run on this machine).
+    /// /proc/PID/stat (it must run on this machine). Repeatable: the brokers of a cluster
+    /// are counted together (replication's cost included).
     #[arg(long, value_name = "PID")]
-    pub broker_pid: Option<u32>,
+    pub broker_pid: Vec<u32>,
     /// Draw the latency percentile distribution and throughput over time into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -155,9 +156,16 @@ impl Common {
         connection.topic_partitions(&probe, &self.topic)
     }
 
+    /// The brokers' CPU so far, summed; `None` without brokers or when one cannot be read.
     fn broker_cpu(&self) -> Option<CpuUse> {
-        self.broker_pid
-            .and_then(|pid| process_cpu(&pid.to_string()))
+        if self.broker_pid.is_empty() {
+            return None;
+        }
+        let mut core_seconds = 0.0;
+        for pid in &self.broker_pid {
+            core_seconds += process_cpu(&pid.to_string())?.core_seconds;
+        }
+        Some(CpuUse { core_seconds })
     }
 }
 
