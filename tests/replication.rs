@@ -708,3 +708,90 @@ fn a_follower_with_a_stale_high_watermark_keeps_every_acknowledged_record_when_e
     assert_eq!(read_partition(&bootstrap, TOPIC, 0).len(), 6);
     assert_eq!(produce_one(port(3), "whole-again", -1), (0, 6));
 }
+
+/// Fetch from the closest replica (KIP-392): with `replica.selector.class` set to Kafka's
+/// RackAwareReplicaSelector and each broker in its own rack, the leader answers a consumer of
+/// another rack with `preferred_read_replica` (the in-sync follower there) and no records; a
+/// librdkafka consumer with that `client.rack` then reads everything from the follower, whose
+/// /metrics show the bytes served, while a consumer of the leader's rack is served by the
+/// leader.
+#[test]
+fn a_consumer_fetches_from_the_in_sync_follower_of_its_rack() {
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    use support::wire::{fetch_request, Wire};
+    let cluster = Cluster::start(
+        3,
+        &[
+            format!("broker.session.timeout.ms={SESSION_MS}"),
+            "broker.heartbeat.interval.ms=500".into(),
+            "offsets.topic.num.partitions=3".into(),
+            "broker.rack=rack-{node.id}".into(),
+            "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"
+                .into(),
+        ],
+    );
+    let bootstrap = cluster.bootstrap();
+    create_topic_with(&bootstrap, 1, TopicReplication::Variable(&[&[1, 2, 3]]));
+    let port = |id: i32| cluster.nodes[cluster.index_of(id)].port;
+    let values: Vec<String> = (0..20).map(|i| format!("near-{i}")).collect();
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(produce_one(port(1), value, -1), (0, i as i64));
+    }
+    // The leader's answer to a Fetch v11 from each rack.
+    let from_rack = |rack: &str| {
+        let mut request = fetch_request(TOPIC, 0, 0, 1 << 20);
+        request.rack_id = rack.to_string().into();
+        let response = Wire::connect(&format!("127.0.0.1:{}", port(1))).request(11, &request);
+        let p = &response.responses[0].partitions[0];
+        (
+            p.error_code,
+            p.preferred_read_replica.0,
+            p.records.as_ref().map_or(0, |r| r.len()),
+        )
+    };
+    let (code, preferred, bytes) = from_rack("rack-3");
+    assert_eq!(
+        (code, preferred, bytes),
+        (0, 3, 0),
+        "sent to broker 3, no records"
+    );
+    let (code, preferred, bytes) = from_rack("rack-1");
+    assert_eq!((code, preferred), (0, -1), "the leader's own rack");
+    assert!(bytes > 0);
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "near-readers")
+        .set("enable.auto.commit", "false")
+        .set("client.rack", "rack-3")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(TOPIC, 0, Offset::Beginning)
+        .expect("assignment");
+    consumer.assign(&assignment).expect("assign");
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read.len() < values.len() {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {}",
+            read.len(),
+            values.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("fetch");
+            read.push(String::from_utf8_lossy(message.payload().unwrap_or(&[])).into_owned());
+        }
+    }
+    assert_eq!(read, values);
+    let served = |id: i32| {
+        let metrics = support::admin::scrape(cluster.nodes[cluster.index_of(id)].admin_port);
+        let series =
+            format!("weir_partition_fetch_bytes_total{{topic=\"{TOPIC}\",partition=\"0\"}}");
+        support::admin::value(&metrics, &series).unwrap_or(0.0)
+    };
+    assert!(served(3) > 0.0, "broker 3 (rack-3) served the consumer");
+    assert_eq!(served(2), 0.0, "broker 2 serves no consumer");
+}

@@ -143,6 +143,20 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
          high watermark.",
     ),
     ConfigDef::applied(
+        "replica.selector.class",
+        ConfigType::Class,
+        None,
+        Check::OneOf(&[
+            "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+            "org.apache.kafka.common.replica.LeaderSelector",
+        ]),
+        "Fetch from the closest replica (KIP-392). With Kafka's RackAwareReplicaSelector a leader \
+         sends a consumer whose `client.rack` names another rack to an in-sync follower in that \
+         rack (`broker.rack`), which then serves it below its own high watermark. Unset, or \
+         LeaderSelector: consumers read from leaders (followers still serve a consumer that \
+         comes to them with Fetch v11+).",
+    ),
+    ConfigDef::applied(
         "replica.fetch.wait.max.ms",
         ConfigType::Int,
         Some("500"),

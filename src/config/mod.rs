@@ -97,6 +97,9 @@ pub struct ClusterConfig {
     pub replica_lag_time_max_ms: u64,
     /// `replica.fetch.wait.max.ms`
     pub replica_fetch_wait_max_ms: u64,
+    /// `replica.selector.class` is Kafka's RackAwareReplicaSelector: leaders send consumers
+    /// to an in-sync follower in their rack (KIP-392).
+    pub rack_aware_reads: bool,
     /// `auto.leader.rebalance.enable`
     pub auto_leader_rebalance: bool,
     /// `leader.imbalance.check.interval.seconds`
@@ -321,6 +324,8 @@ impl BrokerConfig {
             unclean_leader_election: s.flag("unclean.leader.election.enable")?,
             replica_lag_time_max_ms: s.parse("replica.lag.time.max.ms")?,
             replica_fetch_wait_max_ms: s.parse("replica.fetch.wait.max.ms")?,
+            rack_aware_reads: s.given("replica.selector.class")
+                == Some(crate::replication::read_replica::RACK_AWARE_SELECTOR),
             auto_leader_rebalance: s.flag("auto.leader.rebalance.enable")?,
             leader_imbalance_check_interval_s: s
                 .parse("leader.imbalance.check.interval.seconds")?,

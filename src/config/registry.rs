@@ -12,6 +12,8 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    /// A Java class name (Kafka's CLASS): Weir accepts the classes whose behaviour it has.
+    Class = 8,
     Password = 9,
 }
 
@@ -24,6 +26,7 @@ impl ConfigType {
             ConfigType::Long => "long",
             ConfigType::Double => "double",
             ConfigType::List => "list",
+            ConfigType::Class => "class",
             ConfigType::Password => "password",
         }
     }
@@ -131,7 +134,7 @@ impl ConfigDef {
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| "not a number".to_string())?;
             }
-            ConfigType::String | ConfigType::List | ConfigType::Password => {}
+            ConfigType::String | ConfigType::List | ConfigType::Class | ConfigType::Password => {}
         }
         match self.check {
             Check::Any => Ok(()),

@@ -15,7 +15,7 @@ use super::fetch_session::{
 use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::log::ReadBatches;
-use crate::shard::ops::{PartitionRead, ShardOp, ShardReply, TopicPartition};
+use crate::shard::ops::{PartitionRead, Reader, ShardOp, ShardReply, TopicPartition};
 use crate::shard::Shard;
 
 /// First version with compact (flexible) encoding.
@@ -29,6 +29,16 @@ struct PartitionResult {
     records: Option<ReadBatches>,
     /// Fetch v12's `diverging_epoch` (epoch, end offset), when the fetcher's log diverges.
     diverging: Option<(i32, i64)>,
+    /// KIP-392 (v11+): the follower the consumer should fetch from instead.
+    preferred_read_replica: Option<i32>,
+}
+
+impl PartitionResult {
+    /// An answer that redirects the fetcher (a diverging epoch, a preferred read replica):
+    /// it ends a long poll, and an incremental fetch session always includes it.
+    fn must_respond(&self) -> bool {
+        self.diverging.is_some() || self.preferred_read_replica.is_some()
+    }
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Bytes> {
@@ -91,15 +101,24 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
     };
     let min_bytes = request.min_bytes.max(0) as usize;
     // A follower's fetch (replica id >= 0, Kafka's replica fetcher) reads up to the leader's
-    // written end and reports how far the follower has the log.
-    let replica = (request.replica_id.0 >= 0).then_some(request.replica_id.0);
+    // written end and reports how far the follower has the log. A consumer's Fetch v11+
+    // carries client metadata (its rack): followers serve it too (KIP-392).
+    let reader = if request.replica_id.0 >= 0 {
+        Reader::Follower(request.replica_id.0)
+    } else {
+        Reader::Consumer {
+            rack: (version >= 11 && !request.rack_id.is_empty())
+                .then(|| request.rack_id.as_str().to_string()),
+            follower_may_serve: version >= 11,
+        }
+    };
     let results = read_with_long_poll(
         ctx.shard,
         &plan.partitions,
         min_bytes,
         max_wait,
         response_max,
-        replica,
+        &reader,
     )
     .await;
     let results = apply_response_limit(results, response_max);
@@ -114,7 +133,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
                     high_watermark: r.high_watermark,
                     log_start_offset: r.log_start_offset,
                     has_records: r.records.as_ref().is_some_and(|b| !b.is_empty()),
-                    diverging: r.diverging.is_some(),
+                    must_respond: r.must_respond(),
                 },
             )
         })
@@ -145,35 +164,29 @@ async fn read_with_long_poll(
     min_bytes: usize,
     max_wait: Duration,
     response_max: usize,
-    replica: Option<i32>,
+    reader: &Reader,
 ) -> Vec<PartitionResult> {
     let deadline = Instant::now() + max_wait;
     loop {
-        let results = read_all(shard, partitions, response_max, replica).await;
+        let results = read_all(shard, partitions, response_max, reader).await;
         let available: usize = results
             .iter()
             .filter_map(|r| r.records.as_ref())
             .map(|b| b.size_bytes)
             .sum();
-        // A diverging fetcher must hear it at once, as it must an error.
+        // A diverging fetcher or a consumer sent elsewhere must hear it at once, as it must
+        // an error.
         let any_error = results
             .iter()
-            .any(|r| r.error != ErrorCode::None || r.diverging.is_some());
+            .any(|r| r.error != ErrorCode::None || r.must_respond());
         let now = Instant::now();
         if available >= min_bytes || any_error || now >= deadline || partitions.is_empty() {
             return results;
         }
-        wait_for_any_append(
-            shard,
-            partitions,
-            &results,
-            deadline - now,
-            replica.is_some(),
-        )
-        .await;
+        wait_for_any_append(shard, partitions, &results, deadline - now, reader).await;
         // A graceful shutdown answers with what there is (see `PartitionLog::end_long_polls`).
         if Instant::now() >= deadline || crate::shard::shutting_down() {
-            return read_all(shard, partitions, response_max, replica).await;
+            return read_all(shard, partitions, response_max, reader).await;
         }
     }
 }
@@ -182,7 +195,7 @@ async fn read_all(
     shard: &Rc<Shard>,
     partitions: &[PlannedPartition],
     response_max: usize,
-    replica: Option<i32>,
+    reader: &Reader,
 ) -> Vec<PartitionResult> {
     let tasks: Vec<_> = partitions
         .iter()
@@ -192,23 +205,24 @@ async fn read_all(
             let offset = p.fetch_offset;
             let max_bytes = (p.max_bytes.max(0) as usize).min(response_max);
             let epochs = p.epochs;
+            let reader = reader.clone();
             glommio::spawn_local(async move {
+                let served_by_followers = reader.served_by_followers();
                 let op = ShardOp::Read {
                     tp,
                     offset,
                     max_bytes,
-                    replica,
+                    reader,
                     epochs,
                 };
-                let error = match shard.call_owner(op).await {
-                    Ok(ShardReply::Read(read)) => return read,
-                    Ok(_) => ErrorCode::UnknownServerError,
-                    Err(code) => code,
+                let reply = match served_by_followers {
+                    true => shard.call_replica(op).await,
+                    false => shard.call_owner(op).await,
                 };
-                PartitionRead {
-                    result: Err(error),
-                    offsets: None,
-                    diverging: None,
+                match reply {
+                    Ok(ShardReply::Read(read)) => read,
+                    Ok(_) => PartitionRead::refused(ErrorCode::UnknownServerError),
+                    Err(code) => PartitionRead::refused(code),
                 }
             })
         })
@@ -230,6 +244,7 @@ async fn read_all(
             log_start_offset,
             records,
             diverging: read.diverging,
+            preferred_read_replica: read.preferred_read_replica,
         });
     }
     results
@@ -242,13 +257,19 @@ async fn wait_for_any_append(
     partitions: &[PlannedPartition],
     results: &[PartitionResult],
     timeout: Duration,
-    replica: bool,
+    reader: &Reader,
 ) {
+    let replica = reader.follower().is_some();
     let (tx, rx) = local_channel::new_bounded(results.len().max(1));
     // Shared by the waiting tasks; the channel closes when the last of them is done.
     let tx = Rc::new(tx);
     for (result, planned) in results.iter().zip(partitions) {
-        let Ok(owner) = shard.route(&result.tp.topic, result.tp.partition).local() else {
+        let (topic, partition) = (&result.tp.topic, result.tp.partition);
+        let route = match reader.served_by_followers() {
+            true => shard.replica_route(topic, partition),
+            false => shard.route(topic, partition),
+        };
+        let Ok(owner) = route.local() else {
             continue;
         };
         let shard = shard.clone();
@@ -345,7 +366,7 @@ fn encode(
                 head.put_i32(-1);
             }
             if version >= 11 {
-                head.put_i32(-1); // preferred_read_replica: none
+                head.put_i32(r.preferred_read_replica.unwrap_or(-1));
             }
             let size = r.records.as_ref().map_or(0, |b| b.size_bytes);
             if flexible {
@@ -433,6 +454,7 @@ mod tests {
                 log_start_offset: 7,
             }),
             diverging: None,
+            preferred_read_replica: None,
         }
     }
 

@@ -52,8 +52,9 @@ pub struct PartitionReport {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub has_records: bool,
-    /// The answer names a diverging epoch: always news, as in Kafka's sessions.
-    pub diverging: bool,
+    /// The answer redirects the fetcher (a diverging epoch, a preferred read replica): always
+    /// news, as in Kafka's sessions.
+    pub must_respond: bool,
 }
 
 struct SessionPartition {
@@ -228,7 +229,7 @@ impl FetchSessions {
                     return true;
                 };
                 let news = report.has_records
-                    || report.diverging
+                    || report.must_respond
                     || report.error_code != 0
                     || known.last_reported.is_none_or(|last| {
                         last.high_watermark != report.high_watermark
@@ -292,7 +293,7 @@ mod tests {
             high_watermark: hw,
             log_start_offset: 0,
             has_records,
-            diverging: false,
+            must_respond: false,
         }
     }
 

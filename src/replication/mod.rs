@@ -12,6 +12,7 @@
 
 mod client;
 mod isr;
+pub mod read_replica;
 
 pub use isr::run_isr_manager;
 

@@ -328,11 +328,40 @@ impl Shard {
     /// Runs a partition operation on the partition's owner: UNKNOWN_TOPIC_OR_PARTITION when
     /// the partition does not exist, UNKNOWN_SERVER_ERROR when the owner cannot be reached.
     pub async fn call_owner(self: &Rc<Self>, op: ShardOp) -> Result<ShardReply, ErrorCode> {
-        let owner = match op.partition() {
-            Some(tp) => self.route(&tp.topic, tp.partition).local()?,
+        self.call_routed(op, Self::route).await
+    }
+
+    /// Like [`Shard::route`], but a follower's copy counts too: where a consumer fetch goes
+    /// when followers may serve it (Fetch v11+, KIP-392).
+    pub fn replica_route(&self, topic: &str, partition: i32) -> Route {
+        let meta = self.meta.borrow();
+        let me = self.config.broker_id;
+        match meta.topics.get(topic).and_then(|t| t.partition(partition)) {
+            Some(state) if state.replicas.contains(&me) => {
+                Route::Local(place_partition(topic, partition, self.count) as usize)
+            }
+            Some(state) => route_partition(state, me, self.count, topic, partition),
+            None => Route::Unknown,
+        }
+    }
+
+    /// Runs a partition operation on the shard holding this broker's copy of the partition,
+    /// leader's or follower's (see [`Shard::replica_route`]).
+    pub async fn call_replica(self: &Rc<Self>, op: ShardOp) -> Result<ShardReply, ErrorCode> {
+        self.call_routed(op, Self::replica_route).await
+    }
+
+    /// Runs a partition operation on the shard `route` names for its partition.
+    async fn call_routed(
+        self: &Rc<Self>,
+        op: ShardOp,
+        route: fn(&Self, &str, i32) -> Route,
+    ) -> Result<ShardReply, ErrorCode> {
+        let shard = match op.partition() {
+            Some(tp) => route(self, &tp.topic, tp.partition).local()?,
             None => return Err(ErrorCode::UnknownTopicOrPartition),
         };
-        self.call(owner, op)
+        self.call(shard, op)
             .await
             .map_err(|_| ErrorCode::UnknownServerError)
     }

@@ -10,10 +10,13 @@ use super::controller::{ControllerOp, ControllerReply};
 use super::group_ops::{self, GroupOp, GroupReply};
 use super::Shard;
 use crate::error_code::ErrorCode;
-use crate::log::{AppendInfo, Durability, LogError, ReadBatches, TimestampOffset, NO_EPOCH};
+use crate::log::{
+    AppendInfo, Durability, LogError, PartitionLog, ReadBatches, TimestampOffset, NO_EPOCH,
+};
 use crate::metadata::ClusterMeta;
 use crate::protocol::fetch_session::FetchEpochs;
 use crate::record::RecordError;
+use crate::replication::read_replica::{preferred_read_replica, ReadCandidate};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
@@ -42,9 +45,7 @@ pub enum ShardOp {
         tp: TopicPartition,
         offset: i64,
         max_bytes: usize,
-        /// A follower's fetch (Fetch's replica id): it reads up to the written end and its
-        /// fetch offset tells the leader how far it has the log.
-        replica: Option<i32>,
+        reader: Reader,
         epochs: FetchEpochs,
     },
     /// Answer once the partition holds `offset` (or after `timeout`): a fetch's long poll.
@@ -109,6 +110,42 @@ impl ShardOp {
     }
 }
 
+/// Who a fetch reads for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    /// A follower's fetch (Fetch's replica id): it reads up to the leader's written end, and
+    /// its fetch offset tells the leader how far it has the log.
+    Follower(i32),
+    /// A consumer, below the high watermark. `follower_may_serve`: Fetch v11+, which a
+    /// follower serves too (KIP-392); `rack`: its `client.rack`, for the leader to send it to a
+    /// follower in that rack.
+    Consumer {
+        rack: Option<String>,
+        follower_may_serve: bool,
+    },
+}
+
+impl Reader {
+    pub fn follower(&self) -> Option<i32> {
+        match self {
+            Reader::Follower(id) => Some(*id),
+            Reader::Consumer { .. } => None,
+        }
+    }
+
+    /// Whether this broker's follower copy may serve the read (routing by replica, not by
+    /// leader).
+    pub fn served_by_followers(&self) -> bool {
+        matches!(
+            self,
+            Reader::Consumer {
+                follower_may_serve: true,
+                ..
+            }
+        )
+    }
+}
+
 /// Log start and high watermark of a partition, with its leader epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionOffsets {
@@ -124,6 +161,19 @@ pub struct PartitionRead {
     /// The fetcher's log diverges from this leader's: the epoch and end offset to cut it to
     /// (Fetch v12's `diverging_epoch`); no records come with it.
     pub diverging: Option<(i32, i64)>,
+    /// KIP-392: the consumer should fetch from this follower instead; no records come with it.
+    pub preferred_read_replica: Option<i32>,
+}
+
+impl PartitionRead {
+    pub fn refused(code: ErrorCode) -> Self {
+        PartitionRead {
+            result: Err(code),
+            offsets: None,
+            diverging: None,
+            preferred_read_replica: None,
+        }
+    }
 }
 
 /// Why a partition's records were refused: the code, and for Produce v8+ the message and the
@@ -232,32 +282,30 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             tp,
             offset,
             max_bytes,
-            replica,
+            reader,
             epochs,
         } => {
             let started = std::time::Instant::now();
-            let read = match replica {
+            let read = match reader {
                 // A follower's read runs in replication's task queue: catching followers up
                 // on old data does not starve consumers of this core and disk, nor the reverse.
-                Some(_) => {
+                Reader::Follower(_) => {
                     let (shard, tp) = (shard.clone(), tp.clone());
                     let queue = shard.replication_queue;
                     let task =
-                        async move { read(&shard, &tp, offset, max_bytes, replica, epochs).await };
+                        async move { read(&shard, &tp, offset, max_bytes, &reader, epochs).await };
                     match glommio::spawn_local_into(task, queue) {
                         Ok(task) => task.await,
                         // Only an unknown queue fails here: the queue lives as long as the shard.
                         Err(e) => {
                             tracing::error!(error = %e, "cannot run a follower's read in the replication queue");
-                            PartitionRead {
-                                result: Err(ErrorCode::UnknownServerError),
-                                offsets: None,
-                                diverging: None,
-                            }
+                            PartitionRead::refused(ErrorCode::UnknownServerError)
                         }
                     }
                 }
-                None => read(&shard, &tp, offset, max_bytes, replica, epochs).await,
+                Reader::Consumer { .. } => {
+                    read(&shard, &tp, offset, max_bytes, &reader, epochs).await
+                }
             };
             if let Ok(batches) = &read.result {
                 shard
@@ -400,14 +448,11 @@ async fn read(
     tp: &TopicPartition,
     offset: i64,
     max_bytes: usize,
-    replica: Option<i32>,
+    reader: &Reader,
     epochs: FetchEpochs,
 ) -> PartitionRead {
-    let refused = |code| PartitionRead {
-        result: Err(code),
-        offsets: None,
-        diverging: None,
-    };
+    let refused = PartitionRead::refused;
+    let replica = reader.follower();
     let log = match shard.open_log(tp) {
         Ok(log) => log,
         Err(code) => return refused(code),
@@ -424,13 +469,35 @@ async fn read(
             result: Ok(ReadBatches::default()),
             offsets: Some(shard.offsets_of(&log)),
             diverging: Some(diverging),
+            preferred_read_replica: None,
         };
     }
     // Consumers are served below the high watermark only (KIP-101's committed offsets); a
     // follower reads what the leader has written, and its fetch offset is its log end.
-    let end = match replica {
-        None => log.high_watermark(),
-        Some(follower) => {
+    let end = match reader {
+        Reader::Consumer {
+            rack,
+            follower_may_serve,
+        } => {
+            if !log.is_leader() && !follower_may_serve {
+                return refused(ErrorCode::NotLeaderOrFollower);
+            }
+            if let Some(follower) = rack
+                .as_deref()
+                .and_then(|rack| closer_replica(shard, &log, rack, offset))
+            {
+                // KIP-392: no records; the consumer comes back to that follower at once.
+                return PartitionRead {
+                    result: Ok(ReadBatches::default()),
+                    offsets: Some(shard.offsets_of(&log)),
+                    diverging: None,
+                    preferred_read_replica: Some(follower),
+                };
+            }
+            log.high_watermark()
+        }
+        Reader::Follower(follower) => {
+            let follower = *follower;
             if !shard.is_replica(tp, follower) || !log.is_leader() {
                 tracing::info!(partition = %tp, follower, "replica fetch from a broker that is not a follower of this leader");
                 return refused(ErrorCode::NotLeaderOrFollower);
@@ -447,11 +514,50 @@ async fn read(
         }
         e.error_code()
     });
+    // A follower asked for an offset it does not have by a consumer that named no leader
+    // epoch may have come on stale metadata: Kafka answers with no records rather than
+    // OFFSET_OUT_OF_RANGE, which would make it reset its position (KAFKA-14274).
+    let result = match result {
+        Err(ErrorCode::OffsetOutOfRange)
+            if replica.is_none() && !log.is_leader() && epochs.current_leader_epoch == NO_EPOCH =>
+        {
+            Ok(ReadBatches::default())
+        }
+        other => other,
+    };
     PartitionRead {
         result,
         offsets: Some(shard.offsets_of(&log)),
         diverging: None,
+        preferred_read_replica: None,
     }
+}
+
+/// On a leader with `replica.selector.class` set to the rack-aware selector: the in-sync
+/// follower in the consumer's `rack` that it should fetch from instead (KIP-392).
+fn closer_replica(shard: &Shard, log: &PartitionLog, rack: &str, offset: i64) -> Option<i32> {
+    if !shard.config.cluster.rack_aware_reads || !log.is_leader() {
+        return None;
+    }
+    let meta = shard.meta();
+    let candidates: Vec<ReadCandidate> = log
+        .in_sync_follower_ends()
+        .into_iter()
+        .filter_map(|(id, log_end)| {
+            let broker = meta.brokers.get(&id).filter(|b| !b.fenced)?;
+            Some(ReadCandidate {
+                id,
+                rack: broker.rack.clone(),
+                log_end,
+            })
+        })
+        .collect();
+    preferred_read_replica(
+        rack,
+        shard.config.cluster.rack.as_deref(),
+        &candidates,
+        offset,
+    )
 }
 
 /// Kafka's ListOffsets special timestamps.

@@ -29,6 +29,9 @@ pub enum Role {
 pub struct Node {
     pub id: i32,
     pub role: Role,
+    /// The loopback address all its listeners bind (127.0.0.1 unless the cluster was started
+    /// with [`Cluster::start_at_own_addresses`]).
+    pub host: String,
     pub port: u16,
     pub controller_port: u16,
     /// `admin.listener` (`/metrics`).
@@ -49,7 +52,14 @@ impl Cluster {
     /// Starts `count` nodes with ids 1..=count and waits until all serve clients.
     pub fn start(count: usize, overrides: &[String]) -> Cluster {
         let nodes = (1..=count as i32).map(|id| (id, Role::Combined)).collect();
-        Self::start_nodes(nodes, overrides)
+        Self::start_nodes(nodes, overrides, |_| "127.0.0.1".to_string())
+    }
+
+    /// Like [`Cluster::start`], with node `id` listening on its own loopback address
+    /// 127.0.0.{10 + id}, as the fault suite lays nodes out.
+    pub fn start_at_own_addresses(count: usize, overrides: &[String]) -> Cluster {
+        let nodes = (1..=count as i32).map(|id| (id, Role::Combined)).collect();
+        Self::start_nodes(nodes, overrides, |id| format!("127.0.0.{}", 10 + id))
     }
 
     /// Controller-only nodes 101, 102, ... and broker-only nodes 1, 2, ...; the first broker
@@ -59,10 +69,14 @@ impl Cluster {
             .map(|i| (100 + i, Role::Controller))
             .chain((1..=brokers as i32).map(|id| (id, Role::Broker { bootstrap: id == 1 })))
             .collect();
-        Self::start_nodes(nodes, overrides)
+        Self::start_nodes(nodes, overrides, |_| "127.0.0.1".to_string())
     }
 
-    fn start_nodes(roles: Vec<(i32, Role)>, overrides: &[String]) -> Cluster {
+    fn start_nodes(
+        roles: Vec<(i32, Role)>,
+        overrides: &[String],
+        host: impl Fn(i32) -> String,
+    ) -> Cluster {
         let count = roles.len();
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-tests");
         std::fs::create_dir_all(&base).expect("create cluster test base dir");
@@ -74,6 +88,7 @@ impl Cluster {
                 Node {
                     id,
                     role,
+                    host: host(id),
                     port: free_port(),
                     controller_port: free_port(),
                     admin_port: free_port(),
@@ -87,7 +102,7 @@ impl Cluster {
         let voters = nodes
             .iter()
             .filter(|n| matches!(n.role, Role::Combined | Role::Controller))
-            .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
+            .map(|n| format!("{}@{}:{}", n.id, n.host, n.controller_port))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
@@ -108,7 +123,7 @@ impl Cluster {
         self.nodes
             .iter()
             .filter(|n| n.child.is_some() && n.role != Role::Controller)
-            .map(|n| format!("127.0.0.1:{}", n.port))
+            .map(|n| format!("{}:{}", n.host, n.port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -136,19 +151,21 @@ impl Cluster {
             Role::Combined => (
                 "broker,controller",
                 format!(
-                    "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-                    node.port, node.controller_port
+                    "PLAINTEXT://{host}:{},CONTROLLER://{host}:{}",
+                    node.port,
+                    node.controller_port,
+                    host = node.host
                 ),
                 format!("controller.quorum.voters={voters}"),
             ),
             Role::Controller => (
                 "controller",
-                format!("CONTROLLER://127.0.0.1:{}", node.controller_port),
+                format!("CONTROLLER://{}:{}", node.host, node.controller_port),
                 format!("controller.quorum.voters={voters}"),
             ),
             Role::Broker { bootstrap } => (
                 "broker",
-                format!("PLAINTEXT://127.0.0.1:{}", node.port),
+                format!("PLAINTEXT://{}:{}", node.host, node.port),
                 match bootstrap {
                     true => format!(
                         "controller.quorum.bootstrap.servers={}",
@@ -175,9 +192,16 @@ impl Cluster {
             ])
             .args([
                 "--override",
-                &format!("admin.listener=127.0.0.1:{}", node.admin_port),
+                &format!("admin.listener={}:{}", node.host, node.admin_port),
             ])
-            .args(overrides.iter().flat_map(|o| ["--override", o.as_str()]))
+            // `{node.id}` in an override stands for the node's id (per-node values such as
+            // `broker.rack`).
+            .args(overrides.iter().flat_map(|o| {
+                [
+                    "--override".to_string(),
+                    o.replace("{node.id}", &node.id.to_string()),
+                ]
+            }))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -197,7 +221,7 @@ impl Cluster {
                 _ => (" listening ", node.port),
             };
             if log.matches(line).count() >= node.starts
-                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && TcpStream::connect((node.host.as_str(), port)).is_ok()
             {
                 return;
             }

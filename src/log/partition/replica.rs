@@ -220,6 +220,23 @@ impl PartitionLog {
         led
     }
 
+    /// On the leader: each in-sync follower's log end as its last fetch told (KIP-392's
+    /// candidates to serve consumers).
+    pub fn in_sync_follower_ends(&self) -> Vec<(i32, i64)> {
+        let state = self.state.borrow();
+        let ReplicaRole::Leader {
+            in_sync_followers,
+            followers,
+        } = &state.role
+        else {
+            return Vec::new();
+        };
+        in_sync_followers
+            .iter()
+            .filter_map(|id| followers.get(id).map(|p| (*id, p.log_end)))
+            .collect()
+    }
+
     /// On the leader: each known follower's lag, records behind the leader's written end.
     pub fn follower_lag(&self) -> Vec<(i32, i64)> {
         let state = self.state.borrow();
