@@ -64,6 +64,11 @@ fn create_topic_with(bootstrap: &str, partitions: i32, replication: TopicReplica
 /// Produces one record to partition 0 of the topic at broker `port` over the wire, with
 /// `acks`: (error code, base offset).
 fn produce_one(port: u16, value: &str, acks: i16) -> (i16, i64) {
+    produce_one_at(&format!("127.0.0.1:{port}"), value, acks)
+}
+
+/// `produce_one` to a broker at `address` (host:port).
+fn produce_one_at(address: &str, value: &str, acks: i16) -> (i16, i64) {
     use support::wire::{produce_request, Wire};
     use weir::record::{BatchBuilder, NewRecord};
     let mut builder = BatchBuilder::new();
@@ -72,7 +77,7 @@ fn produce_one(port: u16, value: &str, acks: i16) -> (i16, i64) {
         value: Some(value.as_bytes()),
         timestamp_ms: 1_700_000_000_000,
     });
-    let mut wire = Wire::connect(&format!("127.0.0.1:{port}"));
+    let mut wire = Wire::connect(address);
     let response = wire.request(9, &produce_request(TOPIC, 0, builder.build(), acks));
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
@@ -794,4 +799,84 @@ fn a_consumer_fetches_from_the_in_sync_follower_of_its_rack() {
     };
     assert!(served(3) > 0.0, "broker 3 (rack-3) served the consumer");
     assert_eq!(served(2), 0.0, "broker 2 serves no consumer");
+}
+
+/// Established TCP connections on this machine (this network namespace): (local address,
+/// remote address), from /proc/net/tcp.
+fn established_connections() -> Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4)> {
+    // "0B00007F:1F90": the IPv4 address as a little-endian hex word, then the port in hex.
+    let parse = |field: &str| {
+        let (ip, port) = field.split_once(':')?;
+        let ip = u32::from_str_radix(ip, 16).ok()?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        Some(std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::from(ip.swap_bytes()),
+            port,
+        ))
+    };
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // State 01 is ESTABLISHED.
+            (fields.get(3) == Some(&"01")).then_some(())?;
+            Some((parse(fields.get(1)?)?, parse(fields.get(2)?)?))
+        })
+        .collect()
+}
+
+/// Nodes laid out on their own loopback addresses (127.0.0.11, .12, .13, as the fault suite of
+/// issue 17 runs them) connect to each other from those addresses: every quorum link, and each
+/// follower's replica fetcher to its leader. A firewall rule on a pair of addresses can then
+/// cut exactly the link between two nodes. (Without the bound source, the kernel would pick
+/// 127.0.0.1 for all of them.)
+#[test]
+fn nodes_on_their_own_loopback_addresses_connect_from_them() {
+    let cluster = Cluster::start_at_own_addresses(
+        3,
+        &[
+            format!("broker.session.timeout.ms={SESSION_MS}"),
+            "broker.heartbeat.interval.ms=500".into(),
+            "offsets.topic.num.partitions=3".into(),
+        ],
+    );
+    let bootstrap = cluster.bootstrap();
+    create_topic_with(&bootstrap, 1, TopicReplication::Variable(&[&[1, 2, 3]]));
+    let first = &cluster.nodes[cluster.index_of(1)];
+    let first = format!("{}:{}", first.host, first.port);
+    assert_eq!(produce_one_at(&first, "x", -1), (0, 0));
+    let address = |id: i32, port: u16| {
+        let host: std::net::Ipv4Addr = cluster.nodes[cluster.index_of(id)]
+            .host
+            .parse()
+            .expect("node host");
+        std::net::SocketAddrV4::new(host, port)
+    };
+    let node = |id: i32| &cluster.nodes[cluster.index_of(id)];
+    let connected = |from: i32, to: std::net::SocketAddrV4| {
+        let from = *address(from, 0).ip();
+        established_connections()
+            .iter()
+            .any(|(local, remote)| *local.ip() == from && *remote == to)
+    };
+    for from in 1..=3 {
+        for to in (1..=3).filter(|to| *to != from) {
+            let controller = address(to, node(to).controller_port);
+            wait_until(
+                &format!("node {from}'s quorum link to node {to} from its own address"),
+                Duration::from_secs(10),
+                || connected(from, controller),
+            );
+        }
+    }
+    let leader = address(1, node(1).port);
+    for follower in [2, 3] {
+        assert!(
+            connected(follower, leader),
+            "node {follower}'s replica fetcher connects to the leader from its own address: {:?}",
+            established_connections()
+        );
+    }
 }

@@ -33,6 +33,55 @@ pub(crate) use send::send_all;
 /// would let a second process on the same port silently take half of the connections; here a
 /// port in use is an error. A port still held by a killed predecessor (its io_uring lets go a
 /// moment after it is gone) gets up to 10 s.
+/// The address this node's outbound connections (quorum links, replica fetchers) start from,
+/// set once at start (see [`set_outbound_source`]); unset: the kernel picks.
+static OUTBOUND_SOURCE: std::sync::OnceLock<std::net::IpAddr> = std::sync::OnceLock::new();
+
+/// A node that listens on a loopback address (127.x.y.z) connects from it too. Several nodes on
+/// one machine (127.0.0.11, .12, .13, as the fault suite runs them in a network namespace) then
+/// each talk from their own address, so a firewall rule can cut the link between two of them.
+/// On other addresses the kernel picks the source, as for Kafka (a bind could defeat routing
+/// over another interface).
+pub fn set_outbound_source(listener: Option<std::net::IpAddr>) {
+    if let Some(ip) = listener.filter(|ip| ip.is_loopback()) {
+        let _ = OUTBOUND_SOURCE.set(ip);
+    }
+}
+
+/// Connects to `address` within `timeout`, from this node's outbound source address when it
+/// has one (bound, then connected on the blocking pool: connections to other nodes are rare
+/// and the reactor must not block).
+pub async fn connect(
+    address: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> std::io::Result<glommio::net::TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let source = OUTBOUND_SOURCE
+        .get()
+        .copied()
+        .filter(|ip| ip.is_ipv4() == address.is_ipv4() && *ip != address.ip());
+    let Some(source) = source else {
+        return glommio::net::TcpStream::connect_timeout(address, timeout)
+            .await
+            .map_err(std::io::Error::from);
+    };
+    let socket = glommio::executor()
+        .spawn_blocking(move || -> std::io::Result<Socket> {
+            let socket = Socket::new(
+                Domain::for_address(address),
+                Type::STREAM,
+                Some(Protocol::TCP),
+            )?;
+            socket.bind(&std::net::SocketAddr::new(source, 0).into())?;
+            socket.connect_timeout(&address.into(), timeout)?;
+            Ok(socket)
+        })
+        .await?;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // SAFETY: a connected socket whose fd we own and hand over.
+    Ok(unsafe { glommio::net::TcpStream::from_raw_fd(socket.into_raw_fd()) })
+}
+
 pub async fn bind_exclusive(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::os::fd::{FromRawFd, IntoRawFd};

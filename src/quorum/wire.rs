@@ -272,7 +272,7 @@ async fn run_link(
 ) {
     let mut logged_down = false;
     loop {
-        let stream = match TcpStream::connect_timeout(address, CONNECT_TIMEOUT).await {
+        let stream = match crate::net::connect(address, CONNECT_TIMEOUT).await {
             Ok(stream) => stream,
             Err(e) => {
                 if !logged_down {

@@ -61,12 +61,9 @@ impl LeaderConnection {
                 .and_then(|mut a| a.next())
                 .ok_or_else(|| FetchError::Resolve(text.clone()))?,
         };
-        let stream = TcpStream::connect_timeout(address, CONNECT_TIMEOUT)
+        let stream = crate::net::connect(address, CONNECT_TIMEOUT)
             .await
-            .map_err(|e| FetchError::Connect {
-                address,
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            .map_err(|source| FetchError::Connect { address, source })?;
         let _ = stream.set_nodelay(true);
         Ok(LeaderConnection {
             stream,

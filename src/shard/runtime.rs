@@ -78,6 +78,12 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
     if let Some(listener) = config.listener {
         wait_for_free_port(listener)?;
     }
+    crate::net::set_outbound_source(
+        config
+            .listener
+            .or(config.cluster.controller_listener)
+            .map(|address| address.ip()),
+    );
     let single_node = config.cluster.is_single_node();
     let (snapshot, source) = prepare_metadata(
         &config.log_dir,
