@@ -1,639 +1,80 @@
-//! The classic consumer group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and
-//! committed offsets, for the groups whose `__consumer_offsets` partition this shard owns.
-//!
-//! States follow Kafka's GroupCoordinator: Empty -> PreparingRebalance (members (re)join; it ends
-//! when every known member has rejoined, or at the rebalance timeout, dropping the others) ->
-//! CompletingRebalance (the leader's SyncGroup carries the assignment) -> Stable. Heartbeats
-//! answer REBALANCE_IN_PROGRESS to make members rejoin; members that stop heartbeating for
-//! `session.timeout.ms` are removed. Join and sync requests wait on one-shot channels that the
-//! state machine completes; no request waits on a lock.
+//! The group coordinator of one shard: the state machine (`groups::Groups`) and the requests
+//! waiting on it. A JoinGroup or SyncGroup that must wait holds a one-shot channel under its
+//! ticket; every call that can complete waiting requests hands their answers over here, so the
+//! state machine itself holds no channel and is tested without an executor.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use glommio::channels::local_channel::{self, LocalSender};
 
-use super::store::{CommittedOffset, GroupRecord, MemberRecord};
-use crate::clock::{Monotonic, SystemMonotonic};
+use super::groups::{Answer, Completion, Groups, Start, Ticket};
+pub use super::groups::{
+    GroupConfig, GroupState, GroupSummary, JoinOutcome, JoinRequest, MemberSummary, SyncOutcome,
+};
+use crate::clock::Monotonic;
 use crate::error_code::ErrorCode;
 
-/// Broker settings of the group coordinator (Kafka's key names).
-#[derive(Debug, Clone)]
-pub struct GroupConfig {
-    /// `group.min.session.timeout.ms`
-    pub min_session_timeout_ms: i32,
-    /// `group.max.session.timeout.ms`
-    pub max_session_timeout_ms: i32,
-    /// `group.initial.rebalance.delay.ms`: how long a new group waits for more members.
-    pub initial_rebalance_delay_ms: u64,
-    /// `offset.metadata.max.bytes`
-    pub offset_metadata_max_bytes: usize,
+enum Waiter {
+    Join(LocalSender<JoinOutcome>),
+    Sync(LocalSender<SyncOutcome>),
 }
 
-impl Default for GroupConfig {
-    fn default() -> Self {
-        GroupConfig {
-            min_session_timeout_ms: 6_000,
-            max_session_timeout_ms: 1_800_000,
-            initial_rebalance_delay_ms: 3_000,
-            offset_metadata_max_bytes: 4096,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupState {
-    Empty,
-    PreparingRebalance,
-    CompletingRebalance,
-    Stable,
-}
-
-impl GroupState {
-    /// Kafka's names, as DescribeGroups and ListGroups report them.
-    pub fn name(self) -> &'static str {
-        match self {
-            GroupState::Empty => "Empty",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
-        }
-    }
-}
-
-pub struct JoinRequest {
-    pub group: String,
-    pub member_id: String,
-    pub instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout_ms: i32,
-    pub rebalance_timeout_ms: i32,
-    pub protocol_type: String,
-    pub protocols: Vec<(String, Bytes)>,
-    /// JoinGroup v4+ clients get MEMBER_ID_REQUIRED on their first join.
-    pub require_known_member_id: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct JoinOutcome {
-    pub error: ErrorCode,
-    pub generation: i32,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub leader: String,
-    pub member_id: String,
-    /// Every member and its metadata for the chosen protocol: the leader's answer only.
-    pub members: Vec<(String, Option<String>, Bytes)>,
-}
-
-impl JoinOutcome {
-    fn error(error: ErrorCode, member_id: &str) -> Self {
-        JoinOutcome {
-            error,
-            generation: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            member_id: member_id.to_string(),
-            members: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SyncOutcome {
-    pub error: ErrorCode,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub assignment: Bytes,
-}
-
-impl SyncOutcome {
-    fn error(error: ErrorCode) -> Self {
-        SyncOutcome {
-            error,
-            protocol_type: None,
-            protocol_name: None,
-            assignment: Bytes::new(),
-        }
-    }
-}
-
-/// A member as DescribeGroups shows it.
-#[derive(Debug, Clone)]
-pub struct MemberSummary {
-    pub member_id: String,
-    pub instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub metadata: Bytes,
-    pub assignment: Bytes,
-}
-
-#[derive(Debug, Clone)]
-pub struct GroupSummary {
-    pub state: &'static str,
-    pub protocol_type: String,
-    pub protocol_name: String,
-    pub members: Vec<MemberSummary>,
-}
-
-struct Member {
-    instance_id: Option<String>,
-    client_id: String,
-    client_host: String,
-    session_timeout: Duration,
-    rebalance_timeout: Duration,
-    protocols: Vec<(String, Bytes)>,
-    assignment: Bytes,
-    last_seen: Instant,
-    join_waiter: Option<LocalSender<JoinOutcome>>,
-    sync_waiter: Option<LocalSender<SyncOutcome>>,
-}
-
-struct Group {
-    state: GroupState,
-    generation: i32,
-    protocol_type: Option<String>,
-    protocol_name: Option<String>,
-    leader: Option<String>,
-    members: BTreeMap<String, Member>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
-    pending_ids: HashSet<String>,
-    /// group.instance.id -> member id (static membership).
-    static_members: HashMap<String, String>,
-    /// The join phase ends at this time at the latest.
-    rebalance_deadline: Instant,
-    /// ...and not before this one (group.initial.rebalance.delay.ms for a new group).
-    rebalance_not_before: Instant,
-    /// The generation last written to `__consumer_offsets`.
-    persisted_generation: Option<i32>,
-}
-
-impl Group {
-    fn new(now: Instant) -> Self {
-        Group {
-            state: GroupState::Empty,
-            generation: 0,
-            protocol_type: None,
-            protocol_name: None,
-            leader: None,
-            members: BTreeMap::new(),
-            pending_ids: HashSet::new(),
-            static_members: HashMap::new(),
-            rebalance_deadline: now,
-            rebalance_not_before: now,
-            persisted_generation: None,
-        }
-    }
-
-    fn record(&self) -> GroupRecord {
-        let protocol = self.protocol_name.clone().unwrap_or_default();
-        GroupRecord {
-            protocol_type: self.protocol_type.clone().unwrap_or_default(),
-            generation: self.generation,
-            protocol: self.protocol_name.clone(),
-            leader: self.leader.clone(),
-            state_timestamp_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-            members: self
-                .members
-                .iter()
-                .map(|(id, m)| MemberRecord {
-                    member_id: id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i32,
-                    session_timeout_ms: m.session_timeout.as_millis() as i32,
-                    subscription: m.metadata_for(&protocol),
-                    assignment: m.assignment.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    /// A group as it was persisted: Stable with its members (who then have a session timeout
-    /// to heartbeat), or Empty.
-    fn from_record(record: GroupRecord, now: Instant) -> Self {
-        let mut group = Group::new(now);
-        group.generation = record.generation;
-        group.protocol_type = (!record.protocol_type.is_empty()).then_some(record.protocol_type);
-        group.protocol_name = record.protocol.clone();
-        group.leader = record.leader;
-        group.persisted_generation = Some(record.generation);
-        let protocol = record.protocol.unwrap_or_default();
-        for m in record.members {
-            if let Some(instance) = &m.instance_id {
-                group
-                    .static_members
-                    .insert(instance.clone(), m.member_id.clone());
-            }
-            group.members.insert(
-                m.member_id,
-                Member {
-                    instance_id: m.instance_id,
-                    client_id: m.client_id,
-                    client_host: m.client_host,
-                    session_timeout: Duration::from_millis(m.session_timeout_ms.max(0) as u64),
-                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
-                    protocols: vec![(protocol.clone(), m.subscription)],
-                    assignment: m.assignment,
-                    last_seen: now,
-                    join_waiter: None,
-                    sync_waiter: None,
-                },
-            );
-        }
-        group.state = if group.members.is_empty() {
-            GroupState::Empty
-        } else {
-            GroupState::Stable
-        };
-        group
-    }
-
-    /// Checks a request's member id, instance id and generation the way Kafka does.
-    fn check_member(
-        &self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: Option<i32>,
-    ) -> Result<(), ErrorCode> {
-        if let Some(instance) = instance_id {
-            match self.static_members.get(instance) {
-                Some(current) if current != member_id => return Err(ErrorCode::FencedInstanceId),
-                _ => {}
-            }
-        }
-        if !self.members.contains_key(member_id) {
-            return Err(ErrorCode::UnknownMemberId);
-        }
-        if let Some(generation) = generation {
-            if generation != self.generation {
-                return Err(ErrorCode::IllegalGeneration);
-            }
-        }
-        Ok(())
-    }
-
-    fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
-        if self.state == GroupState::CompletingRebalance {
-            // Members waiting for the old generation's assignment must rejoin.
-            for member in self.members.values_mut() {
-                if let Some(waiter) = member.sync_waiter.take() {
-                    let _ = waiter.try_send(SyncOutcome::error(ErrorCode::RebalanceInProgress));
-                }
-            }
-        }
-        if self.state != GroupState::PreparingRebalance {
-            let timeout = self
-                .members
-                .values()
-                .map(|m| m.rebalance_timeout)
-                .max()
-                .unwrap_or(Duration::ZERO);
-            self.rebalance_deadline = now + timeout;
-            self.rebalance_not_before = if self.state == GroupState::Empty {
-                now + initial_delay
-            } else {
-                now
-            };
-            self.state = GroupState::PreparingRebalance;
-        }
-    }
-
-    fn remove_member(&mut self, member_id: &str) {
-        if let Some(member) = self.members.remove(member_id) {
-            if let Some(instance) = &member.instance_id {
-                self.static_members.remove(instance);
-            }
-            if let Some(waiter) = member.join_waiter {
-                let _ = waiter.try_send(JoinOutcome::error(ErrorCode::UnknownMemberId, member_id));
-            }
-            if let Some(waiter) = member.sync_waiter {
-                let _ = waiter.try_send(SyncOutcome::error(ErrorCode::UnknownMemberId));
-            }
-        }
-        if self.leader.as_deref() == Some(member_id) {
-            self.leader = None;
-        }
-    }
-
-    /// Ends the join phase when every member has rejoined (after the initial delay), or at the
-    /// rebalance timeout without the members that did not rejoin.
-    fn maybe_complete_join(&mut self, now: Instant) {
-        if self.state != GroupState::PreparingRebalance {
-            return;
-        }
-        let all_joined = self.members.values().all(|m| m.join_waiter.is_some());
-        if !((all_joined && now >= self.rebalance_not_before) || now >= self.rebalance_deadline) {
-            return;
-        }
-        let absent: Vec<String> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.join_waiter.is_none())
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in absent {
-            self.remove_member(&id);
-        }
-        self.generation += 1;
-        if self.members.is_empty() {
-            self.state = GroupState::Empty;
-            self.protocol_name = None;
-            self.leader = None;
-            return;
-        }
-        self.protocol_name = self.choose_protocol();
-        let leader = match &self.leader {
-            Some(leader) if self.members.contains_key(leader) => leader.clone(),
-            _ => self.members.keys().next().cloned().unwrap_or_default(),
-        };
-        self.leader = Some(leader.clone());
-        self.state = GroupState::CompletingRebalance;
-        let protocol = self.protocol_name.clone().unwrap_or_default();
-        let all_members: Vec<(String, Option<String>, Bytes)> = self
-            .members
-            .iter()
-            .map(|(id, m)| (id.clone(), m.instance_id.clone(), m.metadata_for(&protocol)))
-            .collect();
-        for (id, member) in self.members.iter_mut() {
-            member.assignment = Bytes::new();
-            member.last_seen = now;
-            if let Some(waiter) = member.join_waiter.take() {
-                let _ = waiter.try_send(JoinOutcome {
-                    error: ErrorCode::None,
-                    generation: self.generation,
-                    protocol_type: self.protocol_type.clone(),
-                    protocol_name: self.protocol_name.clone(),
-                    leader: leader.clone(),
-                    member_id: id.clone(),
-                    members: if *id == leader {
-                        all_members.clone()
-                    } else {
-                        Vec::new()
-                    },
-                });
-            }
-        }
-    }
-
-    /// Kafka's selection: among the protocols every member supports, each member votes for the
-    /// first of them in its own preference order; the most votes win.
-    fn choose_protocol(&self) -> Option<String> {
-        let mut candidates: Option<HashSet<&str>> = None;
-        for member in self.members.values() {
-            let names: HashSet<&str> = member.protocols.iter().map(|(n, _)| n.as_str()).collect();
-            candidates = Some(match candidates {
-                None => names,
-                Some(c) => c.intersection(&names).copied().collect(),
-            });
-        }
-        let candidates = candidates?;
-        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
-        for member in self.members.values() {
-            if let Some((name, _)) = member
-                .protocols
-                .iter()
-                .find(|(n, _)| candidates.contains(n.as_str()))
-            {
-                *votes.entry(name.as_str()).or_default() += 1;
-            }
-        }
-        votes
-            .into_iter()
-            .max_by_key(|(_, count)| *count)
-            .map(|(name, _)| name.to_string())
-    }
-
-    /// Topics the members subscribe to, from their consumer-protocol subscriptions (groups of
-    /// other protocol types subscribe to nothing Kafka knows).
-    fn subscribed_topics(&self) -> HashSet<String> {
-        use kafka_protocol::messages::ConsumerProtocolSubscription;
-        use kafka_protocol::protocol::Decodable;
-        let mut topics = HashSet::new();
-        if self.protocol_type.as_deref() != Some("consumer") {
-            return topics;
-        }
-        for member in self.members.values() {
-            for (_, metadata) in &member.protocols {
-                let mut bytes = metadata.clone();
-                if bytes.len() < 2 {
-                    continue;
-                }
-                // The subscription starts with its version; newer ones decode as the newest we
-                // know, as Kafka does.
-                let version = i16::from_be_bytes([bytes[0], bytes[1]]).clamp(0, 3);
-                let _ = bytes.split_to(2);
-                if let Ok(subscription) = ConsumerProtocolSubscription::decode(&mut bytes, version)
-                {
-                    topics.extend(subscription.topics.iter().map(|t| t.as_str().to_string()));
-                }
-            }
-        }
-        topics
-    }
-
-    /// Whether a joining member's protocols can work with the group's.
-    fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
-        if self.members.is_empty() {
-            return !protocol_type.is_empty() && !protocols.is_empty();
-        }
-        if self.protocol_type.as_deref() != Some(protocol_type) {
-            return false;
-        }
-        self.members.values().all(|m| {
-            m.protocols
-                .iter()
-                .any(|(n, _)| protocols.iter().any(|(p, _)| p == n))
-        })
-    }
-}
-
-impl Member {
-    fn metadata_for(&self, protocol: &str) -> Bytes {
-        self.protocols
-            .iter()
-            .find(|(n, _)| n == protocol)
-            .map(|(_, m)| m.clone())
-            .unwrap_or_default()
-    }
-}
-
-/// One group's committed offsets by (topic, partition).
-type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
-
-/// The groups and committed offsets of one shard.
 pub struct GroupCoordinator {
-    config: GroupConfig,
-    /// Sessions and rebalance phases are timed with this (injected in tests).
-    time: Rc<dyn Monotonic>,
-    groups: RefCell<HashMap<String, Group>>,
-    offsets: RefCell<HashMap<String, GroupOffsets>>,
+    groups: Groups,
+    waiters: RefCell<HashMap<Ticket, Waiter>>,
 }
 
-fn new_member_id(client_id: &str) -> String {
-    format!("{client_id}-{}", uuid::Uuid::new_v4())
+/// Everything that does not wait is the state machine's own.
+impl std::ops::Deref for GroupCoordinator {
+    type Target = Groups;
+
+    fn deref(&self) -> &Groups {
+        &self.groups
+    }
 }
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> Self {
-        Self::with_time(config, Rc::new(SystemMonotonic))
+        Self::from_groups(Groups::new(config))
     }
 
     pub fn with_time(config: GroupConfig, time: Rc<dyn Monotonic>) -> Self {
-        GroupCoordinator {
-            config,
-            time,
-            groups: RefCell::default(),
-            offsets: RefCell::default(),
-        }
+        Self::from_groups(Groups::with_time(config, time))
     }
 
-    pub fn config(&self) -> &GroupConfig {
-        &self.config
+    fn from_groups(groups: Groups) -> Self {
+        GroupCoordinator {
+            groups,
+            waiters: RefCell::default(),
+        }
     }
 
     /// JoinGroup: answers when the join phase ends (or at once for errors and for the
     /// MEMBER_ID_REQUIRED handshake).
     pub async fn join(&self, request: JoinRequest) -> JoinOutcome {
-        let receiver = match self.register_join(request) {
-            Ok(receiver) => receiver,
-            Err(outcome) => return *outcome,
+        let (start, completions) = self.groups.join(request);
+        let receiver = match start {
+            Start::Answered(outcome) => {
+                self.deliver(completions);
+                return outcome;
+            }
+            Start::Waiting(ticket) => {
+                let (sender, receiver) = local_channel::new_bounded(1);
+                self.waiters
+                    .borrow_mut()
+                    .insert(ticket, Waiter::Join(sender));
+                receiver
+            }
         };
+        // Registered first: the completions may already hold this request's own answer.
+        self.deliver(completions);
         receiver
             .recv()
             .await
             .unwrap_or_else(|| JoinOutcome::error(ErrorCode::UnknownMemberId, ""))
-    }
-
-    fn register_join(
-        &self,
-        request: JoinRequest,
-    ) -> Result<glommio::channels::local_channel::LocalReceiver<JoinOutcome>, Box<JoinOutcome>>
-    {
-        let fail = |code: ErrorCode| Err(Box::new(JoinOutcome::error(code, &request.member_id)));
-        if request.group.is_empty() {
-            return fail(ErrorCode::InvalidGroupId);
-        }
-        if request.session_timeout_ms < self.config.min_session_timeout_ms
-            || request.session_timeout_ms > self.config.max_session_timeout_ms
-        {
-            return fail(ErrorCode::InvalidSessionTimeout);
-        }
-        let mut groups = self.groups.borrow_mut();
-        let group = groups
-            .entry(request.group.clone())
-            .or_insert_with(|| Group::new(self.time.now()));
-        if !group.supports(&request.protocol_type, &request.protocols) {
-            return fail(ErrorCode::InconsistentGroupProtocol);
-        }
-        let mut member_id = request.member_id.clone();
-        if member_id.is_empty() {
-            match &request.instance_id {
-                // A static member restarting: it takes its old slot under a new member id, and
-                // the old id is fenced (FENCED_INSTANCE_ID).
-                Some(instance) if group.static_members.contains_key(instance) => {
-                    let old = group.static_members[instance].clone();
-                    member_id = new_member_id(&request.client_id);
-                    if let Some(member) = group.members.remove(&old) {
-                        group.members.insert(member_id.clone(), member);
-                    }
-                    if group.leader.as_deref() == Some(old.as_str()) {
-                        group.leader = Some(member_id.clone());
-                    }
-                    group
-                        .static_members
-                        .insert(instance.clone(), member_id.clone());
-                }
-                Some(_) => member_id = new_member_id(&request.client_id),
-                None if request.require_known_member_id => {
-                    let id = new_member_id(&request.client_id);
-                    group.pending_ids.insert(id.clone());
-                    return Err(Box::new(JoinOutcome::error(
-                        ErrorCode::MemberIdRequired,
-                        &id,
-                    )));
-                }
-                None => member_id = new_member_id(&request.client_id),
-            }
-        } else if !group.members.contains_key(&member_id) && !group.pending_ids.remove(&member_id) {
-            return fail(ErrorCode::UnknownMemberId);
-        } else if let Some(instance) = &request.instance_id {
-            if group
-                .static_members
-                .get(instance)
-                .is_some_and(|current| *current != member_id)
-            {
-                return fail(ErrorCode::FencedInstanceId);
-            }
-        }
-
-        let (sender, receiver) = local_channel::new_bounded(1);
-        let now = self.time.now();
-        let existing = group.members.get(&member_id);
-        let unchanged = existing.is_some_and(|m| m.protocols == request.protocols);
-        let is_leader = group.leader.as_deref() == Some(member_id.as_str());
-        if group.state == GroupState::Stable && unchanged && !is_leader {
-            // A follower rejoining with what it had: Kafka answers with the current generation.
-            let protocol = group.protocol_name.clone().unwrap_or_default();
-            let _ = sender.try_send(JoinOutcome {
-                error: ErrorCode::None,
-                generation: group.generation,
-                protocol_type: group.protocol_type.clone(),
-                protocol_name: Some(protocol),
-                leader: group.leader.clone().unwrap_or_default(),
-                member_id: member_id.clone(),
-                members: Vec::new(),
-            });
-            if let Some(member) = group.members.get_mut(&member_id) {
-                member.last_seen = now;
-            }
-            return Ok(receiver);
-        }
-        let assignment = existing.map(|m| m.assignment.clone()).unwrap_or_default();
-        if let Some(old) = group.members.get_mut(&member_id) {
-            if let Some(previous) = old.join_waiter.take() {
-                let _ = previous.try_send(JoinOutcome::error(
-                    ErrorCode::RebalanceInProgress,
-                    &member_id,
-                ));
-            }
-        }
-        if let Some(instance) = &request.instance_id {
-            group
-                .static_members
-                .insert(instance.clone(), member_id.clone());
-        }
-        group.protocol_type = Some(request.protocol_type.clone());
-        group.members.insert(
-            member_id.clone(),
-            Member {
-                instance_id: request.instance_id.clone(),
-                client_id: request.client_id.clone(),
-                client_host: request.client_host.clone(),
-                session_timeout: Duration::from_millis(request.session_timeout_ms as u64),
-                rebalance_timeout: Duration::from_millis(request.rebalance_timeout_ms.max(0) as u64),
-                protocols: request.protocols,
-                assignment,
-                last_seen: now,
-                join_waiter: Some(sender),
-                sync_waiter: None,
-            },
-        );
-        group.prepare_rebalance(
-            now,
-            Duration::from_millis(self.config.initial_rebalance_delay_ms),
-        );
-        group.maybe_complete_join(now);
-        Ok(receiver)
     }
 
     /// SyncGroup: the leader's assignments are stored and sent to every member.
@@ -645,365 +86,76 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         assignments: Vec<(String, Bytes)>,
     ) -> SyncOutcome {
-        let receiver = {
-            let mut groups = self.groups.borrow_mut();
-            let Some(group) = groups.get_mut(group_id) else {
-                return SyncOutcome::error(ErrorCode::UnknownMemberId);
-            };
-            if let Err(code) = group.check_member(member_id, instance_id, Some(generation)) {
-                return SyncOutcome::error(code);
+        let (start, completions) =
+            self.groups
+                .sync(group_id, generation, member_id, instance_id, assignments);
+        let receiver = match start {
+            Start::Answered(outcome) => {
+                self.deliver(completions);
+                return outcome;
             }
-            match group.state {
-                GroupState::Empty => return SyncOutcome::error(ErrorCode::UnknownMemberId),
-                GroupState::PreparingRebalance => {
-                    return SyncOutcome::error(ErrorCode::RebalanceInProgress)
-                }
-                GroupState::Stable => {
-                    let member = &group.members[member_id];
-                    return SyncOutcome {
-                        error: ErrorCode::None,
-                        protocol_type: group.protocol_type.clone(),
-                        protocol_name: group.protocol_name.clone(),
-                        assignment: member.assignment.clone(),
-                    };
-                }
-                GroupState::CompletingRebalance => {}
+            Start::Waiting(ticket) => {
+                let (sender, receiver) = local_channel::new_bounded(1);
+                self.waiters
+                    .borrow_mut()
+                    .insert(ticket, Waiter::Sync(sender));
+                receiver
             }
-            let (sender, receiver) = local_channel::new_bounded(1);
-            if let Some(member) = group.members.get_mut(member_id) {
-                member.sync_waiter = Some(sender);
-                member.last_seen = self.time.now();
-            }
-            if group.leader.as_deref() == Some(member_id) {
-                let assignments: HashMap<String, Bytes> = assignments.into_iter().collect();
-                for (id, member) in group.members.iter_mut() {
-                    member.assignment = assignments.get(id).cloned().unwrap_or_default();
-                }
-                group.state = GroupState::Stable;
-                for member in group.members.values_mut() {
-                    if let Some(waiter) = member.sync_waiter.take() {
-                        let _ = waiter.try_send(SyncOutcome {
-                            error: ErrorCode::None,
-                            protocol_type: group.protocol_type.clone(),
-                            protocol_name: group.protocol_name.clone(),
-                            assignment: member.assignment.clone(),
-                        });
-                    }
-                }
-            }
-            receiver
         };
+        self.deliver(completions);
         receiver
             .recv()
             .await
             .unwrap_or_else(|| SyncOutcome::error(ErrorCode::UnknownMemberId))
     }
 
-    pub fn heartbeat(
-        &self,
-        group_id: &str,
-        generation: i32,
-        member_id: &str,
-        instance_id: Option<&str>,
-    ) -> ErrorCode {
-        let mut groups = self.groups.borrow_mut();
-        let Some(group) = groups.get_mut(group_id) else {
-            return ErrorCode::UnknownMemberId;
-        };
-        if let Err(code) = group.check_member(member_id, instance_id, None) {
-            return code;
-        }
-        if let Some(member) = group.members.get_mut(member_id) {
-            member.last_seen = self.time.now();
-        }
-        match group.state {
-            GroupState::Empty => ErrorCode::UnknownMemberId,
-            GroupState::PreparingRebalance => ErrorCode::RebalanceInProgress,
-            _ if generation != group.generation => ErrorCode::IllegalGeneration,
-            _ => ErrorCode::None,
-        }
-    }
-
     /// LeaveGroup for each (member id, instance id); the group rebalances without them.
     pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Vec<ErrorCode> {
-        let mut groups = self.groups.borrow_mut();
-        let Some(group) = groups.get_mut(group_id) else {
-            return vec![ErrorCode::UnknownMemberId; members.len()];
-        };
-        let mut results = Vec::with_capacity(members.len());
-        let mut left = false;
-        for (member_id, instance_id) in members {
-            let id = match instance_id {
-                Some(instance) if member_id.is_empty() => group
-                    .static_members
-                    .get(instance)
-                    .cloned()
-                    .unwrap_or_default(),
-                _ => member_id.clone(),
-            };
-            match group.check_member(&id, instance_id.as_deref(), None) {
-                Ok(()) => {
-                    group.remove_member(&id);
-                    left = true;
-                    results.push(ErrorCode::None);
-                }
-                Err(code) => results.push(code),
-            }
-        }
-        if left {
-            let now = self.time.now();
-            group.prepare_rebalance(now, Duration::ZERO);
-            group.maybe_complete_join(now);
-        }
-        results
+        let (codes, completions) = self.groups.leave(group_id, members);
+        self.deliver(completions);
+        codes
     }
 
     /// Session expiry and the end of join phases; the shard calls it periodically.
     pub fn tick(&self) {
-        let now = self.time.now();
-        for (name, group) in self.groups.borrow_mut().iter_mut() {
-            let expired: Vec<String> = group
-                .members
-                .iter()
-                .filter(|(_, m)| {
-                    m.join_waiter.is_none()
-                        && m.sync_waiter.is_none()
-                        && now.duration_since(m.last_seen) > m.session_timeout
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            if !expired.is_empty() {
-                tracing::info!(group = %name, members = ?expired, "session timeout: removing members");
-                for id in &expired {
-                    group.remove_member(id);
-                }
-                group.prepare_rebalance(now, Duration::ZERO);
-            }
-            group.maybe_complete_join(now);
-        }
+        let completions = self.groups.tick();
+        self.deliver(completions);
     }
 
-    /// Validates an OffsetCommit's membership; `Ok` means the offsets may be written.
-    pub fn check_commit(
-        &self,
-        group_id: &str,
-        generation: i32,
-        member_id: &str,
-        instance_id: Option<&str>,
-    ) -> Result<(), ErrorCode> {
-        if group_id.is_empty() {
-            return Err(ErrorCode::InvalidGroupId);
-        }
-        let mut groups = self.groups.borrow_mut();
-        let group = groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(self.time.now()));
-        if generation < 0 && member_id.is_empty() {
-            // A commit without group membership (assign() consumers, tools).
-            return if group.members.is_empty() {
-                Ok(())
-            } else {
-                Err(ErrorCode::UnknownMemberId)
-            };
-        }
-        group.check_member(member_id, instance_id, Some(generation))?;
-        if group.state == GroupState::CompletingRebalance {
-            return Err(ErrorCode::RebalanceInProgress);
-        }
-        Ok(())
-    }
-
-    /// Makes written offsets visible (after they are durable in `__consumer_offsets`).
-    pub fn apply_offsets(
-        &self,
-        group: &str,
-        offsets: Vec<((String, i32), Option<CommittedOffset>)>,
-    ) {
-        let mut all = self.offsets.borrow_mut();
-        let group_offsets = all.entry(group.to_string()).or_default();
-        for (tp, value) in offsets {
-            match value {
-                Some(v) => {
-                    group_offsets.insert(tp, v);
-                }
-                None => {
-                    group_offsets.remove(&tp);
-                }
-            }
-        }
-        if group_offsets.is_empty() {
-            all.remove(group);
-        }
-        drop(all);
-        self.groups
-            .borrow_mut()
-            .entry(group.to_string())
-            .or_insert_with(|| Group::new(self.time.now()));
-    }
-
-    /// Committed offsets of `group`: all of them, or the requested partitions (-1 when none).
-    pub fn fetch_offsets(
-        &self,
-        group: &str,
-        partitions: Option<&[(String, i32)]>,
-    ) -> Vec<((String, i32), Option<CommittedOffset>)> {
-        let all = self.offsets.borrow();
-        let group_offsets = all.get(group);
-        match partitions {
-            None => group_offsets
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| (k.clone(), Some(v.clone())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Some(wanted) => wanted
-                .iter()
-                .map(|tp| (tp.clone(), group_offsets.and_then(|o| o.get(tp)).cloned()))
-                .collect(),
-        }
-    }
-
-    pub fn describe(&self, group_id: &str) -> Option<GroupSummary> {
-        let groups = self.groups.borrow();
-        let group = groups.get(group_id)?;
-        let protocol = group.protocol_name.clone().unwrap_or_default();
-        let show_members = matches!(
-            group.state,
-            GroupState::Stable | GroupState::CompletingRebalance | GroupState::PreparingRebalance
-        );
-        Some(GroupSummary {
-            state: group.state.name(),
-            protocol_type: group.protocol_type.clone().unwrap_or_default(),
-            protocol_name: if group.state == GroupState::Stable {
-                protocol.clone()
-            } else {
-                String::new()
-            },
-            members: if show_members {
-                group
-                    .members
-                    .iter()
-                    .map(|(id, m)| MemberSummary {
-                        member_id: id.clone(),
-                        instance_id: m.instance_id.clone(),
-                        client_id: m.client_id.clone(),
-                        client_host: m.client_host.clone(),
-                        metadata: m.metadata_for(&protocol),
-                        assignment: m.assignment.clone(),
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-        })
-    }
-
-    /// (group, protocol type, state) of every group here.
-    pub fn list(&self) -> Vec<(String, String, &'static str)> {
-        self.groups
-            .borrow()
-            .iter()
-            .map(|(id, g)| {
-                (
-                    id.clone(),
-                    g.protocol_type.clone().unwrap_or_default(),
-                    g.state.name(),
-                )
-            })
-            .collect()
-    }
-
-    /// DeleteGroups: only a group without members; returns its offsets' keys to tombstone.
-    pub fn check_delete(&self, group_id: &str) -> Result<Vec<(String, i32)>, ErrorCode> {
-        let groups = self.groups.borrow();
-        let Some(group) = groups.get(group_id) else {
-            return Err(ErrorCode::GroupIdNotFound);
-        };
-        if !group.members.is_empty() {
-            return Err(ErrorCode::NonEmptyGroup);
-        }
-        Ok(self
-            .offsets
-            .borrow()
-            .get(group_id)
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default())
-    }
-
-    /// OffsetDelete: the partitions whose offsets may go (the group exists and none of its
-    /// members subscribes to the topic) and the error for each of the others.
-    pub fn check_offset_delete(
-        &self,
-        group_id: &str,
-        partitions: &[(String, i32)],
-    ) -> Result<Vec<ErrorCode>, ErrorCode> {
-        let groups = self.groups.borrow();
-        let group = groups.get(group_id).ok_or(ErrorCode::GroupIdNotFound)?;
-        let subscribed = group.subscribed_topics();
-        Ok(partitions
-            .iter()
-            .map(|(topic, _)| {
-                if subscribed.contains(topic.as_str()) {
-                    ErrorCode::GroupSubscribedToTopic
-                } else {
-                    ErrorCode::None
-                }
-            })
-            .collect())
-    }
-
-    /// Groups (all, or `only`) that reached a generation not yet persisted in a state worth
-    /// persisting (Stable, or Empty), with their records; they count as persisted from here.
-    pub fn take_unpersisted(&self, only: Option<&str>) -> Vec<(String, GroupRecord)> {
-        let mut groups = self.groups.borrow_mut();
-        groups
-            .iter_mut()
-            .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
-            .filter(|(_, g)| {
-                matches!(g.state, GroupState::Stable | GroupState::Empty)
-                    && g.persisted_generation != Some(g.generation)
-                    && (g.generation > 0 || g.persisted_generation.is_some())
-            })
-            .map(|(name, g)| {
-                g.persisted_generation = Some(g.generation);
-                (name.clone(), g.record())
-            })
-            .collect()
-    }
-
-    /// Replays a group metadata record (start-up): `None` is a deleted group.
-    pub fn restore_group(&self, group_id: &str, record: Option<GroupRecord>) {
-        let mut groups = self.groups.borrow_mut();
-        match record {
-            Some(record) => {
-                groups.insert(
-                    group_id.to_string(),
-                    Group::from_record(record, self.time.now()),
-                );
-            }
-            None => {
-                groups.remove(group_id);
-            }
-        }
-    }
-
-    /// Every group this coordinator knows (members or committed offsets).
-    pub fn group_ids(&self) -> Vec<String> {
-        let mut ids: std::collections::BTreeSet<String> =
-            self.groups.borrow().keys().cloned().collect();
-        ids.extend(self.offsets.borrow().keys().cloned());
-        ids.into_iter().collect()
-    }
-
+    /// Forgets a group; its waiting requests are answered.
     pub fn remove_group(&self, group_id: &str) {
-        self.groups.borrow_mut().remove(group_id);
-        self.offsets.borrow_mut().remove(group_id);
+        let completions = self.groups.remove_group(group_id);
+        self.deliver(completions);
+    }
+
+    /// Hands each answer to the request waiting under its ticket (gone if its connection
+    /// closed meanwhile).
+    fn deliver(&self, completions: Vec<Completion>) {
+        if completions.is_empty() {
+            return;
+        }
+        let mut waiters = self.waiters.borrow_mut();
+        for Completion { ticket, answer } in completions {
+            match (waiters.remove(&ticket), answer) {
+                (Some(Waiter::Join(sender)), Answer::Join(outcome)) => {
+                    let _ = sender.try_send(outcome);
+                }
+                (Some(Waiter::Sync(sender)), Answer::Sync(outcome)) => {
+                    let _ = sender.try_send(outcome);
+                }
+                (None, _) => {}
+                (Some(_), _) => {
+                    tracing::error!(ticket, "a group answer of the wrong kind for its ticket")
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::clock::ManualMonotonic;
     use futures_lite::future::{poll_once, yield_now};

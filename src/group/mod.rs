@@ -3,6 +3,7 @@
 //! an offset is a local append on that shard.
 
 pub mod coordinator;
+pub mod groups;
 pub mod store;
 
 use std::rc::Rc;
