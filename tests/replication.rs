@@ -595,7 +595,16 @@ fn a_follower_with_a_stale_high_watermark_keeps_every_acknowledged_record_when_e
     let (leader, _) = leaders(&bootstrap)[&0].clone();
     assert_eq!(leader, 1, "the first replica of the assignment leads");
     let acknowledged: Vec<String> = (0..5).map(|i| format!("acked-{i}")).collect();
-    for (i, value) in acknowledged.iter().enumerate() {
+    // The first record with acks=1, then wait (bounded) for the followers to have it: their
+    // fetchers take up a new partition only once their fetch in flight (held up to the 20 s
+    // long poll when it finds nothing) returns, as Kafka's do.
+    assert_eq!(produce_one(port(1), &acknowledged[0], 1), (0, 0));
+    wait_until(
+        "the followers fetching the new partition",
+        Duration::from_secs(45),
+        || high_watermark(&bootstrap, 0) == 1,
+    );
+    for (i, value) in acknowledged.iter().enumerate().skip(1) {
         assert_eq!(produce_one(port(1), value, -1), (0, i as i64));
     }
     // At once, well within the followers' 20 s long poll: they have every record but not the
