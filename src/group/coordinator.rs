@@ -56,25 +56,10 @@ impl GroupCoordinator {
     /// MEMBER_ID_REQUIRED handshake).
     pub async fn join(&self, request: JoinRequest) -> JoinOutcome {
         let (start, completions) = self.groups.join(request);
-        let receiver = match start {
-            Start::Answered(outcome) => {
-                self.deliver(completions);
-                return outcome;
-            }
-            Start::Waiting(ticket) => {
-                let (sender, receiver) = local_channel::new_bounded(1);
-                self.waiters
-                    .borrow_mut()
-                    .insert(ticket, Waiter::Join(sender));
-                receiver
-            }
-        };
-        // Registered first: the completions may already hold this request's own answer.
-        self.deliver(completions);
-        receiver
-            .recv()
-            .await
-            .unwrap_or_else(|| JoinOutcome::error(ErrorCode::UnknownMemberId, ""))
+        self.answer(start, completions, Waiter::Join, || {
+            JoinOutcome::error(ErrorCode::UnknownMemberId, "")
+        })
+        .await
     }
 
     /// SyncGroup: the leader's assignments are stored and sent to every member.
@@ -89,6 +74,21 @@ impl GroupCoordinator {
         let (start, completions) =
             self.groups
                 .sync(group_id, generation, member_id, instance_id, assignments);
+        self.answer(start, completions, Waiter::Sync, || {
+            SyncOutcome::error(ErrorCode::UnknownMemberId)
+        })
+        .await
+    }
+
+    /// A request's answer: at once, or once the completion of its ticket arrives (`gone`
+    /// when its group went away without one).
+    async fn answer<T>(
+        &self,
+        start: Start<T>,
+        completions: Vec<Completion>,
+        waiter: fn(LocalSender<T>) -> Waiter,
+        gone: impl FnOnce() -> T,
+    ) -> T {
         let receiver = match start {
             Start::Answered(outcome) => {
                 self.deliver(completions);
@@ -96,17 +96,13 @@ impl GroupCoordinator {
             }
             Start::Waiting(ticket) => {
                 let (sender, receiver) = local_channel::new_bounded(1);
-                self.waiters
-                    .borrow_mut()
-                    .insert(ticket, Waiter::Sync(sender));
+                self.waiters.borrow_mut().insert(ticket, waiter(sender));
                 receiver
             }
         };
+        // Registered first: the completions may already hold this request's own answer.
         self.deliver(completions);
-        receiver
-            .recv()
-            .await
-            .unwrap_or_else(|| SyncOutcome::error(ErrorCode::UnknownMemberId))
+        receiver.recv().await.unwrap_or_else(gone)
     }
 
     /// LeaveGroup for each (member id, instance id); the group rebalances without them.
@@ -126,6 +122,15 @@ impl GroupCoordinator {
     pub fn remove_group(&self, group_id: &str) {
         let completions = self.groups.remove_group(group_id);
         self.deliver(completions);
+    }
+
+    /// Forgets every group (the coordinator is unloaded); returns how many there were.
+    pub fn remove_all(&self) -> usize {
+        let ids = self.groups.group_ids();
+        for id in &ids {
+            self.remove_group(id);
+        }
+        ids.len()
     }
 
     /// Hands each answer to the request waiting under its ticket (gone if its connection

@@ -137,21 +137,8 @@ async fn write_records(
 /// Kafka's `offsets.commit.timeout.ms`.
 const OFFSETS_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Forgets the groups of `__consumer_offsets` partition `partition` (of `count`): this broker
-/// stopped leading it, or is about to load it again as its new leader.
-pub fn unload_partition(coordinator: &GroupCoordinator, partition: i32, count: usize) -> usize {
-    let groups: Vec<String> = coordinator
-        .group_ids()
-        .into_iter()
-        .filter(|g| offsets_partition(g, count) == partition)
-        .collect();
-    for group in &groups {
-        coordinator.remove_group(group);
-    }
-    groups.len()
-}
-
-/// Replays a `__consumer_offsets` partition into the coordinator (at start).
+/// Replays a `__consumer_offsets` partition into its coordinator (when this broker becomes
+/// its leader, at start or later).
 pub async fn load_offsets(coordinator: &GroupCoordinator, log: &Rc<PartitionLog>) -> usize {
     let mut offset = log.log_start_offset();
     let end = log.log_end_offset();

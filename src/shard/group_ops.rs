@@ -9,6 +9,7 @@ use super::Shard;
 use crate::error_code::ErrorCode;
 use crate::group::coordinator::{GroupSummary, JoinOutcome, JoinRequest, SyncOutcome};
 use crate::group::store::{CommittedOffset, OFFSETS_TOPIC};
+use crate::group::GroupCoordinator;
 use crate::group::{offsets_partition, write_group, write_offsets, OffsetToCommit};
 
 pub enum GroupOp {
@@ -86,25 +87,17 @@ impl GroupOp {
     }
 }
 
-/// Whether this shard may answer for `group` now (Kafka's coordinator states): its offsets
-/// partition is led here and loaded. The request may have been routed by another shard whose
-/// metadata is a step ahead of this one's, or may arrive while the partition's groups are
-/// still being read from the log: answering then would miss committed offsets. For ListGroups
-/// (`None`), any partition still loading.
-fn coordinator_ready(shard: &Shard, group: Option<&str>) -> Result<(), ErrorCode> {
-    let loading = shard.loading_offsets.borrow();
-    let Some(group) = group else {
-        return match loading.is_empty() {
-            true => Ok(()),
-            false => Err(ErrorCode::CoordinatorLoadInProgress),
-        };
-    };
+/// The coordinator that may answer for `group` now (Kafka's coordinator states): that of its
+/// offsets partition, led here and loaded. The request may have been routed by another shard
+/// whose metadata is a step ahead of this one's, or may arrive while the partition's groups are
+/// still being read from the log: answering then would miss committed offsets.
+fn coordinator_of(shard: &Shard, group: &str) -> Result<(i32, Rc<GroupCoordinator>), ErrorCode> {
     let tp = offsets_log_tp(shard, group).ok_or(ErrorCode::NotCoordinator)?;
-    if loading.contains(&tp.partition) {
+    if shard.loading_offsets.borrow().contains(&tp.partition) {
         return Err(ErrorCode::CoordinatorLoadInProgress);
     }
-    match shard.log(&tp) {
-        Some(log) if log.is_leader() => Ok(()),
+    match (shard.log(&tp), shard.coordinator(tp.partition)) {
+        (Some(log), Some(coordinator)) if log.is_leader() => Ok((tp.partition, coordinator)),
         _ => Err(ErrorCode::NotCoordinator),
     }
 }
@@ -119,26 +112,50 @@ fn offsets_log_tp(shard: &Shard, group: &str) -> Option<TopicPartition> {
 }
 
 pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
-    if let Err(code) = coordinator_ready(&shard, op.group()) {
-        return GroupReply::Unavailable(code);
-    }
-    let group = match &op {
+    let Some(group) = op.group() else {
+        // ListGroups: every coordinator of this shard; Kafka answers
+        // COORDINATOR_LOAD_IN_PROGRESS while any is loading.
+        if !shard.loading_offsets.borrow().is_empty() {
+            return GroupReply::Unavailable(ErrorCode::CoordinatorLoadInProgress);
+        }
+        let listed = shard
+            .coordinators()
+            .iter()
+            .flat_map(|(_, coordinator)| coordinator.list())
+            .collect();
+        return GroupReply::Listed(listed);
+    };
+    let (partition, coordinator) = match coordinator_of(&shard, group) {
+        Ok(found) => found,
+        Err(code) => return GroupReply::Unavailable(code),
+    };
+    let persist = match &op {
         GroupOp::Join(request) => Some(request.group.clone()),
         GroupOp::Sync { group, .. } | GroupOp::Leave { group, .. } => Some(group.clone()),
         _ => None,
     };
-    let reply = run(&shard, op).await;
-    if let Some(group) = group {
-        persist_groups(&shard, Some(&group)).await;
+    let reply = run(&shard, &coordinator, op).await;
+    if let Some(group) = persist {
+        persist_groups(&shard, partition, &coordinator, Some(&group)).await;
     }
     reply
 }
 
-/// Writes the metadata of groups (all, or `only`) that reached a new Stable or Empty
-/// generation, so that a restarted broker resumes them without a rebalance.
-pub async fn persist_groups(shard: &Rc<Shard>, only: Option<&str>) {
-    for (group, record) in shard.groups.take_unpersisted(only) {
-        let Some(log) = offsets_log_tp(shard, &group).and_then(|tp| shard.log(&tp)) else {
+/// Writes the metadata of `coordinator`'s groups (all, or `only`) that reached a new Stable
+/// or Empty generation to its `__consumer_offsets` partition `partition`, so that a restarted
+/// broker or the next leader resumes them without a rebalance.
+pub async fn persist_groups(
+    shard: &Shard,
+    partition: i32,
+    coordinator: &GroupCoordinator,
+    only: Option<&str>,
+) {
+    let tp = TopicPartition {
+        topic: OFFSETS_TOPIC.to_string(),
+        partition,
+    };
+    for (group, record) in coordinator.take_unpersisted(only) {
+        let Some(log) = shard.log(&tp) else {
             continue;
         };
         if let Err(code) = write_group(&log, &group, Some(&record)).await {
@@ -147,9 +164,7 @@ pub async fn persist_groups(shard: &Rc<Shard>, only: Option<&str>) {
     }
 }
 
-async fn run(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
-    let shard = shard.clone();
-    let groups = &shard.groups;
+async fn run(shard: &Rc<Shard>, groups: &Rc<GroupCoordinator>, op: GroupOp) -> GroupReply {
     match op {
         GroupOp::Join(request) => GroupReply::Joined(groups.join(request).await),
         GroupOp::Sync {
@@ -189,7 +204,8 @@ async fn run(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             offsets,
         } => GroupReply::Codes(
             commit(
-                &shard,
+                shard,
+                groups,
                 &group,
                 generation,
                 &member_id,
@@ -203,9 +219,9 @@ async fn run(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
         }
         GroupOp::Describe { group } => GroupReply::Described(groups.describe(&group)),
         GroupOp::List => GroupReply::Listed(groups.list()),
-        GroupOp::Delete { group } => GroupReply::Code(delete(&shard, &group).await),
+        GroupOp::Delete { group } => GroupReply::Code(delete(shard, groups, &group).await),
         GroupOp::DeleteOffsets { group, partitions } => {
-            match delete_offsets(&shard, &group, &partitions).await {
+            match delete_offsets(shard, groups, &group, &partitions).await {
                 Ok(codes) => GroupReply::Codes(codes),
                 Err(code) => GroupReply::Code(code),
             }
@@ -217,20 +233,18 @@ async fn run(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
 /// of all accepted offsets, then they become visible to OffsetFetch.
 async fn commit(
     shard: &Rc<Shard>,
+    groups: &GroupCoordinator,
     group: &str,
     generation: i32,
     member_id: &str,
     instance_id: Option<&str>,
     offsets: Vec<OffsetToCommit>,
 ) -> Vec<ErrorCode> {
-    if let Err(code) = shard
-        .groups
-        .check_commit(group, generation, member_id, instance_id)
-    {
+    if let Err(code) = groups.check_commit(group, generation, member_id, instance_id) {
         return vec![code; offsets.len()];
     }
     let meta = shard.meta();
-    let max_metadata = shard.groups.config().offset_metadata_max_bytes;
+    let max_metadata = groups.config().offset_metadata_max_bytes;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -267,7 +281,7 @@ async fn commit(
     };
     match written {
         Ok(()) => {
-            shard.groups.apply_offsets(group, accepted);
+            groups.apply_offsets(group, accepted);
             codes
         }
         Err(code) => codes
@@ -277,8 +291,8 @@ async fn commit(
     }
 }
 
-async fn delete(shard: &Rc<Shard>, group: &str) -> ErrorCode {
-    let keys = match shard.groups.check_delete(group) {
+async fn delete(shard: &Rc<Shard>, groups: &GroupCoordinator, group: &str) -> ErrorCode {
+    let keys = match groups.check_delete(group) {
         Ok(keys) => keys,
         Err(code) => return code,
     };
@@ -293,7 +307,7 @@ async fn delete(shard: &Rc<Shard>, group: &str) -> ErrorCode {
     };
     match written {
         Ok(()) => {
-            shard.groups.remove_group(group);
+            groups.remove_group(group);
             tracing::info!(%group, "group deleted");
             ErrorCode::None
         }
@@ -304,10 +318,11 @@ async fn delete(shard: &Rc<Shard>, group: &str) -> ErrorCode {
 /// OffsetDelete: tombstones for the partitions no member subscribes to.
 async fn delete_offsets(
     shard: &Rc<Shard>,
+    groups: &GroupCoordinator,
     group: &str,
     partitions: &[(String, i32)],
 ) -> Result<Vec<ErrorCode>, ErrorCode> {
-    let codes = shard.groups.check_offset_delete(group, partitions)?;
+    let codes = groups.check_offset_delete(group, partitions)?;
     let tombstones: Vec<_> = partitions
         .iter()
         .zip(&codes)
@@ -318,6 +333,6 @@ async fn delete_offsets(
         .and_then(|tp| shard.log(&tp))
         .ok_or(ErrorCode::NotCoordinator)?;
     write_offsets(&log, group, &tombstones).await?;
-    shard.groups.apply_offsets(group, tombstones);
+    groups.apply_offsets(group, tombstones);
     Ok(codes)
 }

@@ -101,8 +101,12 @@ pub struct Shard {
     mesh: Rc<Mesh>,
     controller: Option<Controller>,
     pub fetch_sessions: RefCell<FetchSessions>,
-    /// Coordinator of the groups whose `__consumer_offsets` partitions this shard owns.
-    pub groups: GroupCoordinator,
+    /// The group coordinator of each `__consumer_offsets` partition this shard owns and this
+    /// broker leads, by partition: created, loaded from the log, when leadership comes, and
+    /// dropped when it goes.
+    coordinators: RefCell<BTreeMap<i32, Rc<GroupCoordinator>>>,
+    /// The settings each new group coordinator gets.
+    group_config: crate::group::GroupConfig,
     /// The `__consumer_offsets` partitions whose groups are being loaded from their log: their
     /// groups get COORDINATOR_LOAD_IN_PROGRESS meanwhile (see `group_ops`).
     pub loading_offsets: RefCell<std::collections::BTreeSet<i32>>,
@@ -228,18 +232,15 @@ impl Shard {
         let offsets_topic = log.topic() == crate::group::store::OFFSETS_TOPIC;
         if partition.leader == me {
             let led = log.lead(partition.isr.iter().copied().filter(|b| *b != me).collect());
-            if offsets_topic && !led {
+            // A log just opened leads by default: without a coordinator yet, it loads too.
+            if offsets_topic && (!led || self.coordinator(log.partition()).is_none()) {
                 self.load_coordinator_partition(log).await;
             }
             return;
         }
         let previous = log.follow(partition.leader);
-        if offsets_topic && matches!(previous, ReplicaRole::Leader { .. }) {
-            let count = self.offsets_partition_count();
-            let unloaded = crate::group::unload_partition(&self.groups, log.partition(), count);
-            if unloaded > 0 {
-                tracing::info!(partition = log.partition(), groups = unloaded, "no longer the coordinator of these groups: their offsets partition has a new leader");
-            }
+        if offsets_topic {
+            self.unload_coordinator_partition(log.partition());
         }
         let same_leader = previous
             == ReplicaRole::Follower {
@@ -486,49 +487,52 @@ impl Shard {
     /// coordinator of its groups, loading their metadata and committed offsets from the log
     /// (replicated from the previous coordinator) in place of whatever it knew before.
     async fn load_coordinator_partition(&self, log: &Rc<PartitionLog>) {
-        let count = self.offsets_partition_count();
-        crate::group::unload_partition(&self.groups, log.partition(), count);
-        self.loading_offsets.borrow_mut().insert(log.partition());
-        let loaded = crate::group::load_offsets(&self.groups, log).await;
-        self.loading_offsets.borrow_mut().remove(&log.partition());
+        let partition = log.partition();
+        self.unload_coordinator_partition(partition);
+        self.loading_offsets.borrow_mut().insert(partition);
+        let coordinator = Rc::new(GroupCoordinator::new(self.group_config.clone()));
+        let loaded = crate::group::load_offsets(&coordinator, log).await;
+        self.loading_offsets.borrow_mut().remove(&partition);
+        // Leadership may have moved on while the log was read.
+        if !log.is_leader() {
+            return;
+        }
+        self.coordinators
+            .borrow_mut()
+            .insert(partition, coordinator);
         tracing::info!(
-            partition = log.partition(),
+            partition,
             records = loaded,
             "now the coordinator of this offsets partition's groups: loaded from the log"
         );
     }
 
-    fn offsets_partition_count(&self) -> usize {
-        self.meta
-            .borrow()
-            .topics
-            .get(crate::group::store::OFFSETS_TOPIC)
-            .map_or(0, |t| t.partitions.len())
-    }
-
-    /// Loads the committed offsets of the `__consumer_offsets` partitions this shard owns.
-    async fn load_group_offsets(&self) {
-        let logs: Vec<_> = self
-            .all_logs()
-            .into_iter()
-            // Only the partitions this broker leads: a follower's copy is not its groups'.
-            .filter(|log| log.topic() == crate::group::store::OFFSETS_TOPIC && log.is_leader())
-            .collect();
-        self.loading_offsets
-            .borrow_mut()
-            .extend(logs.iter().map(|log| log.partition()));
-        let mut loaded = 0;
-        for log in &logs {
-            loaded += crate::group::load_offsets(&self.groups, log).await;
-            self.loading_offsets.borrow_mut().remove(&log.partition());
-        }
-        if loaded > 0 {
+    /// This broker no longer leads `__consumer_offsets` partition `partition`: its groups'
+    /// coordinator goes, answering their waiting joins and syncs.
+    fn unload_coordinator_partition(&self, partition: i32) {
+        let Some(coordinator) = self.coordinators.borrow_mut().remove(&partition) else {
+            return;
+        };
+        let unloaded = coordinator.remove_all();
+        if unloaded > 0 {
             tracing::info!(
-                shard = self.id,
-                records = loaded,
-                "loaded committed offsets"
+                partition,
+                groups = unloaded,
+                "no longer the coordinator of these groups: their offsets partition has a new leader"
             );
         }
+    }
+
+    /// The group coordinator of `__consumer_offsets` partition `partition`, when this shard
+    /// has it (it owns the partition, this broker leads it, and its groups are loaded).
+    pub fn coordinator(&self, partition: i32) -> Option<Rc<GroupCoordinator>> {
+        self.coordinators.borrow().get(&partition).cloned()
+    }
+
+    /// Every group coordinator of this shard, by `__consumer_offsets` partition.
+    pub fn coordinators(&self) -> Vec<(i32, Rc<GroupCoordinator>)> {
+        let coordinators = self.coordinators.borrow();
+        coordinators.iter().map(|(p, c)| (*p, c.clone())).collect()
     }
 
     /// This shard's metric samples, with the offsets of the logs it owns.

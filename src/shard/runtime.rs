@@ -19,7 +19,6 @@ use crate::clock::SystemClock;
 use crate::config::BrokerConfig;
 use crate::config::TopicConfigs;
 use crate::group::store::OFFSETS_TOPIC;
-use crate::group::GroupCoordinator;
 use crate::log::{blocking, LogDir};
 use crate::metadata::{
     self, ClusterMeta, MetadataError, MetadataSource, PartitionMeta, QuorumSnapshot, TopicMeta,
@@ -218,7 +217,8 @@ async fn run_shard(
         mesh: mesh.clone(),
         controller,
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
-        groups: GroupCoordinator::new(config_group),
+        coordinators: Default::default(),
+        group_config: config_group,
         loading_offsets: Default::default(),
         replication_queue,
         metrics: Default::default(),
@@ -235,7 +235,6 @@ async fn run_shard(
     if id == 0 {
         start_controller(&shard).await?;
     }
-    shard.load_group_offsets().await;
     // Every shard opens its partitions before any listens: a client routed to any shard finds
     // every partition open. (A blocking wait is harmless here: nothing is served yet.)
     barrier.wait();
@@ -519,9 +518,11 @@ async fn wait_broker_ready(shard: usize) -> bool {
 async fn group_tick_loop(shard: Rc<Shard>) {
     loop {
         glommio::timer::sleep(Duration::from_millis(100)).await;
-        shard.groups.tick();
-        // Groups that went Empty (members expired) are persisted as such.
-        super::group_ops::persist_groups(&shard, None).await;
+        for (partition, coordinator) in shard.coordinators() {
+            coordinator.tick();
+            // Groups that went Empty (members expired) are persisted as such.
+            super::group_ops::persist_groups(&shard, partition, &coordinator, None).await;
+        }
     }
 }
 
