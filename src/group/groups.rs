@@ -1136,24 +1136,26 @@ mod tests {
         }
     }
 
-    fn joined(completions: &[Completion], ticket: Ticket) -> &JoinOutcome {
+    fn answer(completions: &[Completion], ticket: Ticket) -> &Answer {
         completions
             .iter()
-            .find_map(|c| match &c.answer {
-                Answer::Join(outcome) if c.ticket == ticket => Some(outcome),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no join answer for ticket {ticket}: {completions:?}"))
+            .find(|c| c.ticket == ticket)
+            .map(|c| &c.answer)
+            .unwrap_or_else(|| panic!("no answer for ticket {ticket}: {completions:?}"))
+    }
+
+    fn joined(completions: &[Completion], ticket: Ticket) -> &JoinOutcome {
+        match answer(completions, ticket) {
+            Answer::Join(outcome) => outcome,
+            other => panic!("not a join answer: {other:?}"),
+        }
     }
 
     fn synced(completions: &[Completion], ticket: Ticket) -> &SyncOutcome {
-        completions
-            .iter()
-            .find_map(|c| match &c.answer {
-                Answer::Sync(outcome) if c.ticket == ticket => Some(outcome),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no sync answer for ticket {ticket}: {completions:?}"))
+        match answer(completions, ticket) {
+            Answer::Sync(outcome) => outcome,
+            other => panic!("not a sync answer: {other:?}"),
+        }
     }
 
     /// One member forms the group; a second one joins, the first rejoins, and both are answered
