@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Kafka clients the integration tests drive, other than librdkafka (which the
-# `rdkafka` dev-dependency builds): Debian's kcat (librdkafka 2.0) and kafka-python, pinned in
-# tests/python/requirements.txt, into a virtualenv under target/. Idempotent and quick when
-# everything is already there.
+# Installs what the integration tests need beyond cargo: the Kafka clients other than
+# librdkafka (which the `rdkafka` dev-dependency builds), Debian's kcat (librdkafka 2.0) and
+# kafka-python, pinned in tests/python/requirements.txt, into a virtualenv under target/; and
+# nftables for the fault tests. Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v kcat >/dev/null 2>&1; then
-    echo "installing kcat (Debian package)" >&2
+# kcat (a client), and for the fault tests (tests/faults.rs) nftables and iproute2: links
+# between nodes are cut with nft rules inside a private network namespace.
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing ${missing[*]} (Debian packages)" >&2
     sudo_cmd=()
     if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
     "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq kcat >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 venv=target/test-python

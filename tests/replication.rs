@@ -69,18 +69,7 @@ fn produce_one(port: u16, value: &str, acks: i16) -> (i16, i64) {
 
 /// `produce_one` to a broker at `address` (host:port).
 fn produce_one_at(address: &str, value: &str, acks: i16) -> (i16, i64) {
-    use support::wire::{produce_request, Wire};
-    use weir::record::{BatchBuilder, NewRecord};
-    let mut builder = BatchBuilder::new();
-    builder.push(NewRecord {
-        key: Some(b"k"),
-        value: Some(value.as_bytes()),
-        timestamp_ms: 1_700_000_000_000,
-    });
-    let mut wire = Wire::connect(address);
-    let response = wire.request(9, &produce_request(TOPIC, 0, builder.build(), acks));
-    let p = &response.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    support::wire::produce_value(address, TOPIC, value, acks)
 }
 
 /// partition → (leader, ISR) as librdkafka sees them.
@@ -117,31 +106,9 @@ fn high_watermark(bootstrap: &str, partition: i32) -> i64 {
         .1
 }
 
-/// The batches a replica stored below `end`, as their bytes, read from its segment files.
+/// The batches a replica stored below `end` in partition `partition` of the topic.
 fn stored_batches(data_dir: &Path, partition: i32, end: i64) -> Vec<u8> {
-    let dir = data_dir.join(format!("{TOPIC}-{partition}"));
-    let mut segments: Vec<_> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    segments.sort();
-    let mut out = Vec::new();
-    for path in segments {
-        let bytes = bytes::Bytes::from(std::fs::read(&path).expect("read segment"));
-        for batch in weir::record::split_batches(bytes) {
-            // Preallocated space past the data reads as an invalid batch: the data ends there.
-            let Ok(batch) = batch else { break };
-            if batch.batch_length() <= 0 || batch.base_offset() >= end {
-                break;
-            }
-            out.extend_from_slice(batch.as_bytes());
-        }
-    }
-    out
+    support::cluster::stored_batches(data_dir, TOPIC, partition, end)
 }
 
 /// Kills a partition's leader while an idempotent `acks=all` producer runs, brings it back as

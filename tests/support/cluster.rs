@@ -306,3 +306,31 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// The batches a replica stored below `end` in `topic`-`partition`, as their bytes, read from
+/// its segment files under `data_dir` (to compare replicas byte for byte).
+pub fn stored_batches(data_dir: &Path, topic: &str, partition: i32, end: i64) -> Vec<u8> {
+    let dir = data_dir.join(format!("{topic}-{partition}"));
+    let mut segments: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    segments.sort();
+    let mut out = Vec::new();
+    for path in segments {
+        let bytes = bytes::Bytes::from(std::fs::read(&path).expect("read segment"));
+        for batch in weir::record::split_batches(bytes) {
+            // Preallocated space past the data reads as an invalid batch: the data ends there.
+            let Ok(batch) = batch else { break };
+            if batch.batch_length() <= 0 || batch.base_offset() >= end {
+                break;
+            }
+            out.extend_from_slice(batch.as_bytes());
+        }
+    }
+    out
+}

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod cluster;
 pub mod kafka;
 pub mod load;
+pub mod netns;
 pub mod python;
 pub mod wire;
 

@@ -181,3 +181,19 @@ pub fn stored_codecs(
         })
         .collect()
 }
+
+/// Produces one record (key "k", `value`) to partition 0 of `topic` at the broker at
+/// `address` (host:port) with `acks`: (error code, base offset).
+pub fn produce_value(address: &str, topic: &str, value: &str, acks: i16) -> (i16, i64) {
+    use weir::record::{BatchBuilder, NewRecord};
+    let mut builder = BatchBuilder::new();
+    builder.push(NewRecord {
+        key: Some(b"k"),
+        value: Some(value.as_bytes()),
+        timestamp_ms: 1_700_000_000_000,
+    });
+    let mut wire = Wire::connect(address);
+    let response = wire.request(9, &produce_request(topic, 0, builder.build(), acks));
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
