@@ -508,3 +508,48 @@ fn tail_reads_come_from_memory_and_equal_the_disk_copy() {
         assert_eq!(stored.len(), 50);
     });
 }
+
+/// The leader epoch cache through real files: a leader's epoch starts at its log end and its
+/// batches carry it; the `leader-epoch-checkpoint` is Kafka's text and survives a reopen; a
+/// follower's cut drops the epochs past it, even when nothing is cut (an epoch this broker
+/// started as leader without appending anything: Kafka's `truncateTo` does the same, or the
+/// follower would name that epoch to its leader forever).
+#[test]
+fn leader_epochs_follow_appends_leaderships_and_cuts() {
+    let dir = data_dir();
+    run(move || async move {
+        let log = open_log(dir.path(), LogConfig::default(), system_clock()).await;
+        log.set_leader_epoch(3);
+        log.lead(Vec::new());
+        log.append(numbered_batch(0, 4, 10)).unwrap();
+        log.wait_for(4, Durability::Written).await.unwrap();
+        log.set_leader_epoch(5);
+        log.lead(Vec::new());
+        log.append(numbered_batch(1, 2, 10)).unwrap();
+        log.wait_for(6, Durability::Written).await.unwrap();
+        assert_eq!(log.epoch_starts(), vec![(3, 0), (5, 4)]);
+        let stored = log.read(4, 1 << 20).await.unwrap().batches().unwrap();
+        assert_eq!(stored[0].partition_leader_epoch(), 5);
+        assert_eq!(log.end_offset_for_epoch(3), (3, 4));
+        assert_eq!(log.end_offset_for_epoch(4), (3, 4));
+        log.close().await.unwrap();
+        drop(log);
+        let checkpoint =
+            std::fs::read_to_string(dir.path().join("events-0/leader-epoch-checkpoint"))
+                .expect("checkpoint");
+        assert_eq!(checkpoint, "0\n2\n3 0\n5 4\n");
+
+        let log = open_log(dir.path(), LogConfig::default(), system_clock()).await;
+        assert_eq!(log.epoch_starts(), vec![(3, 0), (5, 4)]);
+        // Leader of epoch 7 for a moment, nothing appended; then a follower again.
+        log.set_leader_epoch(7);
+        log.lead(Vec::new());
+        assert_eq!(log.epoch_starts(), vec![(3, 0), (5, 4), (7, 6)]);
+        log.follow(2);
+        assert_eq!(log.truncate_to(6).await.unwrap(), 6);
+        assert_eq!(log.epoch_starts(), vec![(3, 0), (5, 4)]);
+        assert_eq!(log.truncate_to(4).await.unwrap(), 4);
+        assert_eq!(log.epoch_starts(), vec![(3, 0)]);
+        log.close().await.unwrap();
+    });
+}

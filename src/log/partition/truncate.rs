@@ -16,6 +16,13 @@ impl PartitionLog {
             (state.log_start_offset, state.log_end_offset)
         };
         if offset >= log_end {
+            // Nothing to cut, but an epoch may begin at the log end with no batch of it (this
+            // broker led briefly and appended nothing): a leader that never had that epoch
+            // says the logs diverge there, so the entry goes, as Kafka's `truncateTo` does;
+            // otherwise the next fetch would name it again.
+            self.state
+                .borrow_mut()
+                .change_epochs(|e| e.truncate_from_end(log_end));
             return Ok(log_end);
         }
         if offset <= log_start {
