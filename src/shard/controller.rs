@@ -422,13 +422,23 @@ impl Shard {
 
     /// Sends a Kafka request to the active controller and returns its response.
     async fn forward_to_controller(&self, request: &[u8]) -> Result<bytes::Bytes, ErrorCode> {
+        self.forward_to_controller_within(request, PROPOSE_TIMEOUT)
+            .await
+    }
+
+    /// `forward_to_controller`, giving up after `timeout`.
+    async fn forward_to_controller_within(
+        &self,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<bytes::Bytes, ErrorCode> {
         let controller = self.controller().ok_or(ErrorCode::NotController)?;
         let leader = controller.quorum.leader().ok_or(ErrorCode::NotController)?;
         let peer = controller
             .quorum
             .peer(leader)
             .ok_or(ErrorCode::NotController)?;
-        peer.call(request, PROPOSE_TIMEOUT).await.map_err(|e| {
+        peer.call(request, timeout).await.map_err(|e| {
             tracing::debug!(error = %e, "forward to the active controller failed");
             ErrorCode::NotController
         })
@@ -760,6 +770,16 @@ impl Shard {
         }
     }
 
+    /// How long a registration or heartbeat waits for the controller it was sent to: half the
+    /// session, so that when that controller is cut off (or was replaced) the next attempt,
+    /// to the controller known by then, still lands within the session. A heartbeat waiting
+    /// the whole proposal timeout on an unreachable controller let every broker's session
+    /// lapse at its successor (found by tests/faults.rs).
+    fn lifecycle_call_timeout(&self) -> Duration {
+        let session = Duration::from_millis(self.config.cluster.session_timeout_ms);
+        (session / 2).max(Duration::from_millis(100))
+    }
+
     async fn register_self(&self, controller: &Controller) -> Result<i64, ErrorCode> {
         let registration = Registration {
             id: self.config.broker_id,
@@ -773,7 +793,9 @@ impl Shard {
             return self.register_broker(registration).await;
         }
         let request = crate::protocol::broker_registration_request(&registration);
-        let response = self.forward_to_controller(&request).await?;
+        let response = self
+            .forward_to_controller_within(&request, self.lifecycle_call_timeout())
+            .await?;
         crate::protocol::broker_registration_response(&response)
     }
 
@@ -795,7 +817,9 @@ impl Shard {
             offset,
             shutting_down,
         );
-        let response = self.forward_to_controller(&request).await?;
+        let response = self
+            .forward_to_controller_within(&request, self.lifecycle_call_timeout())
+            .await?;
         crate::protocol::broker_heartbeat_response(&response)
     }
 }
