@@ -205,7 +205,7 @@ async fn scan_and_cut(
     interval: u64,
     gaps_allowed: bool,
     producers: &mut ProducerStates,
-    leader_epochs: &mut LeaderEpochCache,
+    leader_epochs: Option<&mut LeaderEpochCache>,
 ) -> Result<bool, LogError> {
     let mut scan = scan_segment(
         file.clone(),
@@ -232,9 +232,11 @@ async fn scan_and_cut(
         truncate_and_sync(&file, &seg.log_path, valid_end).await?;
     }
     // Kafka's segment recovery adds each batch's epoch that is newer than the cache's latest.
-    for (epoch, start) in std::mem::take(&mut scan.epoch_starts) {
-        if leader_epochs.latest().is_none_or(|l| epoch > l.epoch) {
-            leader_epochs.assign(epoch, start);
+    if let Some(leader_epochs) = leader_epochs {
+        for (epoch, start) in std::mem::take(&mut scan.epoch_starts) {
+            if leader_epochs.latest().is_none_or(|l| epoch > l.epoch) {
+                leader_epochs.assign(epoch, start);
+            }
         }
     }
     seg.apply_scan(scan);
@@ -321,7 +323,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
             interval,
             gaps_allowed,
             &mut producers,
-            &mut leader_epochs,
+            Some(&mut leader_epochs),
         )
         .await?;
         if !is_last && corrupt {
@@ -460,7 +462,7 @@ pub(crate) async fn truncate_active(log: &PartitionLog, offset: i64) -> Result<i
         gaps_allowed,
         &mut producers,
         // The log's own cache is cut by the caller; what this rescan finds is already in it.
-        &mut LeaderEpochCache::default(),
+        None,
     )
     .await?;
     log.replace_producer_states(producers);

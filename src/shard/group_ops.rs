@@ -4,13 +4,13 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::ops::TopicPartition;
 use super::Shard;
 use crate::error_code::ErrorCode;
 use crate::group::coordinator::{GroupSummary, JoinOutcome, JoinRequest, SyncOutcome};
 use crate::group::store::{CommittedOffset, OFFSETS_TOPIC};
 use crate::group::GroupCoordinator;
 use crate::group::{offsets_partition, write_group, write_offsets, OffsetToCommit};
+use crate::log::PartitionLog;
 
 pub enum GroupOp {
     Join(JoinRequest),
@@ -91,24 +91,29 @@ impl GroupOp {
 /// offsets partition, led here and loaded. The request may have been routed by another shard
 /// whose metadata is a step ahead of this one's, or may arrive while the partition's groups are
 /// still being read from the log: answering then would miss committed offsets.
-fn coordinator_of(shard: &Shard, group: &str) -> Result<(i32, Rc<GroupCoordinator>), ErrorCode> {
-    let tp = offsets_log_tp(shard, group).ok_or(ErrorCode::NotCoordinator)?;
-    if shard.loading_offsets.borrow().contains(&tp.partition) {
+fn coordinator_of(shard: &Shard, group: &str) -> Result<Coordinator, ErrorCode> {
+    let count = shard
+        .meta()
+        .topics
+        .get(OFFSETS_TOPIC)
+        .map(|t| t.partitions.len())
+        .ok_or(ErrorCode::NotCoordinator)?;
+    let partition = offsets_partition(group, count);
+    if shard.loading_offsets.borrow().contains(&partition) {
         return Err(ErrorCode::CoordinatorLoadInProgress);
     }
-    match (shard.log(&tp), shard.coordinator(tp.partition)) {
-        (Some(log), Some(coordinator)) if log.is_leader() => Ok((tp.partition, coordinator)),
+    match shard.coordinator(partition) {
+        Some(coordinator) if coordinator.log.is_leader() => Ok(coordinator),
         _ => Err(ErrorCode::NotCoordinator),
     }
 }
 
-fn offsets_log_tp(shard: &Shard, group: &str) -> Option<TopicPartition> {
-    let meta = shard.meta();
-    let count = meta.topics.get(OFFSETS_TOPIC)?.partitions.len();
-    Some(TopicPartition {
-        topic: OFFSETS_TOPIC.to_string(),
-        partition: offsets_partition(group, count),
-    })
+/// The group coordinator of one `__consumer_offsets` partition and that partition's log, which
+/// it loads from and writes to.
+#[derive(Clone)]
+pub struct Coordinator {
+    pub log: Rc<PartitionLog>,
+    pub groups: Rc<GroupCoordinator>,
 }
 
 pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
@@ -121,11 +126,11 @@ pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
         let listed = shard
             .coordinators()
             .iter()
-            .flat_map(|(_, coordinator)| coordinator.list())
+            .flat_map(|coordinator| coordinator.groups.list())
             .collect();
         return GroupReply::Listed(listed);
     };
-    let (partition, coordinator) = match coordinator_of(&shard, group) {
+    let coordinator = match coordinator_of(&shard, group) {
         Ok(found) => found,
         Err(code) => return GroupReply::Unavailable(code),
     };
@@ -136,35 +141,24 @@ pub async fn execute(shard: Rc<Shard>, op: GroupOp) -> GroupReply {
     };
     let reply = run(&shard, &coordinator, op).await;
     if let Some(group) = persist {
-        persist_groups(&shard, partition, &coordinator, Some(&group)).await;
+        persist_groups(&coordinator, Some(&group)).await;
     }
     reply
 }
 
-/// Writes the metadata of `coordinator`'s groups (all, or `only`) that reached a new Stable
-/// or Empty generation to its `__consumer_offsets` partition `partition`, so that a restarted
-/// broker or the next leader resumes them without a rebalance.
-pub async fn persist_groups(
-    shard: &Shard,
-    partition: i32,
-    coordinator: &GroupCoordinator,
-    only: Option<&str>,
-) {
-    let tp = TopicPartition {
-        topic: OFFSETS_TOPIC.to_string(),
-        partition,
-    };
-    for (group, record) in coordinator.take_unpersisted(only) {
-        let Some(log) = shard.log(&tp) else {
-            continue;
-        };
-        if let Err(code) = write_group(&log, &group, Some(&record)).await {
+/// Writes the metadata of the coordinator's groups (all, or `only`) that reached a new Stable
+/// or Empty generation to its `__consumer_offsets` partition, so that a restarted broker or the
+/// next leader resumes them without a rebalance.
+pub async fn persist_groups(coordinator: &Coordinator, only: Option<&str>) {
+    for (group, record) in coordinator.groups.take_unpersisted(only) {
+        if let Err(code) = write_group(&coordinator.log, &group, Some(&record)).await {
             tracing::error!(%group, error = %code, "group metadata not persisted");
         }
     }
 }
 
-async fn run(shard: &Rc<Shard>, groups: &Rc<GroupCoordinator>, op: GroupOp) -> GroupReply {
+async fn run(shard: &Rc<Shard>, coordinator: &Coordinator, op: GroupOp) -> GroupReply {
+    let groups = &coordinator.groups;
     match op {
         GroupOp::Join(request) => GroupReply::Joined(groups.join(request).await),
         GroupOp::Sync {
@@ -205,7 +199,7 @@ async fn run(shard: &Rc<Shard>, groups: &Rc<GroupCoordinator>, op: GroupOp) -> G
         } => GroupReply::Codes(
             commit(
                 shard,
-                groups,
+                coordinator,
                 &group,
                 generation,
                 &member_id,
@@ -219,9 +213,9 @@ async fn run(shard: &Rc<Shard>, groups: &Rc<GroupCoordinator>, op: GroupOp) -> G
         }
         GroupOp::Describe { group } => GroupReply::Described(groups.describe(&group)),
         GroupOp::List => GroupReply::Listed(groups.list()),
-        GroupOp::Delete { group } => GroupReply::Code(delete(shard, groups, &group).await),
+        GroupOp::Delete { group } => GroupReply::Code(delete(coordinator, &group).await),
         GroupOp::DeleteOffsets { group, partitions } => {
-            match delete_offsets(shard, groups, &group, &partitions).await {
+            match delete_offsets(coordinator, &group, &partitions).await {
                 Ok(codes) => GroupReply::Codes(codes),
                 Err(code) => GroupReply::Code(code),
             }
@@ -233,13 +227,14 @@ async fn run(shard: &Rc<Shard>, groups: &Rc<GroupCoordinator>, op: GroupOp) -> G
 /// of all accepted offsets, then they become visible to OffsetFetch.
 async fn commit(
     shard: &Rc<Shard>,
-    groups: &GroupCoordinator,
+    coordinator: &Coordinator,
     group: &str,
     generation: i32,
     member_id: &str,
     instance_id: Option<&str>,
     offsets: Vec<OffsetToCommit>,
 ) -> Vec<ErrorCode> {
+    let groups = &coordinator.groups;
     if let Err(code) = groups.check_commit(group, generation, member_id, instance_id) {
         return vec![code; offsets.len()];
     }
@@ -274,12 +269,7 @@ async fn commit(
         };
         codes.push(code);
     }
-    let log = offsets_log_tp(shard, group).and_then(|tp| shard.log(&tp));
-    let written = match log {
-        Some(log) => write_offsets(&log, group, &accepted).await,
-        None => Err(ErrorCode::NotCoordinator),
-    };
-    match written {
+    match write_offsets(&coordinator.log, group, &accepted).await {
         Ok(()) => {
             groups.apply_offsets(group, accepted);
             codes
@@ -291,19 +281,16 @@ async fn commit(
     }
 }
 
-async fn delete(shard: &Rc<Shard>, groups: &GroupCoordinator, group: &str) -> ErrorCode {
+async fn delete(coordinator: &Coordinator, group: &str) -> ErrorCode {
+    let (log, groups) = (&coordinator.log, &coordinator.groups);
     let keys = match groups.check_delete(group) {
         Ok(keys) => keys,
         Err(code) => return code,
     };
     let tombstones: Vec<_> = keys.into_iter().map(|k| (k, None)).collect();
-    let log = offsets_log_tp(shard, group).and_then(|tp| shard.log(&tp));
-    let written = match log {
-        Some(log) => match write_offsets(&log, group, &tombstones).await {
-            Ok(()) => write_group(&log, group, None).await,
-            Err(code) => Err(code),
-        },
-        None => Err(ErrorCode::NotCoordinator),
+    let written = match write_offsets(log, group, &tombstones).await {
+        Ok(()) => write_group(log, group, None).await,
+        Err(code) => Err(code),
     };
     match written {
         Ok(()) => {
@@ -317,11 +304,11 @@ async fn delete(shard: &Rc<Shard>, groups: &GroupCoordinator, group: &str) -> Er
 
 /// OffsetDelete: tombstones for the partitions no member subscribes to.
 async fn delete_offsets(
-    shard: &Rc<Shard>,
-    groups: &GroupCoordinator,
+    coordinator: &Coordinator,
     group: &str,
     partitions: &[(String, i32)],
 ) -> Result<Vec<ErrorCode>, ErrorCode> {
+    let groups = &coordinator.groups;
     let codes = groups.check_offset_delete(group, partitions)?;
     let tombstones: Vec<_> = partitions
         .iter()
@@ -329,10 +316,7 @@ async fn delete_offsets(
         .filter(|(_, code)| **code == ErrorCode::None)
         .map(|(tp, _)| (tp.clone(), None))
         .collect();
-    let log = offsets_log_tp(shard, group)
-        .and_then(|tp| shard.log(&tp))
-        .ok_or(ErrorCode::NotCoordinator)?;
-    write_offsets(&log, group, &tombstones).await?;
+    write_offsets(&coordinator.log, group, &tombstones).await?;
     groups.apply_offsets(group, tombstones);
     Ok(codes)
 }

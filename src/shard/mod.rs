@@ -104,7 +104,7 @@ pub struct Shard {
     /// The group coordinator of each `__consumer_offsets` partition this shard owns and this
     /// broker leads, by partition: created, loaded from the log, when leadership comes, and
     /// dropped when it goes.
-    coordinators: RefCell<BTreeMap<i32, Rc<GroupCoordinator>>>,
+    coordinators: RefCell<BTreeMap<i32, group_ops::Coordinator>>,
     /// The settings each new group coordinator gets.
     group_config: crate::group::GroupConfig,
     /// The `__consumer_offsets` partitions whose groups are being loaded from their log: their
@@ -228,6 +228,8 @@ impl Shard {
     /// first scenario). A log without epochs (written before Weir kept them) is cut to its
     /// high watermark, as Kafka did before KIP-101, then fetched again.
     async fn take_role(&self, log: &Rc<PartitionLog>, partition: &PartitionMeta) {
+        // A new leader epoch (a leadership change) stamps the batches appended from now on.
+        log.set_leader_epoch(partition.leader_epoch);
         let me = self.config.broker_id;
         let offsets_topic = log.topic() == crate::group::store::OFFSETS_TOPIC;
         if partition.leader == me {
@@ -298,18 +300,13 @@ impl Shard {
             .cloned()
     }
 
+    /// The log holds the partition's leader epoch (set from the metadata as it is applied):
+    /// no metadata lookup on every read.
     fn offsets_of(&self, log: &PartitionLog) -> PartitionOffsets {
-        let leader_epoch = self
-            .meta
-            .borrow()
-            .topics
-            .get(log.topic())
-            .and_then(|t| t.partition(log.partition()))
-            .map_or(0, |p| p.leader_epoch);
         PartitionOffsets {
             log_start_offset: log.log_start_offset(),
             high_watermark: log.high_watermark(),
-            leader_epoch,
+            leader_epoch: log.leader_epoch(),
         }
     }
 
@@ -383,8 +380,6 @@ impl Shard {
                     .filter(|t| t.id == topic.id)
                     .and_then(|t| t.partitions.get(&index).cloned());
                 if let Some(log) = open {
-                    // A new leader epoch (a leadership change) stamps the batches appended now.
-                    log.set_leader_epoch(partition.leader_epoch);
                     self.take_role(&log, partition).await;
                     // AlterConfigs: Kafka applies topic configs to live logs without a restart.
                     let changed = self
@@ -415,7 +410,6 @@ impl Shard {
                 .await
                 {
                     Ok(log) => {
-                        log.set_leader_epoch(partition.leader_epoch);
                         self.take_role(&log, partition).await;
                         self.logs
                             .borrow_mut()
@@ -497,9 +491,13 @@ impl Shard {
         if !log.is_leader() {
             return;
         }
-        self.coordinators
-            .borrow_mut()
-            .insert(partition, coordinator);
+        self.coordinators.borrow_mut().insert(
+            partition,
+            group_ops::Coordinator {
+                log: log.clone(),
+                groups: coordinator,
+            },
+        );
         tracing::info!(
             partition,
             records = loaded,
@@ -513,7 +511,7 @@ impl Shard {
         let Some(coordinator) = self.coordinators.borrow_mut().remove(&partition) else {
             return;
         };
-        let unloaded = coordinator.remove_all();
+        let unloaded = coordinator.groups.remove_all();
         if unloaded > 0 {
             tracing::info!(
                 partition,
@@ -525,14 +523,13 @@ impl Shard {
 
     /// The group coordinator of `__consumer_offsets` partition `partition`, when this shard
     /// has it (it owns the partition, this broker leads it, and its groups are loaded).
-    pub fn coordinator(&self, partition: i32) -> Option<Rc<GroupCoordinator>> {
+    pub fn coordinator(&self, partition: i32) -> Option<group_ops::Coordinator> {
         self.coordinators.borrow().get(&partition).cloned()
     }
 
-    /// Every group coordinator of this shard, by `__consumer_offsets` partition.
-    pub fn coordinators(&self) -> Vec<(i32, Rc<GroupCoordinator>)> {
-        let coordinators = self.coordinators.borrow();
-        coordinators.iter().map(|(p, c)| (*p, c.clone())).collect()
+    /// Every group coordinator of this shard.
+    pub fn coordinators(&self) -> Vec<group_ops::Coordinator> {
+        self.coordinators.borrow().values().cloned().collect()
     }
 
     /// This shard's metric samples, with the offsets of the logs it owns.

@@ -518,10 +518,10 @@ async fn wait_broker_ready(shard: usize) -> bool {
 async fn group_tick_loop(shard: Rc<Shard>) {
     loop {
         glommio::timer::sleep(Duration::from_millis(100)).await;
-        for (partition, coordinator) in shard.coordinators() {
-            coordinator.tick();
+        for coordinator in shard.coordinators() {
+            coordinator.groups.tick();
             // Groups that went Empty (members expired) are persisted as such.
-            super::group_ops::persist_groups(&shard, partition, &coordinator, None).await;
+            super::group_ops::persist_groups(&coordinator, None).await;
         }
     }
 }
