@@ -77,6 +77,7 @@ fn acknowledged_records_and_commits_survive_sigkill_under_load() {
         std::thread::sleep(kill_after);
         broker.kill();
         let outcome = producer.stop_now();
+        assert_eq!(outcome.fatal, None, "the idempotent producer failed");
         eprintln!(
             "cycle {cycle}: killed {kill_after:?} after the first ack: {} sent, {} acknowledged",
             outcome.sent,

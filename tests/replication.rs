@@ -168,6 +168,7 @@ fn killing_the_leader_under_acks_all_load_loses_and_doubles_nothing() {
         load.acked() > acked_after_restarts + 500
     });
     let outcome = load.finish();
+    assert_eq!(outcome.fatal, None, "the idempotent producer failed");
     assert!(
         outcome.failures.is_empty(),
         "{} records failed: {:?}",

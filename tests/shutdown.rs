@@ -32,6 +32,7 @@ fn sigterm_under_acks_all_load_keeps_every_ack_and_needs_no_recovery_scan() {
 
     let took = broker.terminate();
     let outcome = producer.stop_now();
+    assert_eq!(outcome.fatal, None, "the idempotent producer failed");
     assert!(took < Duration::from_secs(10), "SIGTERM took {took:?}");
     let log = broker.log();
     assert!(log.contains("logs flushed and closed"), "{log}");

@@ -65,11 +65,26 @@ impl Cluster {
     /// Controller-only nodes 101, 102, ... and broker-only nodes 1, 2, ...; the first broker
     /// finds the controllers through `controller.quorum.bootstrap.servers`.
     pub fn start_separate(controllers: usize, brokers: usize, overrides: &[String]) -> Cluster {
-        let nodes = (1..=controllers as i32)
+        let nodes = Self::separate_roles(controllers, brokers);
+        Self::start_nodes(nodes, overrides, |_| "127.0.0.1".to_string())
+    }
+
+    /// Like [`Cluster::start_separate`], with node `id` on its own loopback address
+    /// 127.0.0.{10 + id} (brokers .11, .12, ...; controllers .111, .112, ...).
+    pub fn start_separate_at_own_addresses(
+        controllers: usize,
+        brokers: usize,
+        overrides: &[String],
+    ) -> Cluster {
+        let nodes = Self::separate_roles(controllers, brokers);
+        Self::start_nodes(nodes, overrides, |id| format!("127.0.0.{}", 10 + id))
+    }
+
+    fn separate_roles(controllers: usize, brokers: usize) -> Vec<(i32, Role)> {
+        (1..=controllers as i32)
             .map(|i| (100 + i, Role::Controller))
             .chain((1..=brokers as i32).map(|id| (id, Role::Broker { bootstrap: id == 1 })))
-            .collect();
-        Self::start_nodes(nodes, overrides, |_| "127.0.0.1".to_string())
+            .collect()
     }
 
     fn start_nodes(
@@ -247,6 +262,11 @@ impl Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Whether node `index` has a process (it was not killed, or was started again).
+    pub fn is_up(&self, index: usize) -> bool {
+        self.nodes[index].child.is_some()
     }
 
     /// Sends `signal` (SIGSTOP, SIGCONT) to node `index`.

@@ -41,12 +41,23 @@ impl RecordId {
     }
 }
 
-/// A record the broker acknowledged: where it is.
+/// A record the broker acknowledged: where it is, and when it was sent and acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
     pub id: RecordId,
     pub partition: i32,
     pub offset: i64,
+    pub sent_at: Instant,
+    pub acked_at: Instant,
+}
+
+/// A record whose delivery failed (librdkafka gave up on it): it may or may not be stored.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub id: RecordId,
+    pub partition: i32,
+    pub sent_at: Instant,
+    pub error: String,
 }
 
 /// Records sent but not yet acknowledged or failed, at most.
@@ -55,7 +66,7 @@ const MAX_UNACKNOWLEDGED: u64 = 5_000;
 #[derive(Default)]
 struct Reports {
     acks: Mutex<Vec<Ack>>,
-    failures: Mutex<Vec<String>>,
+    failures: Mutex<Vec<Failure>>,
 }
 
 impl Reports {
@@ -70,16 +81,25 @@ struct ReportContext(Arc<Reports>);
 impl ClientContext for ReportContext {}
 
 impl ProducerContext for ReportContext {
-    type DeliveryOpaque = Box<RecordId>;
+    /// The record's id and when it was handed to librdkafka.
+    type DeliveryOpaque = Box<(RecordId, Instant)>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, id: Box<RecordId>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
+        let (id, sent_at) = *sent;
         match result {
             Ok(message) => self.0.acks.lock().unwrap().push(Ack {
-                id: *id,
+                id,
                 partition: message.partition(),
                 offset: message.offset(),
+                sent_at,
+                acked_at: Instant::now(),
             }),
-            Err((error, _)) => self.0.failures.lock().unwrap().push(error.to_string()),
+            Err((error, message)) => self.0.failures.lock().unwrap().push(Failure {
+                id,
+                partition: message.partition(),
+                sent_at,
+                error: error.to_string(),
+            }),
         }
     }
 }
@@ -88,7 +108,27 @@ impl ProducerContext for ReportContext {
 pub struct ProducerOutcome {
     pub sent: u64,
     pub acks: Vec<Ack>,
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
+    /// The error that stopped the producer early (a fatal idempotence error), if one did.
+    pub fatal: Option<String>,
+}
+
+/// How a [`LoadProducer`] sends.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// At most this many records a second when given.
+    pub per_second: Option<u64>,
+    /// librdkafka's `message.timeout.ms`: how long a record may wait for its acknowledgement.
+    pub message_timeout_ms: u32,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            per_second: None,
+            message_timeout_ms: 20_000,
+        }
+    }
 }
 
 /// Sends records `run-0`, `run-1`, ... round-robin over `partitions` of `topic` until stopped.
@@ -96,13 +136,13 @@ pub struct LoadProducer {
     stop: Arc<AtomicBool>,
     /// Set by `stop_now`: everything unacknowledged is purged instead of waited for.
     purge: Arc<AtomicBool>,
-    thread: Option<JoinHandle<u64>>,
+    thread: Option<JoinHandle<(u64, Option<String>)>>,
     reports: Arc<Reports>,
 }
 
 impl LoadProducer {
     pub fn start(bootstrap: &str, topic: &str, partitions: i32, run: u32) -> LoadProducer {
-        Self::start_paced(bootstrap, topic, partitions, run, None)
+        Self::start_with(bootstrap, topic, partitions, run, LoadOptions::default())
     }
 
     /// As [`LoadProducer::start`], sending at most `per_second` records a second when given.
@@ -113,13 +153,29 @@ impl LoadProducer {
         run: u32,
         per_second: Option<u64>,
     ) -> LoadProducer {
+        let options = LoadOptions {
+            per_second,
+            ..LoadOptions::default()
+        };
+        Self::start_with(bootstrap, topic, partitions, run, options)
+    }
+
+    /// As [`LoadProducer::start`], sending as `options` say.
+    pub fn start_with(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        run: u32,
+        options: LoadOptions,
+    ) -> LoadProducer {
+        let per_second = options.per_second;
         let reports = Arc::new(Reports::default());
         let producer: BaseProducer<ReportContext> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("linger.ms", "2")
-            .set("message.timeout.ms", "20000")
+            .set("message.timeout.ms", options.message_timeout_ms.to_string())
             .set("reconnect.backoff.ms", "20")
             .set("reconnect.backoff.max.ms", "200")
             .create_with_context(ReportContext(reports.clone()))
@@ -132,6 +188,7 @@ impl LoadProducer {
             let reports = reports.clone();
             move || {
                 let mut seq = 0u64;
+                let mut fatal = None;
                 let started = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(rate) = per_second {
@@ -144,13 +201,17 @@ impl LoadProducer {
                     let id = RecordId { run, seq };
                     let value = id.value((seq % 200) as usize);
                     let partition = (seq % partitions as u64) as i32;
-                    let record = BaseRecord::with_opaque_to(&topic, Box::new(id))
+                    let record = BaseRecord::with_opaque_to(&topic, Box::new((id, Instant::now())))
                         .partition(partition)
                         .payload(value.as_str());
                     match producer.send::<str, str>(record) {
                         Ok(()) => seq += 1,
                         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {}
-                        Err((e, _)) => panic!("send: {e}"),
+                        Err((e, _)) => {
+                            // A fatal error (idempotence broken): this producer cannot go on.
+                            fatal = Some(format!("send: {e}"));
+                            break;
+                        }
                     }
                     producer.poll(Duration::ZERO);
                     // At most MAX_UNACKNOWLEDGED records outstanding: the load stays steady, so a
@@ -167,7 +228,10 @@ impl LoadProducer {
                 } else {
                     let _ = producer.flush(Duration::from_secs(20));
                 }
-                seq
+                if let Some(error) = producer.client().fatal_error() {
+                    fatal.get_or_insert(format!("fatal: {error:?}"));
+                }
+                (seq, fatal)
             }
         });
         LoadProducer {
@@ -196,7 +260,7 @@ impl LoadProducer {
     fn end(mut self, purge: bool) -> ProducerOutcome {
         self.purge.store(purge, Ordering::Relaxed);
         self.stop.store(true, Ordering::Relaxed);
-        let sent = self
+        let (sent, fatal) = self
             .thread
             .take()
             .expect("running")
@@ -206,6 +270,7 @@ impl LoadProducer {
             sent,
             acks: std::mem::take(&mut *self.reports.acks.lock().unwrap()),
             failures: std::mem::take(&mut *self.reports.failures.lock().unwrap()),
+            fatal,
         }
     }
 }

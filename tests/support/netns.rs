@@ -55,15 +55,35 @@ pub fn enter_private_network() -> Result<(), String> {
 
 /// Drops every packet between addresses `a` and `b`, both ways.
 pub fn cut(a: &str, b: &str) {
+    drop_one_way(a, b);
+    drop_one_way(b, a);
+}
+
+/// Drops every packet from `from` to `to`; the other way still flows (an asymmetric fault:
+/// TCP connections stall, but each side still hears some of the other).
+pub fn drop_one_way(from: &str, to: &str) {
+    add_rule(from, to, &["drop"]);
+}
+
+/// Drops `percent` of the packets between `a` and `b`, both ways, at random (nftables'
+/// `numgen random`).
+pub fn lose(a: &str, b: &str, percent: u32) {
+    let below = percent.to_string();
     for (from, to) in [(a, b), (b, a)] {
-        run(
-            "nft",
-            &[
-                "add", "rule", "inet", TABLE, CHAIN, "ip", "saddr", from, "ip", "daddr", to, "drop",
-            ],
-        )
-        .expect("add a cut");
+        add_rule(
+            from,
+            to,
+            &["numgen", "random", "mod", "100", "lt", &below, "drop"],
+        );
     }
+}
+
+fn add_rule(from: &str, to: &str, verdict: &[&str]) {
+    let mut args = vec![
+        "add", "rule", "inet", TABLE, CHAIN, "ip", "saddr", from, "ip", "daddr", to,
+    ];
+    args.extend_from_slice(verdict);
+    run("nft", &args).expect("add an nftables rule");
 }
 
 /// Removes every cut.

@@ -30,6 +30,31 @@ impl Wire {
         }
     }
 
+    /// Connects within `timeout` and waits at most `timeout` for each response; `None` when
+    /// the node cannot be reached (under faults that is an answer, not a failure).
+    pub fn try_connect(address: &str, timeout: Duration) -> Option<Wire> {
+        let stream = TcpStream::connect_timeout(&address.parse().ok()?, timeout).ok()?;
+        stream.set_read_timeout(Some(timeout)).ok()?;
+        stream.set_write_timeout(Some(timeout)).ok()?;
+        Some(Wire {
+            stream,
+            next_correlation_id: 1,
+        })
+    }
+
+    /// Sends `request` and decodes its response; `None` when the connection fails or the
+    /// response does not come in time.
+    pub fn try_request<R: Request>(&mut self, version: i16, request: &R) -> Option<R::Response> {
+        let frame = self.frame(version, request);
+        self.stream.write_all(&frame).ok()?;
+        let mut body = self.read_frame()?;
+        let api = ApiKey::try_from(R::KEY).ok()?;
+        let header =
+            ResponseHeader::decode(&mut body, api.response_header_version(version)).ok()?;
+        assert_eq!(header.correlation_id, self.next_correlation_id - 1);
+        Some(R::Response::decode(&mut body, version).expect("decode response"))
+    }
+
     /// Encodes a request frame (size prefix included).
     pub fn frame<R: Request>(&mut self, version: i16, request: &R) -> Vec<u8> {
         let api = ApiKey::try_from(R::KEY).expect("known api");
