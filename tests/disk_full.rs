@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::ffi::CString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::broker::Broker;
+use support::disk::SmallDisk;
 use support::kafka::create_topic;
 use support::load::read_partition;
 use support::wire::{produce_request, Wire};
@@ -20,68 +18,6 @@ const TOPIC: &str = "filling";
 const RECORDS_PER_BATCH: usize = 250;
 /// 250 records of 1,000 bytes: ~256 KB per request.
 const VALUE_BYTES: usize = 1_000;
-
-/// A 64 MiB ext4 image mounted on a loop device, unmounted (and deleted) on drop.
-struct SmallDisk {
-    mount_point: tempfile::TempDir,
-    image: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount() -> SmallDisk {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("disk-full");
-        std::fs::create_dir_all(&base).expect("base dir");
-        let mount_point = tempfile::tempdir_in(&base).expect("mount point");
-        let image = mount_point.path().with_extension("img");
-        let run = |program: &str, args: &[&str]| {
-            let output = Command::new(program)
-                .args(args)
-                .output()
-                .unwrap_or_else(|e| panic!("{program}: {e}"));
-            assert!(
-                output.status.success(),
-                "{program} {args:?} failed (this test mounts a loop device and needs root): {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        let image_text = image.to_str().expect("utf-8 path");
-        run("truncate", &["-s", "64M", image_text]);
-        run("mkfs.ext4", &["-q", "-F", image_text]);
-        run(
-            "mount",
-            &[
-                "-o",
-                "loop",
-                image_text,
-                mount_point.path().to_str().expect("utf-8 path"),
-            ],
-        );
-        SmallDisk { mount_point, image }
-    }
-
-    fn path(&self) -> &Path {
-        self.mount_point.path()
-    }
-
-    fn available_bytes(&self) -> u64 {
-        let path = CString::new(self.path().to_str().expect("utf-8")).expect("no NUL");
-        // SAFETY: statvfs fills the struct we pass for a valid C string path.
-        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
-        assert_eq!(rc, 0, "statvfs");
-        stat.f_bavail * stat.f_frsize
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.mount_point.path())
-            .status();
-        let _ = std::fs::remove_file(&self.image);
-    }
-}
 
 /// One acks=all Produce of a ~256 KB batch: (error code, base offset).
 fn produce_batch(wire: &mut Wire, n: usize) -> (i16, i64) {
@@ -93,7 +29,7 @@ fn produce_batch(wire: &mut Wire, n: usize) -> (i16, i64) {
 
 #[test]
 fn a_full_disk_answers_kafka_storage_error_keeps_reads_and_recovers_when_space_returns() {
-    let disk = SmallDisk::mount();
+    let disk = SmallDisk::mount(64);
     let log_dir = disk.path().join("data");
     let mut broker = Broker::start_with(&[
         &format!("log.dirs={}", log_dir.display()),
@@ -102,14 +38,7 @@ fn a_full_disk_answers_kafka_storage_error_keeps_reads_and_recovers_when_space_r
     ]);
     create_topic(&broker.bootstrap(), TOPIC, 1);
     // Leave about 6 MiB: a few segments' worth of produce before the disk is full.
-    let filler = disk.path().join("filler");
-    let fill = disk.available_bytes().saturating_sub(6 << 20);
-    let status = Command::new("fallocate")
-        .args(["-l", &fill.to_string()])
-        .arg(&filler)
-        .status()
-        .expect("fallocate");
-    assert!(status.success());
+    disk.fill(6 << 20);
 
     let mut wire = Wire::connect(&broker.bootstrap());
     let mut acked_batches = 0;
@@ -151,7 +80,7 @@ fn a_full_disk_answers_kafka_storage_error_keeps_reads_and_recovers_when_space_r
     }
 
     // Space returns: produce succeeds again without a restart.
-    std::fs::remove_file(&filler).expect("remove the filler");
+    disk.unfill();
     let deadline = Instant::now() + Duration::from_secs(15);
     let base = loop {
         match produce_batch(&mut wire, 1_000) {

@@ -28,7 +28,7 @@ use rdkafka::config::ClientConfig;
 
 use checker::{Anomaly, GroupView, StoredPartition};
 use schedule::{Fault, FaultKind, Schedule};
-use support::cluster::{stored_batches, Cluster, Role};
+use support::cluster::{stored_batches, Cluster, Placement, Role};
 use support::load::{Ack, Failure, LoadOptions, LoadProducer};
 use workload::{ChurnOutcome, GroupConsumer, TopicChurn};
 
@@ -43,6 +43,9 @@ const PRODUCERS: u32 = 2;
 /// A record not acknowledged within this counts as unavailable (librdkafka's
 /// `message.timeout.ms`).
 const MESSAGE_TIMEOUT_MS: u32 = 6000;
+
+/// Each node's data disk (sparse image, ext4 on a loop device): room for a 10-minute run.
+const DISK_MIB: u64 = 512;
 
 /// Runs in this binary share two cores: one at a time.
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -93,6 +96,12 @@ impl RunConfig {
 struct FaultRecord {
     fault: Fault,
     targets: Vec<i32>,
+    /// Nodes that stopped by themselves during the fault and were started again, with the
+    /// last lines each logged.
+    restarted: Vec<(i32, String)>,
+    /// "No space left on device" lines the nodes logged during the fault (whether a full
+    /// disk bit).
+    disk_errors: usize,
     started: Instant,
     healed: Instant,
     settled_after: Option<Duration>,
@@ -157,8 +166,17 @@ impl Report {
             counts.join(", ")
         );
         for record in &self.faults {
+            let stopped: Vec<i32> = record.restarted.iter().map(|(id, _)| *id).collect();
+            let restarted = match stopped.is_empty() {
+                true => String::new(),
+                false => format!(" (restarted {stopped:?}: they had stopped)"),
+            };
+            let disk = match record.fault.kind {
+                FaultKind::DiskFull => format!(", {} ENOSPC errors logged", record.disk_errors),
+                _ => String::new(),
+            };
             eprintln!(
-                "  {} on {:?}: settled {}",
+                "  {} on {:?}{restarted}{disk}: settled {}",
                 record.fault,
                 record.targets,
                 record
@@ -168,6 +186,9 @@ impl Report {
                         d.as_secs_f64()
                     ))
             );
+            for (id, last_lines) in &record.restarted {
+                eprintln!("    node {id} stopped after:\n{last_lines}");
+            }
         }
         eprintln!(
             "  records: {} sent, {} acknowledged, {} failed at the client, {} stored and checked; \
@@ -207,6 +228,18 @@ impl Report {
             eprintln!("  replay: {}", config.replay_line());
         }
     }
+}
+
+/// "No space left on device" lines in all the nodes' logs.
+fn disk_errors(cluster: &Cluster) -> usize {
+    (0..cluster.nodes.len())
+        .map(|index| {
+            cluster
+                .log(index)
+                .matches("No space left on device")
+                .count()
+        })
+        .sum()
 }
 
 /// The client addresses of the cluster's brokers, by id.
@@ -262,11 +295,19 @@ fn start_cluster(layout: Layout) -> Cluster {
         // acks=all writes (min.insync.replicas=2) and availability is measured, not waited out.
         "replica.lag.time.max.ms=5000".to_string(),
         "offsets.topic.num.partitions=3".to_string(),
+        // Small segments roll every few seconds under the load, so a full disk meets new
+        // segments and their preallocation, not only space reserved earlier.
+        "log.segment.bytes=262144".to_string(),
     ];
-    match layout {
-        Layout::Combined => Cluster::start_at_own_addresses(3, &overrides),
-        Layout::Separate => Cluster::start_separate_at_own_addresses(3, 3, &overrides),
-    }
+    let roles = match layout {
+        Layout::Combined => Cluster::combined_roles(3),
+        Layout::Separate => Cluster::separate_roles(3, 3),
+    };
+    let placement = Placement {
+        own_addresses: true,
+        disk_mib: Some(DISK_MIB),
+    };
+    Cluster::start_placed(roles, &overrides, placement)
 }
 
 /// One run: a cluster, workloads, faults until `config` says stop, then the checks.
@@ -301,15 +342,18 @@ fn run(config: &RunConfig) -> Report {
             break;
         }
         std::thread::sleep(Duration::from_millis(1500));
+        let disk_errors_before = disk_errors(&cluster);
         let active = nemesis::start(&mut cluster, &fault, &brokers);
         let fault_started = Instant::now();
         std::thread::sleep(fault.duration);
-        nemesis::heal(&mut cluster, &active);
+        let restarted = nemesis::heal(&mut cluster, &active);
         let healed = Instant::now();
         let settled = wait_settled(&brokers, SETTLE_TIMEOUT);
         faults.push(FaultRecord {
             fault: fault.clone(),
             targets: active.targets,
+            restarted,
+            disk_errors: disk_errors(&cluster) - disk_errors_before,
             started: fault_started,
             healed,
             settled_after: settled.is_ok().then(|| healed.elapsed()),

@@ -41,6 +41,10 @@ pub fn start(cluster: &mut Cluster, fault: &Fault, brokers: &[(i32, String)]) ->
         (FaultKind::Bridge, [a, b]) => netns::cut(&node_ip(*a), &node_ip(*b)),
         (FaultKind::OneWay, [from, to]) => netns::drop_one_way(&node_ip(*from), &node_ip(*to)),
         (FaultKind::Lossy, [a, b]) => netns::lose(&node_ip(*a), &node_ip(*b), fault.loss_percent),
+        (FaultKind::DiskFull, [id]) => cluster
+            .disk(cluster.index_of(*id))
+            .expect("the fault suite places nodes on small disks")
+            .fill(0),
         // No active controller known (none elected right now): nothing to isolate.
         (FaultKind::IsolateController, []) => {}
         (kind, targets) => panic!("{kind} cannot act on {targets:?}"),
@@ -52,15 +56,41 @@ pub fn start(cluster: &mut Cluster, fault: &Fault, brokers: &[(i32, String)]) ->
 }
 
 /// Ends `active`: restarts a killed node (waiting, bounded, until it serves), resumes a paused
-/// one, removes every nftables rule.
-pub fn heal(cluster: &mut Cluster, active: &ActiveFault) {
+/// one, removes every nftables rule, gives a full disk its space back. Returns the nodes that
+/// had stopped by themselves during the fault and were started again (as an operator would),
+/// each with the last lines it logged before it stopped.
+pub fn heal(cluster: &mut Cluster, active: &ActiveFault) -> Vec<(i32, String)> {
     match (active.fault.kind, active.targets.as_slice()) {
-        (FaultKind::Kill, [id]) => {
-            let index = cluster.index_of(*id);
-            cluster.launch(index);
-            cluster.wait_serving(index);
-        }
+        (FaultKind::Kill, [id]) => restart(cluster, *id),
         (FaultKind::Pause, [id]) => cluster.signal(cluster.index_of(*id), libc::SIGCONT),
+        (FaultKind::DiskFull, [id]) => {
+            if let Some(disk) = cluster.disk(cluster.index_of(*id)) {
+                disk.unfill();
+            }
+        }
         _ => netns::heal(),
     }
+    let ids: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
+    let exited: Vec<i32> = ids
+        .into_iter()
+        .filter(|id| cluster.has_exited(cluster.index_of(*id)))
+        .collect();
+    let stopped: Vec<(i32, String)> = exited
+        .into_iter()
+        .map(|id| {
+            let log = cluster.log(cluster.index_of(id));
+            let lines: Vec<&str> = log.lines().collect();
+            (id, lines[lines.len().saturating_sub(3)..].join("\n"))
+        })
+        .collect();
+    for (id, _) in &stopped {
+        restart(cluster, *id);
+    }
+    stopped
+}
+
+fn restart(cluster: &mut Cluster, id: i32) {
+    let index = cluster.index_of(id);
+    cluster.launch(index);
+    cluster.wait_serving(index);
 }

@@ -24,10 +24,13 @@ pub enum FaultKind {
     Lossy,
     /// The active controller, found when the fault starts, cut off from all others.
     IsolateController,
+    /// One node's data disk filled up (a filler file takes all its free space); it heals when
+    /// the filler is removed, and a node that stopped on the full disk is started again.
+    DiskFull,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Isolate,
@@ -35,6 +38,7 @@ impl FaultKind {
         FaultKind::OneWay,
         FaultKind::Lossy,
         FaultKind::IsolateController,
+        FaultKind::DiskFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +50,7 @@ impl FaultKind {
             FaultKind::OneWay => "one-way",
             FaultKind::Lossy => "loss",
             FaultKind::IsolateController => "controller",
+            FaultKind::DiskFull => "disk-full",
         }
     }
 
@@ -166,7 +171,7 @@ impl Iterator for Schedule {
             _ => self.rng.between(3000, 8000),
         };
         let nodes = match kind {
-            FaultKind::Kill | FaultKind::Pause | FaultKind::Isolate => {
+            FaultKind::Kill | FaultKind::Pause | FaultKind::Isolate | FaultKind::DiskFull => {
                 vec![self.rng.pick(&self.nodes)]
             }
             FaultKind::Bridge | FaultKind::OneWay | FaultKind::Lossy => {
@@ -212,7 +217,12 @@ mod tests {
 
     #[test]
     fn faults_are_well_formed_and_every_enabled_kind_occurs() {
-        let kinds = [FaultKind::Pause, FaultKind::Bridge, FaultKind::Lossy];
+        let kinds = [
+            FaultKind::Pause,
+            FaultKind::Bridge,
+            FaultKind::Lossy,
+            FaultKind::DiskFull,
+        ];
         let faults: Vec<Fault> = Schedule::new(1, &kinds, &[1, 2, 3, 101, 102], SESSION)
             .take(300)
             .collect();
@@ -226,6 +236,7 @@ mod tests {
                     assert_eq!(fault.nodes.len(), 1);
                     assert!(fault.duration > SESSION, "{fault}");
                 }
+                FaultKind::DiskFull => assert_eq!(fault.nodes.len(), 1),
                 _ => {
                     assert_eq!(fault.nodes.len(), 2);
                     assert_ne!(fault.nodes[0], fault.nodes[1], "{fault}");

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::broker::free_port;
+use super::disk::SmallDisk;
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -36,6 +37,8 @@ pub struct Node {
     pub controller_port: u16,
     /// `admin.listener` (`/metrics`).
     pub admin_port: u16,
+    /// Declared before `data_dir`: unmounted before the directory is removed.
+    disk: Option<SmallDisk>,
     data_dir: tempfile::TempDir,
     log_path: PathBuf,
     child: Option<Child>,
@@ -48,49 +51,57 @@ pub struct Cluster {
     overrides: Vec<String>,
 }
 
+/// Where a cluster's nodes live on this machine.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Placement {
+    /// Node `id` listens on, and connects from, its own loopback address 127.0.0.{10 + id}
+    /// (the fault suite's layout), instead of 127.0.0.1.
+    pub own_addresses: bool,
+    /// Each node's data dir is its own small disk of this many MiB (`support::disk`).
+    pub disk_mib: Option<u64>,
+}
+
 impl Cluster {
     /// Starts `count` nodes with ids 1..=count and waits until all serve clients.
     pub fn start(count: usize, overrides: &[String]) -> Cluster {
-        let nodes = (1..=count as i32).map(|id| (id, Role::Combined)).collect();
-        Self::start_nodes(nodes, overrides, |_| "127.0.0.1".to_string())
+        Self::start_placed(Self::combined_roles(count), overrides, Placement::default())
     }
 
     /// Like [`Cluster::start`], with node `id` listening on its own loopback address
     /// 127.0.0.{10 + id}, as the fault suite lays nodes out.
     pub fn start_at_own_addresses(count: usize, overrides: &[String]) -> Cluster {
-        let nodes = (1..=count as i32).map(|id| (id, Role::Combined)).collect();
-        Self::start_nodes(nodes, overrides, |id| format!("127.0.0.{}", 10 + id))
+        let placement = Placement {
+            own_addresses: true,
+            ..Placement::default()
+        };
+        Self::start_placed(Self::combined_roles(count), overrides, placement)
     }
 
     /// Controller-only nodes 101, 102, ... and broker-only nodes 1, 2, ...; the first broker
     /// finds the controllers through `controller.quorum.bootstrap.servers`.
     pub fn start_separate(controllers: usize, brokers: usize, overrides: &[String]) -> Cluster {
-        let nodes = Self::separate_roles(controllers, brokers);
-        Self::start_nodes(nodes, overrides, |_| "127.0.0.1".to_string())
+        let roles = Self::separate_roles(controllers, brokers);
+        Self::start_placed(roles, overrides, Placement::default())
     }
 
-    /// Like [`Cluster::start_separate`], with node `id` on its own loopback address
-    /// 127.0.0.{10 + id} (brokers .11, .12, ...; controllers .111, .112, ...).
-    pub fn start_separate_at_own_addresses(
-        controllers: usize,
-        brokers: usize,
-        overrides: &[String],
-    ) -> Cluster {
-        let nodes = Self::separate_roles(controllers, brokers);
-        Self::start_nodes(nodes, overrides, |id| format!("127.0.0.{}", 10 + id))
+    /// Nodes 1..=count, each broker and controller.
+    pub fn combined_roles(count: usize) -> Vec<(i32, Role)> {
+        (1..=count as i32).map(|id| (id, Role::Combined)).collect()
     }
 
-    fn separate_roles(controllers: usize, brokers: usize) -> Vec<(i32, Role)> {
+    /// Controller-only nodes 101, 102, ... and broker-only nodes 1, 2, ...
+    pub fn separate_roles(controllers: usize, brokers: usize) -> Vec<(i32, Role)> {
         (1..=controllers as i32)
             .map(|i| (100 + i, Role::Controller))
             .chain((1..=brokers as i32).map(|id| (id, Role::Broker { bootstrap: id == 1 })))
             .collect()
     }
 
-    fn start_nodes(
+    /// Starts nodes of these roles, placed as `placement` says, and waits until all serve.
+    pub fn start_placed(
         roles: Vec<(i32, Role)>,
         overrides: &[String],
-        host: impl Fn(i32) -> String,
+        placement: Placement,
     ) -> Cluster {
         let count = roles.len();
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-tests");
@@ -99,14 +110,26 @@ impl Cluster {
             .into_iter()
             .map(|(id, role)| {
                 let data_dir = tempfile::tempdir_in(&base).expect("create node data dir");
-                let log_path = data_dir.path().join("node.log");
+                let disk = placement
+                    .disk_mib
+                    .map(|mib| SmallDisk::mount_at(data_dir.path(), mib));
+                // Beside a small disk, not on it: a full disk must not silence the node's log.
+                let log_path = match disk {
+                    Some(_) => data_dir.path().with_extension("log"),
+                    None => data_dir.path().join("node.log"),
+                };
+                let host = match placement.own_addresses {
+                    true => format!("127.0.0.{}", 10 + id),
+                    false => "127.0.0.1".to_string(),
+                };
                 Node {
                     id,
                     role,
-                    host: host(id),
+                    host,
                     port: free_port(),
                     controller_port: free_port(),
                     admin_port: free_port(),
+                    disk,
                     data_dir,
                     log_path,
                     child: None,
@@ -264,9 +287,22 @@ impl Cluster {
         }
     }
 
-    /// Whether node `index` has a process (it was not killed, or was started again).
-    pub fn is_up(&self, index: usize) -> bool {
-        self.nodes[index].child.is_some()
+    /// Whether node `index`'s process has exited by itself (it was not killed by the test).
+    pub fn has_exited(&mut self, index: usize) -> bool {
+        let node = &mut self.nodes[index];
+        let exited = node
+            .child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+        if exited {
+            node.child = None;
+        }
+        exited
+    }
+
+    /// Node `index`'s own small disk, when the cluster was placed on small disks.
+    pub fn disk(&self, index: usize) -> Option<&SmallDisk> {
+        self.nodes[index].disk.as_ref()
     }
 
     /// Sends `signal` (SIGSTOP, SIGCONT) to node `index`.
@@ -322,6 +358,11 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             for node in &self.nodes {
                 eprintln!("--- node {} log ---\n{}", node.id, node.log());
+            }
+        }
+        for node in &self.nodes {
+            if !node.log_path.starts_with(node.data_dir.path()) {
+                let _ = std::fs::remove_file(&node.log_path);
             }
         }
     }

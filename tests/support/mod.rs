@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod broker;
 pub mod cluster;
+pub mod disk;
 pub mod kafka;
 pub mod load;
 pub mod netns;
