@@ -69,6 +69,26 @@ pub enum Anomaly {
     ProducerFatal(String),
 }
 
+impl Anomaly {
+    /// The anomaly's class, as the report counts them.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Anomaly::Lost { .. } => "lost",
+            Anomaly::Moved { .. } => "moved",
+            Anomaly::Duplicate { .. } => "duplicate",
+            Anomaly::Reordered { .. } => "reordered",
+            Anomaly::Phantom { .. } => "phantom",
+            Anomaly::Divergent { .. } => "divergent",
+            Anomaly::CommitBackwards { .. } => "commit backwards",
+            Anomaly::CommitLost { .. } => "commit lost",
+            Anomaly::Skipped { .. } => "skipped",
+            Anomaly::UncommittedRead { .. } => "uncommitted read",
+            Anomaly::ControlPlane(_) => "control plane",
+            Anomaly::ProducerFatal(_) => "producer fatal",
+        }
+    }
+}
+
 impl fmt::Display for Anomaly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

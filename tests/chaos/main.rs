@@ -76,6 +76,9 @@ struct RunConfig {
     faults: usize,
     /// And no new fault after this long.
     duration: Duration,
+    /// Producers with `acks=1` and no idempotence (`WEIR_CHAOS_UNSAFE_PRODUCERS=1`): a check
+    /// of the checker, which must then report lost or duplicated records.
+    unsafe_producers: bool,
 }
 
 impl RunConfig {
@@ -83,11 +86,13 @@ impl RunConfig {
         let kinds: Vec<_> = self.kinds.iter().map(|k| k.name()).collect();
         format!(
             "WEIR_CHAOS_SEED={} WEIR_CHAOS_FAULTS={} WEIR_CHAOS_LAYOUT={} WEIR_CHAOS_MAX_FAULTS={} \
-             cargo test --test chaos soak -- --ignored --nocapture",
+             WEIR_CHAOS_MINUTES={}{} cargo test --test chaos soak -- --ignored --nocapture",
             self.seed,
             kinds.join(","),
             self.layout.name(),
-            self.faults
+            self.faults,
+            self.duration.as_secs().div_ceil(60),
+            if self.unsafe_producers { " WEIR_CHAOS_UNSAFE_PRODUCERS=1" } else { "" }
         )
     }
 }
@@ -221,7 +226,16 @@ impl Report {
         if self.anomalies.is_empty() {
             eprintln!("  anomalies: none");
         } else {
-            eprintln!("  anomalies: {}", self.anomalies.len());
+            let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
+            for anomaly in &self.anomalies {
+                *classes.entry(anomaly.class()).or_default() += 1;
+            }
+            let classes: Vec<_> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            eprintln!(
+                "  anomalies: {} ({})",
+                self.anomalies.len(),
+                classes.join(", ")
+            );
             for anomaly in self.anomalies.iter().take(30) {
                 eprintln!("    {anomaly}");
             }
@@ -328,6 +342,7 @@ fn run(config: &RunConfig) -> Report {
     let options = LoadOptions {
         per_second: Some(PRODUCER_RATE),
         message_timeout_ms: MESSAGE_TIMEOUT_MS,
+        leader_ack_only: config.unsafe_producers,
     };
     let producers: Vec<LoadProducer> = (1..=PRODUCERS)
         .map(|run| LoadProducer::start_with(&bootstrap, TOPIC, PARTITIONS, run, options))
@@ -525,6 +540,7 @@ fn ci_seeds_on_three_combined_nodes() {
             layout: Layout::Combined,
             faults: 4,
             duration: Duration::from_secs(120),
+            unsafe_producers: false,
         });
     }
 }
@@ -537,6 +553,7 @@ fn ci_seed_on_three_brokers_and_three_controllers() {
         layout: Layout::Separate,
         faults: 4,
         duration: Duration::from_secs(120),
+        unsafe_producers: false,
     });
 }
 
@@ -564,5 +581,6 @@ fn soak() {
         layout,
         faults: number("WEIR_CHAOS_MAX_FAULTS", u64::MAX) as usize,
         duration: Duration::from_secs(number("WEIR_CHAOS_MINUTES", 10) * 60),
+        unsafe_producers: number("WEIR_CHAOS_UNSAFE_PRODUCERS", 0) == 1,
     });
 }

@@ -120,6 +120,9 @@ pub struct LoadOptions {
     pub per_second: Option<u64>,
     /// librdkafka's `message.timeout.ms`: how long a record may wait for its acknowledgement.
     pub message_timeout_ms: u32,
+    /// `acks=1` without idempotence instead of `acks=all` with it: a producer that Kafka
+    /// does not promise to keep safe, to show that a checker catches what it loses.
+    pub leader_ack_only: bool,
 }
 
 impl Default for LoadOptions {
@@ -127,6 +130,7 @@ impl Default for LoadOptions {
         LoadOptions {
             per_second: None,
             message_timeout_ms: 20_000,
+            leader_ack_only: false,
         }
     }
 }
@@ -172,8 +176,8 @@ impl LoadProducer {
         let reports = Arc::new(Reports::default());
         let producer: BaseProducer<ReportContext> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
+            .set("acks", if options.leader_ack_only { "1" } else { "all" })
+            .set("enable.idempotence", (!options.leader_ack_only).to_string())
             .set("linger.ms", "2")
             .set("message.timeout.ms", options.message_timeout_ms.to_string())
             .set("reconnect.backoff.ms", "20")

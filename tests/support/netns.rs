@@ -28,29 +28,40 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
 
 /// Moves the calling thread, and every process and thread it starts from now on, into a new
 /// network namespace with its loopback up and an empty nftables chain for cuts. `Err` says why
-/// where that cannot be done (not root, no nft): the caller skips, saying so.
+/// when not run as root: the caller skips, saying so. As root (CI) a namespace that cannot be
+/// made is a broken machine, and fails the test rather than let it pass unrun.
 pub fn enter_private_network() -> Result<(), String> {
-    // SAFETY: unshare has no memory-safety preconditions; CLONE_NEWNET changes only this
-    // thread's network namespace.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "unshare(CLONE_NEWNET): {}",
-            std::io::Error::last_os_error()
-        ));
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not root: network namespaces and nftables need root (CI runs as root)".into());
     }
-    run("ip", &["link", "set", "lo", "up"])?;
-    run("nft", &["add", "table", "inet", TABLE])?;
-    run(
-        "nft",
-        &[
-            "add",
-            "chain",
-            "inet",
-            TABLE,
-            CHAIN,
-            "{ type filter hook output priority 0 ; }",
-        ],
-    )
+    let made = || -> Result<(), String> {
+        // SAFETY: unshare has no memory-safety preconditions; CLONE_NEWNET changes only this
+        // thread's network namespace.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(format!(
+                "unshare(CLONE_NEWNET): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        run("ip", &["link", "set", "lo", "up"])?;
+        run("nft", &["add", "table", "inet", TABLE])?;
+        run(
+            "nft",
+            &[
+                "add",
+                "chain",
+                "inet",
+                TABLE,
+                CHAIN,
+                "{ type filter hook output priority 0 ; }",
+            ],
+        )
+    };
+    if let Err(why) = made() {
+        panic!("running as root, yet no private network for the fault tests: {why}");
+    }
+    Ok(())
 }
 
 /// Drops every packet between addresses `a` and `b`, both ways.
