@@ -87,6 +87,7 @@ impl SmallDisk {
             let filled = Command::new("fallocate")
                 .args(["-l", &step.to_string()])
                 .arg(self.mount_point.join(format!("filler-{n}")))
+                .stderr(std::process::Stdio::null())
                 .status()
                 .expect("fallocate")
                 .success();
