@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod quorum;
 pub mod record;
 pub mod replication;
+pub mod schema_fields;
 pub mod shard;
 #[cfg(feature = "tools")]
 pub mod tools;

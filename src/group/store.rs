@@ -7,6 +7,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::schema_fields::{
+    get_bytes, get_i16, get_i32, get_i64, get_nullable_string, get_string, put_bytes,
+    put_nullable_string, put_string,
+};
+
 /// Kafka's name for the topic.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -59,64 +64,6 @@ pub struct CommittedOffset {
     pub leader_epoch: i32,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
-}
-
-fn put_string(buf: &mut BytesMut, s: &str) {
-    buf.put_i16(s.len() as i16);
-    buf.put_slice(s.as_bytes());
-}
-
-fn put_nullable_string(buf: &mut BytesMut, s: Option<&str>) {
-    match s {
-        Some(s) => put_string(buf, s),
-        None => buf.put_i16(-1),
-    }
-}
-
-fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
-    buf.put_i32(b.len() as i32);
-    buf.put_slice(b);
-}
-
-fn get_nullable_string(buf: &mut &[u8]) -> Option<Option<String>> {
-    let (head, _) = buf.split_first_chunk::<2>()?;
-    if i16::from_be_bytes(*head) < 0 {
-        *buf = &buf[2..];
-        return Some(None);
-    }
-    get_string(buf).map(Some)
-}
-
-fn get_bytes(buf: &mut &[u8]) -> Option<Bytes> {
-    let len = usize::try_from(get_i32(buf)?).ok()?;
-    let (b, rest) = buf.split_at_checked(len)?;
-    *buf = rest;
-    Some(Bytes::copy_from_slice(b))
-}
-
-fn get_i16(buf: &mut &[u8]) -> Option<i16> {
-    let (head, rest) = buf.split_first_chunk::<2>()?;
-    *buf = rest;
-    Some(i16::from_be_bytes(*head))
-}
-
-fn get_i32(buf: &mut &[u8]) -> Option<i32> {
-    let (head, rest) = buf.split_first_chunk::<4>()?;
-    *buf = rest;
-    Some(i32::from_be_bytes(*head))
-}
-
-fn get_i64(buf: &mut &[u8]) -> Option<i64> {
-    let (head, rest) = buf.split_first_chunk::<8>()?;
-    *buf = rest;
-    Some(i64::from_be_bytes(*head))
-}
-
-fn get_string(buf: &mut &[u8]) -> Option<String> {
-    let len = usize::try_from(get_i16(buf)?).ok()?;
-    let (s, rest) = buf.split_at_checked(len)?;
-    *buf = rest;
-    String::from_utf8(s.to_vec()).ok()
 }
 
 pub fn encode_key(key: &OffsetKey) -> Bytes {
