@@ -20,5 +20,6 @@ pub mod schema_fields;
 pub mod shard;
 #[cfg(feature = "tools")]
 pub mod tools;
+pub mod txn;
 
 pub use error_code::ErrorCode;

@@ -63,3 +63,90 @@ pub fn get_string(buf: &mut &[u8]) -> Option<String> {
     *buf = rest;
     String::from_utf8(s.to_vec()).ok()
 }
+
+pub fn get_i8(buf: &mut &[u8]) -> Option<i8> {
+    let (head, rest) = buf.split_first()?;
+    *buf = rest;
+    Some(*head as i8)
+}
+
+/// An unsigned varint (flexible versions' lengths and tags).
+pub fn get_uvarint(buf: &mut &[u8]) -> Option<u32> {
+    let mut value = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = get_i8(buf)? as u8;
+        value |= u32::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+pub fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
+    while value >= 0x80 {
+        buf.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.put_u8(value as u8);
+}
+
+/// A compact length: the varint holds length + 1, and 0 stands for null (`None`).
+pub fn get_compact_len(buf: &mut &[u8]) -> Option<Option<usize>> {
+    Some(get_uvarint(buf)?.checked_sub(1).map(|len| len as usize))
+}
+
+pub fn get_compact_string(buf: &mut &[u8]) -> Option<String> {
+    let len = get_compact_len(buf)??;
+    let (s, rest) = buf.split_at_checked(len)?;
+    *buf = rest;
+    String::from_utf8(s.to_vec()).ok()
+}
+
+/// The tagged fields at the end of a flexible struct: tag → its bytes.
+pub fn get_tagged_fields(buf: &mut &[u8]) -> Option<Vec<(u32, Bytes)>> {
+    let count = get_uvarint(buf)?;
+    let mut fields = Vec::new();
+    for _ in 0..count {
+        let tag = get_uvarint(buf)?;
+        let size = get_uvarint(buf)? as usize;
+        let (field, rest) = buf.split_at_checked(size)?;
+        *buf = rest;
+        fields.push((tag, Bytes::copy_from_slice(field)));
+    }
+    Some(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsigned_varints_round_trip_and_refuse_overlong_input() {
+        for value in [0, 1, 127, 128, 300, 16_383, 16_384, u32::MAX] {
+            let mut buf = BytesMut::new();
+            put_uvarint(&mut buf, value);
+            let mut cursor = &buf[..];
+            assert_eq!(get_uvarint(&mut cursor), Some(value));
+            assert!(cursor.is_empty());
+        }
+        assert_eq!(get_uvarint(&mut &[0x80u8; 6][..]), None);
+        assert_eq!(get_uvarint(&mut &[0x80u8][..]), None, "cut short");
+    }
+
+    #[test]
+    fn compact_lengths_count_null_as_zero() {
+        assert_eq!(get_compact_len(&mut &[0u8][..]), Some(None));
+        assert_eq!(get_compact_len(&mut &[4u8][..]), Some(Some(3)));
+        assert_eq!(
+            get_compact_string(&mut &b"\x03ab"[..]).as_deref(),
+            Some("ab")
+        );
+        let mut tagged = &b"\x01\x00\x02xy\x07"[..];
+        assert_eq!(
+            get_tagged_fields(&mut tagged),
+            Some(vec![(0, Bytes::from_static(b"xy"))])
+        );
+        assert_eq!(tagged, b"\x07");
+    }
+}
