@@ -8,7 +8,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use support::*;
 use weir::clock::ManualClock;
-use weir::log::{Durability, FlushPolicy, LogConfig, LogError};
+use weir::log::{Durability, FetchSource, FlushPolicy, LogConfig, LogError};
 use weir::record::{batch_of, split_batches, BatchBuilder, NewRecord, TimestampType};
 use weir::ErrorCode;
 
@@ -551,5 +551,61 @@ fn leader_epochs_follow_appends_leaderships_and_cuts() {
         assert_eq!(log.truncate_to(4).await.unwrap(), 4);
         assert_eq!(log.epoch_starts(), vec![(3, 0)]);
         log.close().await.unwrap();
+    });
+}
+
+/// Found by the fault suite (seed 101, 3 brokers + 3 controllers): a follower's fetch answer
+/// that arrives after the log became leader must not be appended. It was: the old leader's
+/// epoch-5 batch landed after this log had started epoch 6 at that offset, so the log and its
+/// epoch cache disagreed, and every follower was told to cut to the same offset forever (an
+/// ISR of one, for good). Answers are applied only while the log follows the leader, in the
+/// epoch, the fetch was sent to (Kafka's fetcher checks its fetch state the same way).
+#[test]
+fn a_fetch_answer_from_a_leader_no_longer_followed_is_refused() {
+    let leader_dir = data_dir();
+    let follower_dir = data_dir();
+    run(move || async move {
+        // The leader's log in epoch 5: the batches a fetch would carry, offsets and epoch set.
+        let leader = open_log(leader_dir.path(), LogConfig::default(), system_clock()).await;
+        leader.set_leader_epoch(5);
+        leader.lead(Vec::new());
+        leader.append(numbered_batch(0, 4, 10)).unwrap();
+        leader.append(numbered_batch(1, 2, 10)).unwrap();
+        leader.wait_for(6, Durability::Written).await.unwrap();
+        let stored = leader.read(0, 1 << 20).await.unwrap().batches().unwrap();
+        let (first, second) = (stored[0].as_bytes().clone(), stored[1].as_bytes().clone());
+
+        let log = open_log(follower_dir.path(), LogConfig::default(), system_clock()).await;
+        let from_leader = FetchSource {
+            leader: 2,
+            leader_epoch: 5,
+        };
+        log.set_leader_epoch(5);
+        log.follow(2);
+        assert!(log.follows(from_leader));
+        assert_eq!(log.append_replicated(first, from_leader).unwrap(), 4);
+        // Elected leader in epoch 6 while a fetch to broker 2 was out.
+        log.set_leader_epoch(6);
+        log.lead(Vec::new());
+        assert!(!log.follows(from_leader));
+        assert!(matches!(
+            log.append_replicated(second.clone(), from_leader),
+            Err(LogError::StaleFetch {
+                leader: 2,
+                leader_epoch: 5
+            })
+        ));
+        assert!(matches!(
+            log.truncate_to_divergence(5, 2, from_leader).await,
+            Err(LogError::StaleFetch { .. })
+        ));
+        assert_eq!(log.log_end_offset(), 4);
+        assert_eq!(log.epoch_starts(), vec![(5, 0), (6, 4)]);
+        // A follower of broker 2 again, but in epoch 7: answers sent in epoch 5 stay refused.
+        log.set_leader_epoch(7);
+        log.follow(2);
+        assert!(log.append_replicated(second, from_leader).is_err());
+        log.close().await.unwrap();
+        leader.close().await.unwrap();
     });
 }

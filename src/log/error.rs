@@ -60,6 +60,10 @@ pub enum LogError {
     Closed { path: PathBuf },
     #[error("a replicated batch starts at offset {got}, but this log ends at {expected}")]
     ReplicaOffsetMismatch { expected: i64, got: i64 },
+    /// A fetch answer from a leader this log no longer follows in that leader epoch: it
+    /// became leader, or follows another broker or epoch, while the fetch was out.
+    #[error("a fetch answer from broker {leader} in leader epoch {leader_epoch}, which this log no longer follows")]
+    StaleFetch { leader: i32, leader_epoch: i32 },
 }
 
 impl LogError {
@@ -84,6 +88,7 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } | LogError::ReplicaOffsetMismatch { .. } => {
                 ErrorCode::OffsetOutOfRange
             }
+            LogError::StaleFetch { .. } => ErrorCode::NotLeaderOrFollower,
             LogError::Io { .. }
             | LogError::ShortWrite { .. }
             | LogError::Corrupt { .. }

@@ -23,6 +23,6 @@ pub(crate) use dir::{blocking, write_file_atomically};
 pub use error::{IndexError, LogError};
 pub use index::{OffsetIndex, OffsetIndexEntry, TimeIndex, TimeIndexEntry};
 pub use partition::{
-    AppendInfo, Durability, LogIoStats, PartitionLog, ReadBatches, ReplicaRole, RetentionOutcome,
-    TimestampOffset, NO_EPOCH,
+    AppendInfo, Durability, FetchSource, LogIoStats, PartitionLog, ReadBatches, ReplicaRole,
+    RetentionOutcome, TimestampOffset, NO_EPOCH,
 };

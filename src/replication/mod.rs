@@ -27,7 +27,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error_code::ErrorCode;
-use crate::log::{Durability, PartitionLog, NO_EPOCH};
+use crate::log::{Durability, FetchSource, PartitionLog, NO_EPOCH};
 use crate::shard::ops::TopicPartition;
 use crate::shard::Shard;
 use client::LeaderConnection;
@@ -154,7 +154,13 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
                 let Some(followed) = partitions.iter().find(|f| f.tp == tp) else {
                     continue;
                 };
-                let outcome = take_answer(&followed.log, p).await;
+                // Applied only if the log still follows this leader in the epoch the fetch
+                // was sent in: the answer may arrive after a leadership change.
+                let source = FetchSource {
+                    leader,
+                    leader_epoch: followed.state.leader_epoch,
+                };
+                let outcome = take_answer(&followed.log, p, source).await;
                 if let Err(code) = outcome {
                     failed = true;
                     tracing::debug!(partition = %tp, leader, error = %code, "replica fetch answered with an error");
@@ -171,8 +177,17 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
 
 /// One partition's share of a Fetch answer: its batches appended and written, and the
 /// leader's high watermark taken; or, when the leader says this log diverges from its own,
-/// the log cut there (the next fetch starts from the cut, and checks again).
-async fn take_answer(log: &PartitionLog, answer: PartitionData) -> Result<(), ErrorCode> {
+/// the log cut there (the next fetch starts from the cut, and checks again). Nothing is
+/// applied once the log no longer follows `source` (NOT_LEADER_OR_FOLLOWER: the next round
+/// fetches as the metadata says by then).
+async fn take_answer(
+    log: &PartitionLog,
+    answer: PartitionData,
+    source: FetchSource,
+) -> Result<(), ErrorCode> {
+    if !log.follows(source) {
+        return Err(ErrorCode::NotLeaderOrFollower);
+    }
     if answer.error_code == ErrorCode::OffsetOutOfRange.code() {
         return reconcile_out_of_range(log, answer.log_start_offset).await;
     }
@@ -182,14 +197,14 @@ async fn take_answer(log: &PartitionLog, answer: PartitionData) -> Result<(), Er
     let diverging = &answer.diverging_epoch;
     if diverging.epoch != NO_EPOCH || diverging.end_offset != -1 {
         return log
-            .truncate_to_divergence(diverging.epoch, diverging.end_offset)
+            .truncate_to_divergence(diverging.epoch, diverging.end_offset, source)
             .await
             .map(|_| ())
             .map_err(|e| e.error_code());
     }
     let high_watermark = answer.high_watermark;
     if let Some(records) = answer.records.filter(|r| !r.is_empty()) {
-        let end = log.append_replicated(records).map_err(|e| {
+        let end = log.append_replicated(records, source).map_err(|e| {
             tracing::warn!(topic = log.topic(), partition = log.partition(), error = %e, "replicated batches refused");
             e.error_code()
         })?;

@@ -19,6 +19,7 @@ mod schedule;
 mod workload;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use rdkafka::config::ClientConfig;
 
 use checker::{Anomaly, GroupView, StoredPartition};
 use schedule::{Fault, FaultKind, Schedule};
-use support::cluster::{stored_batches, Cluster, Placement, Role};
+use support::cluster::{stored_batch_list, stored_batches, Cluster, Placement, Role};
 use support::load::{Ack, Failure, LoadOptions, LoadProducer};
 use workload::{ChurnOutcome, GroupConsumer, TopicChurn};
 
@@ -40,9 +41,12 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Records a second per producer.
 const PRODUCER_RATE: u64 = 100;
 const PRODUCERS: u32 = 2;
-/// A record not acknowledged within this counts as unavailable (librdkafka's
-/// `message.timeout.ms`).
-const MESSAGE_TIMEOUT_MS: u32 = 6000;
+/// A record acknowledged later than this after it was sent counts as unavailable.
+const AVAILABLE_WITHIN: Duration = Duration::from_secs(6);
+/// librdkafka's `message.timeout.ms`: longer than any fault and settling, so records are not
+/// given up on (a timed-out record makes librdkafka bump its epoch, after which it may store
+/// records again, librdkafka #4953), and every record ends acknowledged or failed.
+const MESSAGE_TIMEOUT_MS: u32 = 120_000;
 
 /// Each node's data disk (sparse image, ext4 on a loop device): room for a 10-minute run.
 const DISK_MIB: u64 = 512;
@@ -85,14 +89,21 @@ impl RunConfig {
     fn replay_line(&self) -> String {
         let kinds: Vec<_> = self.kinds.iter().map(|k| k.name()).collect();
         format!(
-            "WEIR_CHAOS_SEED={} WEIR_CHAOS_FAULTS={} WEIR_CHAOS_LAYOUT={} WEIR_CHAOS_MAX_FAULTS={} \
+            "WEIR_CHAOS_SEED={} WEIR_CHAOS_FAULTS={} WEIR_CHAOS_LAYOUT={}{} \
              WEIR_CHAOS_MINUTES={}{} cargo test --test chaos soak -- --ignored --nocapture",
             self.seed,
             kinds.join(","),
             self.layout.name(),
-            self.faults,
+            match self.faults {
+                usize::MAX => String::new(),
+                faults => format!(" WEIR_CHAOS_MAX_FAULTS={faults}"),
+            },
             self.duration.as_secs().div_ceil(60),
-            if self.unsafe_producers { " WEIR_CHAOS_UNSAFE_PRODUCERS=1" } else { "" }
+            if self.unsafe_producers {
+                " WEIR_CHAOS_UNSAFE_PRODUCERS=1"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -114,12 +125,15 @@ struct FaultRecord {
 
 /// What a run found.
 struct Report {
+    /// Where a failed run's node logs and batch headers were kept.
+    evidence: Option<PathBuf>,
     config: RunConfig,
     faults: Vec<FaultRecord>,
     sent: u64,
     acks: Vec<Ack>,
     failures: Vec<Failure>,
     stored: usize,
+    duplicates_across_epochs: usize,
     group_read: usize,
     churn: ChurnOutcome,
     anomalies: Vec<Anomaly>,
@@ -127,17 +141,22 @@ struct Report {
 }
 
 impl Report {
-    /// Per fault kind: (sends during the fault, of which acknowledged, times from heal to the
-    /// first acknowledgement of a record sent after it on every partition).
+    /// Per fault kind: (sends during the fault, of which acknowledged within
+    /// `AVAILABLE_WITHIN`, times from heal to the first acknowledgement of a record sent after
+    /// it on every partition).
     fn availability(&self) -> BTreeMap<FaultKind, (usize, usize, Vec<Duration>)> {
         let mut by_kind: BTreeMap<FaultKind, (usize, usize, Vec<Duration>)> = BTreeMap::new();
         for record in &self.faults {
             let during = |sent_at: Instant| sent_at >= record.started && sent_at < record.healed;
-            let acked = self.acks.iter().filter(|a| during(a.sent_at)).count();
+            let acked: Vec<_> = self.acks.iter().filter(|a| during(a.sent_at)).collect();
             let failed = self.failures.iter().filter(|f| during(f.sent_at)).count();
+            let in_time = acked
+                .iter()
+                .filter(|a| a.acked_at - a.sent_at <= AVAILABLE_WITHIN)
+                .count();
             let entry = by_kind.entry(record.fault.kind).or_default();
-            entry.0 += acked + failed;
-            entry.1 += acked;
+            entry.0 += acked.len() + failed;
+            entry.1 += in_time;
             let back = (0..PARTITIONS).map(|partition| {
                 self.acks
                     .iter()
@@ -207,6 +226,13 @@ impl Report {
             self.churn.deleted.len(),
             self.churn.failed_requests
         );
+        if self.duplicates_across_epochs > 0 {
+            eprintln!(
+                "  {} records stored again under a later epoch of their producer, re-sent by \
+                 librdkafka after it bumped its epoch (librdkafka #4953; Kafka promises no more)",
+                self.duplicates_across_epochs
+            );
+        }
         for (kind, (sends, acked, back)) in self.availability() {
             let mut back = back.clone();
             back.sort();
@@ -219,7 +245,8 @@ impl Report {
                 100.0 * acked as f64 / sends as f64
             };
             eprintln!(
-                "  availability during {kind}: {share:.1}% of {sends} sends acknowledged; \
+                "  availability during {kind}: {share:.1}% of {sends} sends acknowledged within \
+                 {AVAILABLE_WITHIN:?}; \
                  all partitions writable again {median} after healing (median)"
             );
         }
@@ -240,6 +267,9 @@ impl Report {
                 eprintln!("    {anomaly}");
             }
             eprintln!("  replay: {}", config.replay_line());
+            if let Some(dir) = &self.evidence {
+                eprintln!("  node logs and batch headers kept in {}", dir.display());
+            }
         }
     }
 }
@@ -430,22 +460,104 @@ fn run(config: &RunConfig) -> Report {
     for (partition, offset) in fetched {
         views.entry(partition).or_default().fetched = offset;
     }
-    anomalies.extend(checker::check_records(&stored, &sent, &acks));
+    let writers = batch_writers(&cluster, &view);
+    let writer = |partition: i32, offset: i64| {
+        let (_, (last, producer, epoch)) = writers.range(..=(partition, offset)).next_back()?;
+        (*last >= offset).then_some((*producer, *epoch))
+    };
+    let records = checker::check_records(&stored, &sent, &acks, &writer);
+    anomalies.extend(records.anomalies);
     anomalies.extend(checker::check_group(&stored, &views));
     anomalies.extend(check_replicas(&cluster, &view, &ends));
+    let evidence = match anomalies.is_empty() {
+        true => None,
+        false => Some(keep_evidence(config, &cluster, &view)),
+    };
 
     Report {
+        evidence,
         config: config.clone(),
         faults,
         sent: sent.values().sum(),
         acks,
         failures,
         stored: stored.values().map(BTreeMap::len).sum(),
+        duplicates_across_epochs: records.duplicates_across_epochs,
         group_read: views.values().map(|v| v.read.len()).sum(),
         churn,
         anomalies,
         elapsed: started.elapsed(),
     }
+}
+
+/// The batches of each partition on its leader: (partition, base offset) → (last offset,
+/// producer id, producer epoch).
+fn batch_writers(
+    cluster: &Cluster,
+    view: &probe::MetadataView,
+) -> BTreeMap<(i32, i64), (i64, i64, i16)> {
+    let mut writers = BTreeMap::new();
+    for (partition, p) in view.topics.get(TOPIC).into_iter().flatten() {
+        let data = cluster.data_path(cluster.index_of(p.leader));
+        for batch in stored_batch_list(data, TOPIC, *partition, i64::MAX) {
+            writers.insert(
+                (*partition, batch.base_offset()),
+                (
+                    batch.last_offset(),
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                ),
+            );
+        }
+    }
+    writers
+}
+
+/// Keeps what a failed run leaves for diagnosis: every node's log, and the headers of the
+/// topic's batches on every replica (producer id, epoch and
+/// sequences say whether a duplicate was a retry the broker took twice or a new epoch's).
+fn keep_evidence(config: &RunConfig, cluster: &Cluster, view: &probe::MetadataView) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("chaos-evidence")
+        .join(format!("seed-{}", config.seed));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("evidence dir");
+    for (index, node) in cluster.nodes.iter().enumerate() {
+        let _ = std::fs::write(
+            dir.join(format!("node-{}.log", node.id)),
+            cluster.log(index),
+        );
+    }
+    let replicas = view.topics.get(TOPIC).cloned().unwrap_or_default();
+    for (partition, p) in &replicas {
+        for replica in &p.replicas {
+            let batches = stored_batch_list(
+                cluster.data_path(cluster.index_of(*replica)),
+                TOPIC,
+                *partition,
+                i64::MAX,
+            );
+            let lines: Vec<String> = batches
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{}..{} leader_epoch {} producer {} epoch {} seq {}",
+                        b.base_offset(),
+                        b.last_offset(),
+                        b.partition_leader_epoch(),
+                        b.producer_id(),
+                        b.producer_epoch(),
+                        b.base_sequence()
+                    )
+                })
+                .collect();
+            let _ = std::fs::write(
+                dir.join(format!("{TOPIC}-{partition}-on-{replica}.batches")),
+                lines.join("\n"),
+            );
+        }
+    }
+    dir
 }
 
 /// Topics whose deletion was acknowledged are gone; topics whose creation was acknowledged,

@@ -371,6 +371,21 @@ impl Drop for Cluster {
 /// The batches a replica stored below `end` in `topic`-`partition`, as their bytes, read from
 /// its segment files under `data_dir` (to compare replicas byte for byte).
 pub fn stored_batches(data_dir: &Path, topic: &str, partition: i32, end: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for batch in stored_batch_list(data_dir, topic, partition, end) {
+        out.extend_from_slice(batch.as_bytes());
+    }
+    out
+}
+
+/// The batches a replica stored below `end` in `topic`-`partition`, read from its segment
+/// files under `data_dir`, in offset order.
+pub fn stored_batch_list(
+    data_dir: &Path,
+    topic: &str,
+    partition: i32,
+    end: i64,
+) -> Vec<weir::record::RecordBatch> {
     let dir = data_dir.join(format!("{topic}-{partition}"));
     let mut segments: Vec<_> = std::fs::read_dir(&dir)
         .map(|entries| {
@@ -390,7 +405,7 @@ pub fn stored_batches(data_dir: &Path, topic: &str, partition: i32, end: i64) ->
             if batch.batch_length() <= 0 || batch.base_offset() >= end {
                 break;
             }
-            out.extend_from_slice(batch.as_bytes());
+            out.push(batch);
         }
     }
     out

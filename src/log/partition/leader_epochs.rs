@@ -78,8 +78,20 @@ impl PartitionLog {
     }
 
     /// A follower whose leader answered `diverging` (epoch, end offset) cuts its log there
-    /// (see `epochs::truncation_offset`). Returns the new log end.
-    pub async fn truncate_to_divergence(&self, epoch: i32, end: i64) -> Result<i64, LogError> {
+    /// (see `epochs::truncation_offset`), unless it no longer follows `source` (StaleFetch).
+    /// Returns the new log end.
+    pub async fn truncate_to_divergence(
+        &self,
+        epoch: i32,
+        end: i64,
+        source: FetchSource,
+    ) -> Result<i64, LogError> {
+        if !self.follows(source) {
+            return Err(LogError::StaleFetch {
+                leader: source.leader,
+                leader_epoch: source.leader_epoch,
+            });
+        }
         let target = {
             let state = self.state.borrow();
             truncation_offset(

@@ -27,7 +27,7 @@ use glommio::io::{DmaBuffer, DmaFile};
 use glommio::sync::Semaphore;
 
 pub use leader_epochs::NO_EPOCH;
-pub use replica::ReplicaRole;
+pub use replica::{FetchSource, ReplicaRole};
 pub(crate) use segments::{ActiveFile, SealedSegment};
 use state::{LogState, WriteStep};
 use writer::run_flusher;

@@ -28,6 +28,13 @@ pub enum ReplicaRole {
     Follower { leader: i32 },
 }
 
+/// Where a follower's fetch went: the leader and the leader epoch it was sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchSource {
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
 /// A follower as its leader sees it (Kafka's `Replica` state on the leader).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FollowerProgress {
@@ -350,11 +357,36 @@ impl PartitionLog {
         }
     }
 
+    /// Whether this log follows broker `leader` in leader epoch `leader_epoch`: a fetch
+    /// answer from that leader, sent in that epoch, may still be applied (Kafka's replica
+    /// fetcher checks the partition's fetch state the same way before it appends).
+    pub fn follows(&self, source: FetchSource) -> bool {
+        let state = self.state.borrow();
+        state.role
+            == (ReplicaRole::Follower {
+                leader: source.leader,
+            })
+            && state.leader_epoch == source.leader_epoch
+    }
+
+    fn check_follows(&self, source: FetchSource) -> Result<(), LogError> {
+        match self.follows(source) {
+            true => Ok(()),
+            false => Err(LogError::StaleFetch {
+                leader: source.leader,
+                leader_epoch: source.leader_epoch,
+            }),
+        }
+    }
+
     /// Appends a leader's batches as they are (a follower's append): offsets, leader epochs
     /// and timestamps stay the leader's; each batch must start at this log's end and pass its
     /// CRC. Idempotent producers' state follows, so a new leader knows their sequences.
-    /// Returns the new log end offset.
-    pub fn append_replicated(&self, records: Bytes) -> Result<i64, LogError> {
+    /// Refused (StaleFetch) unless this log still follows `source`: an answer that arrives
+    /// after the log became leader, or moved to another leader or epoch, would otherwise put
+    /// the old leader's batches after the new epoch's start. Returns the new log end offset.
+    pub fn append_replicated(&self, records: Bytes, source: FetchSource) -> Result<i64, LogError> {
+        self.check_follows(source)?;
         let config = self.config.borrow();
         let now_ms = self.clock.now_ms();
         let mut state = self.state.borrow_mut();
