@@ -12,25 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::{InitProducerIdRequest, ListOffsetsRequest};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use support::broker::{free_port, Broker};
 use support::kafka::{create_topic, send_retrying};
 use support::wire::{fetch_partition, produce_request, topic_name, Wire};
-use weir::record::batch_of;
-
-/// A batch of `count` records from producer `id` at `epoch`, first sequence `seq`.
-fn sequenced(id: i64, epoch: i16, seq: i32, count: usize) -> Bytes {
-    let mut bytes = BytesMut::from(&batch_of(count, 20, 1_700_000_000_000)[..]);
-    bytes[43..51].copy_from_slice(&id.to_be_bytes());
-    bytes[51..53].copy_from_slice(&epoch.to_be_bytes());
-    bytes[53..57].copy_from_slice(&seq.to_be_bytes());
-    let crc = crc32c::crc32c(&bytes[21..]);
-    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
-    bytes.freeze()
-}
 
 fn produce(wire: &mut Wire, records: Bytes) -> (i16, i64) {
     let response = wire.request(9, &produce_request("idem", 0, records, -1));
@@ -64,14 +52,29 @@ fn retried_batches_are_stored_once_and_sequence_errors_are_kafkas() {
         .producer_id
         .0;
 
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 0, 5)), (0, 0));
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 5, 5)), (0, 5));
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 0, 5)),
+        (0, 0)
+    );
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 5, 5)),
+        (0, 5)
+    );
     // The retry of an acknowledged batch: the original offset, nothing appended.
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 0, 5)), (0, 0));
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 5, 5)), (0, 5));
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 0, 5)),
+        (0, 0)
+    );
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 5, 5)),
+        (0, 5)
+    );
     assert_eq!(log_end(&mut wire), 10);
     // A gap: OUT_OF_ORDER_SEQUENCE_NUMBER.
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 20, 5)).0, 45);
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 20, 5)).0,
+        45
+    );
     // KIP-360: the producer asks for the next epoch of its own id; the new epoch starts at 0
     // and the old one is fenced (INVALID_PRODUCER_EPOCH).
     let bumped = wire.request(
@@ -82,17 +85,32 @@ fn retried_batches_are_stored_once_and_sequence_errors_are_kafkas() {
             .with_producer_epoch(0),
     );
     assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (id, 1));
-    assert_eq!(produce(&mut wire, sequenced(id, 1, 0, 1)), (0, 10));
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 10, 1)).0, 47);
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 1, 0, 1)),
+        (0, 10)
+    );
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 10, 1)).0,
+        47
+    );
     // A producer the partition never saw, not starting at 0: UNKNOWN_PRODUCER_ID.
-    assert_eq!(produce(&mut wire, sequenced(id + 1, 0, 7, 1)).0, 59);
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id + 1, 0, 7, 1)).0,
+        59
+    );
     assert_eq!(log_end(&mut wire), 11);
 
     // The state is rebuilt from the log on start: the retry is still recognised.
     broker.restart();
     let mut wire = Wire::connect(&broker.bootstrap());
-    assert_eq!(produce(&mut wire, sequenced(id, 1, 0, 1)), (0, 10));
-    assert_eq!(produce(&mut wire, sequenced(id, 1, 1, 1)), (0, 11));
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 1, 0, 1)),
+        (0, 10)
+    );
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 1, 1, 1)),
+        (0, 11)
+    );
     assert_eq!(log_end(&mut wire), 12);
 }
 
@@ -274,15 +292,24 @@ fn producer_state_of_rolled_segments_survives_a_crash_through_snapshots() {
     // Two batches per 512-byte segment: the first two end up in a sealed segment.
     for (n, seq) in [0, 5, 10, 15].into_iter().enumerate() {
         assert_eq!(
-            produce(&mut wire, sequenced(id, 0, seq, 5)),
+            produce(&mut wire, support::sequenced_batch(id, 0, seq, 5)),
             (0, 5 * n as i64)
         );
     }
     broker.crash_and_restart();
     let mut wire = Wire::connect(&broker.bootstrap());
     // A retry of a batch in the sealed segment is still recognised: its original offset.
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 5, 5)), (0, 5));
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 15, 5)), (0, 15));
-    assert_eq!(produce(&mut wire, sequenced(id, 0, 20, 5)), (0, 20));
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 5, 5)),
+        (0, 5)
+    );
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 15, 5)),
+        (0, 15)
+    );
+    assert_eq!(
+        produce(&mut wire, support::sequenced_batch(id, 0, 20, 5)),
+        (0, 20)
+    );
     assert_eq!(log_end(&mut wire), 25);
 }

@@ -609,3 +609,38 @@ fn a_fetch_answer_from_a_leader_no_longer_followed_is_refused() {
         leader.close().await.unwrap();
     });
 }
+
+/// A follower that cuts batches of an idempotent producer forgets them: when it leads again,
+/// the producer's retry of a cut batch is stored, not answered as a duplicate with offsets
+/// that now hold other records (which would acknowledge a record the log does not have).
+#[test]
+fn a_cut_idempotent_batch_is_stored_again_when_retried() {
+    let dir = data_dir();
+    run(move || async move {
+        let log = open_log(dir.path(), LogConfig::default(), system_clock()).await;
+        log.set_leader_epoch(1);
+        log.lead(Vec::new());
+        log.append(sequenced_batch(7, 0, 0, 3)).unwrap();
+        let cut = log.append(sequenced_batch(7, 0, 3, 2)).unwrap();
+        assert_eq!(cut.base_offset, 3);
+        log.wait_for(5, Durability::Written).await.unwrap();
+        // A new leader lacks the second batch: this log follows it and cuts.
+        log.set_leader_epoch(2);
+        log.follow(2);
+        assert_eq!(log.truncate_to(3).await.unwrap(), 3);
+        // Leader again; the producer retries the batch it never had acknowledged.
+        log.set_leader_epoch(3);
+        log.lead(Vec::new());
+        log.append(numbered_batch(9, 1, 10)).unwrap();
+        let retried = log.append(sequenced_batch(7, 0, 3, 2)).unwrap();
+        assert_eq!(
+            retried.base_offset, 4,
+            "stored again, after the other record"
+        );
+        assert_eq!(log.log_end_offset(), 6);
+        // The batch still in the log is still a duplicate.
+        let kept = log.append(sequenced_batch(7, 0, 0, 3)).unwrap();
+        assert_eq!(kept.base_offset, 0);
+        log.close().await.unwrap();
+    });
+}

@@ -160,6 +160,24 @@ impl ProducerStates {
         );
     }
 
+    /// The log was cut to end at `log_end`: the batches at or past it are no longer in the
+    /// log, so a retry of one must not be answered as a duplicate at offsets that now hold
+    /// other records. A producer left with no batch is forgotten; its next batch then gets
+    /// UNKNOWN_PRODUCER_ID (sequence 0 starts afresh), and the client bumps its epoch
+    /// (KIP-360). Kafka rebuilds the state from a snapshot below the cut instead; what is
+    /// kept here is the same for the batches that remain.
+    pub fn truncate_from(&mut self, log_end: i64) {
+        self.producers.retain(|_, entry| {
+            entry.batches.retain(|b| b.last_offset < log_end);
+            !entry.batches.is_empty()
+        });
+    }
+
+    /// The log was emptied.
+    pub fn clear(&mut self) {
+        self.producers.clear();
+    }
+
     /// Records an appended batch.
     pub fn record(&mut self, producer_id: i64, epoch: i16, batch: SequencedBatch) {
         let entry = self.producers.entry(producer_id).or_default();
@@ -273,6 +291,32 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_log_forgets_the_batches_past_the_cut() {
+        let mut states = ProducerStates::default();
+        let batch = |first_seq, base_offset| SequencedBatch {
+            first_seq,
+            last_seq: first_seq + 9,
+            base_offset,
+            last_offset: base_offset + 9,
+        };
+        states.record(7, 0, batch(0, 100));
+        states.record(7, 0, batch(10, 110));
+        states.record(8, 0, batch(0, 120));
+        states.truncate_from(110);
+        // The retry of the cut batch is appended again, not answered with offsets 110..119.
+        assert_eq!(states.check(7, 0, 10, 19), Ok(SequenceCheck::Append));
+        assert_eq!(
+            states.check(7, 0, 0, 9),
+            Ok(SequenceCheck::Duplicate(batch(0, 100)))
+        );
+        // Producer 8 had only cut batches: unknown again.
+        assert_eq!(
+            states.check(8, 0, 10, 19),
+            Err(SequenceError::UnknownProducer { producer_id: 8 })
+        );
+    }
 
     #[test]
     fn snapshots_round_trip_up_to_their_offset_and_damage_is_refused() {

@@ -22,6 +22,19 @@ use weir::clock::{Clock, ManualClock, SystemClock};
 use weir::log::{LogConfig, LogDir, PartitionLog};
 use weir::record::{batch_of, RecordBatch};
 
+/// A batch of `count` records from idempotent producer `id` at `epoch`, first sequence
+/// `seq` (its producer fields set and its CRC recomputed).
+pub fn sequenced_batch(id: i64, epoch: i16, seq: i32, count: usize) -> Bytes {
+    let mut bytes =
+        bytes::BytesMut::from(&weir::record::batch_of(count, 20, 1_700_000_000_000)[..]);
+    bytes[43..51].copy_from_slice(&id.to_be_bytes());
+    bytes[51..53].copy_from_slice(&epoch.to_be_bytes());
+    bytes[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    bytes.freeze()
+}
+
 /// Runs `test` on a fresh glommio executor (its own io_uring), as a shard would.
 pub fn run<F, Fut>(test: F)
 where

@@ -51,6 +51,8 @@ impl PartitionLog {
         // The checkpoint follows at the next write; until then a crash leaves entries past
         // the log end, which the next open cuts as well.
         state.change_epochs(|e| e.truncate_from_end(new_end));
+        drop(state);
+        self.producers.borrow_mut().truncate_from(new_end);
         tracing::info!(topic = %self.topic, partition = self.partition, offset, new_end, "log truncated");
         Ok(new_end)
     }
@@ -78,6 +80,7 @@ impl PartitionLog {
             state.durable_offset = offset;
             state.high_watermark = offset;
             state.change_epochs(|e| e.clear());
+            self.producers.borrow_mut().clear();
             old.into_values().collect()
         };
         self.delete_segment_files(doomed).await?;
