@@ -20,6 +20,11 @@ use support::broker::{free_port, Broker};
 use support::kafka::{create_topic, send_retrying};
 use support::wire::{fetch_partition, produce_request, topic_name, Wire};
 
+/// Produces `count` records of producer `id` at `epoch` from sequence `seq`.
+fn produce_sequenced(wire: &mut Wire, id: i64, epoch: i16, seq: i32, count: usize) -> (i16, i64) {
+    produce(wire, support::sequenced_batch(id, epoch, seq, count))
+}
+
 fn produce(wire: &mut Wire, records: Bytes) -> (i16, i64) {
     let response = wire.request(9, &produce_request("idem", 0, records, -1));
     let p = &response.responses[0].partition_responses[0];
@@ -52,29 +57,14 @@ fn retried_batches_are_stored_once_and_sequence_errors_are_kafkas() {
         .producer_id
         .0;
 
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 0, 5)),
-        (0, 0)
-    );
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 5, 5)),
-        (0, 5)
-    );
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 0, 5), (0, 0));
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 5, 5), (0, 5));
     // The retry of an acknowledged batch: the original offset, nothing appended.
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 0, 5)),
-        (0, 0)
-    );
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 5, 5)),
-        (0, 5)
-    );
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 0, 5), (0, 0));
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 5, 5), (0, 5));
     assert_eq!(log_end(&mut wire), 10);
     // A gap: OUT_OF_ORDER_SEQUENCE_NUMBER.
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 20, 5)).0,
-        45
-    );
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 20, 5).0, 45);
     // KIP-360: the producer asks for the next epoch of its own id; the new epoch starts at 0
     // and the old one is fenced (INVALID_PRODUCER_EPOCH).
     let bumped = wire.request(
@@ -85,14 +75,8 @@ fn retried_batches_are_stored_once_and_sequence_errors_are_kafkas() {
             .with_producer_epoch(0),
     );
     assert_eq!((bumped.producer_id.0, bumped.producer_epoch), (id, 1));
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 1, 0, 1)),
-        (0, 10)
-    );
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 10, 1)).0,
-        47
-    );
+    assert_eq!(produce_sequenced(&mut wire, id, 1, 0, 1), (0, 10));
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 10, 1).0, 47);
     // A producer the partition never saw, not starting at 0: UNKNOWN_PRODUCER_ID.
     assert_eq!(
         produce(&mut wire, support::sequenced_batch(id + 1, 0, 7, 1)).0,
@@ -103,14 +87,8 @@ fn retried_batches_are_stored_once_and_sequence_errors_are_kafkas() {
     // The state is rebuilt from the log on start: the retry is still recognised.
     broker.restart();
     let mut wire = Wire::connect(&broker.bootstrap());
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 1, 0, 1)),
-        (0, 10)
-    );
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 1, 1, 1)),
-        (0, 11)
-    );
+    assert_eq!(produce_sequenced(&mut wire, id, 1, 0, 1), (0, 10));
+    assert_eq!(produce_sequenced(&mut wire, id, 1, 1, 1), (0, 11));
     assert_eq!(log_end(&mut wire), 12);
 }
 
@@ -292,24 +270,15 @@ fn producer_state_of_rolled_segments_survives_a_crash_through_snapshots() {
     // Two batches per 512-byte segment: the first two end up in a sealed segment.
     for (n, seq) in [0, 5, 10, 15].into_iter().enumerate() {
         assert_eq!(
-            produce(&mut wire, support::sequenced_batch(id, 0, seq, 5)),
+            produce_sequenced(&mut wire, id, 0, seq, 5),
             (0, 5 * n as i64)
         );
     }
     broker.crash_and_restart();
     let mut wire = Wire::connect(&broker.bootstrap());
     // A retry of a batch in the sealed segment is still recognised: its original offset.
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 5, 5)),
-        (0, 5)
-    );
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 15, 5)),
-        (0, 15)
-    );
-    assert_eq!(
-        produce(&mut wire, support::sequenced_batch(id, 0, 20, 5)),
-        (0, 20)
-    );
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 5, 5), (0, 5));
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 15, 5), (0, 15));
+    assert_eq!(produce_sequenced(&mut wire, id, 0, 20, 5), (0, 20));
     assert_eq!(log_end(&mut wire), 25);
 }

@@ -168,27 +168,15 @@ impl TxnMetadata {
         Ok(Bump::Next(TxnMetadata {
             producer_epoch: epoch,
             last_producer_epoch: last,
-            timeout_ms,
-            state: TxnState::Empty,
-            partitions: BTreeSet::new(),
-            start_ms: -1,
-            last_update_ms: now_ms,
-            ..self.clone()
+            ..TxnMetadata::new(&self.transactional_id, self.producer_id, timeout_ms, now_ms)
         }))
     }
 
     /// The same id on a new producer id at epoch 0 (`prepareProducerIdRotation`).
     pub fn rotate(&self, producer_id: i64, timeout_ms: i32, now_ms: i64) -> Self {
         TxnMetadata {
-            producer_id,
             producer_epoch: 0,
-            last_producer_epoch: NO_PRODUCER_EPOCH,
-            timeout_ms,
-            state: TxnState::Empty,
-            partitions: BTreeSet::new(),
-            start_ms: -1,
-            last_update_ms: now_ms,
-            ..self.clone()
+            ..TxnMetadata::new(&self.transactional_id, producer_id, timeout_ms, now_ms)
         }
     }
 
