@@ -15,6 +15,7 @@ mod recovery;
 mod retention;
 mod segment;
 mod tail;
+pub mod transactions;
 
 pub use cleaner::{clean, CleanOptions, CleanOutcome};
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
