@@ -1,5 +1,7 @@
-//! Builds uncompressed RecordBatch v2 bytes the way a Kafka producer does: base offset 0, no
-//! producer id, leader epoch -1. Used by tests, benchmarks and the command-line tools.
+//! Builds uncompressed RecordBatch v2 bytes the way a Kafka producer does: base offset 0,
+//! leader epoch -1, no producer id unless one is given (idempotent and transactional batches,
+//! and the control batches of transaction markers). Used by tests, benchmarks, the
+//! command-line tools and the transaction markers.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -15,13 +17,34 @@ pub struct NewRecord<'a> {
 }
 
 /// Accumulates records, then writes one batch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BatchBuilder {
     records: Vec<u8>,
     count: i32,
     base_timestamp_ms: Option<i64>,
     max_timestamp_ms: i64,
+    /// Producer id, epoch and base sequence (-1, -1, -1: none).
+    producer: (i64, i16, i32),
+    /// The batch attributes' transactional and control bits.
+    flags: i16,
 }
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        BatchBuilder {
+            records: Vec::new(),
+            count: 0,
+            base_timestamp_ms: None,
+            max_timestamp_ms: 0,
+            producer: (-1, -1, -1),
+            flags: 0,
+        }
+    }
+}
+
+/// Batch attribute bits (Kafka's `RecordBatch`): bit 4 transactional, bit 5 control.
+pub const TRANSACTIONAL_FLAG: i16 = 0x10;
+pub const CONTROL_FLAG: i16 = 0x20;
 
 fn put_bytes_field(out: &mut Vec<u8>, field: Option<&[u8]>) {
     match field {
@@ -58,6 +81,19 @@ impl BatchBuilder {
         self.count
     }
 
+    /// The batch is an idempotent producer's: `producer_id` at `epoch`, first sequence
+    /// `base_sequence` (-1 for a control batch).
+    pub fn producer(&mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> &mut Self {
+        self.producer = (producer_id, epoch, base_sequence);
+        self
+    }
+
+    /// Sets attribute bits (`TRANSACTIONAL_FLAG`, `CONTROL_FLAG`).
+    pub fn flags(&mut self, flags: i16) -> &mut Self {
+        self.flags = flags & (TRANSACTIONAL_FLAG | CONTROL_FLAG);
+        self
+    }
+
     /// The batch's size once built.
     pub fn size_bytes(&self) -> usize {
         BATCH_HEADER_LEN + self.records.len()
@@ -73,13 +109,14 @@ impl BatchBuilder {
         out.put_i32(-1); // partition leader epoch: unknown to producers
         out.put_i8(MAGIC_V2);
         out.put_u32(0); // CRC, filled below
-        out.put_i16(0); // attributes: no compression, CreateTime
+        out.put_i16(self.flags); // and no compression, CreateTime
         out.put_i32(self.count - 1);
         out.put_i64(self.base_timestamp_ms.unwrap_or(0));
         out.put_i64(self.max_timestamp_ms);
-        out.put_i64(-1); // producer id
-        out.put_i16(-1); // producer epoch
-        out.put_i32(-1); // base sequence
+        let (producer_id, epoch, base_sequence) = self.producer;
+        out.put_i64(producer_id);
+        out.put_i16(epoch);
+        out.put_i32(base_sequence);
         out.put_i32(self.count);
         out.extend_from_slice(&self.records);
         let crc = crc32c::crc32c(&out[21..]);

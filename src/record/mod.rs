@@ -4,6 +4,7 @@
 mod batch;
 mod builder;
 pub mod codec;
+pub mod control;
 mod error;
 pub mod filter;
 mod records;
@@ -14,7 +15,7 @@ pub use batch::{
     HeaderChanges, PatchedHeader, RecordBatch, TimestampType, BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN,
     MAGIC_V2,
 };
-pub use builder::{batch_of, BatchBuilder, NewRecord};
+pub use builder::{batch_of, BatchBuilder, NewRecord, CONTROL_FLAG, TRANSACTIONAL_FLAG};
 pub use error::RecordError;
 pub use records::{
     raw_records, RawRecord, RawRecords, RecordTimestamp, RecordTimestamps, RecordView, RecordViews,
