@@ -5,9 +5,11 @@
 //! from I/O (`state.rs`, `coordinator.rs`), and ends transactions with commit or abort markers
 //! on their partitions.
 //!
-//! Built so far: the coordinator's decisions and the log format, unit-tested. Not yet wired to
-//! the wire protocol: InitProducerId still refuses transactional ids, and ApiVersions
-//! advertises none of the transaction APIs.
+//! Built so far, each unit-tested: the coordinator's decisions and `__transaction_state`'s
+//! format (here), the markers as control batches (`record::control`), and a partition's open
+//! transactions, last stable offset and `.txnindex` entries (`log::transactions`). Not yet
+//! wired: InitProducerId still refuses transactional ids, and ApiVersions advertises none of
+//! the transaction APIs.
 
 pub mod coordinator;
 pub mod log_format;
