@@ -6,9 +6,10 @@
 #   perf/chaos.sh --minutes 60 --seed 1 [--faults kill,pause,partition,bridge,one-way,loss,controller]
 #                 [--layout combined|separate|both] [--run-minutes 10]
 #
-# Needs root (network namespaces, nftables). Ends with one line: `N passed, M failed`.
-# Each run's report (faults, records checked, availability per fault kind, anomalies) goes to
-# stderr and to perf/results/chaos-<seed>.log.
+# Needs root (network namespaces, nftables, loop devices). Ends with one line:
+# `N passed, M failed`. Each run's report (faults, records checked, availability per fault
+# kind, anomalies) goes to perf/results/chaos-<seed>.log and its summary to stderr, then the
+# soak's totals (perf/chaos_summary.py) as the Markdown tables of RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,7 @@ done
 if [[ -n $faults ]]; then export WEIR_CHAOS_FAULTS=$faults; fi
 scripts/install-test-clients.sh >/dev/null
 cargo test --test chaos --no-run 2>&1 | tail -1
+rm -rf perf/results
 mkdir -p perf/results
 deadline=$(( $(date +%s) + minutes * 60 ))
 passed=0 failed=0 run=0
@@ -49,4 +51,6 @@ while (( $(date +%s) < deadline )); do
     sed -n '/^chaos: /,/anomalies/p;/replay:/p' "$log" >&2
     run=$(( run + 1 ))
 done
+# The soak's totals, as RESULTS.md records them (runs, fault kinds, availability).
+python3 perf/chaos_summary.py perf/results/chaos-*.log >&2 || true
 echo "$passed passed, $failed failed"
