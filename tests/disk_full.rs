@@ -37,8 +37,8 @@ fn a_full_disk_answers_kafka_storage_error_keeps_reads_and_recovers_when_space_r
         "offsets.topic.num.partitions=1",
     ]);
     create_topic(&broker.bootstrap(), TOPIC, 1);
-    // Leave about 6 MiB: a few segments' worth of produce before the disk is full.
-    disk.fill(6 << 20);
+    // Leave about 12 MiB: room for one 8 MiB segment (with no blocks reserved for root), then full.
+    disk.fill(12 << 20);
 
     let mut wire = Wire::connect(&broker.bootstrap());
     let mut acked_batches = 0;
