@@ -178,17 +178,15 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
 /// One partition's share of a Fetch answer: its batches appended and written, and the
 /// leader's high watermark taken; or, when the leader says this log diverges from its own,
 /// the log cut there (the next fetch starts from the cut, and checks again). Nothing is
-/// applied once the log no longer follows `source` (NOT_LEADER_OR_FOLLOWER: the next round
-/// fetches as the metadata says by then).
+/// applied once the log no longer follows `source` (the log's own check, StaleFetch:
+/// NOT_LEADER_OR_FOLLOWER, and the next round fetches as the metadata says by then).
 async fn take_answer(
     log: &PartitionLog,
     answer: PartitionData,
     source: FetchSource,
 ) -> Result<(), ErrorCode> {
-    if !log.follows(source) {
-        return Err(ErrorCode::NotLeaderOrFollower);
-    }
     if answer.error_code == ErrorCode::OffsetOutOfRange.code() {
+        log.check_follows(source).map_err(|e| e.error_code())?;
         return reconcile_out_of_range(log, answer.log_start_offset).await;
     }
     if answer.error_code != 0 {

@@ -54,6 +54,19 @@ pub struct Markers {
     pub partitions: Vec<TxnPartition>,
 }
 
+impl Markers {
+    /// The markers that end `meta`'s transaction as it is being prepared.
+    fn of(meta: &TxnMetadata) -> Markers {
+        Markers {
+            transactional_id: meta.transactional_id.clone(),
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+            commit: meta.state == TxnState::PrepareCommit,
+            partitions: meta.partitions.iter().cloned().collect(),
+        }
+    }
+}
+
 /// What the shell does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -82,17 +95,10 @@ impl Step {
 
     /// A write of a transaction that is ending, followed by its markers.
     fn ending(metadata: TxnMetadata, answer: Option<Answer>) -> Step {
-        let markers = Markers {
-            transactional_id: metadata.transactional_id.clone(),
-            producer_id: metadata.producer_id,
-            producer_epoch: metadata.producer_epoch,
-            commit: metadata.state == TxnState::PrepareCommit,
-            partitions: metadata.partitions.iter().cloned().collect(),
-        };
         Step::Write {
+            markers: Some(Markers::of(&metadata)),
             metadata,
             answer,
-            markers: Some(markers),
         }
     }
 }
@@ -378,10 +384,7 @@ impl TxnCoordinator {
         self.ids
             .values()
             .filter(|meta| meta.state.is_preparing())
-            .filter_map(|meta| match Step::ending(meta.clone(), None) {
-                Step::Write { markers, .. } => markers,
-                _ => None,
-            })
+            .map(Markers::of)
             .collect()
     }
 }

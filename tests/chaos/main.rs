@@ -31,7 +31,7 @@ use checker::{Anomaly, GroupView, StoredPartition};
 use schedule::{Fault, FaultKind, Schedule};
 use support::cluster::{stored_batch_list, stored_batches, Cluster, Placement, Role};
 use support::load::{Ack, Failure, LoadOptions, LoadProducer};
-use workload::{ChurnOutcome, GroupConsumer, TopicChurn};
+use workload::ChurnOutcome;
 
 const TOPIC: &str = "chaos";
 const PARTITIONS: i32 = 3;
@@ -115,9 +115,9 @@ struct FaultRecord {
     /// Nodes that stopped by themselves during the fault and were started again, with the
     /// last lines each logged.
     restarted: Vec<(i32, String)>,
-    /// "No space left on device" lines the nodes logged during the fault (whether a full
-    /// disk bit).
-    disk_errors: usize,
+    /// For a full disk: the "No space left on device" lines its node logged during the fault
+    /// (whether it bit).
+    disk_errors: Option<usize>,
     started: Instant,
     healed: Instant,
     settled_after: Option<Duration>,
@@ -195,10 +195,9 @@ impl Report {
                 true => String::new(),
                 false => format!(" (restarted {stopped:?}: they had stopped)"),
             };
-            let disk = match record.fault.kind {
-                FaultKind::DiskFull => format!(", {} ENOSPC errors logged", record.disk_errors),
-                _ => String::new(),
-            };
+            let disk = record
+                .disk_errors
+                .map_or(String::new(), |n| format!(", {n} ENOSPC errors logged"));
             eprintln!(
                 "  {} on {:?}{restarted}{disk}: settled {}",
                 record.fault,
@@ -274,16 +273,12 @@ impl Report {
     }
 }
 
-/// "No space left on device" lines in all the nodes' logs.
-fn disk_errors(cluster: &Cluster) -> usize {
-    (0..cluster.nodes.len())
-        .map(|index| {
-            cluster
-                .log(index)
-                .matches("No space left on device")
-                .count()
-        })
-        .sum()
+/// "No space left on device" lines in node `id`'s log.
+fn disk_errors(cluster: &Cluster, id: i32) -> usize {
+    cluster
+        .log(cluster.index_of(id))
+        .matches("No space left on device")
+        .count()
 }
 
 /// The client addresses of the cluster's brokers, by id.
@@ -377,8 +372,8 @@ fn run(config: &RunConfig) -> Report {
     let producers: Vec<LoadProducer> = (1..=PRODUCERS)
         .map(|run| LoadProducer::start_with(&bootstrap, TOPIC, PARTITIONS, run, options))
         .collect();
-    let group = GroupConsumer::start(&bootstrap, TOPIC);
-    let churn = TopicChurn::start(&bootstrap);
+    let group = workload::start_group_consumer(&bootstrap, TOPIC);
+    let churn = workload::start_topic_churn(&bootstrap);
 
     let nodes: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
     let mut faults = Vec::new();
@@ -387,7 +382,9 @@ fn run(config: &RunConfig) -> Report {
             break;
         }
         std::thread::sleep(Duration::from_millis(1500));
-        let disk_errors_before = disk_errors(&cluster);
+        // Only a full disk's node log is read (twice): the logs grow to megabytes in a run.
+        let disk_node = (fault.kind == FaultKind::DiskFull).then(|| fault.nodes[0]);
+        let disk_errors_before = disk_node.map(|id| disk_errors(&cluster, id));
         let active = nemesis::start(&mut cluster, &fault, &brokers);
         let fault_started = Instant::now();
         std::thread::sleep(fault.duration);
@@ -398,7 +395,9 @@ fn run(config: &RunConfig) -> Report {
             fault: fault.clone(),
             targets: active.targets,
             restarted,
-            disk_errors: disk_errors(&cluster) - disk_errors_before,
+            disk_errors: disk_node
+                .zip(disk_errors_before)
+                .map(|(id, before)| disk_errors(&cluster, id) - before),
             started: fault_started,
             healed,
             settled_after: settled.is_ok().then(|| healed.elapsed()),
@@ -606,10 +605,14 @@ fn check_replicas(
         let leader_copy = copy(p.leader);
         for replica in p.replicas.iter().filter(|r| **r != p.leader) {
             let deadline = Instant::now() + Duration::from_secs(30);
-            while copy(*replica) != leader_copy && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            if copy(*replica) != leader_copy {
+            let equal = loop {
+                match copy(*replica) == leader_copy {
+                    true => break true,
+                    false if Instant::now() >= deadline => break false,
+                    false => std::thread::sleep(Duration::from_millis(250)),
+                }
+            };
+            if !equal {
                 anomalies.push(Anomaly::Divergent {
                     partition: *partition,
                     replica: *replica,

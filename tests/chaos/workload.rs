@@ -20,91 +20,97 @@ use crate::support::load::RecordId;
 
 pub const GROUP: &str = "chaos-group";
 
-/// A group member that reads the topic and commits, every `COMMIT_EVERY`, the offset after
-/// the last record it read of each partition (synchronously, so each acknowledged commit is
-/// known).
-pub struct GroupConsumer {
+/// A workload thread: runs until told to stop, then hands back what it kept.
+pub struct Worker<T> {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<BTreeMap<i32, GroupView>>>,
+    thread: Option<JoinHandle<T>>,
 }
 
-const COMMIT_EVERY: Duration = Duration::from_millis(500);
-
-impl GroupConsumer {
-    pub fn start(bootstrap: &str, topic: &str) -> GroupConsumer {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", GROUP)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
-            .set("reconnect.backoff.ms", "20")
-            .set("reconnect.backoff.max.ms", "200")
-            .create()
-            .expect("group consumer");
-        consumer.subscribe(&[topic]).expect("subscribe");
+impl<T: Send + 'static> Worker<T> {
+    /// Runs `body` on its own thread; it returns once the flag it is given is set.
+    fn spawn(body: impl FnOnce(&AtomicBool) -> T + Send + 'static) -> Worker<T> {
         let stop = Arc::new(AtomicBool::new(false));
-        let topic = topic.to_string();
         let thread = std::thread::spawn({
             let stop = stop.clone();
-            move || {
-                let mut views: BTreeMap<i32, GroupView> = BTreeMap::new();
-                // The offset after the last record read, per partition, not yet committed.
-                let mut uncommitted: BTreeMap<i32, i64> = BTreeMap::new();
-                let mut last_commit = Instant::now();
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-                        let view = views.entry(message.partition()).or_default();
-                        let id = message.payload().and_then(RecordId::parse);
-                        // A value that is no record id is left to the checker's phantom check.
-                        if let Some(id) = id {
-                            view.read.insert(message.offset(), id);
-                        }
-                        uncommitted.insert(message.partition(), message.offset() + 1);
-                    }
-                    if last_commit.elapsed() >= COMMIT_EVERY && !uncommitted.is_empty() {
-                        last_commit = Instant::now();
-                        let mut offsets = TopicPartitionList::new();
-                        for (partition, offset) in &uncommitted {
-                            offsets
-                                .add_partition_offset(&topic, *partition, Offset::Offset(*offset))
-                                .expect("commit list");
-                        }
-                        if consumer.commit(&offsets, CommitMode::Sync).is_ok() {
-                            for (partition, offset) in std::mem::take(&mut uncommitted) {
-                                views.entry(partition).or_default().commits.push(offset);
-                            }
-                        }
-                    }
-                }
-                views
-            }
+            move || body(&stop)
         });
-        GroupConsumer {
+        Worker {
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Stops reading and returns what it saw.
-    pub fn finish(mut self) -> BTreeMap<i32, GroupView> {
+    /// Stops the thread and returns what it kept.
+    pub fn finish(mut self) -> T {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .take()
             .expect("running")
             .join()
-            .expect("group consumer thread")
+            .expect("workload thread")
     }
 }
 
-impl Drop for GroupConsumer {
+impl<T> Drop for Worker<T> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
+}
+
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
+
+/// A group member that reads the topic and commits, every `COMMIT_EVERY`, the offset after
+/// the last record it read of each partition (synchronously, so each acknowledged commit is
+/// known). Finished, it returns what it saw of each partition.
+pub fn start_group_consumer(bootstrap: &str, topic: &str) -> Worker<BTreeMap<i32, GroupView>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", GROUP)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("reconnect.backoff.ms", "20")
+        .set("reconnect.backoff.max.ms", "200")
+        .create()
+        .expect("group consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let topic = topic.to_string();
+    Worker::spawn(move |stop| {
+        let mut views: BTreeMap<i32, GroupView> = BTreeMap::new();
+        // The offset after the last record read, per partition, not yet committed.
+        let mut uncommitted: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut last_commit = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                let view = views.entry(message.partition()).or_default();
+                let id = message.payload().and_then(RecordId::parse);
+                // A value that is no record id is left to the checker's phantom check.
+                if let Some(id) = id {
+                    view.read.insert(message.offset(), id);
+                }
+                uncommitted.insert(message.partition(), message.offset() + 1);
+            }
+            if last_commit.elapsed() >= COMMIT_EVERY && !uncommitted.is_empty() {
+                last_commit = Instant::now();
+                let mut offsets = TopicPartitionList::new();
+                for (partition, offset) in &uncommitted {
+                    offsets
+                        .add_partition_offset(&topic, *partition, Offset::Offset(*offset))
+                        .expect("commit list");
+                }
+                if consumer.commit(&offsets, CommitMode::Sync).is_ok() {
+                    for (partition, offset) in std::mem::take(&mut uncommitted) {
+                        views.entry(partition).or_default().commits.push(offset);
+                    }
+                }
+            }
+        }
+        views
+    })
 }
 
 /// The group's committed offsets (OffsetFetch), as a new client that does not join sees them.
@@ -149,88 +155,52 @@ pub struct ChurnOutcome {
 }
 
 /// Creates a topic `churn-N` (RF=3) every few seconds and deletes the one before the last.
-pub struct TopicChurn {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<ChurnOutcome>>,
-}
-
-impl TopicChurn {
-    pub fn start(bootstrap: &str) -> TopicChurn {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .create()
-            .expect("admin client");
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let stop = stop.clone();
-            move || {
-                let mut outcome = ChurnOutcome::default();
-                let options = AdminOptions::new()
-                    .operation_timeout(Some(Duration::from_secs(8)))
-                    .request_timeout(Some(Duration::from_secs(10)));
-                let mut next = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let name = format!("churn-{next}");
-                    next += 1;
-                    let topic = NewTopic::new(&name, 1, TopicReplication::Fixed(3));
-                    let created =
-                        futures_lite::future::block_on(admin.create_topics([&topic], &options));
-                    match created.ok().and_then(|mut r| r.pop()) {
-                        Some(Ok(_)) => outcome.created.push(name),
-                        _ => outcome.failed_requests += 1,
-                    }
-                    let live: Vec<String> = outcome
-                        .created
-                        .iter()
-                        .filter(|t| {
-                            !outcome.deleted.contains(t) && !outcome.delete_unknown.contains(t)
-                        })
-                        .cloned()
-                        .collect();
-                    if live.len() > 2 {
-                        let victim = live[0].clone();
-                        let deleted = futures_lite::future::block_on(
-                            admin.delete_topics(&[victim.as_str()], &options),
-                        );
-                        match deleted.ok().and_then(|mut r| r.pop()) {
-                            Some(Ok(_)) => outcome.deleted.push(victim),
-                            _ => {
-                                outcome.failed_requests += 1;
-                                outcome.delete_unknown.push(victim);
-                            }
-                        }
-                    }
-                    for _ in 0..20 {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(100));
+pub fn start_topic_churn(bootstrap: &str) -> Worker<ChurnOutcome> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    Worker::spawn(move |stop| {
+        let mut outcome = ChurnOutcome::default();
+        let options = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(8)))
+            .request_timeout(Some(Duration::from_secs(10)));
+        let mut next = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let name = format!("churn-{next}");
+            next += 1;
+            let topic = NewTopic::new(&name, 1, TopicReplication::Fixed(3));
+            let created = futures_lite::future::block_on(admin.create_topics([&topic], &options));
+            match created.ok().and_then(|mut r| r.pop()) {
+                Some(Ok(_)) => outcome.created.push(name),
+                _ => outcome.failed_requests += 1,
+            }
+            let live: Vec<String> = outcome
+                .created
+                .iter()
+                .filter(|t| !outcome.deleted.contains(t) && !outcome.delete_unknown.contains(t))
+                .cloned()
+                .collect();
+            if live.len() > 2 {
+                let victim = live[0].clone();
+                let deleted = futures_lite::future::block_on(
+                    admin.delete_topics(&[victim.as_str()], &options),
+                );
+                match deleted.ok().and_then(|mut r| r.pop()) {
+                    Some(Ok(_)) => outcome.deleted.push(victim),
+                    _ => {
+                        outcome.failed_requests += 1;
+                        outcome.delete_unknown.push(victim);
                     }
                 }
-                outcome
             }
-        });
-        TopicChurn {
-            stop,
-            thread: Some(thread),
+            for _ in 0..20 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-    }
-
-    pub fn finish(mut self) -> ChurnOutcome {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .expect("running")
-            .join()
-            .expect("topic churn thread")
-    }
-}
-
-impl Drop for TopicChurn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+        outcome
+    })
 }

@@ -86,12 +86,7 @@ impl PartitionLog {
         end: i64,
         source: FetchSource,
     ) -> Result<i64, LogError> {
-        if !self.follows(source) {
-            return Err(LogError::StaleFetch {
-                leader: source.leader,
-                leader_epoch: source.leader_epoch,
-            });
-        }
+        self.check_follows(source)?;
         let target = {
             let state = self.state.borrow();
             truncation_offset(

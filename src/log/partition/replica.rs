@@ -362,14 +362,14 @@ impl PartitionLog {
     /// fetcher checks the partition's fetch state the same way before it appends).
     pub fn follows(&self, source: FetchSource) -> bool {
         let state = self.state.borrow();
-        state.role
-            == (ReplicaRole::Follower {
-                leader: source.leader,
-            })
+        matches!(state.role, ReplicaRole::Follower { leader } if leader == source.leader)
             && state.leader_epoch == source.leader_epoch
     }
 
-    fn check_follows(&self, source: FetchSource) -> Result<(), LogError> {
+    /// [`PartitionLog::follows`] as a result: StaleFetch when the log no longer follows
+    /// `source`. Every change a fetch answer makes checks it first, with no await between the
+    /// check and the change.
+    pub fn check_follows(&self, source: FetchSource) -> Result<(), LogError> {
         match self.follows(source) {
             true => Ok(()),
             false => Err(LogError::StaleFetch {
