@@ -644,3 +644,111 @@ fn a_cut_idempotent_batch_is_stored_again_when_retried() {
         log.close().await.unwrap();
     });
 }
+
+/// A transactional batch of `count` records of producer `id` (epoch 0) from sequence `seq`.
+fn transactional_batch(id: i64, seq: i32, count: usize, key: &str) -> Bytes {
+    let mut builder = BatchBuilder::new();
+    for _ in 0..count {
+        builder.push(NewRecord {
+            key: Some(key.as_bytes()),
+            value: Some(&[7u8; 100]),
+            timestamp_ms: 1_700_000_000_000,
+        });
+    }
+    builder
+        .producer(id, 0, seq)
+        .flags(weir::record::TRANSACTIONAL_FLAG);
+    builder.build()
+}
+
+fn marker(id: i64, commit: bool) -> weir::record::TxnMarker {
+    weir::record::TxnMarker {
+        producer_id: id,
+        producer_epoch: 0,
+        commit,
+        coordinator_epoch: 0,
+    }
+}
+
+/// KIP-98 in the log: the last stable offset waits for the oldest open transaction; an abort
+/// leaves a `.txnindex` entry that a read_committed fetch gets for every range it overlaps;
+/// the entries and the open transactions survive a roll, a clean close and a crash.
+#[test]
+fn transactions_hold_the_lso_and_aborts_are_indexed_across_restarts() {
+    let dir = data_dir();
+    run(move || async move {
+        let config = LogConfig {
+            segment_bytes: 4 * 1024,
+            ..LogConfig::default()
+        };
+        let log = open_log(dir.path(), config.clone(), system_clock()).await;
+        // Producer 1 commits 0..=4 (marker 5); producer 2 opens at 6 and aborts later.
+        log.append(transactional_batch(1, 0, 5, "a")).unwrap();
+        log.append(transactional_batch(2, 0, 3, "b")).unwrap();
+        log.wait_for(8, Durability::Written).await.unwrap();
+        assert_eq!(log.last_stable_offset(), 0, "producer 1 is open from 0");
+        let commit = log.append_marker(marker(1, true)).unwrap();
+        assert_eq!(commit.base_offset, 8);
+        log.wait_for(9, Durability::Written).await.unwrap();
+        assert_eq!(log.last_stable_offset(), 5, "producer 2 is open from 5");
+        // Enough plain data to roll segments between the aborted records and the marker.
+        for n in 0..40 {
+            log.append(numbered_batch(n, 4, 100)).unwrap();
+        }
+        let abort = log.append_marker(marker(2, false)).unwrap();
+        let end = abort.last_offset + 1;
+        log.wait_for(end, Durability::Written).await.unwrap();
+        assert_eq!(log.last_stable_offset(), end);
+        assert!(log.segment_base_offsets().len() > 2, "rolled");
+        let expected = weir::log::transactions::AbortedTxn {
+            producer_id: 2,
+            first_offset: 5,
+            last_offset: abort.base_offset,
+            last_stable_offset: end,
+        };
+        assert_eq!(log.aborted_between(0, end), vec![expected]);
+        assert_eq!(log.aborted_between(6, 7), vec![expected], "overlaps");
+        assert!(
+            log.aborted_between(0, 5).is_empty(),
+            "before its first offset"
+        );
+        // A marker with an older epoch than the producer's is refused.
+        let mut old = marker(2, true);
+        old.producer_epoch = -1;
+        assert_eq!(
+            log.append_marker(old).unwrap_err().error_code(),
+            ErrorCode::InvalidProducerEpoch
+        );
+
+        // Producer 3 opens a transaction and the broker stops cleanly: both survive.
+        let open = log.append(transactional_batch(3, 0, 2, "c")).unwrap();
+        log.wait_for(open.last_offset + 1, Durability::Written)
+            .await
+            .unwrap();
+        log.close().await.unwrap();
+        drop(log);
+        let log = open_log(dir.path(), config.clone(), system_clock()).await;
+        assert_eq!(log.aborted_between(0, i64::MAX), vec![expected]);
+        assert_eq!(log.last_stable_offset(), open.base_offset);
+
+        // A crash (no clean close): the scan of the active segment rebuilds the same state.
+        let abort3 = log.append_marker(marker(3, false)).unwrap();
+        log.wait_for(abort3.last_offset + 1, Durability::Written)
+            .await
+            .unwrap();
+        drop(log);
+        let log = open_log(dir.path(), config.clone(), system_clock()).await;
+        let all = log.aborted_between(0, i64::MAX);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0], expected);
+        assert_eq!(
+            (all[1].producer_id, all[1].first_offset, all[1].last_offset),
+            (3, open.base_offset, abort3.base_offset)
+        );
+        assert_eq!(
+            log.last_stable_offset(),
+            log.high_watermark(),
+            "nothing open"
+        );
+    });
+}

@@ -28,6 +28,7 @@ use glommio::io::DmaStreamWriterBuilder;
 
 use super::dir::{
     blocking, remove_files, segment_file, sync_dir, write_checkpoint, write_file_atomically,
+    write_txn_index,
 };
 use super::error::LogError;
 use super::partition::{PartitionLog, SealedSegment};
@@ -35,6 +36,7 @@ use super::segment::{
     create_segment_file, open_segment_file, truncate_and_sync, Segment, SegmentScanner,
     SegmentState,
 };
+use super::transactions::AbortedTxn;
 use crate::record::filter::{filter_batch, with_records, Filtered};
 use crate::record::RecordBatch;
 
@@ -146,6 +148,7 @@ fn apply_swap(dir: &Path, replaced: &[i64]) -> Result<(), LogError> {
         let seg = Segment::new(dir, base);
         doomed.push(seg.index_path);
         doomed.push(seg.time_index_path);
+        doomed.push(seg.txn_index_path);
         if base != first {
             doomed.push(seg.log_path);
         }
@@ -183,12 +186,19 @@ pub async fn clean(
         return Ok(None);
     }
     let limit = config.max_message_bytes.max(1 << 20) * 4;
-    let (latest, map_end) = build_offset_map(&inputs, checkpoint, options, limit).await?;
+    let first_base = inputs[0].base;
+    let last_end = inputs[inputs.len() - 1].end;
+    let transactions = Transactions {
+        aborted: log.aborted_between(first_base, last_end),
+    };
+    let (latest, map_end) =
+        build_offset_map(&inputs, checkpoint, options, limit, &transactions).await?;
     let range: Vec<SealedSegment> = inputs.into_iter().filter(|i| i.base < map_end).collect();
     let decide = Decider {
         latest: &latest,
         checkpoint,
         delete_horizon_ms: now_ms.saturating_sub(config.delete_retention_ms),
+        transactions: &transactions,
     };
     let mut outcome = CleanOutcome {
         cleaned_up_to: map_end,
@@ -237,6 +247,7 @@ async fn build_offset_map(
     checkpoint: i64,
     options: CleanOptions,
     limit: usize,
+    transactions: &Transactions,
 ) -> Result<(HashMap<Vec<u8>, i64>, i64), LogError> {
     let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
     let mut map_bytes = 0usize;
@@ -247,6 +258,10 @@ async fn build_offset_map(
         }
         let mut scanner = scanner(input);
         while let Some(batch) = scanner.next_valid().await? {
+            // Markers are kept whole; an aborted transaction's records supersede nothing.
+            if transactions.passes_over(&batch) {
+                continue;
+            }
             let base = batch.base_offset();
             let mapped = with_records(&batch, limit, |records| {
                 for record in records {
@@ -281,11 +296,37 @@ fn scanner(input: &SealedSegment) -> SegmentScanner {
     )
 }
 
+/// What compaction needs to know of transactions (Kafka's cleaner does the same): the
+/// aborted transactions of the range, whose records are removed, and the markers, kept.
+struct Transactions {
+    aborted: Vec<AbortedTxn>,
+}
+
+impl Transactions {
+    /// A batch of an aborted transaction.
+    fn aborted(&self, batch: &RecordBatch) -> bool {
+        batch.attributes().is_transactional()
+            && !batch.attributes().is_control()
+            && self.aborted.iter().any(|a| {
+                a.producer_id == batch.producer_id()
+                    && a.first_offset <= batch.base_offset()
+                    && batch.base_offset() <= a.last_offset
+            })
+    }
+
+    /// A batch whose keys take no part in deduplication: a marker (kept as it is) or an
+    /// aborted transaction's batch (removed).
+    fn passes_over(&self, batch: &RecordBatch) -> bool {
+        batch.attributes().is_control() || self.aborted(batch)
+    }
+}
+
 /// Which records a pass keeps.
 struct Decider<'a> {
     latest: &'a HashMap<Vec<u8>, i64>,
     checkpoint: i64,
     delete_horizon_ms: i64,
+    transactions: &'a Transactions,
 }
 
 impl Decider<'_> {
@@ -353,15 +394,24 @@ async fn write_cleaned(
         let mut scanner = scanner(input);
         while let Some(batch) = scanner.next_valid().await? {
             let before = batch.record_count();
-            let kept = match filter_batch(&batch, limit, |record, offset| {
-                decide.keep(input, record.key, record.value.is_none(), offset)
-            }) {
-                Ok(Filtered::Unchanged) => Some(batch),
-                Ok(Filtered::Dropped) => None,
-                Ok(Filtered::Rewritten(smaller)) => Some(smaller),
-                Err(e) => {
-                    tracing::warn!(path = %input.path.display(), offset = batch.base_offset(), error = %e, "compaction keeps an unreadable batch as it is");
-                    Some(batch)
+            // A marker stays while the log has records before it (Kafka removes markers only
+            // past delete.retention.ms with nothing left of their transaction; Weir keeps
+            // them); an aborted transaction's batch goes whole.
+            let kept = if batch.attributes().is_control() {
+                Some(batch)
+            } else if decide.transactions.aborted(&batch) {
+                None
+            } else {
+                match filter_batch(&batch, limit, |record, offset| {
+                    decide.keep(input, record.key, record.value.is_none(), offset)
+                }) {
+                    Ok(Filtered::Unchanged) => Some(batch),
+                    Ok(Filtered::Dropped) => None,
+                    Ok(Filtered::Rewritten(smaller)) => Some(smaller),
+                    Err(e) => {
+                        tracing::warn!(path = %input.path.display(), offset = batch.base_offset(), error = %e, "compaction keeps an unreadable batch as it is");
+                        Some(batch)
+                    }
                 }
             };
             let after = kept.as_ref().map_or(0, RecordBatch::record_count);
@@ -437,6 +487,12 @@ async fn swap_in(
     if stop_after_manifest {
         return Ok(true);
     }
+    let mut cleaned = cleaned;
+    cleaned.segment.aborted = log.aborted_in(&cleaned.replaced);
+    let txn_index = (
+        cleaned.segment.txn_index_path.clone(),
+        cleaned.segment.aborted.clone(),
+    );
     let index_files = [
         (
             cleaned.segment.index_path.clone(),
@@ -454,7 +510,8 @@ async fn swap_in(
         remove_files(&[dir.join(SWAP_MANIFEST)])?;
         index_files
             .iter()
-            .try_for_each(|(path, bytes)| write_file_atomically(path, bytes))
+            .try_for_each(|(path, bytes)| write_file_atomically(path, bytes))?;
+        write_txn_index(&txn_index.0, &txn_index.1)
     })
     .await?;
     log.replace_segments(&cleaned.replaced, cleaned.segment);

@@ -103,6 +103,29 @@ pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), Log
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Writes a segment's transaction index (`.txnindex`), or removes it when the segment has no
+/// aborted transaction: most segments never see one, and a missing file means none.
+pub(crate) fn write_txn_index(
+    path: &Path,
+    entries: &[super::transactions::AbortedTxn],
+) -> Result<(), LogError> {
+    if entries.is_empty() {
+        return remove_files(&[path.to_path_buf()]);
+    }
+    write_file_atomically(path, &super::transactions::AbortedTxn::encode_all(entries))
+}
+
+/// Reads a segment's transaction index: empty when absent, `None` when damaged.
+pub(crate) fn read_txn_index(
+    path: &Path,
+) -> Result<Option<Vec<super::transactions::AbortedTxn>>, LogError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(super::transactions::AbortedTxn::decode_all(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(Vec::new())),
+        Err(e) => Err(LogError::io("read transaction index", path, e)),
+    }
+}
+
 /// Writes an offset checkpoint (`log-start-offset`, `cleaner-offset-checkpoint`):
 /// `0\n<offset>\n`, a version line, then the offset, as Kafka's checkpoint files begin.
 pub(crate) fn write_checkpoint(path: &Path, offset: i64) -> Result<(), LogError> {

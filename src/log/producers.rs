@@ -5,8 +5,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::transactions::{AbortedTxn, MarkerOutcome, OpenTransactions};
 use crate::error_code::ErrorCode;
-use crate::record::RecordBatch;
+use crate::record::{RecordBatch, TxnMarker};
 
 /// Kafka keeps the metadata of the last 5 batches per producer (max.in.flight of an idempotent
 /// producer is at most 5).
@@ -80,9 +81,12 @@ fn next_seq(seq: i32) -> i32 {
     }
 }
 
+/// Each producer's sequences and epoch, and the transactions open in the partition (Kafka's
+/// ProducerStateManager keeps both: `currentTxnFirstOffset` is part of a producer's entry).
 #[derive(Debug, Default)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    txns: OpenTransactions,
 }
 
 impl ProducerStates {
@@ -142,11 +146,22 @@ impl ProducerStates {
         Ok(SequenceCheck::Append)
     }
 
-    /// Records a batch as the log stores it (offsets assigned): recovery rebuilds the state
-    /// from the batches it scans anyway.
-    pub fn record_stored(&mut self, batch: &RecordBatch) {
+    /// Records a batch as the log stores it (offsets assigned), on every path that stores one:
+    /// a leader's append, a follower's, recovery's scan. A transactional batch opens (or
+    /// continues) its producer's transaction; a commit or abort marker closes it, and an abort
+    /// returns the entry for the segment's transaction index.
+    pub fn record_stored(&mut self, batch: &RecordBatch) -> Option<AbortedTxn> {
+        self.record_at(batch, batch.base_offset())
+    }
+
+    /// [`ProducerStates::record_stored`] for a batch the log placed at `base_offset` (a
+    /// leader's append, whose batch view still has the client's base offset 0).
+    pub fn record_at(&mut self, batch: &RecordBatch, base_offset: i64) -> Option<AbortedTxn> {
         if batch.producer_id() < 0 {
-            return;
+            return None;
+        }
+        if batch.attributes().is_control() {
+            return self.record_marker(batch, base_offset);
         }
         self.record(
             batch.producer_id(),
@@ -154,10 +169,55 @@ impl ProducerStates {
             SequencedBatch {
                 first_seq: batch.base_sequence(),
                 last_seq: last_sequence(batch),
-                base_offset: batch.base_offset(),
-                last_offset: batch.last_offset(),
+                base_offset,
+                last_offset: base_offset + i64::from(batch.last_offset_delta()),
             },
         );
+        if batch.attributes().is_transactional() {
+            self.txns
+                .on_transactional_batch(batch.producer_id(), base_offset);
+        }
+        None
+    }
+
+    /// A control batch: Kafka's `appendEndTxnMarker`. The marker's epoch becomes the
+    /// producer's (a coordinator that fenced the producer bumped it: the old epoch's batches
+    /// are refused from now on); its transaction here ends. Control records of other types
+    /// change nothing.
+    fn record_marker(&mut self, batch: &RecordBatch, offset: i64) -> Option<AbortedTxn> {
+        let marker = TxnMarker::from_batch(batch)?;
+        let entry = self.producers.entry(marker.producer_id).or_default();
+        if marker.producer_epoch != entry.epoch {
+            entry.batches.clear();
+            entry.epoch = marker.producer_epoch;
+        }
+        match self
+            .txns
+            .on_marker(marker.producer_id, offset, marker.commit)
+        {
+            MarkerOutcome::Closed(aborted) => aborted,
+            MarkerOutcome::NothingOpen => None,
+        }
+    }
+
+    /// Whether a marker of `producer_id` at `epoch` may be written (WriteTxnMarkers): not
+    /// with an epoch older than the producer's here (INVALID_PRODUCER_EPOCH, as Kafka's
+    /// `checkProducerEpoch`).
+    pub fn check_marker_epoch(&self, producer_id: i64, epoch: i16) -> Result<(), SequenceError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(SequenceError::Fenced {
+                producer_id,
+                epoch,
+                current: entry.epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Kafka's last stable offset: the first offset of the oldest open transaction, or the
+    /// high watermark.
+    pub fn last_stable_offset(&self, high_watermark: i64) -> i64 {
+        self.txns.last_stable_offset(high_watermark)
     }
 
     /// The log was cut to end at `log_end`: the batches at or past it are no longer in the
@@ -171,11 +231,13 @@ impl ProducerStates {
             entry.batches.retain(|b| b.last_offset < log_end);
             !entry.batches.is_empty()
         });
+        self.txns.truncate_from(log_end);
     }
 
     /// The log was emptied.
     pub fn clear(&mut self) {
         self.producers.clear();
+        self.txns = OpenTransactions::default();
     }
 
     /// Records an appended batch.
@@ -192,14 +254,18 @@ impl ProducerStates {
     }
 }
 
-/// Snapshot format version (`<offset>.snapshot`, Weir's own layout, not Kafka's).
-const SNAPSHOT_VERSION: u16 = 1;
+/// Snapshot format versions (`<offset>.snapshot`, Weir's own layout, not Kafka's): 2 adds the
+/// open transactions; 1 (before transactions) is still read.
+const SNAPSHOT_VERSION: u16 = 2;
+const SNAPSHOT_VERSION_WITHOUT_TXNS: u16 = 1;
 
 impl ProducerStates {
     /// The state as of `offset` (batches at or after it left out), for a snapshot taken when
     /// the segment ending there is sealed. Layout, big-endian: version u16, producer count u32,
     /// then per producer id i64, epoch i16, batch count u8 and per batch first/last sequence i32
-    /// and base/last offset i64; a CRC-32C of everything before it ends the file.
+    /// and base/last offset i64; then the open transactions that began before `offset`: count
+    /// u32 and per transaction producer id i64 and first offset i64; a CRC-32C of everything
+    /// before it ends the file.
     pub fn snapshot_before(&self, offset: i64) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
@@ -228,6 +294,12 @@ impl ProducerStates {
                 out.extend_from_slice(&b.last_offset.to_be_bytes());
             }
         }
+        let open = self.txns.opened_before(offset);
+        out.extend_from_slice(&(open.len() as u32).to_be_bytes());
+        for (producer_id, first_offset) in open {
+            out.extend_from_slice(&producer_id.to_be_bytes());
+            out.extend_from_slice(&first_offset.to_be_bytes());
+        }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
@@ -241,7 +313,8 @@ impl ProducerStates {
             return None;
         }
         let mut reader = Reader(body);
-        if reader.u16()? != SNAPSHOT_VERSION {
+        let version = reader.u16()?;
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_WITHOUT_TXNS {
             return None;
         }
         let mut states = ProducerStates::default();
@@ -261,6 +334,15 @@ impl ProducerStates {
                 });
             }
             states.producers.insert(id, entry);
+        }
+        if version == SNAPSHOT_VERSION {
+            for _ in 0..reader.u32()? {
+                let producer_id = reader.i64()?;
+                let first_offset = reader.i64()?;
+                states
+                    .txns
+                    .on_transactional_batch(producer_id, first_offset);
+            }
         }
         reader.0.is_empty().then_some(states)
     }

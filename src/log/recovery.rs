@@ -14,7 +14,8 @@ use super::clean_close::{CleanClose, CLEAN_SHUTDOWN_FILE};
 use super::cleaner;
 use super::config::LogConfig;
 use super::dir::{
-    blocking, parse_segment_file, read_checkpoint, remove_files, sync_dir, write_file_atomically,
+    blocking, parse_segment_file, read_checkpoint, read_txn_index, remove_files, sync_dir,
+    write_file_atomically, write_txn_index,
 };
 use super::epochs::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 use super::error::{IndexError, LogError};
@@ -73,8 +74,9 @@ fn list_partition_dir(dir: &Path) -> Result<Listing, LogError> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(base) = parse_segment_file(&name, "log") {
             bases.push(base);
-        } else if let Some(base) =
-            parse_segment_file(&name, "index").or_else(|| parse_segment_file(&name, "timeindex"))
+        } else if let Some(base) = parse_segment_file(&name, "index")
+            .or_else(|| parse_segment_file(&name, "timeindex"))
+            .or_else(|| parse_segment_file(&name, "txnindex"))
         {
             indexes.push((base, entry.path()));
         } else if let Some(offset) = parse_segment_file(&name, "snapshot") {
@@ -136,9 +138,20 @@ fn read_leader_epochs(path: &Path) -> Result<LeaderEpochCache, LogError> {
     }
 }
 
+/// A sealed segment's indexes as loaded from its files.
+struct LoadedIndexes {
+    index: OffsetIndex,
+    time_index: TimeIndex,
+    aborted: Vec<super::transactions::AbortedTxn>,
+}
+
 /// Reads a sealed segment's index files and checks them against the segment.
-fn load_indexes(paths: IndexPaths, file_size: u64) -> Result<(OffsetIndex, TimeIndex), String> {
+fn load_indexes(paths: IndexPaths, file_size: u64) -> Result<LoadedIndexes, String> {
     let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    // No `.txnindex` is a segment without aborted transactions; a damaged one is rebuilt.
+    let aborted = read_txn_index(&paths.txn_index)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{}: damaged", paths.txn_index.display()))?;
     let index_bytes = read(&paths.index)?;
     let time_bytes = read(&paths.time_index)?;
     let why = |e: IndexError, path: &PathBuf| format!("{}: {e}", path.display());
@@ -152,7 +165,11 @@ fn load_indexes(paths: IndexPaths, file_size: u64) -> Result<(OffsetIndex, TimeI
             paths.time_index.display()
         ));
     }
-    Ok((index, time_index))
+    Ok(LoadedIndexes {
+        index,
+        time_index,
+        aborted,
+    })
 }
 
 /// What the blocking pool needs to load a segment's indexes (a `Segment` holds an `Rc`).
@@ -160,6 +177,7 @@ struct IndexPaths {
     base_offset: i64,
     index: PathBuf,
     time_index: PathBuf,
+    txn_index: PathBuf,
 }
 
 /// Where the idempotent producers' state as of `offset` is kept.
@@ -272,10 +290,15 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                 base_offset: base,
                 index: seg.index_path.clone(),
                 time_index: seg.time_index_path.clone(),
+                txn_index: seg.txn_index_path.clone(),
             };
             let loaded = blocking(move || load_indexes(paths, file_size)).await;
             match loaded {
-                Ok((index, time_index)) => {
+                Ok(LoadedIndexes {
+                    index,
+                    time_index,
+                    aborted,
+                }) => {
                     seg.size_bytes = file_size;
                     seg.written_bytes = file_size;
                     seg.synced_bytes = file_size;
@@ -286,6 +309,7 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                     }
                     seg.index = index;
                     seg.time_index = time_index;
+                    seg.aborted = aborted;
                     seg.state = SegmentState::Sealed;
                     segments.insert(base, seg);
                     continue;
@@ -300,11 +324,22 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
             // Only the last segment can match the marker: earlier ones (sealed, with damaged
             // indexes) must not use it up.
             if let Some(clean) = clean_close.take() {
-                if restore_clean_close(&clean, &mut seg, file_size, &mut producers) {
-                    seg.state = SegmentState::Active;
-                    seg.tail_page = read_tail_page(&file, &seg.log_path, seg.size_bytes).await?;
-                    segments.insert(base, seg);
-                    continue;
+                // The clean close wrote the active segment's transaction index too.
+                let path = seg.txn_index_path.clone();
+                match blocking(move || read_txn_index(&path)).await? {
+                    None => {
+                        tracing::warn!(path = %seg.txn_index_path.display(), "damaged transaction index of the active segment; scanning it")
+                    }
+                    Some(aborted) => {
+                        if restore_clean_close(&clean, &mut seg, file_size, &mut producers) {
+                            seg.aborted = aborted;
+                            seg.state = SegmentState::Active;
+                            seg.tail_page =
+                                read_tail_page(&file, &seg.log_path, seg.size_bytes).await?;
+                            segments.insert(base, seg);
+                            continue;
+                        }
+                    }
                 }
             }
             // The producers' state up to this segment; without a snapshot, what the scans of
@@ -347,10 +382,12 @@ pub(crate) async fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered,
                 (seg.index_path.clone(), seg.index.encode()),
                 (seg.time_index_path.clone(), seg.time_index.encode()),
             ];
+            let txn_index = (seg.txn_index_path.clone(), seg.aborted.clone());
             blocking(move || {
                 files
                     .iter()
-                    .try_for_each(|(p, b)| write_file_atomically(p, b))
+                    .try_for_each(|(p, b)| write_file_atomically(p, b))?;
+                write_txn_index(&txn_index.0, &txn_index.1)
             })
             .await?;
             seg.state = SegmentState::Sealed;
@@ -419,7 +456,11 @@ async fn delete_later_segments(dir: &Path, bases: &[i64]) -> Result<(), LogError
 /// The active segment keeps its indexes in memory; stale files from an earlier seal would be
 /// trusted on the next start if they stayed.
 async fn remove_index_files(seg: &Segment) -> Result<(), LogError> {
-    let paths = [seg.index_path.clone(), seg.time_index_path.clone()];
+    let paths = [
+        seg.index_path.clone(),
+        seg.time_index_path.clone(),
+        seg.txn_index_path.clone(),
+    ];
     blocking(move || remove_files(&paths)).await
 }
 

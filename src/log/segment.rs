@@ -11,6 +11,7 @@ use super::dir::segment_file;
 use super::error::LogError;
 use super::index::{OffsetIndex, TimeIndex};
 use super::producers::ProducerStates;
+use super::transactions::AbortedTxn;
 use crate::record::{RecordBatch, RecordError, BATCH_OVERHEAD_LEN};
 
 /// Where a segment is in its life.
@@ -30,6 +31,8 @@ pub(crate) struct Segment {
     pub log_path: PathBuf,
     pub index_path: PathBuf,
     pub time_index_path: PathBuf,
+    /// Kafka's `.txnindex`: the aborted transactions whose abort marker is in this segment.
+    pub txn_index_path: PathBuf,
     /// Opened by the writer when the segment first gets data.
     pub file: Option<Rc<DmaFile>>,
     pub state: SegmentState,
@@ -55,6 +58,12 @@ pub(crate) struct Segment {
     pub index: OffsetIndex,
     pub time_index: TimeIndex,
     pub bytes_since_index_entry: u64,
+    /// The transaction index's entries, in marker order. Written to `txn_index_path` when the
+    /// segment is sealed (and for the active segment at a clean close); rebuilt by a scan.
+    pub aborted: Vec<AbortedTxn>,
+    /// A rolled segment's producer snapshot as of its end, taken at the roll; written as the
+    /// next segment's `<offset>.snapshot` when this one is sealed.
+    pub producers_at_end: Option<Vec<u8>>,
 }
 
 impl Segment {
@@ -64,6 +73,7 @@ impl Segment {
             log_path: segment_file(dir, base_offset, "log"),
             index_path: segment_file(dir, base_offset, "index"),
             time_index_path: segment_file(dir, base_offset, "timeindex"),
+            txn_index_path: segment_file(dir, base_offset, "txnindex"),
             file: None,
             state: SegmentState::Active,
             size_bytes: 0,
@@ -78,6 +88,8 @@ impl Segment {
             index: OffsetIndex::new(base_offset),
             time_index: TimeIndex::new(base_offset),
             bytes_since_index_entry: 0,
+            aborted: Vec::new(),
+            producers_at_end: None,
         }
     }
 
@@ -117,14 +129,16 @@ impl Segment {
         self.index = scan.index;
         self.time_index = scan.time_index;
         self.bytes_since_index_entry = scan.bytes_since_index_entry;
+        self.aborted = scan.aborted;
     }
 
-    /// The files of this segment that exist on disk.
-    pub fn paths(&self) -> [PathBuf; 3] {
+    /// The files of this segment that may exist on disk.
+    pub fn paths(&self) -> [PathBuf; 4] {
         [
             self.log_path.clone(),
             self.index_path.clone(),
             self.time_index_path.clone(),
+            self.txn_index_path.clone(),
         ]
     }
 }
@@ -312,6 +326,8 @@ pub(crate) struct ScanOutcome {
     pub bytes_since_index_entry: u64,
     /// Where each leader epoch begins in the scanned batches (`epochs`), in log order.
     pub epoch_starts: Vec<(i32, i64)>,
+    /// The aborted transactions whose markers the scan found (the segment's `.txnindex`).
+    pub aborted: Vec<AbortedTxn>,
     /// Set when the scan stopped before `end` on bytes that are not zeros.
     pub fault: Option<(u64, ScanFault)>,
 }
@@ -339,6 +355,7 @@ pub(crate) async fn scan_segment(
 ) -> Result<ScanOutcome, LogError> {
     let mut probe = Segment::new(Path::new(""), base_offset);
     let mut epoch_starts: Vec<(i32, i64)> = Vec::new();
+    let mut aborted = Vec::new();
     let mut scanner = SegmentScanner::new(file, path.to_path_buf(), 0, end, 1 << 20);
     let fault = loop {
         match scanner.next().await? {
@@ -373,7 +390,7 @@ pub(crate) async fn scan_segment(
                     batch.max_timestamp(),
                     index_interval_bytes,
                 );
-                producers.record_stored(&batch);
+                aborted.extend(producers.record_stored(&batch));
                 let epoch = batch.partition_leader_epoch();
                 if epoch >= 0 && epoch_starts.last().is_none_or(|(e, _)| *e != epoch) {
                     epoch_starts.push((epoch, batch.base_offset()));
@@ -390,6 +407,7 @@ pub(crate) async fn scan_segment(
         time_index: probe.time_index,
         bytes_since_index_entry: probe.bytes_since_index_entry,
         epoch_starts,
+        aborted,
         fault,
     })
 }

@@ -9,8 +9,6 @@
 //! LSO when it was aborted); a read_committed Fetch returns the entries overlapping the
 //! records it returns, and the consumer drops their records.
 //!
-//! Built so far: this state and the index entry format, unit-tested. Not yet fed by appends
-//! or read by Fetch.
 
 use std::collections::BTreeMap;
 
@@ -100,24 +98,40 @@ impl OpenTransactions {
         self.first_offsets.entry(producer_id).or_insert(offset);
     }
 
-    /// A commit or abort marker of `producer_id` was appended at `marker_offset`; `lso` is the
-    /// partition's LSO just before it (what Kafka stores in the index entry).
+    /// A commit or abort marker of `producer_id` was appended at `marker_offset`. An abort's
+    /// index entry carries the LSO once this transaction is done (Kafka's
+    /// `lastStableOffset(completedTxn)`): the first offset of the oldest transaction still
+    /// open, or the offset after the marker.
     pub fn on_marker(
         &mut self,
         producer_id: i64,
         marker_offset: i64,
         commit: bool,
-        lso: i64,
     ) -> MarkerOutcome {
         let Some(first_offset) = self.first_offsets.remove(&producer_id) else {
             return MarkerOutcome::NothingOpen;
         };
-        MarkerOutcome::Closed((!commit).then_some(AbortedTxn {
+        MarkerOutcome::Closed((!commit).then(|| AbortedTxn {
             producer_id,
             first_offset,
             last_offset: marker_offset,
-            last_stable_offset: lso,
+            last_stable_offset: self.last_stable_offset(marker_offset + 1),
         }))
+    }
+
+    /// Whether `producer_id` has a transaction open here.
+    pub fn is_open(&self, producer_id: i64) -> bool {
+        self.first_offsets.contains_key(&producer_id)
+    }
+
+    /// The open transactions that began before `offset`, as (producer id, first offset): what
+    /// a producer snapshot taken there keeps.
+    pub fn opened_before(&self, offset: i64) -> Vec<(i64, i64)> {
+        self.first_offsets
+            .iter()
+            .filter(|(_, first)| **first < offset)
+            .map(|(id, first)| (*id, *first))
+            .collect()
     }
 
     /// The first offset no read_committed consumer may read yet: the oldest open
@@ -191,22 +205,23 @@ mod tests {
             "never past the high watermark"
         );
         assert_eq!(
-            open.on_marker(7, 70, true, 40),
+            open.on_marker(7, 70, true),
             MarkerOutcome::Closed(None),
             "a commit leaves no index entry"
         );
         assert_eq!(open.last_stable_offset(100), 55);
         assert_eq!(
-            open.on_marker(8, 71, false, 55),
+            open.on_marker(8, 71, false),
             MarkerOutcome::Closed(Some(AbortedTxn {
                 producer_id: 8,
                 first_offset: 55,
                 last_offset: 71,
-                last_stable_offset: 55
+                // Nothing else open: the LSO is past the marker.
+                last_stable_offset: 72
             }))
         );
         assert!(open.is_empty());
-        assert_eq!(open.on_marker(8, 72, false, 72), MarkerOutcome::NothingOpen);
+        assert_eq!(open.on_marker(8, 72, false), MarkerOutcome::NothingOpen);
     }
 
     #[test]
@@ -216,7 +231,7 @@ mod tests {
         open.on_transactional_batch(8, 20);
         open.truncate_from(20);
         assert_eq!(open.last_stable_offset(100), 10);
-        open.on_marker(7, 30, true, 10);
+        open.on_marker(7, 30, true);
         assert!(open.is_empty());
     }
 

@@ -269,6 +269,10 @@ impl RecordBatch {
             });
         }
         self.attributes().compression()?;
+        // Kafka's LogValidator: "Clients are not allowed to write control records".
+        if self.attributes().is_control() {
+            return Err(RecordError::ControlBatchFromClient);
+        }
         let count = self.record_count();
         let last_offset_delta = self.last_offset_delta();
         if count < 1

@@ -36,6 +36,10 @@ pub enum RecordError {
         /// Positions in the batch of the records without a key (KIP-467's `batch_index`).
         batch_indexes: Vec<i32>,
     },
+    #[error(
+        "clients may not write control batches (transaction markers come from the coordinator)"
+    )]
+    ControlBatchFromClient,
     #[error("{codec:?} payload decompresses to more than {limit} bytes")]
     DecompressedTooLarge {
         codec: super::Compression,
@@ -58,6 +62,7 @@ impl RecordError {
             | RecordError::InconsistentCount { .. }
             | RecordError::NonZeroBaseOffset { .. }
             | RecordError::Empty
+            | RecordError::ControlBatchFromClient
             | RecordError::KeylessRecordOnCompactedTopic { .. } => ErrorCode::InvalidRecord,
             RecordError::UnknownCompression { .. } => ErrorCode::UnsupportedCompressionType,
             RecordError::TooLarge { .. } => ErrorCode::MessageTooLarge,

@@ -16,6 +16,7 @@ pub use batch::{
     MAGIC_V2,
 };
 pub use builder::{batch_of, BatchBuilder, NewRecord, CONTROL_FLAG, TRANSACTIONAL_FLAG};
+pub use control::TxnMarker;
 pub use error::RecordError;
 pub use records::{
     raw_records, RawRecord, RawRecords, RecordTimestamp, RecordTimestamps, RecordView, RecordViews,

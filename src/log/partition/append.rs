@@ -55,27 +55,8 @@ impl PartitionLog {
         let mut last_offset = 0;
         let mut producers = self.producers.borrow_mut();
         for batch in batches {
-            let producer = (batch.producer_id() >= 0).then(|| {
-                (
-                    batch.producer_id(),
-                    batch.producer_epoch(),
-                    batch.base_sequence(),
-                    last_sequence(&batch),
-                )
-            });
-            let (base, last) = state.append_batch(&self.dir, batch, now_ms, &config);
-            if let Some((id, epoch, first_seq, last_seq)) = producer {
-                producers.record(
-                    id,
-                    epoch,
-                    SequencedBatch {
-                        first_seq,
-                        last_seq,
-                        base_offset: base,
-                        last_offset: last,
-                    },
-                );
-            }
+            let (base, last) =
+                state.append_batch(&self.dir, batch, now_ms, &config, &mut producers);
             first_offset.get_or_insert(base);
             last_offset = last;
         }
@@ -133,4 +114,41 @@ fn validated_from_client(records: Bytes, config: &LogConfig) -> Result<Vec<Recor
         return Err(RecordError::Empty.into());
     }
     Ok(batches)
+}
+
+impl PartitionLog {
+    /// Writes a transaction's commit or abort marker (WriteTxnMarkers, on the leader): a
+    /// control batch with the producer's id and the coordinator's epoch for it. The producer's
+    /// transaction here ends; an abort adds the segment's `.txnindex` entry. A marker with an
+    /// epoch older than the producer's is refused (INVALID_PRODUCER_EPOCH). Does no I/O.
+    pub fn append_marker(&self, marker: TxnMarker) -> Result<AppendInfo, LogError> {
+        let config = self.config.borrow();
+        self.producers
+            .borrow()
+            .check_marker_epoch(marker.producer_id, marker.producer_epoch)?;
+        let now_ms = self.clock.now_ms();
+        let batch = RecordBatch::new(marker.to_batch(now_ms))?;
+        let mut state = self.state.borrow_mut();
+        if state.closed {
+            return Err(LogError::Closed {
+                path: self.dir.clone(),
+            });
+        }
+        let (base, last) = state.append_batch(
+            &self.dir,
+            batch,
+            now_ms,
+            &config,
+            &mut self.producers.borrow_mut(),
+        );
+        let info = AppendInfo {
+            base_offset: base,
+            last_offset: last,
+            log_append_time_ms: -1,
+            log_start_offset: state.log_start_offset,
+        };
+        drop(state);
+        self.flusher_wake.notify();
+        Ok(info)
+    }
 }

@@ -34,22 +34,24 @@ use writer::run_flusher;
 
 use super::config::LogConfig;
 use super::dir::{
-    blocking, remove_files, sync_dir, write_checkpoint, write_file_atomically, LogDir,
+    blocking, remove_files, sync_dir, write_checkpoint, write_file_atomically, write_txn_index,
+    LogDir,
 };
 use super::epochs::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 use super::error::LogError;
 use super::notify::{Notify, WakeAll};
-use super::producers::{last_sequence, ProducerStates, SequenceCheck, SequencedBatch};
+use super::producers::{last_sequence, ProducerStates, SequenceCheck};
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{
     create_segment_file, truncate_and_sync, Segment, SegmentScanner, SegmentState,
 };
 use super::tail::{CachedBatch, TailCache};
+use super::transactions::AbortedTxn;
 use crate::clock::Clock;
 use crate::record::{
     codec, filter, patch_header, split_batches, PatchedHeader, RecordBatch, RecordError,
-    TimestampType,
+    TimestampType, TxnMarker,
 };
 
 /// Direct I/O writes whole pages; 4 KiB covers the logical block size of every device we run on.
@@ -362,17 +364,53 @@ impl PartitionLog {
     /// file on disk is a sealed segment, which recovery checks on its own. Caller holds the
     /// I/O lock, after the last sync.
     async fn write_clean_close(&self) -> Result<(), LogError> {
-        let marker = {
+        let (marker, txn_index) = {
             let mut state = self.state.borrow_mut();
             let active = state.active();
             if active.file.is_none() {
                 return Ok(());
             }
             let producers = self.producers.borrow().snapshot_before(active.next_offset);
-            super::clean_close::CleanClose::of_active(active, producers)
+            let txn_index = (active.txn_index_path.clone(), active.aborted.clone());
+            (
+                super::clean_close::CleanClose::of_active(active, producers),
+                txn_index,
+            )
         };
         let path = self.dir.join(super::clean_close::CLEAN_SHUTDOWN_FILE);
-        blocking(move || write_file_atomically(&path, &marker.encode())).await
+        // The active segment's transaction index goes first: the marker vouches for it too.
+        blocking(move || {
+            write_txn_index(&txn_index.0, &txn_index.1)?;
+            write_file_atomically(&path, &marker.encode())
+        })
+        .await
+    }
+
+    /// The aborted transactions a read_committed fetch of `from..to` must return: every
+    /// `.txnindex` entry overlapping that range, from the segment holding `from` on (an entry
+    /// of an earlier segment has its marker, so its last offset, before `from`). Entries are
+    /// few (one per aborted transaction), so all later segments are looked at.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let state = self.state.borrow();
+        let floor = state
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(base, _)| *base);
+        // Every later segment too: a transaction with records in the range may have been
+        // aborted much later.
+        state
+            .segments
+            .range(floor..)
+            .flat_map(|(_, seg)| super::transactions::aborted_overlapping(&seg.aborted, from, to))
+            .collect()
+    }
+
+    /// Kafka's last stable offset: read_committed consumers read below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .borrow()
+            .last_stable_offset(self.high_watermark())
     }
 
     pub(crate) fn set_cleaner_checkpoint(&self, offset: i64) {

@@ -411,9 +411,7 @@ impl PartitionLog {
                     got: batch.base_offset(),
                 });
             }
-            // The batch keeps the leader's offsets, so it is recorded as stored.
-            producers.record_stored(&batch);
-            state.append_replica_batch(&self.dir, batch, now_ms, &config);
+            state.append_replica_batch(&self.dir, batch, now_ms, &config, &mut producers);
         }
         let end = state.log_end_offset;
         drop(state);

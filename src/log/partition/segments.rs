@@ -39,13 +39,19 @@ impl PartitionLog {
     ) -> Option<(Vec<SealedSegment>, i64)> {
         let state = self.state.borrow();
         state.segments.values().next_back()?.file.as_ref()?;
+        // Kafka cleans below the first unstable offset only: an open transaction's records
+        // may still be aborted, so neither they nor what they would supersede are decided.
+        let stable = self
+            .producers
+            .borrow()
+            .last_stable_offset(state.high_watermark);
         let bases: Vec<i64> = state.segments.keys().copied().collect();
         let mut segments = Vec::new();
         for pair in bases.windows(2) {
             let seg = &state.segments[&pair[0]];
             let lagging = min_compaction_lag_ms > 0
                 && seg.max_timestamp_ms > now_ms.saturating_sub(min_compaction_lag_ms);
-            if seg.state != SegmentState::Sealed || lagging {
+            if seg.state != SegmentState::Sealed || lagging || pair[1] > stable {
                 break;
             }
             if pair[1] <= state.log_start_offset {
@@ -74,6 +80,17 @@ impl PartitionLog {
                     .get(b)
                     .is_some_and(|s| s.state == SegmentState::Sealed)
             })
+    }
+
+    /// The transaction index entries of the segments `bases`, in order: a compacted segment
+    /// keeps its inputs' (their markers stay).
+    pub(crate) fn aborted_in(&self, bases: &[i64]) -> Vec<AbortedTxn> {
+        let state = self.state.borrow();
+        bases
+            .iter()
+            .filter_map(|b| state.segments.get(b))
+            .flat_map(|s| s.aborted.iter().copied())
+            .collect()
     }
 
     /// Puts `segment` (compacted) in place of the segments `replaced`; reads from the tail

@@ -59,6 +59,9 @@ pub(super) enum WriteStep {
         next_offset: i64,
         index: (PathBuf, Vec<u8>),
         time_index: (PathBuf, Vec<u8>),
+        txn_index: (PathBuf, Vec<AbortedTxn>),
+        /// The producers' snapshot where the next segment begins, taken at the roll.
+        producers: Option<Vec<u8>>,
     },
 }
 
@@ -82,7 +85,8 @@ impl LogState {
     }
 
     /// Kafka rolls when the batch would not fit (`segment.bytes`), when the segment is older than
-    /// `segment.ms`, or when a relative offset would not fit the 32-bit index.
+    /// `segment.ms`, or when a relative offset would not fit the 32-bit index. Returns whether
+    /// it rolled.
     pub(super) fn maybe_roll(
         &mut self,
         dir: &Path,
@@ -90,11 +94,11 @@ impl LogState {
         last_offset_delta: i32,
         now_ms: i64,
         config: &LogConfig,
-    ) {
+    ) -> bool {
         let next_offset = self.log_end_offset;
         let active = self.active();
         if active.size_bytes == 0 {
-            return;
+            return false;
         }
         let full = active.size_bytes + batch_bytes > config.segment_bytes;
         let old = active
@@ -102,11 +106,13 @@ impl LogState {
             .is_some_and(|t| now_ms - t >= config.segment_ms);
         let relative_overflow =
             next_offset + i64::from(last_offset_delta) - active.base_offset > i64::from(i32::MAX);
-        if full || old || relative_overflow {
+        let roll = full || old || relative_overflow;
+        if roll {
             active.state = SegmentState::Sealing;
             self.segments
                 .insert(next_offset, Segment::new(dir, next_offset));
         }
+        roll
     }
 
     /// Appends a client's batch at the log end: offsets from here, this leader's epoch, and
@@ -117,13 +123,14 @@ impl LogState {
         batch: RecordBatch,
         now_ms: i64,
         config: &LogConfig,
+        producers: &mut ProducerStates,
     ) -> (i64, i64) {
         let base_offset = self.log_end_offset;
         let log_append_time =
             (config.message_timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let header = patch_header(&batch, base_offset, self.leader_epoch, log_append_time);
         let max_ts = log_append_time.unwrap_or_else(|| batch.max_timestamp());
-        self.place_batch(dir, batch, &header, max_ts, now_ms, config)
+        self.place_batch(dir, batch, &header, max_ts, now_ms, config, producers)
     }
 
     /// Appends a leader's batch unchanged (a follower's append; the caller checked that it
@@ -134,6 +141,7 @@ impl LogState {
         batch: RecordBatch,
         now_ms: i64,
         config: &LogConfig,
+        producers: &mut ProducerStates,
     ) -> (i64, i64) {
         let header = patch_header(
             &batch,
@@ -142,10 +150,14 @@ impl LogState {
             None,
         );
         let max_ts = batch.max_timestamp();
-        self.place_batch(dir, batch, &header, max_ts, now_ms, config)
+        self.place_batch(dir, batch, &header, max_ts, now_ms, config, producers)
     }
 
-    /// Queues `batch` with `header` at the log end, rolling first when the segment is due.
+    /// Queues `batch` with `header` at the log end, rolling first when the segment is due, and
+    /// records it in the producers' state. A roll snapshots that state as it is where the new
+    /// segment begins (written when the old one is sealed): taken later, a marker appended
+    /// meanwhile would already have closed a transaction that is open at that offset.
+    #[allow(clippy::too_many_arguments)]
     fn place_batch(
         &mut self,
         dir: &Path,
@@ -154,10 +166,19 @@ impl LogState {
         max_ts: i64,
         now_ms: i64,
         config: &LogConfig,
+        producers: &mut ProducerStates,
     ) -> (i64, i64) {
         let size = batch.size_bytes() as u64;
-        self.maybe_roll(dir, size, batch.last_offset_delta(), now_ms, config);
         let base_offset = self.log_end_offset;
+        if self.maybe_roll(dir, size, batch.last_offset_delta(), now_ms, config) {
+            let snapshot = producers.snapshot_before(base_offset);
+            if let Some(sealing) = self.segments.range_mut(..base_offset).next_back() {
+                sealing.1.producers_at_end = Some(snapshot);
+            }
+        }
+        if let Some(aborted) = producers.record_at(&batch, base_offset) {
+            self.active().aborted.push(aborted);
+        }
         // Kafka's append: a batch of a newer epoch than the cache's latest starts that epoch.
         let epoch = header.partition_leader_epoch();
         if self.epochs.latest().is_none_or(|l| epoch > l.epoch) {
@@ -261,6 +282,8 @@ impl LogState {
             next_offset: seg.next_offset,
             index: (seg.index_path.clone(), seg.index.encode()),
             time_index: (seg.time_index_path.clone(), seg.time_index.encode()),
+            txn_index: (seg.txn_index_path.clone(), seg.aborted.clone()),
+            producers: seg.producers_at_end.take(),
         })
     }
 

@@ -146,6 +146,8 @@ impl PartitionLog {
                 next_offset,
                 index,
                 time_index,
+                txn_index,
+                producers,
             } => {
                 // Trim the preallocated space so a sealed segment is exactly its batches, as in
                 // Kafka, then make it durable before its index files say it is complete.
@@ -154,12 +156,14 @@ impl PartitionLog {
                 // `<offset>.snapshot`): recovery scans only the active segment on top of it.
                 let snapshot = (
                     recovery::snapshot_path(&self.dir, next_offset),
-                    self.producers.borrow().snapshot_before(next_offset),
+                    producers
+                        .unwrap_or_else(|| self.producers.borrow().snapshot_before(next_offset)),
                 );
                 let previous_snapshot = recovery::snapshot_path(&self.dir, base);
                 blocking(move || {
                     write_file_atomically(&index.0, &index.1)?;
                     write_file_atomically(&time_index.0, &time_index.1)?;
+                    write_txn_index(&txn_index.0, &txn_index.1)?;
                     write_file_atomically(&snapshot.0, &snapshot.1)?;
                     remove_files(&[previous_snapshot])
                 })
