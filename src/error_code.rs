@@ -71,7 +71,83 @@ pub enum ErrorCode {
     TransactionCoordinatorFenced = 52,
     ProducerFenced = 90,
     TransactionalIdNotFound = 105,
+    BrokerNotAvailable = 8,
+    OperationNotAttempted = 55,
+    UnstableOffsetCommit = 88,
 }
+
+/// Every code Weir names.
+const ALL: &[ErrorCode] = &[
+    ErrorCode::UnknownServerError,
+    ErrorCode::None,
+    ErrorCode::OffsetOutOfRange,
+    ErrorCode::CorruptMessage,
+    ErrorCode::UnknownTopicOrPartition,
+    ErrorCode::LeaderNotAvailable,
+    ErrorCode::NotLeaderOrFollower,
+    ErrorCode::RequestTimedOut,
+    ErrorCode::MessageTooLarge,
+    ErrorCode::InvalidTopicException,
+    ErrorCode::RecordListTooLarge,
+    ErrorCode::InvalidRequiredAcks,
+    ErrorCode::NotEnoughReplicas,
+    ErrorCode::NotEnoughReplicasAfterAppend,
+    ErrorCode::InvalidTimestamp,
+    ErrorCode::UnsupportedVersion,
+    ErrorCode::TopicAlreadyExists,
+    ErrorCode::InvalidPartitions,
+    ErrorCode::InvalidReplicationFactor,
+    ErrorCode::InvalidReplicaAssignment,
+    ErrorCode::InvalidConfig,
+    ErrorCode::InvalidRequest,
+    ErrorCode::OffsetMetadataTooLarge,
+    ErrorCode::CoordinatorNotAvailable,
+    ErrorCode::CoordinatorLoadInProgress,
+    ErrorCode::NotCoordinator,
+    ErrorCode::IllegalGeneration,
+    ErrorCode::InconsistentGroupProtocol,
+    ErrorCode::InvalidGroupId,
+    ErrorCode::UnknownMemberId,
+    ErrorCode::InvalidSessionTimeout,
+    ErrorCode::RebalanceInProgress,
+    ErrorCode::NonEmptyGroup,
+    ErrorCode::GroupIdNotFound,
+    ErrorCode::MemberIdRequired,
+    ErrorCode::GroupSubscribedToTopic,
+    ErrorCode::FencedInstanceId,
+    ErrorCode::OutOfOrderSequenceNumber,
+    ErrorCode::DuplicateSequenceNumber,
+    ErrorCode::InvalidProducerEpoch,
+    ErrorCode::KafkaStorageError,
+    ErrorCode::UnknownProducerId,
+    ErrorCode::FetchSessionIdNotFound,
+    ErrorCode::InvalidFetchSessionEpoch,
+    ErrorCode::TopicDeletionDisabled,
+    ErrorCode::UnsupportedCompressionType,
+    ErrorCode::InvalidRecord,
+    ErrorCode::UnknownTopicId,
+    ErrorCode::NotController,
+    ErrorCode::StaleBrokerEpoch,
+    ErrorCode::DuplicateBrokerRegistration,
+    ErrorCode::InconsistentClusterId,
+    ErrorCode::PreferredLeaderNotAvailable,
+    ErrorCode::EligibleLeadersNotAvailable,
+    ErrorCode::ElectionNotNeeded,
+    ErrorCode::FencedLeaderEpoch,
+    ErrorCode::UnknownLeaderEpoch,
+    ErrorCode::IneligibleReplica,
+    ErrorCode::InvalidUpdateVersion,
+    ErrorCode::InvalidTxnState,
+    ErrorCode::InvalidProducerIdMapping,
+    ErrorCode::InvalidTransactionTimeout,
+    ErrorCode::ConcurrentTransactions,
+    ErrorCode::TransactionCoordinatorFenced,
+    ErrorCode::ProducerFenced,
+    ErrorCode::TransactionalIdNotFound,
+    ErrorCode::BrokerNotAvailable,
+    ErrorCode::OperationNotAttempted,
+    ErrorCode::UnstableOffsetCommit,
+];
 
 impl ErrorCode {
     /// The numeric code sent on the wire.
@@ -129,6 +205,9 @@ impl ErrorCode {
             ErrorCode::TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
             ErrorCode::ProducerFenced => "PRODUCER_FENCED",
             ErrorCode::TransactionalIdNotFound => "TRANSACTIONAL_ID_NOT_FOUND",
+            ErrorCode::BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
+            ErrorCode::OperationNotAttempted => "OPERATION_NOT_ATTEMPTED",
+            ErrorCode::UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
             ErrorCode::KafkaStorageError => "KAFKA_STORAGE_ERROR",
             ErrorCode::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",
@@ -149,6 +228,17 @@ impl ErrorCode {
             ErrorCode::IneligibleReplica => "INELIGIBLE_REPLICA",
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
         }
+    }
+}
+
+impl ErrorCode {
+    /// The code a response from another broker carries, for the codes Weir names; any other
+    /// is UNKNOWN_SERVER_ERROR.
+    pub fn from_wire(code: i16) -> ErrorCode {
+        ALL.iter()
+            .copied()
+            .find(|c| c.code() == code)
+            .unwrap_or(ErrorCode::UnknownServerError)
     }
 }
 

@@ -87,11 +87,13 @@ fn api_versions_advertises_what_is_implemented() {
     assert_eq!(version_of(ApiKey::ApiVersions), Some((0, 3)));
     assert_eq!(version_of(ApiKey::JoinGroup), Some((0, 7)));
     assert_eq!(version_of(ApiKey::OffsetCommit), Some((2, 8)));
-    assert_eq!(
-        version_of(ApiKey::EndTxn),
-        None,
-        "transactions are not implemented"
-    );
+    // Transactions (KIP-98): exactly the versions implemented.
+    assert_eq!(version_of(ApiKey::EndTxn), Some((0, 3)));
+    assert_eq!(version_of(ApiKey::AddPartitionsToTxn), Some((0, 4)));
+    assert_eq!(version_of(ApiKey::WriteTxnMarkers), Some((1, 1)));
+    assert_eq!(version_of(ApiKey::ListTransactions), Some((0, 1)));
+    // Not implemented: KIP-848's consumer group protocol.
+    assert_eq!(version_of(ApiKey::ConsumerGroupHeartbeat), None);
     // v0 too (old clients).
     let response = wire.request(0, &ApiVersionsRequest::default());
     assert_eq!(response.error_code, 0);

@@ -250,6 +250,60 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         Check::Range(1, 1000),
         "Partitions of __consumer_offsets when it is created.",
     ),
+    // Transactions (KIP-98): the coordinator and its `__transaction_state` topic.
+    ConfigDef::applied(
+        "transaction.state.log.num.partitions",
+        ConfigType::Int,
+        Some("50"),
+        Check::Range(1, 1000),
+        "Partitions of __transaction_state when it is created (on the first transactional \
+         FindCoordinator, as Kafka does).",
+    ),
+    ConfigDef::applied(
+        "transaction.state.log.replication.factor",
+        ConfigType::Int,
+        Some("3"),
+        Check::Custom(replication_factor),
+        "Replicas of __transaction_state; capped, with a warning, at the number of voters when \
+         the cluster is smaller.",
+    ),
+    ConfigDef::applied(
+        "transaction.state.log.min.isr",
+        ConfigType::Int,
+        Some("2"),
+        Check::Range(1, 32767),
+        "min.insync.replicas of __transaction_state (capped at its replication factor).",
+    ),
+    ConfigDef::applied(
+        "transaction.state.log.segment.bytes",
+        ConfigType::Int,
+        Some("104857600"),
+        Check::Range(1 << 20, INT_MAX),
+        "segment.bytes of __transaction_state.",
+    ),
+    ConfigDef::applied(
+        "transaction.max.timeout.ms",
+        ConfigType::Int,
+        Some("900000"),
+        Check::Range(1, INT_MAX),
+        "The longest transaction.timeout.ms a producer may ask for \
+         (INVALID_TRANSACTION_TIMEOUT beyond it).",
+    ),
+    ConfigDef::applied(
+        "transactional.id.expiration.ms",
+        ConfigType::Int,
+        Some("604800000"),
+        Check::Range(1, INT_MAX),
+        "A transactional id with no transaction for this long is forgotten.",
+    ),
+    ConfigDef::applied(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        ConfigType::Int,
+        Some("10000"),
+        Check::Range(1, INT_MAX),
+        "How often the coordinator aborts transactions open past their timeout and forgets \
+         expired transactional ids.",
+    ),
     ConfigDef::applied(
         "auto.create.topics.enable",
         ConfigType::Boolean,

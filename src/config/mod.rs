@@ -166,8 +166,27 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_partitions: i32,
+    /// `transaction.*`: the transaction coordinator and `__transaction_state`.
+    pub txn: TxnBrokerConfig,
     /// Every key as given, for DescribeConfigs.
     pub given: BTreeMap<String, String>,
+}
+
+/// The transaction coordinator's keys (Kafka's `transaction.*`).
+#[derive(Debug, Clone, Copy)]
+pub struct TxnBrokerConfig {
+    /// `transaction.state.log.num.partitions`
+    pub state_partitions: i32,
+    /// `transaction.state.log.replication.factor`
+    pub state_replication_factor: i16,
+    /// `transaction.state.log.min.isr`
+    pub state_min_isr: i16,
+    /// `transaction.state.log.segment.bytes`
+    pub state_segment_bytes: i32,
+    /// `transaction.max.timeout.ms` and `transactional.id.expiration.ms`
+    pub coordinator: crate::txn::TxnConfig,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`
+    pub cleanup_interval_ms: u64,
 }
 
 /// The log cleaner (Kafka's `log.cleaner.*` broker keys).
@@ -429,6 +448,18 @@ impl BrokerConfig {
             cleaner,
             group,
             offsets_topic_partitions: s.parse("offsets.topic.num.partitions")?,
+            txn: TxnBrokerConfig {
+                state_partitions: s.parse("transaction.state.log.num.partitions")?,
+                state_replication_factor: s.parse("transaction.state.log.replication.factor")?,
+                state_min_isr: s.parse("transaction.state.log.min.isr")?,
+                state_segment_bytes: s.parse("transaction.state.log.segment.bytes")?,
+                coordinator: crate::txn::TxnConfig {
+                    max_timeout_ms: s.parse("transaction.max.timeout.ms")?,
+                    expiration_ms: s.parse::<i64>("transactional.id.expiration.ms")?,
+                },
+                cleanup_interval_ms: s
+                    .parse("transaction.abort.timed.out.transaction.cleanup.interval.ms")?,
+            },
             given: BTreeMap::new(),
         })
     }

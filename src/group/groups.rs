@@ -535,6 +535,9 @@ impl Member {
 /// One group's committed offsets by (topic, partition).
 type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
 
+/// An offset committed inside an open transaction: group, (topic, partition), value.
+type PendingTxnOffset = (String, (String, i32), Option<CommittedOffset>);
+
 /// The groups and committed offsets of one shard: the state machine without its waiters.
 pub struct Groups {
     config: GroupConfig,
@@ -542,6 +545,10 @@ pub struct Groups {
     time: Rc<dyn Monotonic>,
     groups: RefCell<HashMap<String, Group>>,
     offsets: RefCell<HashMap<String, GroupOffsets>>,
+    /// Offsets committed inside open transactions (TxnOffsetCommit), by producer id: they
+    /// become committed offsets when the transaction's commit marker reaches the partition,
+    /// and are dropped by its abort marker (Kafka's pending transactional offsets).
+    pending_txn_offsets: RefCell<HashMap<i64, Vec<PendingTxnOffset>>>,
     next_ticket: Cell<Ticket>,
 }
 
@@ -560,6 +567,7 @@ impl Groups {
             time,
             groups: RefCell::default(),
             offsets: RefCell::default(),
+            pending_txn_offsets: RefCell::default(),
             next_ticket: Cell::new(1),
         }
     }
@@ -925,6 +933,47 @@ impl Groups {
             .borrow_mut()
             .entry(group.to_string())
             .or_insert_with(|| Group::new(self.time.now()));
+    }
+
+    /// Offsets written inside producer `producer_id`'s open transaction: they wait for its
+    /// marker.
+    pub fn stage_txn_offsets(
+        &self,
+        producer_id: i64,
+        group: &str,
+        offsets: Vec<((String, i32), Option<CommittedOffset>)>,
+    ) {
+        let mut pending = self.pending_txn_offsets.borrow_mut();
+        let staged = pending.entry(producer_id).or_default();
+        staged.extend(
+            offsets
+                .into_iter()
+                .map(|(tp, value)| (group.to_string(), tp, value)),
+        );
+    }
+
+    /// Producer `producer_id`'s transaction ended on this partition: a commit makes its
+    /// offsets the groups' committed offsets, an abort drops them.
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let Some(staged) = self.pending_txn_offsets.borrow_mut().remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        for (group, tp, value) in staged {
+            self.apply_offsets(&group, vec![(tp, value)]);
+        }
+    }
+
+    /// Whether an open transaction holds an offset of `group` for `tp` (KIP-447's
+    /// UNSTABLE_OFFSET_COMMIT).
+    pub fn has_pending_txn_offset(&self, group: &str, tp: &(String, i32)) -> bool {
+        self.pending_txn_offsets
+            .borrow()
+            .values()
+            .flatten()
+            .any(|(g, t, _)| g == group && t == tp)
     }
 
     /// Committed offsets of `group`: all of them, or the requested partitions (-1 when none).

@@ -84,10 +84,44 @@ pub async fn write_group(
     write_records(log, group, &records).await
 }
 
+/// Writes offsets committed inside producer `producer_id`'s transaction (TxnOffsetCommit): a
+/// transactional batch under the producer's id and epoch, which its commit or abort marker
+/// on this partition later settles.
+pub async fn write_txn_offsets(
+    log: &Rc<PartitionLog>,
+    group: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    offsets: &[((String, i32), Option<CommittedOffset>)],
+) -> Result<(), ErrorCode> {
+    let records: Vec<_> = offsets
+        .iter()
+        .map(|((topic, partition), value)| {
+            let key = store::encode_key(&OffsetKey {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            });
+            (key, value.as_ref().map(store::encode_value))
+        })
+        .collect();
+    write_batch(log, group, &records, Some((producer_id, producer_epoch))).await
+}
+
 async fn write_records(
     log: &Rc<PartitionLog>,
     group: &str,
     records: &[(bytes::Bytes, Option<bytes::Bytes>)],
+) -> Result<(), ErrorCode> {
+    write_batch(log, group, records, None).await
+}
+
+/// Appends `records` as one batch, transactional under (producer id, epoch) when given.
+async fn write_batch(
+    log: &Rc<PartitionLog>,
+    group: &str,
+    records: &[(bytes::Bytes, Option<bytes::Bytes>)],
+    transaction: Option<(i64, i16)>,
 ) -> Result<(), ErrorCode> {
     if records.is_empty() {
         return Ok(());
@@ -103,35 +137,15 @@ async fn write_records(
             timestamp_ms: now_ms,
         });
     }
-    let info = log.append(builder.build()).map_err(|e| {
-        tracing::error!(%group, error = %e, "cannot append to __consumer_offsets");
-        ErrorCode::CoordinatorNotAvailable
-    })?;
-    log.wait_for(info.last_offset + 1, log.ack_durability())
-        .await
-        .map_err(|e| {
-            tracing::error!(%group, error = %e, "offsets not made durable");
-            ErrorCode::CoordinatorNotAvailable
-        })?;
-    // As Kafka commits offsets with acks=all (`offsets.commit.required.acks`): a commit is
-    // answered once every in-sync replica of the partition has it, so it survives the
-    // coordinator's broker (bounded by Kafka's `offsets.commit.timeout.ms`, 5 s).
-    let replicated = glommio::timer::timeout(OFFSETS_COMMIT_TIMEOUT, async {
-        Ok(log.wait_for_high_watermark(info.last_offset + 1).await)
-    })
-    .await;
-    match replicated {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(code)) => Err(match code {
-            // The coordinator moved with the partition's leadership.
-            ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
-            _ => ErrorCode::CoordinatorNotAvailable,
-        }),
-        Err(_) => {
-            tracing::warn!(%group, "offsets not replicated within offsets.commit.timeout.ms");
-            Err(ErrorCode::RequestTimedOut)
-        }
+    if let Some((producer_id, producer_epoch)) = transaction {
+        // Kafka's coordinator writes transactional offset commits from sequence 0.
+        builder
+            .producer(producer_id, producer_epoch, 0)
+            .flags(crate::record::TRANSACTIONAL_FLAG);
     }
+    log.append_for_coordinator(builder.build(), OFFSETS_COMMIT_TIMEOUT, group)
+        .await
+        .map(|_| ())
 }
 
 /// Kafka's `offsets.commit.timeout.ms`.
@@ -160,6 +174,17 @@ pub async fn load_offsets(coordinator: &GroupCoordinator, log: &Rc<PartitionLog>
         }
         for batch in &batches {
             offset = batch.last_offset() + 1;
+            // A transaction's marker settles the offsets its producer committed in it.
+            if batch.attributes().is_control() {
+                if let Some(marker) = crate::record::TxnMarker::from_batch(batch) {
+                    coordinator.complete_txn(marker.producer_id, marker.commit);
+                }
+                continue;
+            }
+            let transactional = batch
+                .attributes()
+                .is_transactional()
+                .then(|| batch.producer_id());
             let Some(records) = batch.record_views() else {
                 continue;
             };
@@ -167,8 +192,13 @@ pub async fn load_offsets(coordinator: &GroupCoordinator, log: &Rc<PartitionLog>
                 match record.key.and_then(store::decode_key) {
                     Some(store::RecordKey::Offset(key)) => {
                         let value = record.value.and_then(store::decode_value);
-                        coordinator
-                            .apply_offsets(&key.group, vec![((key.topic, key.partition), value)]);
+                        let offsets = vec![((key.topic, key.partition), value)];
+                        match transactional {
+                            Some(producer_id) => {
+                                coordinator.stage_txn_offsets(producer_id, &key.group, offsets)
+                            }
+                            None => coordinator.apply_offsets(&key.group, offsets),
+                        }
                     }
                     Some(store::RecordKey::Group(group)) => {
                         let value = record.value.and_then(store::decode_group_value);

@@ -446,7 +446,7 @@ fn delete_topic(
     if is_internal_topic(name) {
         return Err(refuse(
             ErrorCode::InvalidRequest,
-            "the internal topic __consumer_offsets cannot be deleted",
+            format!("the internal topic {name} cannot be deleted"),
         ));
     }
     if !ctx.delete_topic_enable {

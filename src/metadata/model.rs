@@ -128,7 +128,7 @@ pub fn place_partition(topic: &str, index: i32, shard_count: usize) -> u32 {
 /// Kafka's internal topics (`Topic.isInternal`): listed as internal in Metadata; clients may not
 /// produce to, trim or delete them.
 pub fn is_internal_topic(name: &str) -> bool {
-    name == crate::group::store::OFFSETS_TOPIC
+    name == crate::group::store::OFFSETS_TOPIC || name == crate::txn::TRANSACTION_STATE_TOPIC
 }
 
 /// Why a topic name is refused (Kafka's `Topic.validate`): reported as INVALID_TOPIC_EXCEPTION.

@@ -5,15 +5,16 @@
 use std::rc::Rc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, ElectLeadersRequest, ElectLeadersResponse,
-    TopicName,
+    ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest,
+    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, ElectLeadersRequest,
+    ElectLeadersResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -44,6 +45,57 @@ pub(super) async fn ask_controller(
             code: ErrorCode::UnknownServerError,
             message: "the controller shard did not answer".into(),
         }),
+    }
+}
+
+/// Creates an internal topic on the controller: directly when this node is the active
+/// controller, otherwise as a CreateTopics request forwarded to it (KIP-590), as a broker-only
+/// node must.
+pub(super) async fn create_internal_topic(
+    shard: &Rc<Shard>,
+    topic: NewTopic,
+) -> Result<(), ErrorCode> {
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(str_bytes(topic.name.clone())))
+            .with_num_partitions(topic.num_partitions)
+            .with_replication_factor(topic.replication_factor)
+            .with_configs(
+                topic
+                    .configs
+                    .iter()
+                    .map(|(name, value)| {
+                        CreatableTopicConfig::default()
+                            .with_name(str_bytes(name.clone()))
+                            .with_value(value.clone().map(str_bytes))
+                    })
+                    .collect(),
+            )])
+        .with_timeout_ms(30_000);
+    let op = ControllerOp::CreateTopics {
+        topics: vec![topic],
+        validate_only: false,
+    };
+    match ask_controller(shard, op).await {
+        Ok(outcomes) => match outcomes.into_iter().next().map(|o| o.result) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(refusal)) => Err(refusal.code),
+            None => Err(ErrorCode::UnknownServerError),
+        },
+        Err(refusal) if refusal.code == ErrorCode::NotController => {
+            const VERSION: i16 = 7;
+            let frame =
+                super::controller_calls::request_bytes(ApiKey::CreateTopics, VERSION, &request);
+            let response: CreateTopicsResponse =
+                super::controller_calls::forwarded(shard, frame, ApiKey::CreateTopics, VERSION)
+                    .await?;
+            match response.topics.first().map(|t| t.error_code) {
+                Some(0) => Ok(()),
+                Some(code) => Err(ErrorCode::from_wire(code)),
+                None => Err(ErrorCode::UnknownServerError),
+            }
+        }
+        Err(refusal) => Err(refusal.code),
     }
 }
 

@@ -77,7 +77,27 @@ pub async fn forward(shard: &Rc<Shard>, frame: Bytes) -> Option<Response> {
     }
 }
 
-fn request_bytes<R: Encodable>(api: ApiKey, version: i16, body: &R) -> Bytes {
+/// Sends a request this broker made (not a client's) to the active controller and decodes
+/// the answer.
+pub(super) async fn forwarded<R: Decodable>(
+    shard: &Rc<Shard>,
+    frame: Bytes,
+    api: ApiKey,
+    version: i16,
+) -> Result<R, ErrorCode> {
+    match shard
+        .call(0, ShardOp::Controller(ControllerOp::Forward(frame)))
+        .await
+    {
+        Ok(ShardReply::Controller(ControllerReply::Forwarded(Ok(response)))) => {
+            response_body(api, version, &response)
+        }
+        Ok(ShardReply::Controller(ControllerReply::Forwarded(Err(code)))) => Err(code),
+        _ => Err(ErrorCode::NotController),
+    }
+}
+
+pub(super) fn request_bytes<R: Encodable>(api: ApiKey, version: i16, body: &R) -> Bytes {
     let mut buf = BytesMut::with_capacity(128);
     let header = RequestHeader::default()
         .with_request_api_key(api as i16)

@@ -25,8 +25,11 @@ struct PartitionResult {
     tp: TopicPartition,
     error: ErrorCode,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
     records: Option<ReadBatches>,
+    /// read_committed: the aborted transactions overlapping `records` (KIP-98).
+    aborted: Option<Vec<crate::log::transactions::AbortedTxn>>,
     /// Fetch v12's `diverging_epoch` (epoch, end offset), when the fetcher's log diverges.
     diverging: Option<(i32, i64)>,
     /// KIP-392 (v11+): the follower the consumer should fetch from instead.
@@ -110,6 +113,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
             rack: (version >= 11 && !request.rack_id.is_empty())
                 .then(|| request.rack_id.as_str().to_string()),
             follower_may_serve: version >= 11,
+            // Fetch v4+: isolation_level 1 is READ_COMMITTED.
+            read_committed: request.isolation_level == 1,
         }
     };
     let results = read_with_long_poll(
@@ -230,9 +235,10 @@ async fn read_all(
     let mut results = Vec::with_capacity(tasks.len());
     for (task, planned) in tasks.into_iter().zip(partitions) {
         let read = task.await;
-        let (high_watermark, log_start_offset) = read
-            .offsets
-            .map_or((-1, -1), |o| (o.high_watermark, o.log_start_offset));
+        let (high_watermark, last_stable_offset, log_start_offset) =
+            read.offsets.map_or((-1, -1, -1), |o| {
+                (o.high_watermark, o.last_stable_offset, o.log_start_offset)
+            });
         let (error, records) = match read.result {
             Ok(batches) => (ErrorCode::None, Some(batches)),
             Err(code) => (code, None),
@@ -241,8 +247,10 @@ async fn read_all(
             tp: planned.tp.clone(),
             error,
             high_watermark,
+            last_stable_offset,
             log_start_offset,
             records,
+            aborted: read.aborted,
             diverging: read.diverging,
             preferred_read_replica: read.preferred_read_replica,
         });
@@ -354,16 +362,25 @@ fn encode(
             head.put_i32(r.tp.partition);
             head.put_i16(r.error.code());
             head.put_i64(r.high_watermark);
-            // No transactions: the last stable offset is the high watermark.
-            head.put_i64(r.high_watermark);
+            head.put_i64(r.last_stable_offset);
             if version >= 5 {
                 head.put_i64(r.log_start_offset);
             }
-            // aborted_transactions: null.
-            if flexible {
-                put_uvarint(&mut head, 0);
-            } else {
-                head.put_i32(-1);
+            // aborted_transactions: null unless read_committed; each entry is the producer id
+            // and the transaction's first offset.
+            match &r.aborted {
+                None if flexible => put_uvarint(&mut head, 0),
+                None => head.put_i32(-1),
+                Some(aborted) => {
+                    put_array_len(&mut head, aborted.len(), flexible);
+                    for a in aborted {
+                        head.put_i64(a.producer_id);
+                        head.put_i64(a.first_offset);
+                        if flexible {
+                            put_uvarint(&mut head, 0);
+                        }
+                    }
+                }
             }
             if version >= 11 {
                 head.put_i32(r.preferred_read_replica.unwrap_or(-1));
@@ -446,12 +463,22 @@ mod tests {
             },
             error: ErrorCode::None,
             high_watermark: 42,
+            last_stable_offset: 40,
             log_start_offset: 7,
             records: Some(ReadBatches {
                 fragments: vec![Bytes::copy_from_slice(records)],
                 size_bytes: records.len(),
                 high_watermark: 42,
                 log_start_offset: 7,
+                last_offset: Some(41),
+            }),
+            aborted: (partition == 1).then(|| {
+                vec![crate::log::transactions::AbortedTxn {
+                    producer_id: 5,
+                    first_offset: 30,
+                    last_offset: 35,
+                    last_stable_offset: 36,
+                }]
             }),
             diverging: None,
             preferred_read_replica: None,
@@ -478,7 +505,15 @@ mod tests {
             let partitions = &decoded.responses[0].partitions;
             assert_eq!(partitions.len(), 2);
             assert_eq!(partitions[0].high_watermark, 42);
+            assert_eq!(partitions[0].last_stable_offset, 40);
             assert_eq!(partitions[0].records.as_deref(), Some(&b"batch-bytes"[..]));
+            assert_eq!(partitions[0].aborted_transactions, None);
+            let aborted = partitions[1].aborted_transactions.as_ref().unwrap();
+            assert_eq!(
+                (aborted[0].producer_id.0, aborted[0].first_offset),
+                (5, 30),
+                "v{version}"
+            );
             if version >= 5 {
                 assert_eq!(partitions[0].log_start_offset, 7);
             }

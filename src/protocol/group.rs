@@ -35,6 +35,15 @@ fn s(text: impl Into<String>) -> StrBytes {
 }
 
 /// Runs `op` on the coordinator of `group`.
+pub(super) async fn ask_group(
+    shard: &Rc<Shard>,
+    group: &str,
+    op: GroupOp,
+) -> Result<GroupReply, ErrorCode> {
+    ask(shard, group, op).await
+}
+
+/// Runs `op` on the coordinator of `group`.
 async fn ask(shard: &Rc<Shard>, group: &str, op: GroupOp) -> Result<GroupReply, ErrorCode> {
     let partition =
         coordinator_partition(&shard.meta(), group).ok_or(ErrorCode::CoordinatorNotAvailable)?;
@@ -63,18 +72,19 @@ pub fn find_coordinator(
     ctx: &RequestContext<'_>,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    // key_type 0 = group; 1 = transaction (transactions are not supported). A group's
-    // coordinator is the leader of its __consumer_offsets partition; without one (the topic
-    // not created yet, or the partition offline) COORDINATOR_NOT_AVAILABLE makes the client
-    // retry.
+    // key_type 0 = group, 1 = transaction. A group's coordinator is the leader of its
+    // __consumer_offsets partition, a transactional id's that of its __transaction_state
+    // partition; without one (the topic not created yet, or the partition offline)
+    // COORDINATOR_NOT_AVAILABLE makes the client retry.
     let find = |key: &str| -> Result<(i32, String, u16), ErrorCode> {
-        if request.key_type != 0 {
-            return Err(ErrorCode::CoordinatorNotAvailable);
-        }
-        let leader = ctx
-            .shard
-            .group_coordinator(key)
-            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let leader = match request.key_type {
+            0 => ctx
+                .shard
+                .group_coordinator(key)
+                .ok_or(ErrorCode::CoordinatorNotAvailable)?,
+            1 => super::txn::find_transaction_coordinator(ctx, key)?,
+            _ => return Err(ErrorCode::InvalidRequest),
+        };
         let (host, port) = ctx
             .shard
             .broker_endpoint(leader)
@@ -386,18 +396,22 @@ pub async fn offset_commit(
     )
 }
 
-type FetchedOffsets = Vec<((String, i32), Option<CommittedOffset>)>;
+/// A partition's committed offset (if any), or why it cannot be given now.
+type FetchedOffset = Result<Option<CommittedOffset>, ErrorCode>;
+type FetchedOffsets = Vec<((String, i32), FetchedOffset)>;
 /// Committed offsets of one topic: partition and offset (if any).
-type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+type TopicOffsets = (String, Vec<(i32, FetchedOffset)>);
 
 async fn fetch_group_offsets(
     ctx: &RequestContext<'_>,
     group: &str,
     partitions: Option<Vec<(String, i32)>>,
+    require_stable: bool,
 ) -> Result<FetchedOffsets, ErrorCode> {
     let op = GroupOp::FetchOffsets {
         group: group.to_string(),
         partitions,
+        require_stable,
     };
     match ask(ctx.shard, group, op).await? {
         GroupReply::Offsets(offsets) => Ok(offsets),
@@ -430,31 +444,36 @@ pub async fn offset_fetch(
                 requested_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
             });
             let result = OffsetFetchResponseGroup::default().with_group_id(g.group_id);
-            groups.push(match fetch_group_offsets(ctx, &group, wanted).await {
-                Ok(offsets) => result.with_topics(
-                    by_topic(offsets)
-                        .into_iter()
-                        .map(|(topic, partitions)| {
-                            OffsetFetchResponseTopics::default()
-                                .with_name(TopicName(s(topic)))
-                                .with_partitions(
-                                    partitions
-                                        .into_iter()
-                                        .map(|(p, value)| {
-                                            let (offset, epoch, metadata) = committed(value);
-                                            OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(offset)
-                                                .with_committed_leader_epoch(epoch)
-                                                .with_metadata(Some(s(metadata)))
-                                        })
-                                        .collect(),
-                                )
-                        })
-                        .collect(),
-                ),
-                Err(code) => result.with_error_code(code.code()),
-            });
+            let stable = request.require_stable;
+            groups.push(
+                match fetch_group_offsets(ctx, &group, wanted, stable).await {
+                    Ok(offsets) => result.with_topics(
+                        by_topic(offsets)
+                            .into_iter()
+                            .map(|(topic, partitions)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(s(topic)))
+                                    .with_partitions(
+                                        partitions
+                                            .into_iter()
+                                            .map(|(p, value)| {
+                                                let (offset, epoch, metadata, code) =
+                                                    committed(value);
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(offset)
+                                                    .with_committed_leader_epoch(epoch)
+                                                    .with_metadata(Some(s(metadata)))
+                                                    .with_error_code(code.code())
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+                    Err(code) => result.with_error_code(code.code()),
+                },
+            );
         }
         return OffsetFetchResponse::default().with_groups(groups);
     }
@@ -462,7 +481,9 @@ pub async fn offset_fetch(
     let wanted = request.topics.map(|topics| {
         requested_partitions(topics.into_iter().map(|t| (t.name, t.partition_indexes)))
     });
-    match fetch_group_offsets(ctx, &group, wanted).await {
+    // require_stable exists from v7 on (KIP-447).
+    let stable = version >= 7 && request.require_stable;
+    match fetch_group_offsets(ctx, &group, wanted, stable).await {
         Ok(offsets) => OffsetFetchResponse::default().with_topics(
             by_topic(offsets)
                 .into_iter()
@@ -473,11 +494,12 @@ pub async fn offset_fetch(
                             partitions
                                 .into_iter()
                                 .map(|(p, value)| {
-                                    let (offset, epoch, metadata) = committed(value);
+                                    let (offset, epoch, metadata, code) = committed(value);
                                     let partition = OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)
                                         .with_committed_offset(offset)
-                                        .with_metadata(Some(s(metadata)));
+                                        .with_metadata(Some(s(metadata)))
+                                        .with_error_code(code.code());
                                     if version >= 5 {
                                         partition.with_committed_leader_epoch(epoch)
                                     } else {
@@ -504,11 +526,12 @@ fn requested_partitions(topics: impl Iterator<Item = (TopicName, Vec<i32>)>) -> 
         .collect()
 }
 
-/// (offset, leader epoch, metadata), or Kafka's "no offset" (-1, -1, "").
-fn committed(value: Option<CommittedOffset>) -> (i64, i32, String) {
+/// (offset, leader epoch, metadata, error), or Kafka's "no offset" (-1, -1, "").
+fn committed(value: FetchedOffset) -> (i64, i32, String, ErrorCode) {
     match value {
-        Some(v) => (v.offset, v.leader_epoch, v.metadata),
-        None => (-1, -1, String::new()),
+        Ok(Some(v)) => (v.offset, v.leader_epoch, v.metadata, ErrorCode::None),
+        Ok(None) => (-1, -1, String::new(), ErrorCode::None),
+        Err(code) => (-1, -1, String::new(), code),
     }
 }
 

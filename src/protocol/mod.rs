@@ -14,6 +14,7 @@ mod offsets;
 mod produce;
 mod producer_id;
 mod records;
+mod txn;
 
 use std::rc::Rc;
 
@@ -58,6 +59,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeQuorum, 0, 1),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 4),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 pub use controller_calls::{
@@ -65,6 +73,7 @@ pub use controller_calls::{
     alter_partition_response, broker_heartbeat_request, broker_heartbeat_response,
     broker_registration_request, broker_registration_response,
 };
+pub use txn::{write_txn_markers_codes, write_txn_markers_request, WRITE_TXN_MARKERS_VERSION};
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED_APIS
@@ -434,6 +443,25 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         )),
         RequestKind::BrokerHeartbeat(req) => typed(ResponseKind::BrokerHeartbeat(
             controller_calls::heartbeat(ctx.shard, req).await,
+        )),
+        RequestKind::AddPartitionsToTxn(req) => typed(ResponseKind::AddPartitionsToTxn(
+            txn::add_partitions_to_txn(ctx, req).await,
+        )),
+        RequestKind::AddOffsetsToTxn(req) => typed(ResponseKind::AddOffsetsToTxn(
+            txn::add_offsets_to_txn(ctx, req).await,
+        )),
+        RequestKind::EndTxn(req) => typed(ResponseKind::EndTxn(txn::end_txn(ctx, req).await)),
+        RequestKind::WriteTxnMarkers(req) => typed(ResponseKind::WriteTxnMarkers(
+            txn::write_txn_markers(ctx, req).await,
+        )),
+        RequestKind::TxnOffsetCommit(req) => typed(ResponseKind::TxnOffsetCommit(
+            txn::txn_offset_commit(ctx, req).await,
+        )),
+        RequestKind::DescribeTransactions(req) => typed(ResponseKind::DescribeTransactions(
+            txn::describe_transactions(ctx, req).await,
+        )),
+        RequestKind::ListTransactions(req) => typed(ResponseKind::ListTransactions(
+            txn::list_transactions(ctx, req).await,
         )),
         RequestKind::AllocateProducerIds(_) => typed(ResponseKind::AllocateProducerIds(
             controller_calls::allocate_producer_ids(ctx.shard).await,

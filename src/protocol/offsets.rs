@@ -25,7 +25,9 @@ use crate::log::NO_EPOCH;
 use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
-    // current_leader_epoch exists from v4 on (the crate decodes -1 before).
+    // current_leader_epoch exists from v4 on (the crate decodes -1 before); isolation_level
+    // from v2 (0 before: READ_UNCOMMITTED).
+    let read_committed = request.isolation_level == 1;
     let pending = start_per_partition(
         ctx.shard,
         request.topics.into_iter().map(|t| (t.name, t.partitions)),
@@ -35,6 +37,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
                 tp,
                 timestamp_ms: p.timestamp,
                 current_leader_epoch: p.current_leader_epoch,
+                read_committed,
             };
             match shard.call_owner(op).await? {
                 ShardReply::OffsetForTimestamp(result) => result,

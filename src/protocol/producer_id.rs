@@ -1,7 +1,7 @@
 //! InitProducerId (22): a fresh producer id (epoch 0) from the controller's persisted counter,
 //! so that idempotent producers (librdkafka `enable.idempotence`, the Java client's default) can
-//! start, or the next epoch of a producer's own id (KIP-360). Transactions are not supported: a
-//! transactional id is refused with INVALID_REQUEST.
+//! start, or the next epoch of a producer's own id (KIP-360). With a transactional id, the
+//! id's transaction coordinator answers (see `txn`).
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
@@ -20,9 +20,20 @@ pub async fn handle(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if request.transactional_id.is_some() {
-        tracing::info!(peer = %ctx.peer, "InitProducerId with a transactional id: transactions are not supported");
-        return refused(ErrorCode::InvalidRequest);
+    if let Some(transactional_id) = request
+        .transactional_id
+        .as_ref()
+        .map(|t| t.0.as_str().to_string())
+    {
+        return match super::txn::init_producer_id(ctx, &request, &transactional_id).await {
+            Ok((producer_id, epoch)) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(epoch),
+            Err(code) => {
+                tracing::debug!(peer = %ctx.peer, %transactional_id, error = %code, "transactional InitProducerId refused");
+                refused(code)
+            }
+        };
     }
     // KIP-360 (v3+): a producer that names its current id and epoch gets the next epoch of
     // the same id, which fences its older epoch on every partition; at the last epoch it gets a

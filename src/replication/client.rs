@@ -51,6 +51,15 @@ pub struct LeaderConnection {
 
 impl LeaderConnection {
     pub async fn connect(endpoint: &(String, u16), me: i32) -> Result<Self, FetchError> {
+        Self::connect_as(endpoint, format!("weir-replica-fetcher-{me}")).await
+    }
+
+    /// A connection to another broker's client listener under `client_id` (the replica
+    /// fetcher's, the transaction coordinator's marker writer).
+    pub async fn connect_as(
+        endpoint: &(String, u16),
+        client_id: String,
+    ) -> Result<Self, FetchError> {
         let text = format!("{}:{}", endpoint.0, endpoint.1);
         let address = match text.parse::<SocketAddr>() {
             Ok(address) => address,
@@ -69,7 +78,7 @@ impl LeaderConnection {
             stream,
             reader: FrameReader::new(MAX_RESPONSE),
             memory: RequestMemory::new(None),
-            client_id: StrBytes::from_string(format!("weir-replica-fetcher-{me}")),
+            client_id: StrBytes::from_string(client_id),
             correlation_id: 0,
         })
     }
@@ -77,29 +86,39 @@ impl LeaderConnection {
     /// Sends `request` and waits for its response (bounded by the long poll plus
     /// `FETCH_TIMEOUT`; a connection that times out must be dropped).
     pub async fn fetch(&mut self, request: &FetchRequest) -> Result<FetchResponse, FetchError> {
+        let limit = Duration::from_millis(request.max_wait_ms.max(0) as u64) + FETCH_TIMEOUT;
+        self.request(ApiKey::Fetch, FETCH_VERSION, request, limit)
+            .await
+    }
+
+    /// Sends `request` as `api` v`version` and waits at most `limit` for its response (a
+    /// connection that times out must be dropped: the answer may still come).
+    pub async fn request<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &Req,
+        limit: Duration,
+    ) -> Result<Resp, FetchError> {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let correlation_id = self.correlation_id;
         let mut buf = BytesMut::with_capacity(256);
         buf.extend_from_slice(&[0; 4]);
         RequestHeader::default()
-            .with_request_api_key(ApiKey::Fetch as i16)
-            .with_request_api_version(FETCH_VERSION)
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(self.client_id.clone()))
-            .encode(
-                &mut buf,
-                ApiKey::Fetch.request_header_version(FETCH_VERSION),
-            )
+            .encode(&mut buf, api.request_header_version(version))
             .map_err(|e| FetchError::Malformed(e.to_string()))?;
         request
-            .encode(&mut buf, FETCH_VERSION)
+            .encode(&mut buf, version)
             .map_err(|e| FetchError::Malformed(e.to_string()))?;
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
         send_all(&mut self.stream, vec![buf.freeze()])
             .await
             .map_err(|e| FetchError::Io(e.to_string()))?;
-        let limit = Duration::from_millis(request.max_wait_ms.max(0) as u64) + FETCH_TIMEOUT;
         let frame = glommio::timer::timeout(limit, async {
             Ok(self.reader.next_frame(&mut self.stream, &self.memory).await)
         })
@@ -107,22 +126,23 @@ impl LeaderConnection {
         .map_err(|_| FetchError::Timeout(limit))?
         .map_err(|e| FetchError::Io(e.to_string()))?
         .ok_or(FetchError::Closed)?;
-        decode(frame.bytes, correlation_id)
+        decode(frame.bytes, api, version, correlation_id)
     }
 }
 
-fn decode(mut bytes: Bytes, correlation_id: i32) -> Result<FetchResponse, FetchError> {
-    let header = ResponseHeader::decode(
-        &mut bytes,
-        ApiKey::Fetch.response_header_version(FETCH_VERSION),
-    )
-    .map_err(|e| FetchError::Malformed(e.to_string()))?;
+fn decode<Resp: Decodable>(
+    mut bytes: Bytes,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+) -> Result<Resp, FetchError> {
+    let header = ResponseHeader::decode(&mut bytes, api.response_header_version(version))
+        .map_err(|e| FetchError::Malformed(e.to_string()))?;
     if header.correlation_id != correlation_id {
         return Err(FetchError::Malformed(format!(
             "correlation id {} for request {correlation_id}",
             header.correlation_id
         )));
     }
-    FetchResponse::decode(&mut bytes, FETCH_VERSION)
-        .map_err(|e| FetchError::Malformed(e.to_string()))
+    Resp::decode(&mut bytes, version).map_err(|e| FetchError::Malformed(e.to_string()))
 }

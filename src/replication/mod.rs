@@ -14,6 +14,7 @@ mod client;
 mod isr;
 pub mod read_replica;
 
+pub use client::LeaderConnection;
 pub use isr::run_isr_manager;
 
 use std::cell::RefCell;
@@ -30,7 +31,6 @@ use crate::error_code::ErrorCode;
 use crate::log::{Durability, FetchSource, PartitionLog, NO_EPOCH};
 use crate::shard::ops::TopicPartition;
 use crate::shard::Shard;
-use client::LeaderConnection;
 
 /// Kafka's `replica.fetch.max.bytes` (per partition) and `replica.fetch.response.max.bytes`.
 const PARTITION_MAX_BYTES: i32 = 1 << 20;

@@ -41,6 +41,20 @@ pub enum GroupOp {
     FetchOffsets {
         group: String,
         partitions: Option<Vec<(String, i32)>>,
+        /// OffsetFetch v7+ `require_stable` (KIP-447): a partition with an offset committed
+        /// inside an open transaction answers UNSTABLE_OFFSET_COMMIT instead.
+        require_stable: bool,
+    },
+    /// TxnOffsetCommit: offsets committed inside producer `producer_id`'s transaction, which
+    /// count once it commits.
+    TxnCommit {
+        group: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        generation: i32,
+        member_id: String,
+        instance_id: Option<String>,
+        offsets: Vec<OffsetToCommit>,
     },
     Describe {
         group: String,
@@ -55,12 +69,15 @@ pub enum GroupOp {
     },
 }
 
+/// A partition's committed offset (if any), or why it cannot be given now.
+pub type FetchedOffset = Result<Option<CommittedOffset>, ErrorCode>;
+
 pub enum GroupReply {
     Joined(JoinOutcome),
     Synced(SyncOutcome),
     Code(ErrorCode),
     Codes(Vec<ErrorCode>),
-    Offsets(Vec<((String, i32), Option<CommittedOffset>)>),
+    Offsets(Vec<((String, i32), FetchedOffset)>),
     Described(Option<GroupSummary>),
     Listed(Vec<(String, String, &'static str)>),
     /// This shard cannot answer for the group now: COORDINATOR_LOAD_IN_PROGRESS while its
@@ -79,6 +96,7 @@ impl GroupOp {
             | GroupOp::Leave { group, .. }
             | GroupOp::Commit { group, .. }
             | GroupOp::FetchOffsets { group, .. }
+            | GroupOp::TxnCommit { group, .. }
             | GroupOp::Describe { group }
             | GroupOp::Delete { group }
             | GroupOp::DeleteOffsets { group, .. } => Some(group),
@@ -208,9 +226,48 @@ async fn run(shard: &Rc<Shard>, coordinator: &Coordinator, op: GroupOp) -> Group
             )
             .await,
         ),
-        GroupOp::FetchOffsets { group, partitions } => {
-            GroupReply::Offsets(groups.fetch_offsets(&group, partitions.as_deref()))
-        }
+        GroupOp::FetchOffsets {
+            group,
+            partitions,
+            require_stable,
+        } => GroupReply::Offsets(
+            groups
+                .fetch_offsets(&group, partitions.as_deref())
+                .into_iter()
+                .map(|(tp, offset)| {
+                    let unstable = require_stable && groups.has_pending_txn_offset(&group, &tp);
+                    let answer = match unstable {
+                        true => Err(ErrorCode::UnstableOffsetCommit),
+                        false => Ok(offset),
+                    };
+                    (tp, answer)
+                })
+                .collect(),
+        ),
+        GroupOp::TxnCommit {
+            group,
+            producer_id,
+            producer_epoch,
+            generation,
+            member_id,
+            instance_id,
+            offsets,
+        } => GroupReply::Codes(
+            txn_commit(
+                shard,
+                coordinator,
+                TxnCommit {
+                    group: &group,
+                    producer_id,
+                    producer_epoch,
+                    generation,
+                    member_id: &member_id,
+                    instance_id: instance_id.as_deref(),
+                },
+                offsets,
+            )
+            .await,
+        ),
         GroupOp::Describe { group } => GroupReply::Described(groups.describe(&group)),
         GroupOp::List => GroupReply::Listed(groups.list()),
         GroupOp::Delete { group } => GroupReply::Code(delete(coordinator, &group).await),
@@ -238,6 +295,30 @@ async fn commit(
     if let Err(code) = groups.check_commit(group, generation, member_id, instance_id) {
         return vec![code; offsets.len()];
     }
+    let (codes, accepted) = accept_offsets(shard, groups, offsets);
+    match write_offsets(&coordinator.log, group, &accepted).await {
+        Ok(()) => {
+            groups.apply_offsets(group, accepted);
+            codes
+        }
+        Err(code) => codes
+            .into_iter()
+            .map(|c| if c == ErrorCode::None { code } else { c })
+            .collect(),
+    }
+}
+
+/// The offsets to write, as `__consumer_offsets` values, and each one's code: refused for
+/// too much metadata or an unknown partition.
+#[allow(clippy::type_complexity)]
+fn accept_offsets(
+    shard: &Shard,
+    groups: &GroupCoordinator,
+    offsets: Vec<OffsetToCommit>,
+) -> (
+    Vec<ErrorCode>,
+    Vec<((String, i32), Option<CommittedOffset>)>,
+) {
     let meta = shard.meta();
     let max_metadata = groups.config().offset_metadata_max_bytes;
     let now_ms = std::time::SystemTime::now()
@@ -269,9 +350,51 @@ async fn commit(
         };
         codes.push(code);
     }
-    match write_offsets(&coordinator.log, group, &accepted).await {
+    (codes, accepted)
+}
+
+/// Who commits offsets inside a transaction.
+struct TxnCommit<'a> {
+    group: &'a str,
+    producer_id: i64,
+    producer_epoch: i16,
+    generation: i32,
+    member_id: &'a str,
+    instance_id: Option<&'a str>,
+}
+
+/// TxnOffsetCommit: Kafka's checks (a member's generation when one is named, KIP-447; none
+/// for a producer that names only the group), then one durable transactional append of the
+/// accepted offsets under the producer's id and epoch. They stay pending until the
+/// transaction's marker reaches this partition.
+async fn txn_commit(
+    shard: &Rc<Shard>,
+    coordinator: &Coordinator,
+    who: TxnCommit<'_>,
+    offsets: Vec<OffsetToCommit>,
+) -> Vec<ErrorCode> {
+    let groups = &coordinator.groups;
+    let names_member =
+        who.generation >= 0 || !who.member_id.is_empty() || who.instance_id.is_some();
+    if names_member {
+        if let Err(code) =
+            groups.check_commit(who.group, who.generation, who.member_id, who.instance_id)
+        {
+            return vec![code; offsets.len()];
+        }
+    }
+    let (codes, accepted) = accept_offsets(shard, groups, offsets);
+    let written = crate::group::write_txn_offsets(
+        &coordinator.log,
+        who.group,
+        who.producer_id,
+        who.producer_epoch,
+        &accepted,
+    )
+    .await;
+    match written {
         Ok(()) => {
-            groups.apply_offsets(group, accepted);
+            groups.stage_txn_offsets(who.producer_id, who.group, accepted);
             codes
         }
         Err(code) => codes

@@ -6,6 +6,7 @@ pub mod group_ops;
 mod mesh;
 pub mod ops;
 mod runtime;
+pub mod txn_ops;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -110,6 +111,11 @@ pub struct Shard {
     /// The `__consumer_offsets` partitions whose groups are being loaded from their log: their
     /// groups get COORDINATOR_LOAD_IN_PROGRESS meanwhile (see `group_ops`).
     pub loading_offsets: RefCell<std::collections::BTreeSet<i32>>,
+    /// The transaction coordinator of each `__transaction_state` partition this shard owns
+    /// and this broker leads (see `txn_ops`), loaded when leadership comes.
+    txn_coordinators: RefCell<BTreeMap<i32, txn_ops::TxnShell>>,
+    /// The `__transaction_state` partitions being loaded (COORDINATOR_LOAD_IN_PROGRESS).
+    loading_txns: RefCell<std::collections::BTreeSet<i32>>,
     /// Where replication's work runs: the follower's fetchers and the leader's reads for its
     /// followers (shares equal to the client requests').
     pub replication_queue: glommio::TaskQueueHandle,
@@ -227,22 +233,33 @@ impl Shard {
     /// and a record every replica has is never dropped on a stale high watermark (KIP-101's
     /// first scenario). A log without epochs (written before Weir kept them) is cut to its
     /// high watermark, as Kafka did before KIP-101, then fetched again.
-    async fn take_role(&self, log: &Rc<PartitionLog>, partition: &PartitionMeta) {
+    async fn take_role(self: &Rc<Self>, log: &Rc<PartitionLog>, partition: &PartitionMeta) {
         // A new leader epoch (a leadership change) stamps the batches appended from now on.
         log.set_leader_epoch(partition.leader_epoch);
         let me = self.config.broker_id;
         let offsets_topic = log.topic() == crate::group::store::OFFSETS_TOPIC;
+        let txn_topic = log.topic() == crate::txn::TRANSACTION_STATE_TOPIC;
         if partition.leader == me {
             let led = log.lead(partition.isr.iter().copied().filter(|b| *b != me).collect());
             // A log just opened leads by default: without a coordinator yet, it loads too.
             if offsets_topic && (!led || self.coordinator(log.partition()).is_none()) {
                 self.load_coordinator_partition(log).await;
             }
+            let txn_loaded = self
+                .txn_coordinators
+                .borrow()
+                .contains_key(&log.partition());
+            if txn_topic && (!led || !txn_loaded) {
+                self.load_txn_partition(log, partition.leader_epoch).await;
+            }
             return;
         }
         let previous = log.follow(partition.leader);
         if offsets_topic {
             self.unload_coordinator_partition(log.partition());
+        }
+        if txn_topic {
+            self.unload_txn_partition(log.partition());
         }
         let same_leader = previous
             == ReplicaRole::Follower {
@@ -306,6 +323,7 @@ impl Shard {
         PartitionOffsets {
             log_start_offset: log.log_start_offset(),
             high_watermark: log.high_watermark(),
+            last_stable_offset: log.last_stable_offset(),
             leader_epoch: log.leader_epoch(),
         }
     }
@@ -366,7 +384,7 @@ impl Shard {
 
     /// Makes `next` this shard's metadata: opens the logs of new partitions it owns, then
     /// publishes the snapshot, then closes and deletes the logs of deleted topics.
-    async fn apply_metadata(&self, next: ClusterMeta) {
+    async fn apply_metadata(self: &Rc<Self>, next: ClusterMeta) {
         for topic in next.topics.values() {
             for (index, partition) in topic.partitions.iter().enumerate() {
                 let index = index as i32;
@@ -396,7 +414,7 @@ impl Shard {
                     continue;
                 }
                 let mut config = topic.configs.log_config(&self.config.log);
-                if topic.name == crate::group::store::OFFSETS_TOPIC {
+                if crate::metadata::is_internal_topic(&topic.name) {
                     // Small records, many partitions: do not reserve 16 MiB ahead for each.
                     config.preallocate_bytes = 1 << 20;
                 }

@@ -65,6 +65,13 @@ pub enum ShardOp {
         timestamp_ms: i64,
         /// KIP-320's check (-1: none).
         current_leader_epoch: i32,
+        /// ListOffsets v2+ isolation level READ_COMMITTED: the latest offset is the LSO.
+        read_committed: bool,
+    },
+    /// WriteTxnMarkers on the partition's leader: a transaction's commit or abort marker.
+    WriteMarker {
+        tp: TopicPartition,
+        marker: crate::record::TxnMarker,
     },
     /// OffsetForLeaderEpoch: where `leader_epoch` ended in the leader's log.
     EndOffsetForEpoch {
@@ -75,6 +82,8 @@ pub enum ShardOp {
     Controller(ControllerOp),
     ApplyMetadata(Box<ClusterMeta>),
     Group(GroupOp),
+    /// Transaction coordinator work, on the owner of the id's `__transaction_state` partition.
+    Txn(super::txn_ops::TxnOp),
     /// DeleteRecords: move the log start offset up to `offset` (-1: the high watermark).
     DeleteRecords {
         tp: TopicPartition,
@@ -99,10 +108,12 @@ impl ShardOp {
             | ShardOp::Offsets { tp }
             | ShardOp::OffsetForTimestamp { tp, .. }
             | ShardOp::EndOffsetForEpoch { tp, .. }
+            | ShardOp::WriteMarker { tp, .. }
             | ShardOp::DeleteRecords { tp, .. } => Some(tp),
             ShardOp::Controller(_)
             | ShardOp::ApplyMetadata(_)
             | ShardOp::Group(_)
+            | ShardOp::Txn(_)
             | ShardOp::Metrics
             | ShardOp::AdmitAddress(_)
             | ShardOp::ReleaseAddress(_) => None,
@@ -118,10 +129,12 @@ pub enum Reader {
     Follower(i32),
     /// A consumer, below the high watermark. `follower_may_serve`: Fetch v11+, which a
     /// follower serves too (KIP-392); `rack`: its `client.rack`, for the leader to send it to a
-    /// follower in that rack.
+    /// follower in that rack; `read_committed`: isolation level READ_COMMITTED (KIP-98), below
+    /// the last stable offset, with the aborted transactions of what it reads.
     Consumer {
         rack: Option<String>,
         follower_may_serve: bool,
+        read_committed: bool,
     },
 }
 
@@ -146,11 +159,12 @@ impl Reader {
     }
 }
 
-/// Log start and high watermark of a partition, with its leader epoch.
+/// Log start, high watermark and last stable offset of a partition, with its leader epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionOffsets {
     pub log_start_offset: i64,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub leader_epoch: i32,
 }
 
@@ -163,6 +177,8 @@ pub struct PartitionRead {
     pub diverging: Option<(i32, i64)>,
     /// KIP-392: the consumer should fetch from this follower instead; no records come with it.
     pub preferred_read_replica: Option<i32>,
+    /// A read_committed read: the aborted transactions overlapping the records returned.
+    pub aborted: Option<Vec<crate::log::transactions::AbortedTxn>>,
 }
 
 impl PartitionRead {
@@ -172,6 +188,7 @@ impl PartitionRead {
             offsets: None,
             diverging: None,
             preferred_read_replica: None,
+            aborted: None,
         }
     }
 }
@@ -249,9 +266,11 @@ pub enum ShardReply {
     OffsetForTimestamp(Result<Option<FoundOffset>, ErrorCode>),
     /// (epoch, end offset), Kafka's UNDEFINED (-1, -1) when the log has no answer.
     EndOffsetForEpoch(Result<(i32, i64), ErrorCode>),
+    MarkerWritten(Result<(), ErrorCode>),
     Controller(ControllerReply),
     MetadataApplied,
     Group(GroupReply),
+    Txn(super::txn_ops::TxnReply),
     /// The new log start offset (Kafka's low watermark).
     RecordsDeleted(Result<i64, ErrorCode>),
     Metrics(Vec<crate::metrics::Sample>),
@@ -339,9 +358,20 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             tp,
             timestamp_ms,
             current_leader_epoch,
+            read_committed,
         } => ShardReply::OffsetForTimestamp(
-            offset_for_timestamp(&shard, &tp, timestamp_ms, current_leader_epoch).await,
+            offset_for_timestamp(
+                &shard,
+                &tp,
+                timestamp_ms,
+                current_leader_epoch,
+                read_committed,
+            )
+            .await,
         ),
+        ShardOp::WriteMarker { tp, marker } => {
+            ShardReply::MarkerWritten(write_marker(&shard, &tp, marker).await)
+        }
         ShardOp::EndOffsetForEpoch {
             tp,
             current_leader_epoch,
@@ -357,6 +387,7 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             ShardReply::MetadataApplied
         }
         ShardOp::Group(op) => ShardReply::Group(group_ops::execute(shard, op).await),
+        ShardOp::Txn(op) => ShardReply::Txn(super::txn_ops::execute(shard, op).await),
         ShardOp::DeleteRecords { tp, offset } => {
             ShardReply::RecordsDeleted(delete_records(&shard, &tp, offset).await)
         }
@@ -470,6 +501,7 @@ async fn read(
             offsets: Some(shard.offsets_of(&log)),
             diverging: Some(diverging),
             preferred_read_replica: None,
+            aborted: None,
         };
     }
     // Consumers are served below the high watermark only (KIP-101's committed offsets); a
@@ -478,6 +510,7 @@ async fn read(
         Reader::Consumer {
             rack,
             follower_may_serve,
+            read_committed,
         } => {
             if !log.is_leader() && !follower_may_serve {
                 return refused(ErrorCode::NotLeaderOrFollower);
@@ -492,9 +525,13 @@ async fn read(
                     offsets: Some(shard.offsets_of(&log)),
                     diverging: None,
                     preferred_read_replica: Some(follower),
+                    aborted: None,
                 };
             }
-            log.high_watermark()
+            match read_committed {
+                true => log.last_stable_offset(),
+                false => log.high_watermark(),
+            }
         }
         Reader::Follower(follower) => {
             let follower = *follower;
@@ -525,12 +562,59 @@ async fn read(
         }
         other => other,
     };
+    // KIP-98: a read_committed consumer drops the records of the aborted transactions that
+    // overlap what it got (Kafka's `collectAbortedTxns` up to the last offset returned).
+    let aborted = match (reader, &result) {
+        (
+            Reader::Consumer {
+                read_committed: true,
+                ..
+            },
+            Ok(batches),
+        ) => Some(match batches.last_offset() {
+            Some(last) => log.aborted_between(offset, last + 1),
+            None => Vec::new(),
+        }),
+        _ => None,
+    };
     PartitionRead {
         result,
         offsets: Some(shard.offsets_of(&log)),
         diverging: None,
         preferred_read_replica: None,
+        aborted,
     }
+}
+
+/// WriteTxnMarkers for one partition, on its leader: the marker is appended and made as
+/// durable as an `acks=all` write (Kafka appends markers with acks=-1) before the
+/// coordinator hears that the transaction is complete here.
+async fn write_marker(
+    shard: &Shard,
+    tp: &TopicPartition,
+    marker: crate::record::TxnMarker,
+) -> Result<(), ErrorCode> {
+    let log = shard.open_log(tp)?;
+    if !log.is_leader() {
+        return Err(ErrorCode::NotLeaderOrFollower);
+    }
+    let info = log.append_marker(marker).map_err(|e| {
+        tracing::warn!(partition = %tp, producer_id = marker.producer_id, error = %e, "transaction marker refused");
+        e.error_code()
+    })?;
+    log.wait_for(info.last_offset + 1, log.ack_durability())
+        .await
+        .map_err(|e| e.error_code())?;
+    log.wait_for_high_watermark(info.last_offset + 1).await?;
+    // Offsets committed inside the transaction (TxnOffsetCommit) now count, or go.
+    if tp.topic == crate::group::store::OFFSETS_TOPIC {
+        if let Some(coordinator) = shard.coordinator(tp.partition) {
+            coordinator
+                .groups
+                .complete_txn(marker.producer_id, marker.commit);
+        }
+    }
+    Ok(())
 }
 
 /// On a leader with `replica.selector.class` set to the rack-aware selector: the in-sync
@@ -579,15 +663,20 @@ async fn offset_for_timestamp(
     tp: &TopicPartition,
     timestamp_ms: i64,
     current_leader_epoch: i32,
+    read_committed: bool,
 ) -> Result<Option<FoundOffset>, ErrorCode> {
     let log = shard.open_log(tp)?;
     log.check_leader_epoch(current_leader_epoch)?;
     let found = match timestamp_ms {
         LATEST_TIMESTAMP => {
-            // Kafka reports the partition's current leader epoch with the latest offset.
+            // Kafka reports the partition's current leader epoch with the latest offset; a
+            // read_committed consumer's latest is the last stable offset.
             return Ok(Some(FoundOffset {
                 timestamp_ms: -1,
-                offset: log.high_watermark(),
+                offset: match read_committed {
+                    true => log.last_stable_offset(),
+                    false => log.high_watermark(),
+                },
                 leader_epoch: log.leader_epoch(),
             }));
         }

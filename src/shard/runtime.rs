@@ -220,6 +220,8 @@ async fn run_shard(
         coordinators: Default::default(),
         group_config: config_group,
         loading_offsets: Default::default(),
+        txn_coordinators: Default::default(),
+        loading_txns: Default::default(),
         replication_queue,
         metrics: Default::default(),
         connection_count,
@@ -297,6 +299,7 @@ async fn run_shard(
             .detach();
     }
     glommio::spawn_local(group_tick_loop(shard.clone())).detach();
+    glommio::spawn_local(super::txn_ops::txn_timer_loop(shard.clone())).detach();
 
     while !SHUTDOWN.load(Ordering::Relaxed) {
         glommio::timer::sleep(Duration::from_millis(100)).await;

@@ -4,16 +4,36 @@
 
 use super::*;
 
+/// Who sends an append (Kafka's `AppendOrigin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer's Produce request.
+    Client,
+    /// A group or transaction coordinator writing to its internal topic.
+    Coordinator,
+}
+
 impl PartitionLog {
     /// Appends a produce request's records for this partition (one or more batches from a
     /// client): all are validated first and either all or none are appended. Does no I/O; await
     /// [`PartitionLog::wait_for`] for durability.
     pub fn append(&self, records: Bytes) -> Result<AppendInfo, LogError> {
+        self.append_from(records, AppendOrigin::Client)
+    }
+
+    /// Appends records as `origin` sends them: a client's are checked against their
+    /// producers' sequences; a coordinator's (Kafka's `AppendOrigin.COORDINATOR`: offset
+    /// commits inside a transaction, the coordinators' own records) are not.
+    pub fn append_from(
+        &self,
+        records: Bytes,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, LogError> {
         let config = self.config.borrow();
         let batches = validated_from_client(records, &config)?;
         // Idempotent producers: a retried batch already in the log gets its original offsets.
         let mut duplicates = Vec::new();
-        {
+        if origin == AppendOrigin::Client {
             let producers = self.producers.borrow();
             for batch in batches.iter().filter(|b| b.producer_id() >= 0) {
                 if let SequenceCheck::Duplicate(original) = producers.check(

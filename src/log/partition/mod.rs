@@ -8,6 +8,7 @@
 //! `.await`: state changes happen between I/O steps, which are planned from a snapshot.
 
 mod append;
+mod internal;
 mod leader_epochs;
 mod read;
 mod replica;
@@ -26,6 +27,7 @@ use bytes::Bytes;
 use glommio::io::{DmaBuffer, DmaFile};
 use glommio::sync::Semaphore;
 
+pub use append::AppendOrigin;
 pub use leader_epochs::NO_EPOCH;
 pub use replica::{FetchSource, ReplicaRole};
 pub(crate) use segments::{ActiveFile, SealedSegment};
@@ -96,11 +98,18 @@ pub struct ReadBatches {
     pub size_bytes: usize,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// The last offset of the last batch returned (`None` when empty).
+    pub last_offset: Option<i64>,
 }
 
 impl ReadBatches {
     pub fn is_empty(&self) -> bool {
         self.size_bytes == 0
+    }
+
+    /// The last offset of the last batch returned.
+    pub fn last_offset(&self) -> Option<i64> {
+        self.last_offset
     }
 
     /// The bytes in one buffer (tests and tools; the broker writes the fragments as they are).

@@ -116,6 +116,7 @@ impl PartitionLog {
                     break;
                 }
                 read.size_bytes += size;
+                read.last_offset = Some(batch.last_offset());
                 read.fragments.push(batch.into_bytes());
             }
             if !read.is_empty() {

@@ -324,6 +324,7 @@ impl LogState {
             read.fragments.push(batch.header.clone());
             read.fragments.push(batch.body.clone());
             read.size_bytes += size;
+            read.last_offset = Some(batch.last_offset);
         }
         read
     }
@@ -334,6 +335,7 @@ impl LogState {
             size_bytes: 0,
             high_watermark: self.log_end_offset,
             log_start_offset: self.log_start_offset,
+            last_offset: None,
         }
     }
 }

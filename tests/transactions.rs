@@ -1,0 +1,342 @@
+//! Transactions (KIP-98) through librdkafka's transactional producer against real `weir serve`
+//! processes: commit, abort and commit again, read back by read_committed and
+//! read_uncommitted consumers; zombie fencing; the coordinator's timeout abort; a restart in
+//! the middle of a transaction; offsets committed inside a transaction
+//! (send_offsets_to_transaction, KIP-447).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use support::broker::Broker;
+use support::kafka::{create_topic, group_consumer_with, wait_until};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn transactional_producer(bootstrap: &str, transactional_id: &str) -> BaseProducer {
+    transactional_producer_with(bootstrap, transactional_id, &[])
+}
+
+fn transactional_producer_with(
+    bootstrap: &str,
+    transactional_id: &str,
+    extra: &[(&str, &str)],
+) -> BaseProducer {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", transactional_id)
+        .set("linger.ms", "5");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    let producer: BaseProducer = config.create().expect("transactional producer");
+    producer
+        .init_transactions(TIMEOUT)
+        .expect("init_transactions");
+    producer
+}
+
+/// Sends `values` to partition `partition` of `topic` inside the producer's open transaction
+/// and waits until each is acknowledged.
+fn send_all(producer: &BaseProducer, topic: &str, partition: i32, values: &[String]) {
+    for value in values {
+        producer
+            .send(
+                BaseRecord::<str, str>::to(topic)
+                    .partition(partition)
+                    .key(value.as_str())
+                    .payload(value.as_str()),
+            )
+            .expect("send");
+    }
+    producer.flush(TIMEOUT).expect("flush");
+}
+
+fn values(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Everything in `topic` from the start as `isolation.level` sees it, as (partition, value),
+/// read until `expected` records arrived or the partitions' ends were passed quietly.
+fn read_all(bootstrap: &str, topic: &str, partitions: i32, isolation: &str) -> Vec<(i32, String)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("reader-{isolation}-{}", std::process::id()),
+        )
+        .set("isolation.level", isolation)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut read = Vec::new();
+    let mut at_end = std::collections::HashSet::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while at_end.len() < partitions as usize {
+        assert!(Instant::now() < deadline, "reading {topic} timed out");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                at_end.remove(&message.partition());
+                let value = message
+                    .payload_view::<str>()
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
+                    .to_string();
+                read.push((message.partition(), value));
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => {}
+        }
+    }
+    read
+}
+
+fn values_of(read: &[(i32, String)]) -> Vec<String> {
+    read.iter().map(|(_, v)| v.clone()).collect()
+}
+
+/// KIP-98's basic promise: commit, abort, commit. read_committed sees exactly the committed
+/// records in order; read_uncommitted sees all of them; nobody sees a marker as a record.
+/// The log end includes the markers, and ListOffsets with READ_COMMITTED answers the LSO.
+#[test]
+fn committed_records_are_seen_and_aborted_ones_are_not() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "ledger", 1);
+    let producer = transactional_producer(&bootstrap, "ledger-writer");
+
+    producer.begin_transaction().expect("begin 1");
+    send_all(&producer, "ledger", 0, &values("first", 10));
+    producer.commit_transaction(TIMEOUT).expect("commit 1");
+
+    producer.begin_transaction().expect("begin 2");
+    send_all(&producer, "ledger", 0, &values("aborted", 10));
+    producer.abort_transaction(TIMEOUT).expect("abort");
+
+    producer.begin_transaction().expect("begin 3");
+    send_all(&producer, "ledger", 0, &values("second", 10));
+    producer.commit_transaction(TIMEOUT).expect("commit 2");
+
+    let committed = read_all(&bootstrap, "ledger", 1, "read_committed");
+    let expected: Vec<String> = values("first", 10)
+        .into_iter()
+        .chain(values("second", 10))
+        .collect();
+    assert_eq!(values_of(&committed), expected);
+
+    let everything = read_all(&bootstrap, "ledger", 1, "read_uncommitted");
+    let expected_all: Vec<String> = values("first", 10)
+        .into_iter()
+        .chain(values("aborted", 10))
+        .chain(values("second", 10))
+        .collect();
+    assert_eq!(values_of(&everything), expected_all);
+
+    // 30 records and 3 markers: the high watermark is 33, and with nothing open the LSO too.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks("ledger", 0, TIMEOUT)
+        .expect("watermarks");
+    assert_eq!(high, 33);
+}
+
+/// An open transaction holds back read_committed readers (the LSO stays at its first
+/// offset) but not read_uncommitted ones; its commit releases it.
+#[test]
+fn an_open_transaction_holds_the_last_stable_offset() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "pending", 1);
+    let producer = transactional_producer(&bootstrap, "pending-writer");
+    producer.begin_transaction().unwrap();
+    send_all(&producer, "pending", 0, &values("committed", 5));
+    producer.commit_transaction(TIMEOUT).unwrap();
+    producer.begin_transaction().unwrap();
+    send_all(&producer, "pending", 0, &values("open", 5));
+
+    assert_eq!(
+        values_of(&read_all(&bootstrap, "pending", 1, "read_committed")),
+        values("committed", 5)
+    );
+    assert_eq!(
+        read_all(&bootstrap, "pending", 1, "read_uncommitted").len(),
+        10
+    );
+
+    producer.commit_transaction(TIMEOUT).unwrap();
+    let after = values_of(&read_all(&bootstrap, "pending", 1, "read_committed"));
+    assert_eq!(after.len(), 10);
+    assert_eq!(&after[5..], &values("open", 5)[..]);
+}
+
+/// Zombie fencing: a second producer with the same transactional id fences the first. The
+/// first's open transaction is aborted, and its next transactional call fails as fenced.
+#[test]
+fn a_new_producer_with_the_same_id_fences_the_old_one() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "fenced", 1);
+    let zombie = transactional_producer(&bootstrap, "shared-id");
+    zombie.begin_transaction().unwrap();
+    send_all(&zombie, "fenced", 0, &values("zombie", 5));
+
+    let successor = transactional_producer(&bootstrap, "shared-id");
+    successor.begin_transaction().unwrap();
+    send_all(&successor, "fenced", 0, &values("successor", 5));
+    successor.commit_transaction(TIMEOUT).unwrap();
+
+    let outcome = zombie.commit_transaction(TIMEOUT);
+    let error = outcome.expect_err("the fenced producer's commit fails");
+    let code = error.rdkafka_error_code();
+    assert!(
+        matches!(
+            code,
+            // librdkafka reports PRODUCER_FENCED from the broker as its local "fenced" error.
+            Some(RDKafkaErrorCode::Fenced)
+                | Some(RDKafkaErrorCode::ProducerFenced)
+                | Some(RDKafkaErrorCode::InvalidProducerEpoch)
+        ),
+        "fenced, got {error:?}"
+    );
+    assert_eq!(
+        values_of(&read_all(&bootstrap, "fenced", 1, "read_committed")),
+        values("successor", 5),
+        "the zombie's transaction was aborted"
+    );
+}
+
+/// A transaction left open past `transaction.timeout.ms` is aborted by the coordinator, which
+/// also fences its producer.
+#[test]
+fn the_coordinator_aborts_a_transaction_past_its_timeout() {
+    let broker =
+        Broker::start_with(&["transaction.abort.timed.out.transaction.cleanup.interval.ms=200"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "slow", 1);
+    let producer = transactional_producer_with(
+        &bootstrap,
+        "slow-writer",
+        &[("transaction.timeout.ms", "1500")],
+    );
+    producer.begin_transaction().unwrap();
+    send_all(&producer, "slow", 0, &values("abandoned", 5));
+    // The timeout passes; the coordinator writes the abort marker: the LSO moves past it.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    wait_until("the timed-out transaction's abort marker", TIMEOUT, || {
+        consumer
+            .fetch_watermarks("slow", 0, TIMEOUT)
+            .is_ok_and(|(_, high)| high == 6)
+    });
+    assert!(read_all(&bootstrap, "slow", 1, "read_committed").is_empty());
+    assert!(
+        producer.commit_transaction(TIMEOUT).is_err(),
+        "the aborted transaction cannot commit"
+    );
+}
+
+/// A broker restarted with a transaction open keeps it open (its records stay invisible to
+/// read_committed), and the producer's commit afterwards completes it.
+#[test]
+fn a_transaction_survives_a_broker_restart() {
+    let mut broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "durable", 2);
+    let producer = transactional_producer(&bootstrap, "durable-writer");
+    producer.begin_transaction().unwrap();
+    send_all(&producer, "durable", 0, &values("p0", 5));
+    send_all(&producer, "durable", 1, &values("p1", 5));
+    broker.crash_and_restart();
+    assert!(read_all(&bootstrap, "durable", 2, "read_committed").is_empty());
+    // librdkafka retries the commit while the coordinator loads.
+    producer
+        .commit_transaction(TIMEOUT)
+        .expect("commit after restart");
+    let read = read_all(&bootstrap, "durable", 2, "read_committed");
+    assert_eq!(read.len(), 10);
+}
+
+/// Exactly-once consume-transform-produce (KIP-447): offsets sent inside the transaction are
+/// the group's committed offsets only when it commits; an aborted transaction's offsets are
+/// not, and a read_committed consumer's OffsetFetch waits for them (UNSTABLE_OFFSET_COMMIT).
+#[test]
+fn offsets_sent_in_a_transaction_count_only_when_it_commits() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "input", 1);
+    create_topic(&bootstrap, "output", 1);
+    let producer = transactional_producer(&bootstrap, "transformer");
+    let consumer = group_consumer_with(
+        &bootstrap,
+        "transformers",
+        &[("isolation.level", "read_committed")],
+    );
+    consumer.subscribe(&["input"]).unwrap();
+    // Wait for the assignment.
+    wait_until("the group's assignment", TIMEOUT, || {
+        consumer.poll(Duration::from_millis(100));
+        consumer.assignment().is_ok_and(|a| a.count() == 1)
+    });
+
+    let commit_offsets = |offset: i64, commit: bool| {
+        producer.begin_transaction().unwrap();
+        send_all(&producer, "output", 0, &values(&format!("out-{offset}"), 1));
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("input", 0, Offset::Offset(offset))
+            .unwrap();
+        let metadata = consumer.group_metadata().expect("group metadata");
+        producer
+            .send_offsets_to_transaction(&offsets, &metadata, TIMEOUT)
+            .expect("send_offsets_to_transaction");
+        match commit {
+            true => producer.commit_transaction(TIMEOUT).unwrap(),
+            false => producer.abort_transaction(TIMEOUT).unwrap(),
+        }
+    };
+    let committed = || {
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition("input", 0);
+        let list = consumer.committed_offsets(wanted, TIMEOUT).unwrap();
+        list.find_partition("input", 0).unwrap().offset()
+    };
+    commit_offsets(7, true);
+    assert_eq!(committed(), Offset::Offset(7));
+    commit_offsets(9, false);
+    assert_eq!(
+        committed(),
+        Offset::Offset(7),
+        "an aborted transaction's offsets do not count"
+    );
+    commit_offsets(12, true);
+    assert_eq!(committed(), Offset::Offset(12));
+    assert_eq!(
+        values_of(&read_all(&bootstrap, "output", 1, "read_committed")),
+        vec!["out-7-0".to_string(), "out-12-0".to_string()]
+    );
+}
