@@ -102,6 +102,10 @@ fn read_all(bootstrap: &str, topic: &str, partitions: i32, isolation: &str) -> V
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 at_end.insert(p);
             }
+            // A broker that just died or is paused: the client retries elsewhere.
+            Some(Err(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+            ))) => {}
             Some(Err(e)) => panic!("consume: {e}"),
             None => {}
         }
@@ -339,4 +343,224 @@ fn offsets_sent_in_a_transaction_count_only_when_it_commits() {
         values_of(&read_all(&bootstrap, "output", 1, "read_committed")),
         vec!["out-7-0".to_string(), "out-12-0".to_string()]
     );
+}
+
+/// The consume-transform-produce loop of `tests/python/transformer.py` (kafka-python's
+/// transactional producer), killed with SIGKILL at random points over several cycles and
+/// started again each time: the output topic, read committed, holds every input exactly once
+/// in order, and the group's committed offset is the input's end.
+#[test]
+fn a_transform_loop_killed_at_random_points_outputs_each_input_once() {
+    const TOTAL: usize = 1500;
+    const KILLS: usize = 5;
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "orders", 1);
+    create_topic(&bootstrap, "shipments", 1);
+    support::kafka::produce(&bootstrap, "orders", TOTAL);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/transformer.py");
+    let start = || {
+        std::process::Command::new(support::python::python())
+            .arg(&script)
+            .args([&bootstrap, "orders", "shipments", "shippers", "shipper-1"])
+            .arg(TOTAL.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the transformer")
+    };
+    // Each run is killed a random 0-40 ms after one of its commits (the next transaction is
+    // then anywhere between its first send and its EndTxn), from a seed printed for a rerun.
+    let mut seed = std::env::var("WEIR_TXN_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| u64::from(std::process::id()));
+    println!("kill seed {seed} (WEIR_TXN_SEED reruns it)");
+    let mut next_random = move |below: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % below
+    };
+    let mut progress = 0;
+    for cycle in 0..KILLS {
+        let mut child = start();
+        let lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let commits_before_kill = 1 + next_random(4);
+        let mut commits = 0;
+        for line in std::io::BufRead::lines(lines) {
+            let line = line.expect("transformer output");
+            if let Some(offset) = line.strip_prefix("committed ") {
+                progress = offset.parse().expect("committed offset");
+                commits += 1;
+                if commits == commits_before_kill {
+                    break;
+                }
+            }
+            assert!(
+                line != "done",
+                "cycle {cycle}: the input ran out before the kill"
+            );
+        }
+        assert_eq!(
+            commits, commits_before_kill,
+            "cycle {cycle}: the transformer stopped"
+        );
+        std::thread::sleep(Duration::from_millis(next_random(40)));
+        child.kill().expect("SIGKILL the transformer");
+        let _ = child.wait();
+        println!("cycle {cycle}: killed after offset {progress}");
+    }
+    assert!(progress < TOTAL as i64, "work was left for the last run");
+    let child = start();
+    let output = child.wait_with_output().expect("transformer output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("done"), "the last run finishes: {stdout}");
+
+    let expected: Vec<String> = (0..TOTAL).map(|i| format!("out:v-{i}")).collect();
+    assert_eq!(
+        values_of(&read_all(&bootstrap, "shipments", 1, "read_committed")),
+        expected,
+        "every input exactly once, in order"
+    );
+    assert_eq!(
+        support::kafka::committed_total(&bootstrap, "shippers", "orders", 1),
+        TOTAL as i64
+    );
+}
+
+/// Partition → leader of `topic`, as librdkafka sees it.
+fn leaders(bootstrap: &str, topic: &str) -> std::collections::BTreeMap<i32, i32> {
+    let Ok(client) = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create::<BaseConsumer>()
+    else {
+        return Default::default();
+    };
+    let Ok(metadata) = client.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
+        return Default::default();
+    };
+    metadata
+        .topics()
+        .first()
+        .map(|t| {
+            t.partitions()
+                .iter()
+                .map(|p| (p.id(), p.leader()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The broker FindCoordinator names for `transactional_id` (key type 1), asked at `address`.
+fn transaction_coordinator(address: &str, transactional_id: &str) -> Option<i32> {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let mut wire = support::wire::Wire::try_connect(address, Duration::from_secs(5))?;
+    let request = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(transactional_id.to_string()))
+        .with_key_type(1);
+    let response: kafka_protocol::messages::FindCoordinatorResponse =
+        wire.try_request(3, &request)?;
+    (response.error_code == 0).then_some(response.node_id.0)
+}
+
+/// In a 3-broker cluster: the markers of a transaction reach the partitions other brokers
+/// lead; and when the coordinator dies after the commit was decided (PrepareCommit written)
+/// but before every marker was written — one partition's leader is paused meanwhile — the
+/// next coordinator loads the decision from `__transaction_state` and completes the commit.
+#[test]
+fn markers_cross_brokers_and_a_new_coordinator_completes_a_decided_commit() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use support::cluster::Cluster;
+
+    const ID: &str = "spreader";
+    const PER_PARTITION: usize = 20;
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "broker.session.timeout.ms=3000".into(),
+            "broker.heartbeat.interval.ms=500".into(),
+            "replica.lag.time.max.ms=2000".into(),
+            "offsets.topic.num.partitions=3".into(),
+            "transaction.state.log.num.partitions=3".into(),
+        ],
+    );
+    let bootstrap = cluster.bootstrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("admin client");
+    let topic =
+        NewTopic::new("spread", 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options)).unwrap() {
+        result.expect("topic created");
+    }
+    wait_until("leaders for every partition", TIMEOUT, || {
+        let view = leaders(&bootstrap, "spread");
+        view.len() == 3 && view.values().all(|l| *l > 0)
+    });
+    let producer = transactional_producer(&bootstrap, ID);
+    let send_everywhere = |prefix: &str| {
+        for p in 0..3 {
+            send_all(
+                &producer,
+                "spread",
+                p,
+                &values(&format!("{prefix}-p{p}"), PER_PARTITION),
+            );
+        }
+    };
+    producer.begin_transaction().unwrap();
+    send_everywhere("first");
+    producer.commit_transaction(TIMEOUT).expect("first commit");
+
+    let first_broker = bootstrap.split(',').next().unwrap().to_string();
+    let coordinator = transaction_coordinator(&first_broker, ID).expect("a coordinator");
+    let view = leaders(&bootstrap, "spread");
+    let (&partition, &elsewhere) = view
+        .iter()
+        .find(|(_, leader)| **leader != coordinator)
+        .expect("a partition led by another broker than the coordinator");
+    println!("coordinator {coordinator}; partition {partition} led by {elsewhere}");
+    wait_until("the first transaction, read committed", TIMEOUT, || {
+        read_all(&bootstrap, "spread", 3, "read_committed").len() == 3 * PER_PARTITION
+    });
+
+    // The second transaction's commit is decided while `elsewhere` is paused; the coordinator
+    // dies before that partition can take its marker.
+    producer.begin_transaction().unwrap();
+    send_everywhere("second");
+    let paused = cluster.index_of(elsewhere);
+    cluster.signal(paused, libc::SIGSTOP);
+    let committed = producer.commit_transaction(TIMEOUT);
+    cluster.kill(cluster.index_of(coordinator));
+    cluster.signal(paused, libc::SIGCONT);
+    committed.expect("the commit was decided");
+
+    let survivors = cluster.bootstrap();
+    wait_until(
+        "the decided commit, completed by the next coordinator",
+        Duration::from_secs(60),
+        || read_all(&survivors, "spread", 3, "read_committed").len() == 6 * PER_PARTITION,
+    );
+    // The commit was indeed unfinished when the coordinator died: its successor found it so.
+    let dead = cluster.index_of(coordinator);
+    assert!(
+        (0..3)
+            .filter(|i| *i != dead)
+            .any(|i| cluster.log(i).contains("unfinished=1")),
+        "the next coordinator loaded the decided, unfinished transaction"
+    );
+    let read = values_of(&read_all(&survivors, "spread", 3, "read_committed"));
+    for prefix in ["first", "second"] {
+        for p in 0..3 {
+            for v in values(&format!("{prefix}-p{p}"), PER_PARTITION) {
+                assert_eq!(read.iter().filter(|r| **r == v).count(), 1, "{v} once");
+            }
+        }
+    }
 }
