@@ -79,6 +79,12 @@ enum Command {
     #[cfg(feature = "tools")]
     #[command(subcommand)]
     Group(weir::tools::group::GroupCommand),
+    /// List transactional ids and describe one's transaction (kafka-transactions.sh).
+    ///
+    /// Example: weir transactions describe --transactional-id payments-1
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    Transactions(weir::tools::transactions::TransactionsCommand),
     /// Load and latency harness: produce, consume and end-to-end (kafka-*-perf-test.sh).
     ///
     /// Example: weir perf produce perf-test --num-records 1000000 --acks all
@@ -137,6 +143,10 @@ fn main() -> ExitCode {
         Command::Consume(args) => tool("consume", weir::tools::consume::run(args)),
         #[cfg(feature = "tools")]
         Command::Group(command) => tool("group", weir::tools::group::run(command)),
+        #[cfg(feature = "tools")]
+        Command::Transactions(command) => {
+            tool("transactions", weir::tools::transactions::run(command))
+        }
         #[cfg(feature = "tools")]
         Command::Perf(command) => tool("perf", weir::tools::perf::run(command)),
         Command::DumpLog { files } => {

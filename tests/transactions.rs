@@ -564,3 +564,112 @@ fn markers_cross_brokers_and_a_new_coordinator_completes_a_decided_commit() {
         }
     }
 }
+
+/// Runs `weir transactions ...` against `bootstrap` with JSON output; its parsed document.
+fn transactions_tool(bootstrap: &str, args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("transactions")
+        .args(args)
+        .args(["--bootstrap-server", bootstrap, "--output", "json"])
+        .output()
+        .expect("run weir transactions");
+    assert!(
+        output.status.success(),
+        "weir transactions {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+/// `weir transactions list` shows every id with its state; `describe` an open transaction's
+/// partitions, and TRANSACTIONAL_ID_NOT_FOUND for an id nobody used.
+#[test]
+fn the_transactions_tool_lists_and_describes() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "audited", 2);
+    let done = transactional_producer(&bootstrap, "done-writer");
+    done.begin_transaction().unwrap();
+    send_all(&done, "audited", 0, &values("x", 3));
+    done.commit_transaction(TIMEOUT).unwrap();
+    let open = transactional_producer(&bootstrap, "open-writer");
+    open.begin_transaction().unwrap();
+    send_all(&open, "audited", 1, &values("y", 3));
+
+    let listed = transactions_tool(&bootstrap, &["list"]);
+    let states: std::collections::BTreeMap<String, String> = listed["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["transactional_id"].as_str().unwrap().to_string(),
+                t["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states.get("done-writer").map(String::as_str),
+        Some("CompleteCommit")
+    );
+    assert_eq!(
+        states.get("open-writer").map(String::as_str),
+        Some("Ongoing")
+    );
+
+    let described = transactions_tool(
+        &bootstrap,
+        &["describe", "--transactional-id", "open-writer"],
+    );
+    assert_eq!(described["state"], "Ongoing");
+    assert_eq!(described["partitions"], serde_json::json!(["audited-1"]));
+    assert!(described["open_ms"].as_i64().is_some());
+
+    // Consumer lag per isolation level: with the open transaction's records at 0..=2 of
+    // partition 1, the high watermark is 3 and the last stable offset 0.
+    let consumer = group_consumer_with(&bootstrap, "auditors", &[]);
+    let mut at_start = TopicPartitionList::new();
+    at_start
+        .add_partition_offset("audited", 1, Offset::Offset(0))
+        .unwrap();
+    consumer
+        .commit(&at_start, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit offset 0");
+    let lag_end = |isolation: &str| {
+        let described = transactions_group_describe(&bootstrap, "auditors", isolation);
+        described["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["topic"] == "audited" && p["partition"] == 1)
+            .map(|p| (p["log_end_offset"].as_i64(), p["lag"].as_i64()))
+            .unwrap()
+    };
+    assert_eq!(lag_end("read_uncommitted"), (Some(3), Some(3)));
+    assert_eq!(lag_end("read_committed"), (Some(0), Some(0)));
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["transactions", "describe", "--transactional-id", "nobody"])
+        .args(["--bootstrap-server", &bootstrap])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("TRANSACTIONAL_ID_NOT_FOUND"), "{stderr}");
+    open.abort_transaction(TIMEOUT).unwrap();
+}
+
+/// `weir group describe GROUP --isolation-level ISOLATION --output json`.
+fn transactions_group_describe(bootstrap: &str, group: &str, isolation: &str) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["group", "describe", group, "--isolation-level", isolation])
+        .args(["--bootstrap-server", bootstrap, "--output", "json"])
+        .output()
+        .expect("run weir group describe");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON output")
+}

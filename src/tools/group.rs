@@ -27,6 +27,11 @@ pub enum GroupCommand {
     /// Example: weir group describe billing
     Describe {
         group: String,
+        /// The end each partition's lag is measured to: `read_uncommitted`, the high
+        /// watermark; `read_committed`, the last stable offset (what a read_committed consumer
+        /// can reach while transactions are open).
+        #[arg(long, value_enum, default_value_t = Isolation::ReadUncommitted)]
+        isolation_level: Isolation,
         #[command(flatten)]
         connection: Connection,
     },
@@ -70,10 +75,32 @@ pub struct ResetArgs {
     pub connection: Connection,
 }
 
+/// A consumer's `isolation.level`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    #[value(name = "read_uncommitted")]
+    ReadUncommitted,
+    #[value(name = "read_committed")]
+    ReadCommitted,
+}
+
+impl Isolation {
+    fn config_value(self) -> &'static str {
+        match self {
+            Isolation::ReadUncommitted => "read_uncommitted",
+            Isolation::ReadCommitted => "read_committed",
+        }
+    }
+}
+
 pub fn run(command: GroupCommand) -> Result<(), ToolError> {
     match command {
         GroupCommand::List { connection } => list(&connection),
-        GroupCommand::Describe { group, connection } => describe(&connection, &group),
+        GroupCommand::Describe {
+            group,
+            isolation_level,
+            connection,
+        } => describe(&connection, &group, isolation_level),
         GroupCommand::ResetOffsets(args) => reset(args),
         GroupCommand::Delete { group, connection } => delete(&connection, &group),
     }
@@ -206,8 +233,15 @@ fn committed(
         .collect())
 }
 
-fn describe(connection: &Connection, group: &str) -> Result<(), ToolError> {
+fn describe(connection: &Connection, group: &str, isolation: Isolation) -> Result<(), ToolError> {
     let probe = connection.probe(None)?;
+    // librdkafka's ListOffsets carries the client's isolation level: the latest offset is the
+    // last stable offset for read_committed.
+    let mut ends_config = connection.client_config();
+    ends_config.set("isolation.level", isolation.config_value());
+    let ends: BaseConsumer = ends_config
+        .create()
+        .map_err(|e| ToolError::client("cannot create the client", e))?;
     let metadata = connection.metadata(&probe, None)?;
     let info = group_info(&probe, connection, group)?;
     let offsets = committed(connection, &metadata, group)?;
@@ -228,7 +262,7 @@ fn describe(connection: &Connection, group: &str) -> Result<(), ToolError> {
     }
     let mut lines = Vec::new();
     for ((topic, partition), member) in &rows {
-        let (_, end) = probe
+        let (_, end) = ends
             .fetch_watermarks(topic, *partition, connection.timeout())
             .map_err(|e| ToolError::client(format!("log end offset of {topic}-{partition}"), e))?;
         let current = offsets.get(&(topic.clone(), *partition)).copied();

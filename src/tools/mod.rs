@@ -1,5 +1,5 @@
 //! The client tools of the `weir` binary — what `kafka-topics.sh`, `kafka-console-producer.sh`,
-//! `kafka-console-consumer.sh` and `kafka-consumer-groups.sh` are for Kafka — built on
+//! `kafka-console-consumer.sh`, `kafka-consumer-groups.sh` and `kafka-transactions.sh` are for Kafka — built on
 //! librdkafka (the `rdkafka` crate), so they work against any Kafka-compatible broker. The
 //! broker itself never calls into this module.
 
@@ -12,6 +12,7 @@ pub mod produce;
 mod raw_client;
 pub mod table;
 pub mod topic;
+pub mod transactions;
 
 use std::time::Duration;
 

@@ -19,13 +19,19 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn connect(connection: &Connection) -> Result<RawClient, ToolError> {
+        Self::connect_to(&connection.bootstrap_server, connection)
+    }
+
+    /// One connection to the first of `servers` (host:port[,host:port...]) that answers, with
+    /// `connection`'s timeout: a broker named by the cluster (a coordinator, each broker).
+    pub fn connect_to(servers: &str, connection: &Connection) -> Result<RawClient, ToolError> {
         let unreachable = |reason: String| ToolError::Unreachable {
-            bootstrap: connection.bootstrap_server.clone(),
+            bootstrap: servers.to_string(),
             timeout_ms: connection.request_timeout_ms,
             reason,
         };
         let mut last = String::from("no address");
-        for server in connection.bootstrap_server.split(',') {
+        for server in servers.split(',') {
             let addresses = match server.trim().to_socket_addrs() {
                 Ok(addresses) => addresses,
                 Err(e) => {
