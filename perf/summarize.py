@@ -25,8 +25,12 @@ def main(directory):
             runs[workload].append(json.loads(path.read_text()))
         except json.JSONDecodeError:
             print(f"skipping {path.name}: not a finished report", file=sys.stderr)
-    print("| workload | runs | MiB/s | records/s | produce p50 / p99 / p99.9 ms | e2e p50 / p99 / p99.9 ms | broker core-s per GB |")
-    print("|---|---|---|---|---|---|---|")
+    transactional = any(
+        r.get("transactions_committed") is not None for reports in runs.values() for r in reports
+    )
+    commits = " commits/s |" if transactional else ""
+    print("| workload | runs | MiB/s | records/s | produce p50 / p99 / p99.9 ms | e2e p50 / p99 / p99.9 ms | broker core-s per GB |" + commits)
+    print("|---|---|---|---|---|---|---|" + ("---|" if transactional else ""))
     for workload, reports in runs.items():
         def latency(name, percentile):
             return median(
@@ -45,6 +49,11 @@ def main(directory):
             f"| {fmt(median([r['records_per_sec'] for r in reports]), 0)} "
             f"| {triple('produce')} | {triple('end_to_end')} "
             f"| {fmt(median([r['broker_cpu_core_seconds_per_gb'] for r in reports]), 2)} |"
+            + (
+                f" {fmt(median([r.get('transactions_per_sec') for r in reports]))} |"
+                if transactional
+                else ""
+            )
         )
 
 

@@ -339,6 +339,51 @@ fn offsets_sent_in_a_transaction_count_only_when_it_commits() {
     );
     commit_offsets(12, true);
     assert_eq!(committed(), Offset::Offset(12));
+    // An open transaction's offsets: a read_committed consumer's OffsetFetch (require_stable)
+    // waits for them (UNSTABLE_OFFSET_COMMIT, retried by librdkafka) until the commit.
+    producer.begin_transaction().unwrap();
+    let mut pending = TopicPartitionList::new();
+    pending
+        .add_partition_offset("input", 0, Offset::Offset(15))
+        .unwrap();
+    producer
+        .send_offsets_to_transaction(&pending, &consumer.group_metadata().unwrap(), TIMEOUT)
+        .unwrap();
+    let waiting = std::thread::spawn({
+        let bootstrap = bootstrap.clone();
+        move || {
+            let reader = group_consumer_with(
+                &bootstrap,
+                "transformers",
+                &[("isolation.level", "read_committed")],
+            );
+            let mut wanted = TopicPartitionList::new();
+            wanted.add_partition("input", 0);
+            let list = reader.committed_offsets(wanted, TIMEOUT).unwrap();
+            list.find_partition("input", 0).unwrap().offset()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    producer.commit_transaction(TIMEOUT).unwrap();
+    assert_eq!(waiting.join().unwrap(), Offset::Offset(15));
+    // The offsets come back from `__consumer_offsets` (transactional batches and markers)
+    // after a restart.
+    drop(consumer);
+    let mut broker = broker;
+    broker.crash_and_restart();
+    let consumer = group_consumer_with(&bootstrap, "transformers", &[]);
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("input", 0);
+    let mut after_restart = Offset::Invalid;
+    wait_until("the committed offset after a restart", TIMEOUT, || {
+        after_restart = consumer
+            .committed_offsets(wanted.clone(), Duration::from_secs(5))
+            .ok()
+            .and_then(|l| l.find_partition("input", 0).map(|p| p.offset()))
+            .unwrap_or(Offset::Invalid);
+        after_restart != Offset::Invalid
+    });
+    assert_eq!(after_restart, Offset::Offset(15));
     assert_eq!(
         values_of(&read_all(&bootstrap, "output", 1, "read_committed")),
         vec!["out-7-0".to_string(), "out-12-0".to_string()]
@@ -672,4 +717,131 @@ fn transactions_group_describe(bootstrap: &str, group: &str, isolation: &str) ->
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+/// Compaction and transactions (Kafka's cleaner): an aborted transaction's records are
+/// removed and supersede nothing, so the committed value of each key survives; the markers
+/// stay, and read_committed readers see the same latest values before and after.
+#[test]
+fn compaction_removes_aborted_records_and_keeps_committed_values() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let broker = Broker::start_with(&["log.cleaner.backoff.ms=200"]);
+    let bootstrap = broker.bootstrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let topic = NewTopic::new("balances", 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("segment.bytes", "8192")
+        .set("min.cleanable.dirty.ratio", "0.01");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in futures_lite::future::block_on(admin.create_topics([&topic], &options)).unwrap() {
+        result.expect("compacted topic created");
+    }
+    let producer = transactional_producer(&bootstrap, "balance-writer");
+    let keyed = |producer: &BaseProducer, key: &str, value: &str| {
+        producer
+            .send(
+                BaseRecord::<str, str>::to("balances")
+                    .partition(0)
+                    .key(key)
+                    .payload(value),
+            )
+            .expect("send");
+    };
+    // Committed values, then an aborted transaction overwriting them all.
+    producer.begin_transaction().unwrap();
+    for k in 0..10 {
+        keyed(
+            &producer,
+            &format!("account-{k}"),
+            &format!("committed-{k}"),
+        );
+    }
+    producer.commit_transaction(TIMEOUT).unwrap();
+    producer.begin_transaction().unwrap();
+    for k in 0..10 {
+        keyed(&producer, &format!("account-{k}"), &format!("aborted-{k}"));
+    }
+    producer.flush(TIMEOUT).unwrap();
+    producer.abort_transaction(TIMEOUT).unwrap();
+    // Committed updates of other keys, enough to roll segments past the aborted records.
+    for round in 0..30 {
+        producer.begin_transaction().unwrap();
+        for k in 0..10 {
+            keyed(
+                &producer,
+                &format!("other-{k}"),
+                &format!("round-{round}-{}", "x".repeat(200)),
+            );
+        }
+        producer.commit_transaction(TIMEOUT).unwrap();
+    }
+    let latest = |isolation: &str| {
+        let mut values = std::collections::BTreeMap::new();
+        for (_, value) in read_all_keyed(&bootstrap, "balances", isolation) {
+            if let Some((key, value)) = value {
+                values.insert(key, value);
+            }
+        }
+        values
+    };
+    let before = latest("read_committed");
+    for k in 0..10 {
+        assert_eq!(before[&format!("account-{k}")], format!("committed-{k}"));
+    }
+    // The cleaner removes the aborted records: read_uncommitted no longer sees them.
+    wait_until("the aborted records compacted away", TIMEOUT, || {
+        read_all_keyed(&bootstrap, "balances", "read_uncommitted")
+            .iter()
+            .all(|(_, kv)| kv.as_ref().is_none_or(|(_, v)| !v.starts_with("aborted")))
+    });
+    let after = latest("read_committed");
+    assert_eq!(after, before, "compaction kept every key's committed value");
+    assert_eq!(latest("read_uncommitted"), before);
+}
+
+/// `read_all` with keys: (partition, Some((key, value))) per record.
+fn read_all_keyed(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+) -> Vec<(i32, Option<(String, String)>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set(
+            "group.id",
+            format!("keyed-{isolation}-{}", std::process::id()),
+        )
+        .set("isolation.level", isolation)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).expect("assign");
+    let mut read = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        assert!(Instant::now() < deadline, "reading {topic} timed out");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                let text =
+                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+                read.push((
+                    message.partition(),
+                    Some((text(message.key()), text(message.payload()))),
+                ));
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => return read,
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => {}
+        }
+    }
 }

@@ -214,6 +214,11 @@ impl ProducerStates {
         }
     }
 
+    #[cfg(test)]
+    fn opened_before_for_tests(&self) -> Vec<(i64, i64)> {
+        self.txns.opened_before(i64::MAX)
+    }
+
     /// Kafka's last stable offset: the first offset of the oldest open transaction, or the
     /// high watermark.
     pub fn last_stable_offset(&self, high_watermark: i64) -> i64 {
@@ -469,6 +474,96 @@ mod tests {
         assert_eq!(states.check(7, 2, 0, 0), Ok(SequenceCheck::Append));
         // Unknown producers start at 0.
         assert!(states.check(8, 0, 3, 3).is_err());
+    }
+
+    /// A stored batch of producer `id` at `epoch` from offset `base`, transactional or a marker.
+    fn stored(id: i64, epoch: i16, base: i64, kind: Stored) -> RecordBatch {
+        use crate::record::{BatchBuilder, NewRecord, TRANSACTIONAL_FLAG};
+        let bytes = match kind {
+            Stored::Data => {
+                let mut builder = BatchBuilder::new();
+                builder
+                    .push(NewRecord {
+                        key: Some(b"k"),
+                        value: Some(b"v"),
+                        timestamp_ms: 1,
+                    })
+                    .producer(id, epoch, 0)
+                    .flags(TRANSACTIONAL_FLAG);
+                builder.build()
+            }
+            Stored::Marker { commit } => TxnMarker {
+                producer_id: id,
+                producer_epoch: epoch,
+                commit,
+                coordinator_epoch: 0,
+            }
+            .to_batch(1),
+        };
+        let mut raw = bytes::BytesMut::from(&bytes[..]);
+        raw[..8].copy_from_slice(&base.to_be_bytes());
+        RecordBatch::new(raw.freeze()).unwrap()
+    }
+
+    enum Stored {
+        Data,
+        Marker { commit: bool },
+    }
+
+    #[test]
+    fn markers_close_transactions_bump_epochs_and_index_aborts() {
+        let mut states = ProducerStates::default();
+        assert_eq!(states.record_stored(&stored(7, 0, 10, Stored::Data)), None);
+        assert_eq!(states.record_stored(&stored(8, 0, 11, Stored::Data)), None);
+        assert_eq!(states.last_stable_offset(100), 10);
+        // A commit leaves no index entry; the LSO moves to producer 8's transaction.
+        let commit = Stored::Marker { commit: true };
+        assert_eq!(states.record_stored(&stored(7, 0, 12, commit)), None);
+        assert_eq!(states.last_stable_offset(100), 11);
+        // An abort under a bumped epoch (the coordinator fenced producer 8) indexes it and
+        // fences the old epoch.
+        let abort = Stored::Marker { commit: false };
+        assert_eq!(
+            states.record_stored(&stored(8, 1, 13, abort)),
+            Some(AbortedTxn {
+                producer_id: 8,
+                first_offset: 11,
+                last_offset: 13,
+                last_stable_offset: 14,
+            })
+        );
+        assert_eq!(states.last_stable_offset(100), 100);
+        assert!(matches!(
+            states.check(8, 0, 1, 1),
+            Err(SequenceError::Fenced { .. })
+        ));
+        assert!(states.check_marker_epoch(8, 0).is_err());
+        assert!(states.check_marker_epoch(8, 1).is_ok());
+    }
+
+    #[test]
+    fn snapshots_keep_the_transactions_open_before_their_offset() {
+        let mut states = ProducerStates::default();
+        states.record_stored(&stored(7, 0, 10, Stored::Data));
+        states.record_stored(&stored(8, 0, 20, Stored::Data));
+        let back = ProducerStates::from_snapshot(&states.snapshot_before(15)).unwrap();
+        // Producer 8's transaction began at 20, past the snapshot: a scan from 15 finds it.
+        assert_eq!(back.last_stable_offset(100), 10);
+        assert_eq!(back.opened_before_for_tests(), vec![(7, 10)]);
+        // A version-1 snapshot (before transactions) still reads, with none open.
+        let mut v1 = ProducerStates::default();
+        v1.record(9, 0, batch(0, 0, 5));
+        let mut bytes = v1.snapshot_before(100);
+        bytes.truncate(bytes.len() - 8); // the CRC and the empty transaction count
+        bytes[0..2].copy_from_slice(&SNAPSHOT_VERSION_WITHOUT_TXNS.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_be_bytes());
+        let old = ProducerStates::from_snapshot(&bytes).unwrap();
+        assert_eq!(old.last_stable_offset(100), 100);
+        assert!(matches!(
+            old.check(9, 0, 0, 0),
+            Ok(SequenceCheck::Duplicate(_))
+        ));
     }
 
     #[test]

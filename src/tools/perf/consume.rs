@@ -128,6 +128,7 @@ pub fn run(args: ConsumeArgs) -> Result<Report, ToolError> {
         eprintln!("{poll_errors} consumer errors while polling");
     }
     let outcome = Outcome {
+        transactional: false,
         records,
         bytes,
         elapsed,

@@ -161,6 +161,7 @@ pub fn run(args: E2eArgs) -> Result<Report, ToolError> {
     let produce_latency = producer.context().latency();
     let timeline = progress.finish();
     let outcome = Outcome {
+        transactional: false,
         records: consumed.records.load(Ordering::Relaxed),
         bytes: consumed.bytes.load(Ordering::Relaxed),
         elapsed: start.elapsed(),

@@ -174,6 +174,8 @@ impl Common {
 pub struct Counters {
     pub records: AtomicU64,
     pub bytes: AtomicU64,
+    /// Transactions committed (a transactional produce run).
+    pub transactions: AtomicU64,
     pub errors: AtomicU64,
     pub first_error: Mutex<Option<String>>,
 }
@@ -310,6 +312,8 @@ struct Outcome {
     target_records: Option<u64>,
     latencies: Vec<(&'static str, hdrhistogram::Histogram<u64>)>,
     settings: serde_json::Value,
+    /// A transactional run: report the transactions committed.
+    transactional: bool,
 }
 
 fn build_report(
@@ -327,6 +331,9 @@ fn build_report(
         elapsed: outcome.elapsed,
         errors: counters.errors.load(Ordering::Relaxed),
         first_error: counters.first_error(),
+        transactions: outcome
+            .transactional
+            .then(|| counters.transactions.load(Ordering::Relaxed)),
         target_records: outcome.target_records,
         latencies: outcome.latencies,
         timeline,

@@ -215,6 +215,7 @@ mod tests {
             elapsed: std::time::Duration::from_secs(2),
             errors: 0,
             first_error: None,
+            transactions: None,
             target_records: None,
             latencies: vec![("produce", produce), ("end_to_end", end_to_end)],
             timeline: (1..=2)

@@ -53,6 +53,13 @@ pub struct ProduceArgs {
     /// Producer clients, each on its own thread with its own connections.
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub producers: usize,
+    /// Send in transactions, committing each after this long (kafka-producer-perf-test's
+    /// --transaction-duration-ms); 0: no transactions.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub transaction_duration_ms: u64,
+    /// The transactional id of a transactional run (producer K uses `ID-K`).
+    #[arg(long, value_name = "ID", default_value = "weir-perf")]
+    pub transactional_id: String,
 }
 
 /// How long each producer sends: a share of the records, or until a deadline.
@@ -92,6 +99,7 @@ impl ProduceArgs {
             "rate": self.rate,
             "num_records": self.num_records,
             "duration_secs": self.duration_secs,
+            "transaction_duration_ms": self.transaction_duration_ms,
         })
     }
 
@@ -146,13 +154,25 @@ pub fn run(args: ProduceArgs) -> Result<Report, ToolError> {
                 Some(at) => Quota::Until(at),
                 None => Quota::Records(share(total, args.producers, index)),
             };
-            let config = args.common.client_config(&args.producer_defaults());
+            let mut config = args.common.client_config(&args.producer_defaults());
+            let transactions = (args.transaction_duration_ms > 0).then(|| {
+                config.set(
+                    "transactional.id",
+                    format!("{}-{index}", args.transactional_id),
+                );
+                Duration::from_millis(args.transaction_duration_ms)
+            });
             let rate = args.rate.map(|rate| rate / args.producers as f64);
             let counters = counters.clone();
             let value = value.clone();
             let topic = args.common.topic.clone();
             std::thread::spawn(move || {
-                send(config, &topic, &value, quota, rate, clock.start, counters)
+                let plan = SendPlan {
+                    quota,
+                    rate,
+                    transactions,
+                };
+                send(config, &topic, &value, plan, clock.start, counters)
             })
         })
         .collect();
@@ -176,6 +196,7 @@ pub fn run(args: ProduceArgs) -> Result<Report, ToolError> {
         target_records: deadline.is_none().then_some(total),
         latencies: vec![("produce", latency)],
         settings: args.settings(),
+        transactional: args.transaction_duration_ms > 0,
     };
     Ok(build_report(
         "produce",
@@ -249,27 +270,70 @@ pub(super) fn producer(
         .map_err(|e| ToolError::client("cannot create the producer", e))
 }
 
+/// What one producer sends, how fast, and in what transactions.
+struct SendPlan {
+    quota: Quota,
+    rate: Option<f64>,
+    /// Commit a transaction after this long (a transactional producer), or none.
+    transactions: Option<Duration>,
+}
+
 /// One producer's loop; returns its latency histogram once everything sent is acknowledged
-/// (or failed).
+/// (or failed). A transactional producer commits every `transactions` (the commit's wait
+/// counts in the latency of the records due meanwhile) and once more at the end.
 fn send(
     config: rdkafka::ClientConfig,
     topic: &str,
     value: &[u8],
-    quota: Quota,
-    rate: Option<f64>,
+    plan: SendPlan,
     start: Instant,
     counters: Arc<Counters>,
 ) -> Result<Histogram<u64>, ToolError> {
     let producer = producer(&config, start, counters.clone())?;
+    let timeout = Duration::from_secs(60);
+    let txn_error = |what: &str, e: KafkaError| ToolError::client(what.to_string(), e);
+    if plan.transactions.is_some() {
+        producer
+            .init_transactions(timeout)
+            .map_err(|e| txn_error("init_transactions", e))?;
+        producer
+            .begin_transaction()
+            .map_err(|e| txn_error("begin_transaction", e))?;
+    }
+    let mut began = Instant::now();
+    let mut failure = None;
     let mut pacer = RealClock::for_this_thread();
-    Schedule::new(start, rate).run(&mut pacer, |slot| {
+    Schedule::new(start, plan.rate).run(&mut pacer, |slot| {
         // Ends at the quota; a timed run sends every record due before its deadline.
-        if !quota.allows(slot.index, slot.due) {
+        if !plan.quota.allows(slot.index, slot.due) {
             return Release::Stop;
+        }
+        if plan
+            .transactions
+            .is_some_and(|every| began.elapsed() >= every)
+        {
+            let committed = producer
+                .commit_transaction(timeout)
+                .and_then(|()| producer.begin_transaction());
+            if let Err(e) = committed {
+                failure = Some(txn_error("commit_transaction", e));
+                return Release::Stop;
+            }
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+            began = Instant::now();
         }
         enqueue(&producer, topic, value, slot.due - start, &counters);
         Release::Sent
     });
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    if plan.transactions.is_some() {
+        producer
+            .commit_transaction(timeout)
+            .map_err(|e| txn_error("commit_transaction", e))?;
+        counters.transactions.fetch_add(1, Ordering::Relaxed);
+    }
     // Everything enqueued is acknowledged or failed within librdkafka's delivery timeout.
     let _ = producer.flush(Duration::from_secs(300));
     Ok(producer.context().latency())

@@ -42,6 +42,8 @@ pub struct Report {
     pub elapsed: Duration,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Transactions committed, in a transactional produce run.
+    pub transactions: Option<u64>,
     /// The records the run set out to move (when it had a count rather than a duration).
     pub target_records: Option<u64>,
     /// Named latency distributions: `produce` (send → acknowledgement), `end_to_end`
@@ -115,6 +117,8 @@ impl Report {
             "mib_per_sec": round3(self.mib_per_sec()),
             "errors": self.errors,
             "first_error": self.first_error,
+            "transactions_committed": self.transactions,
+            "transactions_per_sec": self.transactions.map(|t| round3(t as f64 / self.seconds())),
             "target_records": self.target_records,
             "complete": self.complete(),
             "latency": latencies,
@@ -144,6 +148,12 @@ impl Report {
             self.records_per_sec(),
             self.mib_per_sec(),
         );
+        if let Some(transactions) = self.transactions {
+            text.push_str(&format!(
+                "  {transactions} transactions committed, {:.1} per second\n",
+                transactions as f64 / self.seconds()
+            ));
+        }
         for (name, histogram) in &self.latencies {
             text.push_str(&format!("  {name} latency (ms):"));
             for (label, quantile) in PERCENTILES {
@@ -267,6 +277,7 @@ mod tests {
             elapsed: Duration::from_millis(500),
             errors: 0,
             first_error: None,
+            transactions: None,
             target_records: Some(2_000),
             latencies: vec![("produce", histogram)],
             timeline: vec![Sample {
