@@ -64,8 +64,21 @@ fn values(prefix: &str, count: usize) -> Vec<String> {
 }
 
 /// Everything in `topic` from the start as `isolation.level` sees it, as (partition, value),
-/// read until `expected` records arrived or the partitions' ends were passed quietly.
+/// read until every partition's end was reached.
 fn read_all(bootstrap: &str, topic: &str, partitions: i32, isolation: &str) -> Vec<(i32, String)> {
+    read_records(bootstrap, topic, partitions, isolation)
+        .into_iter()
+        .map(|(partition, _, value)| (partition, value))
+        .collect()
+}
+
+/// `read_all` with keys: (partition, key, value) per record.
+fn read_records(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+) -> Vec<(i32, String, String)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set(
@@ -92,12 +105,13 @@ fn read_all(bootstrap: &str, topic: &str, partitions: i32, isolation: &str) -> V
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(message)) => {
                 at_end.remove(&message.partition());
-                let value = message
-                    .payload_view::<str>()
-                    .and_then(Result::ok)
-                    .unwrap_or_default()
-                    .to_string();
-                read.push((message.partition(), value));
+                let text =
+                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+                read.push((
+                    message.partition(),
+                    text(message.key()),
+                    text(message.payload()),
+                ));
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 at_end.insert(p);
@@ -782,10 +796,8 @@ fn compaction_removes_aborted_records_and_keeps_committed_values() {
     }
     let latest = |isolation: &str| {
         let mut values = std::collections::BTreeMap::new();
-        for (_, value) in read_all_keyed(&bootstrap, "balances", isolation) {
-            if let Some((key, value)) = value {
-                values.insert(key, value);
-            }
+        for (_, key, value) in read_records(&bootstrap, "balances", 1, isolation) {
+            values.insert(key, value);
         }
         values
     };
@@ -795,53 +807,11 @@ fn compaction_removes_aborted_records_and_keeps_committed_values() {
     }
     // The cleaner removes the aborted records: read_uncommitted no longer sees them.
     wait_until("the aborted records compacted away", TIMEOUT, || {
-        read_all_keyed(&bootstrap, "balances", "read_uncommitted")
+        read_all(&bootstrap, "balances", 1, "read_uncommitted")
             .iter()
-            .all(|(_, kv)| kv.as_ref().is_none_or(|(_, v)| !v.starts_with("aborted")))
+            .all(|(_, v)| !v.starts_with("aborted"))
     });
     let after = latest("read_committed");
     assert_eq!(after, before, "compaction kept every key's committed value");
     assert_eq!(latest("read_uncommitted"), before);
-}
-
-/// `read_all` with keys: (partition, Some((key, value))) per record.
-fn read_all_keyed(
-    bootstrap: &str,
-    topic: &str,
-    isolation: &str,
-) -> Vec<(i32, Option<(String, String)>)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set(
-            "group.id",
-            format!("keyed-{isolation}-{}", std::process::id()),
-        )
-        .set("isolation.level", isolation)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).expect("assign");
-    let mut read = Vec::new();
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        assert!(Instant::now() < deadline, "reading {topic} timed out");
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                let text =
-                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
-                read.push((
-                    message.partition(),
-                    Some((text(message.key()), text(message.payload()))),
-                ));
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => return read,
-            Some(Err(e)) => panic!("consume: {e}"),
-            None => {}
-        }
-    }
 }

@@ -57,7 +57,15 @@ pub async fn write_offsets(
     group: &str,
     offsets: &[((String, i32), Option<CommittedOffset>)],
 ) -> Result<(), ErrorCode> {
-    let records: Vec<_> = offsets
+    write_records(log, group, &offset_records(group, offsets)).await
+}
+
+/// `__consumer_offsets` records (key, value or tombstone) of `group`'s offsets.
+fn offset_records(
+    group: &str,
+    offsets: &[((String, i32), Option<CommittedOffset>)],
+) -> Vec<(bytes::Bytes, Option<bytes::Bytes>)> {
+    offsets
         .iter()
         .map(|((topic, partition), value)| {
             let key = store::encode_key(&OffsetKey {
@@ -67,8 +75,7 @@ pub async fn write_offsets(
             });
             (key, value.as_ref().map(store::encode_value))
         })
-        .collect();
-    write_records(log, group, &records).await
+        .collect()
 }
 
 /// Writes a group's metadata record (`None`: the group is deleted).
@@ -94,17 +101,7 @@ pub async fn write_txn_offsets(
     producer_epoch: i16,
     offsets: &[((String, i32), Option<CommittedOffset>)],
 ) -> Result<(), ErrorCode> {
-    let records: Vec<_> = offsets
-        .iter()
-        .map(|((topic, partition), value)| {
-            let key = store::encode_key(&OffsetKey {
-                group: group.to_string(),
-                topic: topic.clone(),
-                partition: *partition,
-            });
-            (key, value.as_ref().map(store::encode_value))
-        })
-        .collect();
+    let records = offset_records(group, offsets);
     write_batch(log, group, &records, Some((producer_id, producer_epoch))).await
 }
 

@@ -421,14 +421,11 @@ async fn fetch_group_offsets(
 
 /// Offsets grouped by topic, in first-seen order.
 fn by_topic(offsets: FetchedOffsets) -> Vec<TopicOffsets> {
-    let mut topics: Vec<TopicOffsets> = Vec::new();
-    for ((topic, partition), value) in offsets {
-        match topics.iter_mut().find(|(t, _)| *t == topic) {
-            Some((_, list)) => list.push((partition, value)),
-            None => topics.push((topic, vec![(partition, value)])),
-        }
-    }
-    topics
+    super::by_topic(
+        offsets
+            .into_iter()
+            .map(|((topic, partition), value)| (topic, (partition, value))),
+    )
 }
 
 pub async fn offset_fetch(
@@ -687,19 +684,27 @@ pub async fn offset_delete(
         }
     };
     tracing::info!(peer = %ctx.peer, %group, partitions = partitions.len(), "OffsetDelete");
-    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
-    for ((topic, partition), code) in partitions.into_iter().zip(codes) {
-        let entry = OffsetDeleteResponsePartition::default()
-            .with_partition_index(partition)
-            .with_error_code(code.code());
-        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
-            Some(t) => t.partitions.push(entry),
-            None => topics.push(
-                OffsetDeleteResponseTopic::default()
-                    .with_name(TopicName(s(topic)))
-                    .with_partitions(vec![entry]),
-            ),
-        }
-    }
+    let topics = super::by_topic(
+        partitions
+            .into_iter()
+            .zip(codes)
+            .map(|((topic, partition), code)| (topic, (partition, code))),
+    )
+    .into_iter()
+    .map(|(topic, entries)| {
+        OffsetDeleteResponseTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_partitions(
+                entries
+                    .into_iter()
+                    .map(|(partition, code)| {
+                        OffsetDeleteResponsePartition::default()
+                            .with_partition_index(partition)
+                            .with_error_code(code.code())
+                    })
+                    .collect(),
+            )
+    })
+    .collect();
     OffsetDeleteResponse::default().with_topics(topics)
 }

@@ -136,6 +136,18 @@ pub struct Response {
     pub parts: Vec<Bytes>,
 }
 
+/// Items grouped by topic, topics in first-seen order (how Kafka's responses list them).
+fn by_topic<T>(items: impl IntoIterator<Item = (String, T)>) -> Vec<(String, Vec<T>)> {
+    let mut topics: Vec<(String, Vec<T>)> = Vec::new();
+    for (topic, item) in items {
+        match topics.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, list)) => list.push(item),
+            None => topics.push((topic, vec![item])),
+        }
+    }
+    topics
+}
+
 /// A request's partitions, each with its operation under way, grouped by topic in request
 /// order (Kafka answers in that order).
 type PerPartition<T> = Vec<(TopicName, Vec<(i32, Task<T>)>)>;

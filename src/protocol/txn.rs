@@ -194,21 +194,27 @@ fn known_partitions(
 
 /// Per-partition codes grouped by topic, as AddPartitionsToTxn answers them.
 fn topic_results(results: Vec<(TxnPartition, ErrorCode)>) -> Vec<AddPartitionsToTxnTopicResult> {
-    let mut topics: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
-    for (p, code) in results {
-        let partition = AddPartitionsToTxnPartitionResult::default()
-            .with_partition_index(p.partition)
-            .with_partition_error_code(code.code());
-        match topics.iter_mut().find(|t| t.name.0.as_str() == p.topic) {
-            Some(topic) => topic.results_by_partition.push(partition),
-            None => topics.push(
-                AddPartitionsToTxnTopicResult::default()
-                    .with_name(TopicName(s(p.topic)))
-                    .with_results_by_partition(vec![partition]),
-            ),
-        }
-    }
-    topics
+    super::by_topic(
+        results
+            .into_iter()
+            .map(|(p, code)| (p.topic, (p.partition, code))),
+    )
+    .into_iter()
+    .map(|(topic, partitions)| {
+        AddPartitionsToTxnTopicResult::default()
+            .with_name(TopicName(s(topic)))
+            .with_results_by_partition(
+                partitions
+                    .into_iter()
+                    .map(|(partition, code)| {
+                        AddPartitionsToTxnPartitionResult::default()
+                            .with_partition_index(partition)
+                            .with_partition_error_code(code.code())
+                    })
+                    .collect(),
+            )
+    })
+    .collect()
 }
 
 /// One transaction's AddPartitionsToTxn (or its verify-only form).
@@ -378,20 +384,27 @@ pub async fn txn_offset_commit(
         Ok(GroupReply::Code(code)) | Err(code) => vec![code; keys.len()],
         Ok(_) => vec![ErrorCode::UnknownServerError; keys.len()],
     };
-    let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::new();
-    for ((topic, partition), code) in keys.into_iter().zip(codes) {
-        let result = TxnOffsetCommitResponsePartition::default()
-            .with_partition_index(partition)
-            .with_error_code(code.code());
-        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
-            Some(t) => t.partitions.push(result),
-            None => topics.push(
-                TxnOffsetCommitResponseTopic::default()
-                    .with_name(TopicName(s(topic)))
-                    .with_partitions(vec![result]),
-            ),
-        }
-    }
+    let topics = super::by_topic(
+        keys.into_iter()
+            .zip(codes)
+            .map(|((topic, partition), code)| (topic, (partition, code))),
+    )
+    .into_iter()
+    .map(|(topic, partitions)| {
+        TxnOffsetCommitResponseTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_partitions(
+                partitions
+                    .into_iter()
+                    .map(|(partition, code)| {
+                        TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(partition)
+                            .with_error_code(code.code())
+                    })
+                    .collect(),
+            )
+    })
+    .collect();
     TxnOffsetCommitResponse::default().with_topics(topics)
 }
 
@@ -452,17 +465,14 @@ pub fn write_txn_markers_request(
     marker: TxnMarker,
     partitions: &[TxnPartition],
 ) -> WriteTxnMarkersRequest {
-    let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();
-    for p in partitions {
-        match topics.iter_mut().find(|t| t.name.0.as_str() == p.topic) {
-            Some(t) => t.partition_indexes.push(p.partition),
-            None => topics.push(
-                WritableTxnMarkerTopic::default()
-                    .with_name(TopicName(s(p.topic.clone())))
-                    .with_partition_indexes(vec![p.partition]),
-            ),
-        }
-    }
+    let topics = super::by_topic(partitions.iter().map(|p| (p.topic.clone(), p.partition)))
+        .into_iter()
+        .map(|(topic, indexes)| {
+            WritableTxnMarkerTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partition_indexes(indexes)
+        })
+        .collect();
     WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
         .with_producer_id(ProducerId(marker.producer_id))
         .with_producer_epoch(marker.producer_epoch)
@@ -494,17 +504,18 @@ pub fn write_txn_markers_codes(
 }
 
 fn described(meta: &TxnMetadata) -> TransactionState {
-    let mut topics: Vec<TopicData> = Vec::new();
-    for p in &meta.partitions {
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == p.topic) {
-            Some(t) => t.partitions.push(p.partition),
-            None => topics.push(
-                TopicData::default()
-                    .with_topic(TopicName(s(p.topic.clone())))
-                    .with_partitions(vec![p.partition]),
-            ),
-        }
-    }
+    let topics = super::by_topic(
+        meta.partitions
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition)),
+    )
+    .into_iter()
+    .map(|(topic, partitions)| {
+        TopicData::default()
+            .with_topic(TopicName(s(topic)))
+            .with_partitions(partitions)
+    })
+    .collect();
     TransactionState::default()
         .with_transactional_id(TransactionalId(s(meta.transactional_id.clone())))
         .with_transaction_state(s(meta.state.name()))
