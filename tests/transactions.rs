@@ -528,7 +528,8 @@ fn transaction_coordinator(address: &str, transactional_id: &str) -> Option<i32>
 /// In a 3-broker cluster: the markers of a transaction reach the partitions other brokers
 /// lead; and when the coordinator dies after the commit was decided (PrepareCommit written)
 /// but before every marker was written — one partition's leader is paused meanwhile — the
-/// next coordinator loads the decision from `__transaction_state` and completes the commit.
+/// next coordinator loads the decision from `__transaction_state` and completes the commit;
+/// the dead coordinator, restarted, catches up with every marker.
 #[test]
 fn markers_cross_brokers_and_a_new_coordinator_completes_a_decided_commit() {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -621,6 +622,49 @@ fn markers_cross_brokers_and_a_new_coordinator_completes_a_decided_commit() {
                 assert_eq!(read.iter().filter(|r| **r == v).count(), 1, "{v} once");
             }
         }
+    }
+
+    // The dead coordinator restarts in the middle of its commit's completion: it catches up
+    // (the commit markers included) and holds byte-identical replicas of every partition.
+    cluster.launch(dead);
+    cluster.wait_serving(dead);
+    let view = leaders(&cluster.bootstrap(), "spread");
+    let watermarks: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .create()
+        .expect("consumer");
+    for partition in 0..3 {
+        let leader = view[&partition];
+        let (_, end) = watermarks
+            .fetch_watermarks("spread", partition, TIMEOUT)
+            .expect("watermarks");
+        let leader_copy = support::cluster::stored_batches(
+            cluster.data_path(cluster.index_of(leader)),
+            "spread",
+            partition,
+            end,
+        );
+        let controls = support::cluster::stored_batch_list(
+            cluster.data_path(cluster.index_of(leader)),
+            "spread",
+            partition,
+            end,
+        )
+        .iter()
+        .filter(|batch| batch.attributes().is_control())
+        .count();
+        assert!(
+            controls >= 2,
+            "both commit markers on partition {partition}"
+        );
+        wait_until(
+            &format!("the restarted broker's copy of spread-{partition}"),
+            Duration::from_secs(60),
+            || {
+                support::cluster::stored_batches(cluster.data_path(dead), "spread", partition, end)
+                    == leader_copy
+            },
+        );
     }
 }
 
