@@ -74,25 +74,7 @@ fn produce_one_at(address: &str, value: &str, acks: i16) -> (i16, i64) {
 
 /// partition → (leader, ISR) as librdkafka sees them.
 fn leaders(bootstrap: &str) -> BTreeMap<i32, (i32, Vec<i32>)> {
-    let Ok(client) = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create::<BaseConsumer>()
-    else {
-        return BTreeMap::new();
-    };
-    let Ok(metadata) = client.fetch_metadata(Some(TOPIC), Duration::from_secs(5)) else {
-        return BTreeMap::new();
-    };
-    metadata
-        .topics()
-        .first()
-        .map(|t| {
-            t.partitions()
-                .iter()
-                .map(|p| (p.id(), (p.leader(), p.isr().to_vec())))
-                .collect()
-        })
-        .unwrap_or_default()
+    support::kafka::partition_leaders(bootstrap, TOPIC)
 }
 
 fn high_watermark(bootstrap: &str, partition: i32) -> i64 {

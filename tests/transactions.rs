@@ -491,25 +491,10 @@ fn a_transform_loop_killed_at_random_points_outputs_each_input_once() {
 
 /// Partition → leader of `topic`, as librdkafka sees it.
 fn leaders(bootstrap: &str, topic: &str) -> std::collections::BTreeMap<i32, i32> {
-    let Ok(client) = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create::<BaseConsumer>()
-    else {
-        return Default::default();
-    };
-    let Ok(metadata) = client.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
-        return Default::default();
-    };
-    metadata
-        .topics()
-        .first()
-        .map(|t| {
-            t.partitions()
-                .iter()
-                .map(|p| (p.id(), p.leader()))
-                .collect()
-        })
-        .unwrap_or_default()
+    support::kafka::partition_leaders(bootstrap, topic)
+        .into_iter()
+        .map(|(partition, (leader, _))| (partition, leader))
+        .collect()
 }
 
 /// The broker FindCoordinator names for `transactional_id` (key type 1), asked at `address`.

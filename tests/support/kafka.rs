@@ -1,7 +1,7 @@
 //! librdkafka helpers shared by the client tests: topic creation, keyed produce, group
 //! consumers, committed offsets, bounded waits.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -125,6 +125,30 @@ pub fn group_consumer_with(bootstrap: &str, group: &str, extra: &[(&str, &str)])
         config.set(*key, *value);
     }
     config.create().expect("group consumer")
+}
+
+/// partition → (leader, ISR) of `topic` as librdkafka's Metadata sees them; empty while no
+/// broker answers.
+pub fn partition_leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, (i32, Vec<i32>)> {
+    let Ok(client) = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create::<BaseConsumer>()
+    else {
+        return BTreeMap::new();
+    };
+    let Ok(metadata) = client.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
+        return BTreeMap::new();
+    };
+    metadata
+        .topics()
+        .first()
+        .map(|t| {
+            t.partitions()
+                .iter()
+                .map(|p| (p.id(), (p.leader(), p.isr().to_vec())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
