@@ -17,6 +17,50 @@ use std::alloc::{GlobalAlloc, Layout, System};
 const HUGE_BLOCK: usize = 1 << 30;
 const PAGE: usize = 4096;
 
+/// Blocks at least this large are mapped by glibc's malloc (its default starts at 128 KiB).
+const MMAP_THRESHOLD: usize = 32 << 20;
+/// Free memory at the top of a malloc arena beyond this is given back to the kernel.
+const TRIM_THRESHOLD: usize = 128 << 20;
+
+/// Keeps glibc's malloc from handing each 1 MiB fetch buffer back to the kernel.
+///
+/// Why: a fetch from the segment files reads 1 MiB chunks and copies each into a fresh
+/// `Bytes`. With glibc's default thresholds those blocks are mmapped (or trimmed off the heap
+/// top) and unmapped once the response is sent, so every chunk is paid again in page faults,
+/// zeroed pages and cgroup accounting: measured, a third of the broker's CPU while a consumer
+/// reads old data, and half of it came back with these two settings (tuning.md, "Memory";
+/// perf/RESULTS.md, "Consume from the segment files"). Freed blocks are reused instead, and up
+/// to [`TRIM_THRESHOLD`] of free memory per arena stays mapped.
+///
+/// An operator's own choice wins: nothing is changed when `GLIBC_TUNABLES` sets a malloc
+/// tunable or `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` is set. Returns whether the
+/// thresholds were set.
+pub fn keep_freed_buffers() -> bool {
+    let chosen_by_operator = std::env::var("GLIBC_TUNABLES")
+        .is_ok_and(|t| t.contains("glibc.malloc."))
+        || std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some()
+        || std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_some();
+    if chosen_by_operator {
+        return false;
+    }
+    set_malloc_thresholds()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_malloc_thresholds() -> bool {
+    // SAFETY: mallopt only adjusts malloc's parameters; called once at start-up, before the
+    // shards' threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as libc::c_int) == 1
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_malloc_thresholds() -> bool {
+    false
+}
+
 pub struct BrokerAllocator;
 
 fn is_huge(layout: &Layout) -> bool {

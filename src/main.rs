@@ -198,6 +198,9 @@ fn serve(
         props.insert(key.trim().to_string(), value.trim().to_string());
     }
     let config = BrokerConfig::from_properties(props).map_err(|e| e.to_string())?;
+    if !weir::alloc::keep_freed_buffers() {
+        tracing::info!("malloc thresholds left as the environment sets them");
+    }
     weir::shard::serve(config, smp).map_err(|e| e.to_string())
 }
 

@@ -87,6 +87,11 @@ fn offsets_are_contiguous_and_reads_return_whole_batches() {
         let read = log.read(0, two).await.unwrap();
         assert_eq!(read.batches().unwrap().len(), 2);
         assert_eq!(read.size_bytes, two);
+        // One byte short of the second batch: it is left for the next fetch (and, from a
+        // segment file, not read at all).
+        let read = log.read(0, two - 1).await.unwrap();
+        assert_eq!(read.batches().unwrap().len(), 1);
+        assert_eq!(read.size_bytes, sent[0].1.len());
 
         // At the log end: empty; beyond it: OFFSET_OUT_OF_RANGE.
         assert!(log.read(16, 1 << 20).await.unwrap().is_empty());

@@ -279,6 +279,22 @@ impl SegmentScanner {
         }
     }
 
+    /// Like [`SegmentScanner::next_valid`], but stops (`None`) before a batch larger than
+    /// `budget` bytes without reading it: a fetch that is full does not read the next chunk of
+    /// the file only to drop it.
+    pub async fn next_valid_within(
+        &mut self,
+        budget: usize,
+    ) -> Result<Option<RecordBatch>, LogError> {
+        if self.position < self.end {
+            self.fill(BATCH_OVERHEAD_LEN).await?;
+            if crate::record::declared_batch_size(self.available()).is_ok_and(|s| s > budget) {
+                return Ok(None);
+            }
+        }
+        self.next_valid().await
+    }
+
     pub async fn next(&mut self) -> Result<ScanItem, LogError> {
         if self.position >= self.end {
             return Ok(ScanItem::End);

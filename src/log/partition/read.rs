@@ -104,7 +104,16 @@ impl PartitionLog {
             let mut read = empty;
             let chunk = max_bytes.clamp(64 << 10, 1 << 20);
             let mut scanner = SegmentScanner::new(file, path, start, end, chunk);
-            while let Some(batch) = scanner.next_valid().await? {
+            loop {
+                // The first batch is returned whole whatever its size; after it, a batch that
+                // would not fit ends the read before its bytes are read from the file.
+                let budget = match read.size_bytes {
+                    0 => usize::MAX,
+                    taken => max_bytes.saturating_sub(taken),
+                };
+                let Some(batch) = scanner.next_valid_within(budget).await? else {
+                    break;
+                };
                 if batch.last_offset() < from_offset {
                     continue;
                 }

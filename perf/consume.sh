@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Consume throughput from disk (issue 19's first goal): 2 GiB of 1 KiB records in one
+# partition, read from the beginning by `weir perf consume` (librdkafka's default fetch
+# settings: 1 MiB per partition per fetch), the broker `--smp 1` on CPU 0 and the client on
+# CPU 1. The tail cache holds only the newest 4 MiB, so nearly every byte is a direct read
+# from the segment files: with O_DIRECT the page cache plays no part, cold and warm alike.
+# Before the runs, iperf3 measures one loopback TCP stream (the goal is half of it).
+#
+# Usage: bash perf/consume.sh [repeats, default 3] [other weir binary to compare, optional]
+#   With a second binary, each repeat consumes once with each build, alternated, against
+#   the same data (the broker restarted between them): a before/after in one run.
+#   RECORDS=records produced (default 2097152 = 2 GiB); BROKER_CPU / CLIENT_CPU (0 / 1).
+# Output: a Markdown table on stdout; JSON reports and broker logs under target/perf-consume/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeats="${1:-3}"
+other="${2:-}"
+records="${RECORDS:-2097152}"
+broker_cpu="${BROKER_CPU:-0}"
+client_cpu="${CLIENT_CPU:-1}"
+out=target/perf-consume
+port=19292
+bootstrap="127.0.0.1:$port"
+
+if ! command -v iperf3 >/dev/null && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y iperf3 >/dev/null
+fi
+cargo build --release --quiet
+current=target/release/weir
+rm -rf "$out"
+mkdir -p "$out"
+
+if command -v iperf3 >/dev/null; then
+    echo "== iperf3: one TCP stream over loopback, 10 s (server CPU $broker_cpu, client CPU $client_cpu)"
+    taskset -c "$broker_cpu" iperf3 -s -1 -p 15202 >/dev/null 2>&1 &
+    sleep 0.5
+    taskset -c "$client_cpu" iperf3 -c 127.0.0.1 -p 15202 -t 10 -f M | grep -E "receiver" | tee "$out/iperf3.txt"
+fi
+
+broker=""
+start_broker() { # binary, log name
+    taskset -c "$broker_cpu" "$1" serve --smp 1 --override "listeners=PLAINTEXT://$bootstrap" \
+        --override "log.dirs=$out/data" --override "admin.listener=" >>"$out/$2.log" 2>&1 &
+    broker=$!
+    for _ in $(seq 1 600); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "the broker did not start; see $out/$2.log" >&2
+    exit 1
+}
+stop_broker() {
+    kill -TERM "$broker" 2>/dev/null || true
+    wait "$broker" 2>/dev/null || true
+}
+trap stop_broker EXIT
+
+start_broker "$current" current
+taskset -c "$client_cpu" "$current" perf produce t1 -b "$bootstrap" --num-records "$records" \
+    --acks 1 --quiet >"$out/produce.txt"
+stop_broker
+
+builds=(current)
+[ -n "$other" ] && builds+=(other)
+for i in $(seq 1 "$repeats"); do
+    for build in "${builds[@]}"; do
+        binary=$current
+        [ "$build" = other ] && binary=$other
+        start_broker "$binary" "$build"
+        taskset -c "$client_cpu" "$current" perf consume t1 -b "$bootstrap" \
+            --num-records "$records" --broker-pid "$broker" --output json --quiet \
+            >"$out/consume-$build.$i.json"
+        stop_broker
+    done
+done
+python3 perf/summarize.py "$out"
