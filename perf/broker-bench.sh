@@ -9,6 +9,7 @@
 # Needs fio and iperf3 (installed with apt-get when missing and running as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source perf/lib.sh
 repeats="${1:-3}"
 records="${2:-1000000}"
 out=target/perf-run
@@ -44,10 +45,7 @@ start_broker() {
     "$weir" serve --override "listeners=PLAINTEXT://$bootstrap" --override "log.dirs=$data" \
         --override "admin.listener=127.0.0.1:$admin" "$@" >>"$out/broker.log" 2>&1 &
     broker_pid=$!
-    for _ in $(seq 1 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
+    wait_for_port "$port" && return 0
     echo "the broker did not start; see $out/broker.log" >&2
     exit 1
 }

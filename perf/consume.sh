@@ -13,6 +13,7 @@
 # Output: a Markdown table on stdout; JSON reports and broker logs under target/perf-consume/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source perf/lib.sh
 repeats="${1:-3}"
 other="${2:-}"
 records="${RECORDS:-2097152}"
@@ -42,10 +43,7 @@ start_broker() { # binary, log name
     taskset -c "$broker_cpu" "$1" serve --smp 1 --override "listeners=PLAINTEXT://$bootstrap" \
         --override "log.dirs=$out/data" --override "admin.listener=" >>"$out/$2.log" 2>&1 &
     broker=$!
-    for _ in $(seq 1 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
+    wait_for_port "$port" && return 0
     echo "the broker did not start; see $out/$2.log" >&2
     exit 1
 }

@@ -14,6 +14,7 @@
 # static library cargo already built for this tree: no other download.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source perf/lib.sh
 repeats="${1:-3}"
 seconds="${2:-10}"
 rate="${RATE:-51200}"
@@ -45,10 +46,7 @@ taskset -c "$broker_cpu" "$weir" serve --smp 1 --override "listeners=PLAINTEXT:/
     --override "log.dirs=$data" --override "admin.listener=" >"$out/broker.log" 2>&1 &
 broker_pid=$!
 trap 'kill $broker_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.05
-done
+wait_for_port "$port" || echo "nothing accepts on port $port after 30 s; going on" >&2
 
 count=$((rate * seconds))
 pinned=(taskset -c "$client_cpu")

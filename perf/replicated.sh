@@ -14,6 +14,7 @@
 # data under target/perf-replicated/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source perf/lib.sh
 repeats="${1:-3}"
 seconds="${2:-10}"
 rate="${RATE:-20480}"
@@ -38,10 +39,7 @@ done
 # the others' exit took away (about 10 s), and a next run must find the ports free.
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait' EXIT
 for port in 9092 9093 9094; do
-    for _ in $(seq 1 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-        sleep 0.05
-    done
+    wait_for_port "$port" || echo "nothing accepts on port $port after 30 s; going on" >&2
 done
 
 "$weir" topic create rf1 --partitions 1 --replication-factor 1 -b "$bootstrap" >&2

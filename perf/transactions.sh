@@ -13,6 +13,7 @@
 # target/perf-transactions/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source perf/lib.sh
 repeats="${1:-3}"
 records="${RECORDS:-500000}"
 rate="${RATE:-20480}"
@@ -31,10 +32,7 @@ taskset -c "$broker_cpu" "$weir" serve --smp 1 \
     --override "admin.listener=" >"$out/broker.log" 2>&1 &
 broker=$!
 trap 'kill "$broker" 2>/dev/null || true; wait' EXIT
-for _ in $(seq 1 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.05
-done
+wait_for_port "$port" || echo "nothing accepts on port $port after 30 s; going on" >&2
 bootstrap="127.0.0.1:$port"
 pinned=(taskset -c "$client_cpu")
 common=(-b "$bootstrap" --broker-pid "$broker" --quiet --output json --acks all)

@@ -199,7 +199,9 @@ fn serve(
     }
     let config = BrokerConfig::from_properties(props).map_err(|e| e.to_string())?;
     if !weir::alloc::keep_freed_buffers() {
-        tracing::info!("malloc thresholds left as the environment sets them");
+        tracing::info!(
+            "malloc thresholds not changed: the environment sets them, or this is not glibc"
+        );
     }
     weir::shard::serve(config, smp).map_err(|e| e.to_string())
 }

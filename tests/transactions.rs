@@ -623,21 +623,20 @@ fn markers_cross_brokers_and_a_new_coordinator_completes_a_decided_commit() {
         let (_, end) = watermarks
             .fetch_watermarks("spread", partition, TIMEOUT)
             .expect("watermarks");
-        let leader_copy = support::cluster::stored_batches(
+        let leader_batches = support::cluster::stored_batch_list(
             cluster.data_path(cluster.index_of(leader)),
             "spread",
             partition,
             end,
         );
-        let controls = support::cluster::stored_batch_list(
-            cluster.data_path(cluster.index_of(leader)),
-            "spread",
-            partition,
-            end,
-        )
-        .iter()
-        .filter(|batch| batch.attributes().is_control())
-        .count();
+        let controls = leader_batches
+            .iter()
+            .filter(|batch| batch.attributes().is_control())
+            .count();
+        let leader_copy: Vec<u8> = leader_batches
+            .iter()
+            .flat_map(|batch| batch.as_bytes().iter().copied())
+            .collect();
         assert!(
             controls >= 2,
             "both commit markers on partition {partition}"

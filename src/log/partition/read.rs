@@ -120,11 +120,7 @@ impl PartitionLog {
                 if batch.last_offset() >= end_offset {
                     break;
                 }
-                let size = batch.size_bytes();
-                if read.size_bytes > 0 && read.size_bytes + size > max_bytes {
-                    break;
-                }
-                read.size_bytes += size;
+                read.size_bytes += batch.size_bytes();
                 read.last_offset = Some(batch.last_offset());
                 read.fragments.push(batch.into_bytes());
             }
