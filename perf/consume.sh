@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Consume throughput from disk (issue 19's first goal): 2 GiB of 1 KiB records in one
-# partition, read from the beginning by `weir perf consume` (librdkafka's default fetch
-# settings: 1 MiB per partition per fetch), the broker `--smp 1` on CPU 0 and the client on
+# partition, read from the beginning by `weir perf consume` with librdkafka's default fetch
+# settings (1 MiB per partition per fetch: `weir perf consume` itself asks for 8 MiB unless
+# told otherwise, so they are passed here), the broker `--smp 1` on CPU 0 and the client on
 # CPU 1. The tail cache holds only the newest 4 MiB, so nearly every byte is a direct read
 # from the segment files: with O_DIRECT the page cache plays no part, cold and warm alike.
 # Before the runs, iperf3 measures one loopback TCP stream (the goal is half of it).
@@ -9,7 +10,8 @@
 # Usage: bash perf/consume.sh [repeats, default 3] [other weir binary to compare, optional]
 #   With a second binary, each repeat consumes once with each build, alternated, against
 #   the same data (the broker restarted between them): a before/after in one run.
-#   RECORDS=records produced (default 2097152 = 2 GiB); BROKER_CPU / CLIENT_CPU (0 / 1).
+#   RECORDS=records produced (default 2097152 = 2 GiB); BROKER_CPU / CLIENT_CPU (0 / 1);
+#   FETCH="--client-property key=value ..." replaces the fetch settings (librdkafka's defaults).
 # Output: a Markdown table on stdout; JSON reports and broker logs under target/perf-consume/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ client_cpu="${CLIENT_CPU:-1}"
 out=target/perf-consume
 port=19292
 bootstrap="127.0.0.1:$port"
+# librdkafka's defaults of the keys `weir perf consume` raises.
+fetch="${FETCH:---client-property max.partition.fetch.bytes=1048576 --client-property fetch.max.bytes=52428800 --client-property queued.max.messages.kbytes=65536}"
 
 if ! command -v iperf3 >/dev/null && [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y iperf3 >/dev/null
@@ -66,7 +70,7 @@ for i in $(seq 1 "$repeats"); do
         [ "$build" = other ] && binary=$other
         start_broker "$binary" "$build"
         taskset -c "$client_cpu" "$current" perf consume t1 -b "$bootstrap" \
-            --num-records "$records" --broker-pid "$broker" --output json --quiet \
+            --num-records "$records" --broker-pid "$broker" $fetch --output json --quiet \
             >"$out/consume-$build.$i.json"
         stop_broker
     done

@@ -21,9 +21,17 @@ fn api_versions_ok(wire: &mut Wire) -> bool {
 /// Two connections, each answered once (after the start-up probe's connection has gone: it
 /// counts against the limits too).
 fn two_served_connections(broker: &Broker) -> (Wire, Wire) {
-    wait_until("no connection open", Duration::from_secs(10), || {
-        over_shards(&scrape(broker.admin_port), "weir_connections") == 0.0
-    });
+    // The harness's readiness probe is a connection too: wait until the broker has accepted
+    // it and seen it close, or it may take a place of the two under test.
+    wait_until(
+        "the readiness probe accepted and closed",
+        Duration::from_secs(10),
+        || {
+            let metrics = scrape(broker.admin_port);
+            over_shards(&metrics, "weir_connections_accepted_total") >= 1.0
+                && over_shards(&metrics, "weir_connections") == 0.0
+        },
+    );
     let mut first = Wire::connect(&broker.bootstrap());
     let mut second = Wire::connect(&broker.bootstrap());
     assert!(api_versions_ok(&mut first) && api_versions_ok(&mut second));

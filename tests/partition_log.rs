@@ -8,7 +8,10 @@ use std::rc::Rc;
 use bytes::Bytes;
 use support::*;
 use weir::clock::ManualClock;
-use weir::log::{Durability, FetchSource, FlushPolicy, LogConfig, LogError};
+use weir::log::{
+    Durability, FetchSource, FlushPolicy, LogConfig, LogDir, LogError, PartitionLog,
+    ReadAheadConfig,
+};
 use weir::record::{batch_of, split_batches, BatchBuilder, NewRecord, TimestampType};
 use weir::ErrorCode;
 
@@ -755,5 +758,125 @@ fn transactions_hold_the_lso_and_aborts_are_indexed_across_restarts() {
             log.high_watermark(),
             "nothing open"
         );
+    });
+}
+
+/// A reader through old data with `log.read.ahead.bytes` set: reads `chunks` fetches of
+/// 256 KiB from offset 0, pausing 5 ms after each (a client handling what it got). Returns the
+/// fetches that waited for a segment read and the most bytes the shard held ahead.
+async fn sequential_reader(
+    log_dir: &LogDir,
+    log: &PartitionLog,
+    sent: &[Bytes],
+    records_per_batch: i64,
+) -> (u64, u64) {
+    let mut offset = 0;
+    let mut most_held = 0;
+    while offset < log.log_end_offset() {
+        let read = log
+            .read(offset, 256 << 10)
+            .await
+            .unwrap()
+            .batches()
+            .unwrap();
+        for batch in &read {
+            let n = (batch.base_offset() / records_per_batch) as usize;
+            assert_stored_matches(batch, &sent[n], offset);
+            offset = batch.last_offset() + 1;
+        }
+        most_held = most_held.max(log_dir.read_ahead_stats().held_bytes);
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    (log_dir.read_ahead_stats().fetch_waits, most_held)
+}
+
+/// Read-ahead (Weir's `log.read.ahead.bytes`): a consumer going through old data finds its next
+/// segment reads already made, within the shard's `log.read.ahead.memory.bytes`; bytes read
+/// ahead of a log that is then cut (a follower truncating, KIP-101) and written again are never
+/// served for the new data.
+#[test]
+fn read_ahead_serves_sequential_readers_and_never_the_bytes_of_a_cut_log() {
+    let dir = data_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let config = LogConfig {
+            tail_cache_bytes: 0,
+            ..LogConfig::default()
+        };
+        let records_per_batch = 4;
+        let fill = |log: &PartitionLog, first: usize| {
+            (first..first + 384)
+                .map(|n| {
+                    let batch = numbered_batch(n, records_per_batch as usize, 4000);
+                    log.append(batch.clone()).unwrap();
+                    batch
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut waits = Vec::new();
+        for (name, window_bytes) in [("off", 0), ("on", 2 << 20)] {
+            let memory_bytes = 3 << 20;
+            let read_ahead = ReadAheadConfig {
+                window_bytes,
+                memory_bytes,
+            };
+            let sub = path.join(name);
+            let log_dir = LogDir::open_with(&sub, read_ahead).await.unwrap();
+            let log = PartitionLog::open(&log_dir, "events", 0, config.clone(), system_clock())
+                .await
+                .unwrap();
+            let sent = fill(&log, 0);
+            log.wait_for(log.log_end_offset(), Durability::Written)
+                .await
+                .unwrap();
+            let (fetch_waits, most_held) =
+                sequential_reader(&log_dir, &log, &sent, records_per_batch).await;
+            // The read a fetch waits for is made whatever the budget; reads ahead stay in it.
+            assert!(
+                most_held <= memory_bytes as u64 + (1 << 20),
+                "{name}: held {most_held}"
+            );
+            waits.push(fetch_waits);
+            if name == "off" {
+                continue;
+            }
+
+            // Read ahead of offset 700, then cut the log there and write other batches.
+            let cut = 700;
+            let before_cut = log.read(cut - 40, 64 << 10).await.unwrap();
+            assert!(!before_cut.is_empty());
+            assert!(log_dir.read_ahead_stats().held_bytes >= 1 << 20);
+            let new_end = log.truncate_to(cut).await.unwrap();
+            assert_eq!(new_end, cut);
+            let replacements: Vec<Bytes> = (0..100)
+                .map(|n| {
+                    let batch = numbered_batch(5000 + n, 3, 3000);
+                    log.append(batch.clone()).unwrap();
+                    batch
+                })
+                .collect();
+            log.wait_for(log.log_end_offset(), Durability::Written)
+                .await
+                .unwrap();
+            // The next fetch of that reader resumes where it stopped, below the cut: what it
+            // reads from the cut on is the new batches, not the bytes read ahead before.
+            let resume = before_cut.last_offset().unwrap() + 1;
+            let read = log.read(resume, 1 << 20).await.unwrap().batches().unwrap();
+            let (old, new): (Vec<_>, Vec<_>) = read.iter().partition(|b| b.base_offset() < cut);
+            assert_eq!(old.len() as i64, (cut - resume) / records_per_batch);
+            for batch in old {
+                let n = (batch.base_offset() / records_per_batch) as usize;
+                assert_stored_matches(batch, &sent[n], batch.base_offset());
+            }
+            assert_eq!(new.len(), replacements.len());
+            for (n, batch) in new.iter().enumerate() {
+                assert_stored_matches(batch, &replacements[n], cut + 3 * n as i64);
+            }
+        }
+        // 6 MiB in 1 MiB reads: without read-ahead a fetch waits for each read; with it, only
+        // the first fetches do.
+        let [off, on] = [waits[0], waits[1]];
+        assert!(off >= 6, "read-ahead off: {off} waits");
+        assert!(on <= 2, "read-ahead on: {on} waits (off: {off})");
     });
 }

@@ -398,6 +398,23 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Default max.message.bytes: the largest record batch accepted.",
     ),
     ConfigDef::applied(
+        "log.read.ahead.bytes",
+        ConfigType::Long,
+        Some("4194304"),
+        Check::Range(0, 1 << 30),
+        "Weir's own key: how far ahead of a consumer or follower reading old data (segment files, \
+         read with O_DIRECT so the page cache does not read ahead) the shard reads, in 1 MiB \
+         direct reads at once; 0 turns read-ahead off.",
+    ),
+    ConfigDef::applied(
+        "log.read.ahead.memory.bytes",
+        ConfigType::Long,
+        Some("67108864"),
+        Check::Range(0, i64::MAX),
+        "Weir's own key: bytes read ahead that one shard holds at most, all partitions together; \
+         the readers unused for longest give theirs up first.",
+    ),
+    ConfigDef::applied(
         "log.flush.interval.messages",
         ConfigType::Long,
         Some(LONG_MAX),

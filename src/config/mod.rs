@@ -13,7 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::group::GroupConfig;
-use crate::log::LogConfig;
+use crate::log::{LogConfig, ReadAheadConfig};
 
 pub use broker_keys::{broker_key, BROKER_KEYS};
 pub use connections::ConnectionConfig;
@@ -160,6 +160,8 @@ pub struct BrokerConfig {
     pub connections: ConnectionConfig,
     /// The broker-wide defaults of every topic config (`log.*`, `message.max.bytes`).
     pub log: LogConfig,
+    /// `log.read.ahead.bytes` and `log.read.ahead.memory.bytes` (Weir's own keys).
+    pub read_ahead: ReadAheadConfig,
     /// `log.cleaner.*`: the compaction of `cleanup.policy=compact` topics.
     pub cleaner: CleanerConfig,
     /// `group.*` and `offset.metadata.max.bytes`: the group coordinator.
@@ -445,6 +447,10 @@ impl BrokerConfig {
             admin_listener,
             connections: ConnectionConfig::parse(s)?,
             log: broker_log_config(s)?,
+            read_ahead: ReadAheadConfig {
+                window_bytes: s.parse("log.read.ahead.bytes")?,
+                memory_bytes: s.parse("log.read.ahead.memory.bytes")?,
+            },
             cleaner,
             group,
             offsets_topic_partitions: s.parse("offsets.topic.num.partitions")?,

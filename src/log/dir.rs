@@ -2,10 +2,12 @@
 //! small blocking file operations that must leave the reactor thread.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use glommio::io::OpenOptions;
 
 use super::error::LogError;
+use super::read_ahead::{ReadAhead, ReadAheadConfig, ReadAheadStats};
 
 const PROBE_FILE: &str = ".weir-io-probe";
 const PROBE_BYTES: usize = 4096;
@@ -20,10 +22,20 @@ const PROBE_BYTES: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct LogDir {
     path: PathBuf,
+    /// This shard's read-ahead, shared by the partitions opened through this handle.
+    read_ahead: Rc<ReadAhead>,
 }
 
 impl LogDir {
+    /// Opens the directory with the default read-ahead settings.
     pub async fn open(path: impl Into<PathBuf>) -> Result<Self, LogError> {
+        Self::open_with(path, ReadAheadConfig::default()).await
+    }
+
+    pub async fn open_with(
+        path: impl Into<PathBuf>,
+        read_ahead: ReadAheadConfig,
+    ) -> Result<Self, LogError> {
         let path = path.into();
         let probe_path = path.join(PROBE_FILE);
         let dir = path.clone();
@@ -58,11 +70,23 @@ impl LogDir {
         file.close()
             .await
             .map_err(|e| LogError::io("close probe file", &probe_path, e))?;
-        Ok(Self { path })
+        Ok(Self {
+            path,
+            read_ahead: Rc::new(ReadAhead::new(read_ahead)),
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(crate) fn read_ahead(&self) -> Rc<ReadAhead> {
+        self.read_ahead.clone()
+    }
+
+    /// This shard's read-ahead figures (`/metrics`).
+    pub fn read_ahead_stats(&self) -> ReadAheadStats {
+        self.read_ahead.stats()
     }
 
     /// `<log.dirs>/<topic>-<partition>`, Kafka's partition directory.

@@ -11,6 +11,7 @@ mod index;
 mod notify;
 mod partition;
 mod producers;
+mod read_ahead;
 mod recovery;
 mod retention;
 mod segment;
@@ -27,3 +28,4 @@ pub use partition::{
     AppendInfo, Durability, FetchSource, LogIoStats, PartitionLog, ReadBatches, ReplicaRole,
     RetentionOutcome, TimestampOffset, NO_EPOCH,
 };
+pub use read_ahead::{ReadAheadConfig, ReadAheadStats};

@@ -11,6 +11,7 @@ use super::dir::segment_file;
 use super::error::LogError;
 use super::index::{OffsetIndex, TimeIndex};
 use super::producers::ProducerStates;
+use super::read_ahead::SegmentReadId;
 use super::transactions::AbortedTxn;
 use crate::record::{RecordBatch, RecordError, BATCH_OVERHEAD_LEN};
 
@@ -28,6 +29,9 @@ pub(crate) enum SegmentState {
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub base_offset: i64,
+    /// Names these bytes for read-ahead: a segment rebuilt in place (truncation, compaction) is
+    /// a new `Segment`, so reads made ahead of the old one are never served for it.
+    pub read_id: SegmentReadId,
     pub log_path: PathBuf,
     pub index_path: PathBuf,
     pub time_index_path: PathBuf,
@@ -70,6 +74,7 @@ impl Segment {
     pub fn new(dir: &Path, base_offset: i64) -> Self {
         Self {
             base_offset,
+            read_id: SegmentReadId::next(),
             log_path: segment_file(dir, base_offset, "log"),
             index_path: segment_file(dir, base_offset, "index"),
             time_index_path: segment_file(dir, base_offset, "timeindex"),
@@ -277,22 +282,6 @@ impl SegmentScanner {
                 reason: error.to_string(),
             }),
         }
-    }
-
-    /// Like [`SegmentScanner::next_valid`], but stops (`None`) before a batch larger than
-    /// `budget` bytes without reading it: a fetch that is full does not read the next chunk of
-    /// the file only to drop it.
-    pub async fn next_valid_within(
-        &mut self,
-        budget: usize,
-    ) -> Result<Option<RecordBatch>, LogError> {
-        if self.position < self.end {
-            self.fill(BATCH_OVERHEAD_LEN).await?;
-            if crate::record::declared_batch_size(self.available()).is_ok_and(|s| s > budget) {
-                return Ok(None);
-            }
-        }
-        self.next_valid().await
     }
 
     pub async fn next(&mut self) -> Result<ScanItem, LogError> {

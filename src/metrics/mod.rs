@@ -82,6 +82,12 @@ families! {
         "ISR changes this broker's leaders had accepted that dropped a follower.";
     ISR_EXPANDS = "weir_isr_expands_total", Counter,
         "ISR changes this broker's leaders had accepted that added a follower.";
+    READ_AHEAD_BYTES = "weir_read_ahead_bytes", Gauge,
+        "Bytes of segment files read ahead of fetches that the shard holds (bounded by log.read.ahead.memory.bytes).";
+    SEGMENT_READ_BYTES = "weir_segment_read_bytes_total", Counter,
+        "Bytes the shard read from segment files for fetches (read-ahead included).";
+    SEGMENT_READ_WAITS = "weir_segment_read_waits_total", Counter,
+        "Times a fetch waited for a segment file read: one not read ahead, or not finished yet.";
     OFFLINE_PARTITIONS = "weir_offline_partitions", Gauge,
         "Partitions without a leader in this broker's view of the cluster metadata (Kafka's OfflinePartitionsCount), reported by shard 0.";
 }
@@ -266,6 +272,7 @@ impl ShardMetrics {
         shard: usize,
         logs: &[LogOffsets],
         request_memory: u64,
+        read_ahead: crate::log::ReadAheadStats,
         offline_partitions: Option<u64>,
     ) -> Vec<Sample> {
         let mut samples = Vec::new();
@@ -338,6 +345,21 @@ impl ShardMetrics {
             &REQUEST_MEMORY_WAITS,
             &shard_labels,
             number(self.request_memory_waits.get()),
+        );
+        push(
+            &READ_AHEAD_BYTES,
+            &shard_labels,
+            number(read_ahead.held_bytes),
+        );
+        push(
+            &SEGMENT_READ_BYTES,
+            &shard_labels,
+            number(read_ahead.read_bytes),
+        );
+        push(
+            &SEGMENT_READ_WAITS,
+            &shard_labels,
+            number(read_ahead.fetch_waits),
         );
         push(&ISR_SHRINKS, &shard_labels, number(self.isr_shrinks.get()));
         push(&ISR_EXPANDS, &shard_labels, number(self.isr_expands.get()));
@@ -455,8 +477,14 @@ mod tests {
                 follower_lag: vec![(2, 7)],
             }),
         }];
-        let mut samples = shard0.samples(0, &logs, 4096, Some(3));
-        samples.extend(shard1.samples(1, &[], 0, None));
+        let mut samples = shard0.samples(
+            0,
+            &logs,
+            4096,
+            crate::log::ReadAheadStats::default(),
+            Some(3),
+        );
+        samples.extend(shard1.samples(1, &[], 0, crate::log::ReadAheadStats::default(), None));
         let text = render(samples);
 
         assert_eq!(
@@ -531,6 +559,9 @@ mod tests {
         let metrics = ShardMetrics::default();
         metrics.produced(&tp("gone", 0), 1, Duration::from_micros(1), true);
         metrics.forget(&tp("gone", 0));
-        assert!(!render(metrics.samples(0, &[], 0, None)).contains("gone"));
+        assert!(
+            !render(metrics.samples(0, &[], 0, crate::log::ReadAheadStats::default(), None))
+                .contains("gone")
+        );
     }
 }

@@ -146,6 +146,14 @@ pub fn declared_batch_size(buf: &[u8]) -> Result<usize, RecordError> {
     Ok(BATCH_OVERHEAD_LEN + batch_length as usize)
 }
 
+/// The size and last offset that a batch's first [`BATCH_HEADER_LEN`] bytes declare, read
+/// before the rest of the batch is (a fetch deciding whether it takes the batch).
+pub fn declared_batch_span(header: &[u8; BATCH_HEADER_LEN]) -> Result<(usize, i64), RecordError> {
+    let size = declared_batch_size(header)?;
+    let last_offset = be_i64(header, BASE_OFFSET) + i64::from(be_i32(header, LAST_OFFSET_DELTA));
+    Ok((size, last_offset))
+}
+
 impl RecordBatch {
     /// Views the batch that begins at the start of `bytes`; `bytes` must hold exactly that batch.
     pub fn new(bytes: Bytes) -> Result<Self, RecordError> {

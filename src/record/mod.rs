@@ -11,9 +11,9 @@ mod records;
 mod varint;
 
 pub use batch::{
-    declared_batch_size, patch_header, split_batches, BatchAttributes, BatchIter, Compression,
-    HeaderChanges, PatchedHeader, RecordBatch, TimestampType, BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN,
-    MAGIC_V2,
+    declared_batch_size, declared_batch_span, patch_header, split_batches, BatchAttributes,
+    BatchIter, Compression, HeaderChanges, PatchedHeader, RecordBatch, TimestampType,
+    BATCH_HEADER_LEN, BATCH_OVERHEAD_LEN, MAGIC_V2,
 };
 pub use builder::{batch_of, BatchBuilder, NewRecord, CONTROL_FLAG, TRANSACTIONAL_FLAG};
 pub use control::TxnMarker;

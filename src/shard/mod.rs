@@ -576,8 +576,13 @@ impl Shard {
                 .filter(|p| p.leader == crate::metadata::NO_LEADER)
                 .count() as u64
         });
-        self.metrics
-            .samples(self.id, &logs, self.request_memory.in_use(), offline)
+        self.metrics.samples(
+            self.id,
+            &logs,
+            self.request_memory.in_use(),
+            self.log_dir.read_ahead_stats(),
+            offline,
+        )
     }
 
     /// A partition's replication for `/metrics` (clusters only).

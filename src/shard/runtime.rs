@@ -173,7 +173,7 @@ async fn run_shard(
     let fail = |reason: String| ServeError::Shard { shard: id, reason };
     // Opening the directory writes and reads a probe file first, so glommio's io_uring probe
     // sees a non-empty file on this device (see tuning.md).
-    let log_dir = LogDir::open(&config.log_dir)
+    let log_dir = LogDir::open_with(&config.log_dir, config.read_ahead)
         .await
         .map_err(|e| fail(e.to_string()))?;
     let mesh = Rc::new(Mesh::new(senders));

@@ -43,6 +43,7 @@ use super::epochs::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 use super::error::LogError;
 use super::notify::{Notify, WakeAll};
 use super::producers::{last_sequence, ProducerStates, SequenceCheck};
+use super::read_ahead::{ReadAhead, SegmentSpan};
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{
@@ -171,6 +172,8 @@ pub struct PartitionLog {
     /// The `epochs_version` of the state last written to the leader epoch checkpoint.
     checkpointed_epochs_version: Cell<u64>,
     io_stats: Cell<LogIoStats>,
+    /// The shard's read-ahead for fetches served from the segment files.
+    read_ahead: Rc<ReadAhead>,
 }
 
 impl PartitionLog {
@@ -263,6 +266,7 @@ impl PartitionLog {
                 recovery_scanned_bytes: recovered.scanned_bytes,
                 ..LogIoStats::default()
             }),
+            read_ahead: log_dir.read_ahead(),
         });
         if recovered.high_watermark_checkpoint.is_none() {
             // From now on the checkpoint exists, so a missing one always means an old log.

@@ -1,7 +1,10 @@
 //! Reads: fetches from the tail cache or the segment files, ListOffsets by timestamp, and the
 //! long polls that wait for the log to grow.
 
+use bytes::BytesMut;
+
 use super::*;
+use crate::record::{declared_batch_span, BATCH_HEADER_LEN};
 
 impl PartitionLog {
     /// Resolves once the high watermark passes `offset` (a fetch at the high watermark
@@ -68,7 +71,7 @@ impl PartitionLog {
     ) -> Result<ReadBatches, LogError> {
         let mut segment_floor = from_offset;
         loop {
-            let (file, path, start, end, empty) = {
+            let (span, index_position, mut read) = {
                 let state = self.state.borrow();
                 state.check_offset(from_offset)?;
                 if from_offset >= state.log_end_offset.min(end_offset) {
@@ -92,37 +95,48 @@ impl PartitionLog {
                 let Some(file) = seg.file.clone() else {
                     return Ok(state.empty_read());
                 };
-                let start = seg.index.lookup(from_offset);
-                (
+                let span = SegmentSpan {
+                    id: seg.read_id,
                     file,
-                    seg.log_path.clone(),
-                    start,
-                    seg.written_bytes,
-                    state.empty_read(),
-                )
+                    path: seg.log_path.clone(),
+                    end: seg.written_bytes,
+                };
+                (span, seg.index.lookup(from_offset), state.empty_read())
             };
-            let mut read = empty;
-            let chunk = max_bytes.clamp(64 << 10, 1 << 20);
-            let mut scanner = SegmentScanner::new(file, path, start, end, chunk);
-            loop {
-                // The first batch is returned whole whatever its size; after it, a batch that
-                // would not fit ends the read before its bytes are read from the file.
-                let budget = match read.size_bytes {
-                    0 => usize::MAX,
-                    taken => max_bytes.saturating_sub(taken),
-                };
-                let Some(batch) = scanner.next_valid_within(budget).await? else {
-                    break;
-                };
-                if batch.last_offset() < from_offset {
+            let mut cursor = self.read_ahead.cursor(span, index_position, from_offset);
+            let mut taken = BytesMut::new();
+            let mut header = [0u8; BATCH_HEADER_LEN];
+            while cursor.position() < cursor.end() {
+                cursor.peek(&mut header).await?;
+                let (size, last_offset) =
+                    declared_batch_span(&header).map_err(|e| LogError::Corrupt {
+                        path: cursor.path().clone(),
+                        position: cursor.position(),
+                        reason: e.to_string(),
+                    })?;
+                if last_offset < from_offset {
+                    cursor.skip(size);
                     continue;
                 }
-                if batch.last_offset() >= end_offset {
+                // The first batch is returned whole whatever its size; after it, a batch that
+                // would not fit ends the read before its bytes are read from the file.
+                if last_offset >= end_offset
+                    || (!taken.is_empty() && taken.len() + size > max_bytes)
+                {
                     break;
                 }
-                read.size_bytes += batch.size_bytes();
-                read.last_offset = Some(batch.last_offset());
-                read.fragments.push(batch.into_bytes());
+                if taken.capacity() - taken.len() < size {
+                    taken.reserve(
+                        size.max(max_bytes.min((cursor.end() - cursor.position()) as usize)),
+                    );
+                }
+                cursor.take(size, &mut taken).await?;
+                read.last_offset = Some(last_offset);
+            }
+            cursor.finish(read.last_offset.map_or(from_offset, |last| last + 1));
+            if !taken.is_empty() {
+                read.size_bytes = taken.len();
+                read.fragments.push(taken.freeze());
             }
             if !read.is_empty() {
                 return Ok(read);
