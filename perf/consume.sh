@@ -4,7 +4,8 @@
 # settings (1 MiB per partition per fetch: `weir perf consume` itself asks for 8 MiB unless
 # told otherwise, so they are passed here), the broker `--smp 1` on CPU 0 and the client on
 # CPU 1. The tail cache holds only the newest 4 MiB, so nearly every byte is a direct read
-# from the segment files: with O_DIRECT the page cache plays no part, cold and warm alike.
+# from the segment files: with O_DIRECT the page cache plays no part, cold and warm alike; the
+# page cache is dropped before each consume all the same (when run as root).
 # Before the runs, iperf3 measures one loopback TCP stream (the goal is half of it).
 #
 # Usage: bash perf/consume.sh [repeats, default 3] [other weir binary to compare, optional]
@@ -36,10 +37,23 @@ rm -rf "$out"
 mkdir -p "$out"
 
 if command -v iperf3 >/dev/null; then
-    echo "== iperf3: one TCP stream over loopback, 10 s (server CPU $broker_cpu, client CPU $client_cpu)"
-    taskset -c "$broker_cpu" iperf3 -s -1 -p 15202 >/dev/null 2>&1 &
-    sleep 0.5
-    taskset -c "$client_cpu" iperf3 -c 127.0.0.1 -p 15202 -t 10 -f M | grep -E "receiver" | tee "$out/iperf3.txt"
+    # The kernel's own cost of sending over loopback, for the broker's core-s per GB to be read
+    # against: the sender's CPU per GB with iperf3's default 128 KiB writes and with 1 MiB
+    # writes (a 1 MiB fetch response is sent in about that size).
+    for length in 128K 1M; do
+        echo "== iperf3: one TCP stream over loopback, 10 s, ${length} writes (server CPU $broker_cpu, client CPU $client_cpu)"
+        taskset -c "$broker_cpu" iperf3 -s -1 -p 15202 >/dev/null 2>&1 &
+        sleep 0.5
+        taskset -c "$client_cpu" iperf3 -c 127.0.0.1 -p 15202 -t 10 -l "$length" -J >"$out/iperf3-$length.out"
+        python3 - "$out/iperf3-$length.out" <<'PY' | tee -a "$out/iperf3.txt"
+import json, sys
+end = json.load(open(sys.argv[1]))["end"]
+sent, cpu = end["sum_sent"], end["cpu_utilization_percent"]
+gb, secs = sent["bytes"] / 1e9, sent["seconds"]
+print(f"{sent['bytes'] / secs / 1e6:.0f} MB/s; sender {cpu['host_total'] / 100 * secs / gb:.3f} "
+      f"core-s per GB, receiver {cpu['remote_total'] / 100 * secs / gb:.3f}")
+PY
+    done
 fi
 
 broker=""
@@ -68,6 +82,10 @@ for i in $(seq 1 "$repeats"); do
     for build in "${builds[@]}"; do
         binary=$current
         [ "$build" = other ] && binary=$other
+        # Cold data, as the goal asks: nothing of the files in the page cache. (The broker
+        # reads with O_DIRECT, so it would not use the page cache anyway.)
+        sync
+        [ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
         start_broker "$binary" "$build"
         taskset -c "$client_cpu" "$current" perf consume t1 -b "$bootstrap" \
             --num-records "$records" --broker-pid "$broker" $fetch --output json --quiet \
