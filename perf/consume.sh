@@ -57,24 +57,12 @@ PY
 fi
 
 broker=""
-start_broker() { # binary, log name
-    taskset -c "$broker_cpu" "$1" serve --smp 1 --override "listeners=PLAINTEXT://$bootstrap" \
-        --override "log.dirs=$out/data" --override "admin.listener=" >>"$out/$2.log" 2>&1 &
-    broker=$!
-    wait_for_port "$port" && return 0
-    echo "the broker did not start; see $out/$2.log" >&2
-    exit 1
-}
-stop_broker() {
-    kill -TERM "$broker" 2>/dev/null || true
-    wait "$broker" 2>/dev/null || true
-}
-trap stop_broker EXIT
+trap stop_weir EXIT
 
-start_broker "$current" current
+start_weir "$current" current
 taskset -c "$client_cpu" "$current" perf produce t1 -b "$bootstrap" --num-records "$records" \
     --acks 1 --quiet >"$out/produce.txt"
-stop_broker
+stop_weir
 
 builds=(current)
 [ -n "$other" ] && builds+=(other)
@@ -86,11 +74,11 @@ for i in $(seq 1 "$repeats"); do
         # reads with O_DIRECT, so it would not use the page cache anyway.)
         sync
         [ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
-        start_broker "$binary" "$build"
+        start_weir "$binary" "$build"
         taskset -c "$client_cpu" "$current" perf consume t1 -b "$bootstrap" \
             --num-records "$records" --broker-pid "$broker" $fetch --output json --quiet \
             >"$out/consume-$build.$i.json"
-        stop_broker
+        stop_weir
     done
 done
 python3 perf/summarize.py "$out"

@@ -9,3 +9,24 @@ wait_for_port() {
     done
     return 1
 }
+
+# Starts BINARY as a one-shard broker pinned to CPU $broker_cpu, clients on 127.0.0.1:$port,
+# data in $out/data, its log appended to $out/NAME.log; sets $broker to its pid. Extra
+# arguments go to `weir serve` (`--override key=value`).
+start_weir() { # binary, log name, extra serve arguments...
+    local binary=$1 name=$2
+    shift 2
+    taskset -c "$broker_cpu" "$binary" serve --smp 1 --override "listeners=PLAINTEXT://127.0.0.1:$port" \
+        --override "log.dirs=$out/data" --override "admin.listener=" "$@" >>"$out/$name.log" 2>&1 &
+    broker=$!
+    wait_for_port "$port" && return 0
+    echo "the broker did not start; see $out/$name.log" >&2
+    exit 1
+}
+
+# Stops the broker start_weir started (SIGTERM, then waits for it).
+stop_weir() {
+    [ -n "${broker:-}" ] || return 0
+    kill -TERM "$broker" 2>/dev/null || true
+    wait "$broker" 2>/dev/null || true
+}

@@ -29,8 +29,8 @@ def main(directory):
         r.get("transactions_committed") is not None for reports in runs.values() for r in reports
     )
     commits = " commits/s |" if transactional else ""
-    print("| workload | runs | MiB/s | records/s | produce p50 / p99 / p99.9 ms | e2e p50 / p99 / p99.9 ms | broker core-s per GB |" + commits)
-    print("|---|---|---|---|---|---|---|" + ("---|" if transactional else ""))
+    print("| workload | runs | MiB/s | records/s | produce p50 / p99 / p99.9 ms | e2e p50 / p99 / p99.9 ms | broker core-s per GB | client core-s per GB | client busy |" + commits)
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if transactional else ""))
     for workload, reports in runs.items():
         def latency(name, percentile):
             return median(
@@ -48,7 +48,9 @@ def main(directory):
             f"| {fmt(median([r['mib_per_sec'] for r in reports]))} "
             f"| {fmt(median([r['records_per_sec'] for r in reports]), 0)} "
             f"| {triple('produce')} | {triple('end_to_end')} "
-            f"| {fmt(median([r['broker_cpu_core_seconds_per_gb'] for r in reports]), 2)} |"
+            f"| {fmt(median([r['broker_cpu_core_seconds_per_gb'] for r in reports]), 2)} "
+            f"| {fmt(median([r.get('client_cpu_core_seconds_per_gb') for r in reports]), 2)} "
+            f"| {fmt(median([r.get('client_busy_share') for r in reports]), 2)} |"
             + (
                 f" {fmt(median([r.get('transactions_per_sec') for r in reports]))} |"
                 if transactional

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Catch-up isolation (issue 19, KAFKA-7504): a consumer reading old data from the start of a
+# partition (4 GiB of 1 KiB records, cold: the page cache dropped, read with O_DIRECT) while a
+# producer writes to another partition at a fixed 20 MiB/s with acks=all and linger.ms 1.
+# The goal: the producer's p99 with the reader at most 1.5x its p99 alone, and the reader at
+# least half its speed alone. Broker `--smp 1` on CPU 0; both clients on CPU 1, the reader at
+# nice 10 so that the producer's client gets its core when it needs it (what is measured is the
+# broker, not two clients fighting over one core).
+#
+# Usage: bash perf/catch-up.sh [repeats, default 3] [other weir binary to compare, optional]
+#   RECORDS=records of old data (default 4194304 = 4 GiB); SECONDS_PER_RUN=producer run
+#   (default 5); BROKER_CPU / CLIENT_CPU (0 / 1); SERVE="--override key=value ..." for the
+#   brokers of the runs (say `--override log.read.ahead.bytes=1048576`).
+# Output: a Markdown table on stdout; JSON reports under target/perf-catch-up/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source perf/lib.sh
+repeats="${1:-3}"
+other="${2:-}"
+records="${RECORDS:-4194304}"
+seconds="${SECONDS_PER_RUN:-5}"
+broker_cpu="${BROKER_CPU:-0}"
+client_cpu="${CLIENT_CPU:-1}"
+out=target/perf-catch-up
+port=19294
+bootstrap="127.0.0.1:$port"
+# librdkafka's defaults of the fetch keys `weir perf consume` raises (as perf/consume.sh).
+fetch=(--client-property max.partition.fetch.bytes=1048576
+    --client-property fetch.max.bytes=52428800
+    --client-property queued.max.messages.kbytes=65536)
+
+cargo build --release --quiet
+current=target/release/weir
+rm -rf "$out"
+mkdir -p "$out"
+broker=""
+trap stop_weir EXIT
+
+start_weir "$current" current
+taskset -c "$client_cpu" "$current" perf produce old -b "$bootstrap" --num-records "$records" \
+    --acks 1 --batch-size 1000000 --quiet >"$out/fill.txt"
+stop_weir
+
+producer() { # report name
+    taskset -c "$client_cpu" "$current" perf produce live -b "$bootstrap" --rate 20480 \
+        --duration-secs "$seconds" --acks all --linger-ms 1 --broker-pid "$broker" \
+        --output json --quiet >"$out/$1.json"
+}
+reader() { # report name
+    taskset -c "$client_cpu" nice -n 10 "$current" perf consume old -b "$bootstrap" \
+        --num-records "$records" "${fetch[@]}" --output json --quiet >"$out/$1.json"
+}
+cold() {
+    sync
+    [ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
+    return 0
+}
+
+builds=(current)
+[ -n "$other" ] && builds+=(other)
+for i in $(seq 1 "$repeats"); do
+    for build in "${builds[@]}"; do
+        binary=$current
+        [ "$build" = other ] && binary=$other
+        cold
+        start_weir "$binary" "$build" ${SERVE:-}
+        producer "producer-alone-$build.$i"
+        reader "reader-alone-$build.$i"
+        cold
+        reader "reader-with-producer-$build.$i" &
+        reading=$!
+        sleep 0.5
+        producer "producer-with-reader-$build.$i"
+        wait "$reading"
+        stop_weir
+    done
+done
+python3 perf/summarize.py "$out"
