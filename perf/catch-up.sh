@@ -50,23 +50,16 @@ reader() { # report name
     taskset -c "$client_cpu" nice -n 10 "$current" perf consume old -b "$bootstrap" \
         --num-records "$records" "${fetch[@]}" --output json --quiet >"$out/$1.json"
 }
-cold() {
-    sync
-    [ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
-    return 0
-}
 
-builds=(current)
-[ -n "$other" ] && builds+=(other)
+builds_to_compare
 for i in $(seq 1 "$repeats"); do
     for build in "${builds[@]}"; do
-        binary=$current
-        [ "$build" = other ] && binary=$other
-        cold
+        binary=$(binary_of "$build")
+        drop_page_cache
         start_weir "$binary" "$build" ${SERVE:-}
         producer "producer-alone-$build.$i"
         reader "reader-alone-$build.$i"
-        cold
+        drop_page_cache
         reader "reader-with-producer-$build.$i" &
         reading=$!
         sleep 0.5

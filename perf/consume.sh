@@ -64,16 +64,13 @@ taskset -c "$client_cpu" "$current" perf produce t1 -b "$bootstrap" --num-record
     --acks 1 --quiet >"$out/produce.txt"
 stop_weir
 
-builds=(current)
-[ -n "$other" ] && builds+=(other)
+builds_to_compare
 for i in $(seq 1 "$repeats"); do
     for build in "${builds[@]}"; do
-        binary=$current
-        [ "$build" = other ] && binary=$other
+        binary=$(binary_of "$build")
         # Cold data, as the goal asks: nothing of the files in the page cache. (The broker
         # reads with O_DIRECT, so it would not use the page cache anyway.)
-        sync
-        [ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
+        drop_page_cache
         start_weir "$binary" "$build"
         taskset -c "$client_cpu" "$current" perf consume t1 -b "$bootstrap" \
             --num-records "$records" --broker-pid "$broker" $fetch --output json --quiet \

@@ -30,3 +30,20 @@ stop_weir() {
     kill -TERM "$broker" 2>/dev/null || true
     wait "$broker" 2>/dev/null || true
 }
+
+# Drops the page cache (when allowed: root), so that nothing of the data files is in memory.
+drop_page_cache() {
+    sync
+    [ -w /proc/sys/vm/drop_caches ] && echo 3 >/proc/sys/vm/drop_caches
+    return 0
+}
+
+# The builds a before/after script alternates: "current", and "other" when $other names a
+# second binary; binary_of BUILD prints the binary of one.
+builds_to_compare() {
+    builds=(current)
+    if [ -n "${other:-}" ]; then builds+=(other); fi
+}
+binary_of() {
+    if [ "$1" = other ]; then echo "$other"; else echo "$current"; fi
+}

@@ -32,13 +32,11 @@ mkdir -p "$out"
 broker=""
 trap stop_weir EXIT
 
-builds=(current)
-[ -n "$other" ] && builds+=(other)
+builds_to_compare
 for i in $(seq 1 "$repeats"); do
     for acks in 1 all; do
         for build in "${builds[@]}"; do
-            binary=$current
-            [ "$build" = other ] && binary=$other
+            binary=$(binary_of "$build")
             rm -rf "$out/data"
             start_weir "$binary" "$build"
             taskset -c "$client_cpu" "$current" perf produce t1 -b "$bootstrap" \
