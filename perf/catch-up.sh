@@ -4,12 +4,14 @@
 # producer writes to another partition at a fixed 20 MiB/s with acks=all and linger.ms 1.
 # The goal: the producer's p99 with the reader at most 1.5x its p99 alone, and the reader at
 # least half its speed alone. Broker `--smp 1` on CPU 0; both clients on CPU 1, the reader at
-# nice 10 so that the producer's client gets its core when it needs it (what is measured is the
-# broker, not two clients fighting over one core).
+# nice 10 so that the producer's client gets its core when it needs it. The client's latency
+# includes its own scheduling on that shared core, so the broker's own produce latency (request
+# at the partition's owner to acks met, `weir_partition_produce_latency_seconds` from
+# /metrics) is reported beside it: alone to topic `live`, beside the reader to `live-beside`.
 #
 # Usage: bash perf/catch-up.sh [repeats, default 3] [other weir binary to compare, optional]
 #   RECORDS=records of old data (default 4194304 = 4 GiB); SECONDS_PER_RUN=producer run
-#   (default 5); BROKER_CPU / CLIENT_CPU (0 / 1); SERVE="--override key=value ..." for the
+#   (default 5); ACKS=the producer's acks (default all); BROKER_CPU / CLIENT_CPU (0 / 1); SERVE="--override key=value ..." for the
 #   brokers of the runs (say `--override log.read.ahead.bytes=1048576`).
 # Output: a Markdown table on stdout; JSON reports under target/perf-catch-up/.
 set -euo pipefail
@@ -23,6 +25,7 @@ broker_cpu="${BROKER_CPU:-0}"
 client_cpu="${CLIENT_CPU:-1}"
 out=target/perf-catch-up
 port=19294
+admin=19295
 bootstrap="127.0.0.1:$port"
 # librdkafka's defaults of the fetch keys `weir perf consume` raises (as perf/consume.sh).
 fetch=(--client-property max.partition.fetch.bytes=1048576
@@ -41,10 +44,10 @@ taskset -c "$client_cpu" "$current" perf produce old -b "$bootstrap" --num-recor
     --acks 1 --batch-size 1000000 --quiet >"$out/fill.txt"
 stop_weir
 
-producer() { # report name
-    taskset -c "$client_cpu" "$current" perf produce live -b "$bootstrap" --rate 20480 \
-        --duration-secs "$seconds" --acks all --linger-ms 1 --broker-pid "$broker" \
-        --output json --quiet >"$out/$1.json"
+producer() { # topic, report name
+    taskset -c "$client_cpu" "$current" perf produce "$1" -b "$bootstrap" --rate 20480 \
+        --duration-secs "$seconds" --acks "${ACKS:-all}" --linger-ms 1 --broker-pid "$broker" \
+        --output json --quiet >"$out/$2.json"
 }
 reader() { # report name
     taskset -c "$client_cpu" nice -n 10 "$current" perf consume old -b "$bootstrap" \
@@ -56,16 +59,41 @@ for i in $(seq 1 "$repeats"); do
     for build in "${builds[@]}"; do
         binary=$(binary_of "$build")
         drop_page_cache
-        start_weir "$binary" "$build" ${SERVE:-}
-        producer "producer-alone-$build.$i"
+        start_weir "$binary" "$build" --override "admin.listener=127.0.0.1:$admin" ${SERVE:-}
+        producer live "producer-alone-$build.$i"
         reader "reader-alone-$build.$i"
         drop_page_cache
         reader "reader-with-producer-$build.$i" &
         reading=$!
         sleep 0.5
-        producer "producer-with-reader-$build.$i"
+        producer live-beside "producer-with-reader-$build.$i"
         wait "$reading"
+        curl -s "http://127.0.0.1:$admin/metrics" | grep '^weir_partition_produce_latency_seconds{' \
+            >"$out/broker-latency-$build.$i.txt" || true
         stop_weir
     done
 done
 python3 perf/summarize.py "$out"
+echo
+echo "Broker-side produce latency (ms, median over repeats): alone (live) / beside the reader (live-beside)"
+python3 - "$out" <<'PY'
+import re, statistics, sys
+from collections import defaultdict
+from pathlib import Path
+values = defaultdict(list)  # (build, topic, quantile) -> [ms]
+for path in sorted(Path(sys.argv[1]).glob("broker-latency-*.txt")):
+    build = path.name.split("-")[2].split(".")[0]
+    for line in path.read_text().splitlines():
+        m = re.match(r'.*topic="([^"]+)".*quantile="([^"]+)"\} (\S+)', line)
+        if m:
+            values[(build, m[1], m[2])].append(float(m[3]) * 1000)
+print("| build | p50 | p99 | p99.9 | max |")
+print("|---|---|---|---|---|")
+for build in sorted({k[0] for k in values}):
+    cells = []
+    for q in ("0.5", "0.99", "0.999", "1"):
+        pair = [statistics.median(values[(build, t, q)]) if values[(build, t, q)] else float("nan")
+                for t in ("live", "live-beside")]
+        cells.append(f"{pair[0]:.2f} / {pair[1]:.2f}")
+    print(f"| {build} | " + " | ".join(cells) + " |")
+PY
