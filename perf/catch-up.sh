@@ -11,8 +11,9 @@
 #
 # Usage: bash perf/catch-up.sh [repeats, default 3] [other weir binary to compare, optional]
 #   RECORDS=records of old data (default 4194304 = 4 GiB); SECONDS_PER_RUN=producer run
-#   (default 5); ACKS=the producer's acks (default all); BROKER_CPU / CLIENT_CPU (0 / 1); SERVE="--override key=value ..." for the
-#   brokers of the runs (say `--override log.read.ahead.bytes=1048576`).
+#   (default 5); ACKS=the producer's acks (default all); BROKER_CPU / CLIENT_CPU (0 / 1);
+#   SERVE="--override key=value ..." for the brokers of the runs (say
+#   `--override log.read.ahead.bytes=1048576`).
 # Output: a Markdown table on stdout; JSON reports under target/perf-catch-up/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
