@@ -10,7 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,7 +32,7 @@ const MAX_STREAMS: usize = 256;
 /// Names one segment file's bytes. Every [`super::segment::Segment`] gets a new one, so that
 /// bytes read ahead before a truncation or a compaction (which build new segments) are never
 /// served after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct SegmentReadId(u64);
 
 impl SegmentReadId {
@@ -85,7 +85,7 @@ pub(crate) struct ReadAhead {
 }
 
 /// A reader's progress through one segment file and the reads issued ahead of it.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Stream {
     segment: SegmentReadId,
     /// Where the reader's last fetch stopped, and the offset it will ask for next: every batch
@@ -223,14 +223,13 @@ impl ReadAhead {
                 segment: span.id,
                 resume_position: index_position,
                 resume_offset: from_offset,
-                reads: VecDeque::new(),
-                resumed: false,
+                ..Stream::default()
             },
         };
         SegmentCursor {
             read_ahead: self,
             position: stream.resume_position,
-            stream: Some(stream),
+            stream,
             span,
         }
     }
@@ -240,11 +239,19 @@ impl ReadAhead {
     fn make_room(&self, len: usize) -> bool {
         let mut streams = self.streams.borrow_mut();
         while self.held_bytes.get() + len > self.config.memory_bytes {
-            let Some(oldest) = streams.pop_front() else {
+            if !self.drop_oldest(&mut streams) {
                 return false;
-            };
-            self.release(oldest.bytes());
+            }
         }
+        true
+    }
+
+    /// Forgets the least recently used stream of `streams` (the cache), if any.
+    fn drop_oldest(&self, streams: &mut VecDeque<Stream>) -> bool {
+        let Some(oldest) = streams.pop_front() else {
+            return false;
+        };
+        self.release(oldest.bytes());
         true
     }
 
@@ -263,7 +270,7 @@ impl ReadAhead {
 /// stream back to the shard's cache as the most recently used.
 pub(crate) struct SegmentCursor<'a> {
     read_ahead: &'a ReadAhead,
-    stream: Option<Stream>,
+    stream: Stream,
     span: SegmentSpan,
     position: u64,
 }
@@ -277,7 +284,7 @@ impl SegmentCursor<'_> {
         self.span.end
     }
 
-    pub fn path(&self) -> &PathBuf {
+    pub fn path(&self) -> &Path {
         &self.span.path
     }
 
@@ -320,10 +327,8 @@ impl SegmentCursor<'_> {
 
     /// Records where the fetch stopped: its next fetch, at `next_offset`, resumes here.
     pub fn finish(mut self, next_offset: i64) {
-        if let Some(stream) = self.stream.as_mut() {
-            stream.resume_position = self.position;
-            stream.resume_offset = next_offset;
-        }
+        self.stream.resume_position = self.position;
+        self.stream.resume_offset = next_offset;
         self.top_up();
     }
 
@@ -375,13 +380,7 @@ impl SegmentCursor<'_> {
     /// The read that holds `at`: the stream's, or a new one (the stream then starts over at
     /// `at`, with its reads ahead issued too).
     fn read_holding(&mut self, at: u64) -> Rc<ChunkRead> {
-        let stream = self.stream.get_or_insert_with(|| Stream {
-            segment: self.span.id,
-            resume_position: at,
-            resume_offset: i64::MAX,
-            reads: VecDeque::new(),
-            resumed: false,
-        });
+        let stream = &mut self.stream;
         if !stream.covers(at) {
             self.read_ahead.release(stream.bytes());
             stream.reads.clear();
@@ -405,9 +404,7 @@ impl SegmentCursor<'_> {
     /// Drops the reads behind the cursor and issues reads up to the window ahead of it, as the
     /// budget allows.
     fn top_up(&mut self) {
-        let Some(stream) = self.stream.as_mut() else {
-            return;
-        };
+        let stream = &mut self.stream;
         while stream
             .reads
             .front()
@@ -440,13 +437,10 @@ impl SegmentCursor<'_> {
 
 impl Drop for SegmentCursor<'_> {
     fn drop(&mut self) {
-        if let Some(stream) = self.stream.take() {
-            let mut streams = self.read_ahead.streams.borrow_mut();
-            streams.push_back(stream);
-            while streams.len() > MAX_STREAMS {
-                let oldest = streams.pop_front().expect("more than MAX_STREAMS");
-                self.read_ahead.release(oldest.bytes());
-            }
+        let mut streams = self.read_ahead.streams.borrow_mut();
+        streams.push_back(std::mem::take(&mut self.stream));
+        while streams.len() > MAX_STREAMS {
+            self.read_ahead.drop_oldest(&mut streams);
         }
     }
 }

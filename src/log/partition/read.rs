@@ -110,7 +110,7 @@ impl PartitionLog {
                 cursor.peek(&mut header).await?;
                 let (size, last_offset) =
                     declared_batch_span(&header).map_err(|e| LogError::Corrupt {
-                        path: cursor.path().clone(),
+                        path: cursor.path().to_path_buf(),
                         position: cursor.position(),
                         reason: e.to_string(),
                     })?;
