@@ -18,27 +18,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source perf/lib.sh
-repeats="${1:-3}"
-other="${2:-}"
 records="${RECORDS:-4194304}"
 seconds="${SECONDS_PER_RUN:-5}"
-broker_cpu="${BROKER_CPU:-0}"
-client_cpu="${CLIENT_CPU:-1}"
-out=target/perf-catch-up
 port=19294
 admin=19295
 bootstrap="127.0.0.1:$port"
-# librdkafka's defaults of the fetch keys `weir perf consume` raises (as perf/consume.sh).
-fetch=(--client-property max.partition.fetch.bytes=1048576
-    --client-property fetch.max.bytes=52428800
-    --client-property queued.max.messages.kbytes=65536)
 
-cargo build --release --quiet
-current=target/release/weir
-rm -rf "$out"
-mkdir -p "$out"
-broker=""
-trap stop_weir EXIT
+prepare_comparison target/perf-catch-up "$@"
 
 start_weir "$current" current
 taskset -c "$client_cpu" "$current" perf produce old -b "$bootstrap" --num-records "$records" \
@@ -52,10 +38,9 @@ producer() { # topic, report name
 }
 reader() { # report name
     taskset -c "$client_cpu" nice -n 10 "$current" perf consume old -b "$bootstrap" \
-        --num-records "$records" "${fetch[@]}" --output json --quiet >"$out/$1.json"
+        --num-records "$records" $librdkafka_fetch_defaults --output json --quiet >"$out/$1.json"
 }
 
-builds_to_compare
 for i in $(seq 1 "$repeats"); do
     for build in "${builds[@]}"; do
         binary=$(binary_of "$build")

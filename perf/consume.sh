@@ -17,24 +17,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source perf/lib.sh
-repeats="${1:-3}"
-other="${2:-}"
 records="${RECORDS:-2097152}"
-broker_cpu="${BROKER_CPU:-0}"
-client_cpu="${CLIENT_CPU:-1}"
-out=target/perf-consume
 port=19292
 bootstrap="127.0.0.1:$port"
-# librdkafka's defaults of the keys `weir perf consume` raises.
-fetch="${FETCH:---client-property max.partition.fetch.bytes=1048576 --client-property fetch.max.bytes=52428800 --client-property queued.max.messages.kbytes=65536}"
+fetch="${FETCH:-$librdkafka_fetch_defaults}"
 
 if ! command -v iperf3 >/dev/null && [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y iperf3 >/dev/null
 fi
-cargo build --release --quiet
-current=target/release/weir
-rm -rf "$out"
-mkdir -p "$out"
+prepare_comparison target/perf-consume "$@"
 
 if command -v iperf3 >/dev/null; then
     # The kernel's own cost of sending over loopback, for the broker's core-s per GB to be read
@@ -56,15 +47,12 @@ PY
     done
 fi
 
-broker=""
-trap stop_weir EXIT
 
 start_weir "$current" current
 taskset -c "$client_cpu" "$current" perf produce t1 -b "$bootstrap" --num-records "$records" \
     --acks 1 --quiet >"$out/produce.txt"
 stop_weir
 
-builds_to_compare
 for i in $(seq 1 "$repeats"); do
     for build in "${builds[@]}"; do
         binary=$(binary_of "$build")

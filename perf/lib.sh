@@ -38,12 +38,31 @@ drop_page_cache() {
     return 0
 }
 
-# The builds a before/after script alternates: "current", and "other" when $other names a
-# second binary; binary_of BUILD prints the binary of one.
-builds_to_compare() {
+# librdkafka's defaults of the fetch keys `weir perf consume` raises (it asks for 8 MiB per
+# partition), as `--client-property` arguments: the issue's goals are for default clients.
+librdkafka_fetch_defaults="--client-property max.partition.fetch.bytes=1048576 --client-property fetch.max.bytes=52428800 --client-property queued.max.messages.kbytes=65536"
+
+# What every before/after script (consume.sh, produce.sh, catch-up.sh) does first: takes its
+# arguments, [repeats, default 3] [another weir binary to compare], as $repeats and $other, and
+# BROKER_CPU / CLIENT_CPU (0 / 1) as $broker_cpu / $client_cpu; builds the release binary as
+# $current; empties OUT as $out; lists the builds to alternate in $builds ("current", and
+# "other" with a second binary); stops the broker on exit.
+prepare_comparison() { # out directory, the script's arguments...
+    out=$1
+    repeats="${2:-3}"
+    other="${3:-}"
+    broker_cpu="${BROKER_CPU:-0}"
+    client_cpu="${CLIENT_CPU:-1}"
+    cargo build --release --quiet
+    current=target/release/weir
+    rm -rf "$out"
+    mkdir -p "$out"
     builds=(current)
-    if [ -n "${other:-}" ]; then builds+=(other); fi
+    if [ -n "$other" ]; then builds+=(other); fi
+    trap stop_weir EXIT
 }
+
+# The binary of a build named in $builds.
 binary_of() {
     if [ "$1" = other ]; then echo "$other"; else echo "$current"; fi
 }

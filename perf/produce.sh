@@ -15,24 +15,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source perf/lib.sh
-repeats="${1:-3}"
-other="${2:-}"
 records="${RECORDS:-1000000}"
-broker_cpu="${BROKER_CPU:-0}"
-client_cpu="${CLIENT_CPU:-1}"
-out=target/perf-produce
 port=19293
 bootstrap="127.0.0.1:$port"
 batch="${BATCH:---batch-size 1000000 --linger-ms 5}"
 
-cargo build --release --quiet
-current=target/release/weir
-rm -rf "$out"
-mkdir -p "$out"
-broker=""
-trap stop_weir EXIT
+prepare_comparison target/perf-produce "$@"
 
-builds_to_compare
 for i in $(seq 1 "$repeats"); do
     for acks in 1 all; do
         for build in "${builds[@]}"; do
