@@ -255,6 +255,52 @@ fn group_commit_shares_fdatasync_between_concurrent_appenders() {
     });
 }
 
+/// A writer writes what was appended when it took the I/O lock, not what keeps arriving while
+/// its writes run: an acks=all waiter then waits for at most a write ahead of its own and its
+/// fdatasync, however fast producers append (before, the lock holder chased new appends for as
+/// long as they came faster than its writes, and the waiter's fdatasync waited behind all of
+/// them).
+#[test]
+fn an_acks_all_waiter_does_not_wait_behind_writes_of_later_appends() {
+    let dir = data_dir();
+    run(move || async move {
+        let log = open_log(dir.path(), LogConfig::default(), system_clock()).await;
+        let appends = 2000;
+        let appended = Rc::new(std::cell::Cell::new(0usize));
+        // Producers that never stop: a batch every 20 µs, faster than a direct write completes.
+        let stream = glommio::spawn_local({
+            let log = log.clone();
+            let appended = appended.clone();
+            async move {
+                for n in 0..appends {
+                    log.append(numbered_batch(n, 1, 2000)).unwrap();
+                    appended.set(n + 1);
+                    glommio::timer::sleep(std::time::Duration::from_micros(20)).await;
+                }
+            }
+        });
+        glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+        let writes_before = log.io_stats().writes;
+        let info = log.append(numbered_batch(9999, 1, 2000)).unwrap();
+        log.wait_for(info.last_offset + 1, Durability::Synced)
+            .await
+            .unwrap();
+        let writes = log.io_stats().writes - writes_before;
+        let appended_by_then = appended.get();
+        stream.await;
+        log.flush().await.unwrap();
+        assert!(
+            appended_by_then < appends,
+            "the producers were still appending when the waiter was answered ({appended_by_then} appended, {writes} writes)"
+        );
+        assert!(
+            writes <= 3,
+            "the acks=all waiter waited for {writes} writes (at most the one in flight, its own \
+             and one more expected)"
+        );
+    });
+}
+
 #[test]
 fn interval_flush_policy_acks_on_write_and_syncs_every_n_messages() {
     let dir = data_dir();

@@ -466,7 +466,7 @@ async fn swap_in(
     stop_after_manifest: bool,
 ) -> Result<bool, LogError> {
     let dir = log.dir().to_path_buf();
-    let _io = log.lock_io().await?;
+    let _io = log.lock_io().await;
     if !log.all_sealed(&cleaned.replaced) {
         let path = cleaned_path(&dir, cleaned.replaced[0]);
         blocking(move || remove_files(&[path])).await?;

@@ -7,6 +7,7 @@ mod config;
 mod dir;
 pub mod epochs;
 mod error;
+mod fifo_lock;
 mod index;
 mod notify;
 mod partition;

@@ -71,6 +71,12 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
+    /// Bytes appended but not yet in the file, or rolled and not yet sealed: the writer's work.
+    pub fn needs_write_step(&self) -> bool {
+        self.state != SegmentState::Sealed
+            && (self.written_bytes < self.size_bytes || self.state == SegmentState::Sealing)
+    }
+
     pub fn new(dir: &Path, base_offset: i64) -> Self {
         Self {
             base_offset,

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use glommio::io::{DmaBuffer, DmaFile};
-use glommio::sync::Semaphore;
 
 pub use append::AppendOrigin;
 pub use leader_epochs::NO_EPOCH;
@@ -41,6 +40,7 @@ use super::dir::{
 };
 use super::epochs::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT};
 use super::error::LogError;
+use super::fifo_lock::{FifoLock, FifoLockGuard};
 use super::notify::{Notify, WakeAll};
 use super::producers::{last_sequence, ProducerStates, SequenceCheck};
 use super::read_ahead::{ReadAhead, SegmentSpan};
@@ -160,8 +160,9 @@ pub struct PartitionLog {
     config: RefCell<LogConfig>,
     clock: Rc<dyn Clock>,
     state: RefCell<LogState>,
-    /// One writer of the partition's files at a time: writes, syncs, rolls, truncation, deletion.
-    io_lock: Semaphore,
+    /// One writer of the partition's files at a time: writes, syncs, rolls, truncation,
+    /// deletion; served in arrival order.
+    io_lock: FifoLock,
     flusher_wake: Rc<Notify>,
     /// Idempotent producers' recent sequence ranges (rebuilt by the recovery scan on open).
     producers: RefCell<ProducerStates>,
@@ -256,7 +257,7 @@ impl PartitionLog {
             config: RefCell::new(config),
             clock,
             state: RefCell::new(state),
-            io_lock: Semaphore::new(1),
+            io_lock: FifoLock::default(),
             flusher_wake: Rc::new(Notify::default()),
             producers: RefCell::new(recovered.producers),
             append_waiters: WakeAll::default(),
@@ -358,7 +359,7 @@ impl PartitionLog {
     /// Writes and syncs everything, then stops the log: later calls answer `Closed`.
     pub async fn close(&self) -> Result<(), LogError> {
         {
-            let _io = self.lock_io().await?;
+            let _io = self.lock_io().await;
             self.write_pending().await?;
             self.sync().await?;
             self.trim_active().await?;

@@ -221,12 +221,17 @@ impl LogState {
         }
     }
 
+    /// Whether the next write step seals a rolled segment whose bytes are all in its file.
+    pub(super) fn seal_is_next(&self) -> bool {
+        self.segments
+            .values()
+            .find(|s| s.needs_write_step())
+            .is_some_and(|s| s.file.is_some() && s.written_bytes >= s.size_bytes)
+    }
+
     pub(super) fn next_write_step(&mut self, config: &LogConfig) -> Option<WriteStep> {
         let LogState { segments, tail, .. } = self;
-        let seg = segments.values_mut().find(|s| {
-            s.state != SegmentState::Sealed
-                && (s.written_bytes < s.size_bytes || s.state == SegmentState::Sealing)
-        })?;
+        let seg = segments.values_mut().find(|s| s.needs_write_step())?;
         let base = seg.base_offset;
         let path = seg.log_path.clone();
         let Some(file) = seg.file.clone() else {

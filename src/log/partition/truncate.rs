@@ -9,7 +9,7 @@ impl PartitionLog {
     /// leader's log). A batch that contains `offset` goes whole, so the new log end offset may be
     /// below `offset`; it is returned.
     pub async fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
-        let _io = self.lock_io().await?;
+        let _io = self.lock_io().await;
         self.write_pending().await?;
         let (log_start, log_end) = {
             let state = self.state.borrow();
@@ -60,7 +60,7 @@ impl PartitionLog {
     /// A follower behind its leader's log start drops everything and starts there (Kafka's
     /// `truncateFullyAndStartAt`).
     pub async fn restart_at(&self, offset: i64) -> Result<(), LogError> {
-        let _io = self.lock_io().await?;
+        let _io = self.lock_io().await;
         self.write_pending().await?;
         self.reset_to(offset).await
     }
@@ -90,7 +90,7 @@ impl PartitionLog {
     /// Kafka's DeleteRecords: raises the log start offset to `offset` (at most the high
     /// watermark) and deletes segments wholly below it. Returns the new low watermark.
     pub async fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        let _io = self.lock_io().await?;
+        let _io = self.lock_io().await;
         {
             let mut state = self.state.borrow_mut();
             if offset > state.log_end_offset || offset < 0 {
@@ -115,7 +115,7 @@ impl PartitionLog {
     /// Deletes whole segments past `retention.ms` / `retention.bytes` or below the log start
     /// offset; never the active segment. The log start offset moves up to the first kept segment.
     pub async fn apply_retention(&self) -> Result<RetentionOutcome, LogError> {
-        let _io = self.lock_io().await?;
+        let _io = self.lock_io().await;
         let now_ms = self.clock.now_ms();
         let deleted_segments = self.delete_old_segments(Some(now_ms)).await?;
         Ok(RetentionOutcome {

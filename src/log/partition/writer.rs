@@ -42,11 +42,11 @@ impl PartitionLog {
             if self.reached(next_offset, level)? {
                 return Ok(());
             }
-            let _io = self.lock_io().await?;
+            let _io = self.lock_io().await;
             if self.reached(next_offset, level)? {
                 return Ok(());
             }
-            self.write_pending().await?;
+            self.write_appended().await?;
             if level == Durability::Synced {
                 self.sync().await?;
             }
@@ -59,22 +59,38 @@ impl PartitionLog {
         self.wait_for(end, Durability::Synced).await
     }
 
-    pub(crate) async fn lock_io(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
-        self.io_lock
-            .acquire_permit(1)
-            .await
-            .map_err(|_| LogError::Closed {
-                path: self.dir.clone(),
-            })
+    /// The partition's I/O lock: one writer of its files at a time, served in arrival order.
+    pub(crate) async fn lock_io(&self) -> FifoLockGuard<'_> {
+        self.io_lock.lock().await
     }
 
-    /// Runs write steps until everything appended is in the files. Caller holds the I/O lock.
+    /// Runs write steps until everything appended is in the files, including what is appended
+    /// while they run. Caller holds the I/O lock.
     pub(super) async fn write_pending(&self) -> Result<(), LogError> {
+        self.write_steps(None).await
+    }
+
+    /// Runs write steps until everything appended before the call is in the files (and a
+    /// segment seal that is due), and leaves what is appended meanwhile to the next holder of
+    /// the I/O lock. Chasing new appends kept the lock for as long as producers outpaced the
+    /// writes (whenever a catch-up reader slowed the disk), while acks=all waiters queued
+    /// behind it for their fdatasync. Caller holds the I/O lock.
+    pub(super) async fn write_appended(&self) -> Result<(), LogError> {
+        let target = self.state.borrow().log_end_offset;
+        self.write_steps(Some(target)).await
+    }
+
+    async fn write_steps(&self, until: Option<i64>) -> Result<(), LogError> {
         self.checkpoint_leader_epochs().await?;
         loop {
             let step = {
                 let config = self.config.borrow();
-                self.state.borrow_mut().next_write_step(&config)
+                let mut state = self.state.borrow_mut();
+                let written = until.is_some_and(|target| state.written_offset >= target);
+                if written && !state.seal_is_next() {
+                    return Ok(());
+                }
+                state.next_write_step(&config)
             };
             match step {
                 None => return Ok(()),
@@ -242,8 +258,8 @@ impl PartitionLog {
     }
 
     pub(super) async fn background_flush(&self) -> Result<(), LogError> {
-        let _io = self.lock_io().await?;
-        self.write_pending().await?;
+        let _io = self.lock_io().await;
+        self.write_appended().await?;
         if self.sync_due() {
             self.sync().await?;
         }
