@@ -134,6 +134,48 @@ fn end_to_end_latency_sees_each_record_of_its_run() {
     assert_eq!(report["settings"]["acknowledged"], 600);
     percentiles_are_ordered(&report["latency"]["produce_latency_ms"], 600);
     percentiles_are_ordered(&report["latency"]["end_to_end_latency_ms"], 600);
+
+    // The saved report keeps each distribution whole (`percentile_curve`, ending at 100% with
+    // the max), and `weir perf plot` draws saved reports side by side: one line per curve.
+    let produce = &report["latency"]["produce_latency_ms"];
+    let curve = produce["percentile_curve"].as_array().expect("a curve");
+    let last = curve.last().expect("points");
+    assert_eq!(last[0].as_f64(), Some(100.0), "{last}");
+    let max = produce["max"].as_f64().unwrap();
+    assert!(
+        (last[1].as_f64().unwrap() - max).abs() <= max * 0.01,
+        "{last} vs max {max}"
+    );
+    let saved = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(saved.path(), report.to_string()).unwrap();
+    let svg_file = tempfile::NamedTempFile::new().expect("temp file");
+    let saved_path = saved.path().to_str().unwrap();
+    let output = weir(&[
+        "perf",
+        "plot",
+        "-o",
+        svg_file.path().to_str().unwrap(),
+        "--title",
+        "two runs",
+        &format!("both={saved_path}"),
+        &format!("again={saved_path}#end_to_end"),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let svg = std::fs::read_to_string(svg_file.path()).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 3, "{svg}");
+    for label in ["two runs", "both produce", "both end_to_end", "again"] {
+        assert!(svg.contains(label), "{label} missing: {svg}");
+    }
+    // A latency the report does not have is a one-line usage error.
+    let output = weir(&[
+        "perf",
+        "plot",
+        "-o",
+        svg_file.path().to_str().unwrap(),
+        &format!("x={saved_path}#fetch"),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no fetch latency"));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! speaks the Kafka protocol through librdkafka, so the same command measures Weir and any other
 //! Kafka-compatible broker side by side (perf/README.md).
 
+pub mod compare;
 pub mod consume;
 pub mod e2e;
 pub mod plot;
@@ -39,6 +40,10 @@ pub enum PerfCommand {
     ///
     /// Example: weir perf e2e perf-e2e --rate 10000 --duration-secs 30
     E2e(e2e::E2eArgs),
+    /// Draw the latency distributions of saved JSON reports (--output json) on one panel.
+    ///
+    /// Example: weir perf plot -o tail.svg alone=alone.json#produce beside=beside.json#produce
+    Plot(compare::PlotArgs),
 }
 
 /// What every workload takes: the topic, where to report, and the broker to account CPU to.
@@ -69,11 +74,11 @@ pub struct Common {
 }
 
 pub fn run(command: PerfCommand) -> Result<(), ToolError> {
-    let common = command.common().clone();
-    let report = match command {
-        PerfCommand::Produce(args) => produce::run(args)?,
-        PerfCommand::Consume(args) => consume::run(args)?,
-        PerfCommand::E2e(args) => e2e::run(args)?,
+    let (common, report) = match command {
+        PerfCommand::Produce(args) => (args.common.clone(), produce::run(args)?),
+        PerfCommand::Consume(args) => (args.common.clone(), consume::run(args)?),
+        PerfCommand::E2e(args) => (args.common.clone(), e2e::run(args)?),
+        PerfCommand::Plot(args) => return compare::run(args),
     };
     match common.connection.output {
         Output::Table => print!("{}", report.to_text()),
@@ -96,16 +101,6 @@ pub fn run(command: PerfCommand) -> Result<(), ToolError> {
                 .map_or_else(|| "?".into(), |t| t.to_string()),
             report.errors
         )))
-    }
-}
-
-impl PerfCommand {
-    fn common(&self) -> &Common {
-        match self {
-            PerfCommand::Produce(args) => &args.common,
-            PerfCommand::Consume(args) => &args.common,
-            PerfCommand::E2e(args) => &args.common,
-        }
     }
 }
 

@@ -1,29 +1,81 @@
 //! `--plot FILE.svg`: the latency percentile distribution (HdrHistogram's plot: the x axis
 //! stretches the tail, 90% → 99% → 99.9% → ... at equal steps) beside throughput over time.
+//! `weir perf plot` draws the distributions of several saved JSON reports on one panel, so that
+//! runs side by side (alone and beside a reader, RF=1 and RF=3) compare at a glance.
 //! Plain SVG, so it opens in any browser and diffs in review.
 
 use std::fmt::Write;
+
+use hdrhistogram::Histogram;
 
 use super::report::Report;
 
 const PANEL_WIDTH: f64 = 480.0;
 const PANEL_HEIGHT: f64 = 300.0;
 const MARGIN: f64 = 60.0;
-const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
+const COLORS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+];
 /// The x axis of the latency panel ends at 99.999%.
 const TAIL_NINES: f64 = 5.0;
+/// Points per halving of the distance to 100%, as HdrHistogram's percentile output.
+const TICKS_PER_HALF_DISTANCE: u32 = 5;
+
+/// One latency distribution as (percentile in 0..=100, milliseconds) points, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The points of a histogram's percentile distribution (what the JSON report saves as
+/// `percentile_curve`).
+pub fn percentile_points(histogram: &Histogram<u64>) -> Vec<(f64, f64)> {
+    histogram
+        .iter_quantiles(TICKS_PER_HALF_DISTANCE)
+        .map(|value| {
+            let millis = histogram.highest_equivalent(value.value_iterated_to()) as f64 / 1000.0;
+            (value.quantile_iterated_to() * 100.0, millis)
+        })
+        .collect()
+}
 
 pub fn render(report: &Report) -> String {
     let width = 2.0 * (PANEL_WIDTH + 2.0 * MARGIN);
-    let height = PANEL_HEIGHT + 2.0 * MARGIN;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    let mut svg = svg_start(width);
+    let curves: Vec<Curve> = report
+        .latencies
+        .iter()
+        .map(|(name, histogram)| Curve {
+            label: name.to_string(),
+            points: percentile_points(histogram),
+        })
+        .collect();
+    latency_panel(
+        &mut svg,
+        &format!("{} latency by percentile", report.workload),
+        &curves,
+        MARGIN,
     );
-    latency_panel(&mut svg, report, MARGIN);
     throughput_panel(&mut svg, report, PANEL_WIDTH + 3.0 * MARGIN);
     svg.push_str("</svg>\n");
     svg
+}
+
+/// One latency panel with every curve on it (`weir perf plot`).
+pub fn render_comparison(title: &str, curves: &[Curve]) -> String {
+    let mut svg = svg_start(PANEL_WIDTH + 2.0 * MARGIN);
+    latency_panel(&mut svg, title, curves, MARGIN);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn svg_start(width: f64) -> String {
+    let height = PANEL_HEIGHT + 2.0 * MARGIN;
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    )
 }
 
 /// A panel's frame, title and axis labels; returns the plot area's origin (bottom left).
@@ -65,19 +117,12 @@ fn y_ticks(svg: &mut String, left: f64, bottom: f64, y_max: f64) {
     }
 }
 
-fn latency_panel(svg: &mut String, report: &Report, left: f64) {
-    let (left, bottom) = frame(
-        svg,
-        left,
-        &format!("{} latency by percentile", report.workload),
-        "percentile",
-        "latency (ms)",
-    );
+fn latency_panel(svg: &mut String, title: &str, curves: &[Curve], left: f64) {
+    let (left, bottom) = frame(svg, left, title, "percentile", "latency (ms)");
     let y_max = nice_ceiling(
-        report
-            .latencies
+        curves
             .iter()
-            .map(|(_, h)| h.max() as f64 / 1000.0)
+            .flat_map(|curve| curve.points.iter().map(|&(_, millis)| millis))
             .fold(0.0, f64::max),
     );
     y_ticks(svg, left, bottom, y_max);
@@ -92,18 +137,16 @@ fn latency_panel(svg: &mut String, report: &Report, left: f64) {
             bottom + 16.0
         );
     }
-    for (index, (name, histogram)) in report.latencies.iter().enumerate() {
+    for (index, curve) in curves.iter().enumerate() {
         let color = COLORS[index % COLORS.len()];
         let mut points = String::new();
-        for value in histogram.iter_quantiles(5) {
-            let quantile = value.quantile_iterated_to();
-            let nines = if quantile >= 1.0 {
+        for &(percentile, millis) in &curve.points {
+            let nines = if percentile >= 100.0 {
                 TAIL_NINES
             } else {
-                (-(1.0 - quantile).log10()).min(TAIL_NINES)
+                (-(1.0 - percentile / 100.0).log10()).min(TAIL_NINES)
             };
             let x = left + PANEL_WIDTH * nines / TAIL_NINES;
-            let millis = histogram.highest_equivalent(value.value_iterated_to()) as f64 / 1000.0;
             let y = bottom - PANEL_HEIGHT * (millis / y_max).min(1.0);
             let _ = write!(points, "{x:.1},{y:.1} ");
         }
@@ -114,7 +157,7 @@ fn latency_panel(svg: &mut String, report: &Report, left: f64) {
             points.trim_end(),
             left + 10.0,
             MARGIN + 18.0 + 16.0 * index as f64,
-            escape(name),
+            escape(&curve.label),
         );
     }
 }

@@ -212,6 +212,12 @@ fn latency_json(histogram: &Histogram<u64>) -> Value {
     fields.insert("max".into(), json!(ms_value(histogram.max())));
     fields.insert("mean".into(), json!(round3(histogram.mean() / 1000.0)));
     fields.insert("count".into(), json!(histogram.len()));
+    // The whole distribution, for `weir perf plot` to draw saved runs side by side.
+    let curve: Vec<Value> = super::plot::percentile_points(histogram)
+        .into_iter()
+        .map(|(percentile, millis)| json!([percentile, round3(millis)]))
+        .collect();
+    fields.insert("percentile_curve".into(), Value::Array(curve));
     Value::Object(fields)
 }
 
