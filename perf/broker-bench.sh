@@ -18,16 +18,7 @@ port=19192
 admin=19644
 bootstrap="127.0.0.1:$port"
 
-for tool in fio iperf3; do
-    if ! command -v "$tool" >/dev/null; then
-        if [ "$(id -u)" = 0 ]; then
-            DEBIAN_FRONTEND=noninteractive apt-get install -y "$tool" >/dev/null
-        else
-            echo "$tool is needed: apt-get install -y $tool" >&2
-            exit 1
-        fi
-    fi
-done
+install_missing fio iperf3 || exit 1
 
 cargo build --release --quiet
 weir=target/release/weir

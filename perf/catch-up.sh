@@ -54,32 +54,11 @@ for i in $(seq 1 "$repeats"); do
         sleep 0.5
         producer live-beside "producer-with-reader-$build.$i"
         wait "$reading"
-        curl -s "http://127.0.0.1:$admin/metrics" | grep '^weir_partition_produce_latency_seconds{' \
-            >"$out/broker-latency-$build.$i.txt" || true
+        save_produce_latency "$admin" "$out/broker-latency-$build.$i.txt"
         stop_weir
     done
 done
 python3 perf/summarize.py "$out"
 echo
-echo "Broker-side produce latency (ms, median over repeats): alone (live) / beside the reader (live-beside)"
-python3 - "$out" <<'PY'
-import re, statistics, sys
-from collections import defaultdict
-from pathlib import Path
-values = defaultdict(list)  # (build, topic, quantile) -> [ms]
-for path in sorted(Path(sys.argv[1]).glob("broker-latency-*.txt")):
-    build = path.name.split("-")[2].split(".")[0]
-    for line in path.read_text().splitlines():
-        m = re.match(r'.*topic="([^"]+)".*quantile="([^"]+)"\} (\S+)', line)
-        if m:
-            values[(build, m[1], m[2])].append(float(m[3]) * 1000)
-print("| build | p50 | p99 | p99.9 | max |")
-print("|---|---|---|---|---|")
-for build in sorted({k[0] for k in values}):
-    cells = []
-    for q in ("0.5", "0.99", "0.999", "1"):
-        pair = [statistics.median(values[(build, t, q)]) if values[(build, t, q)] else float("nan")
-                for t in ("live", "live-beside")]
-        cells.append(f"{pair[0]:.2f} / {pair[1]:.2f}")
-    print(f"| {build} | " + " | ".join(cells) + " |")
-PY
+echo "Broker-side produce latency (ms, median over repeats): topic live alone, live-beside beside the reader"
+python3 perf/broker_latency.py "$out"

@@ -23,6 +23,7 @@ client_cpu="${CLIENT_CPU:-1}"
 out=target/perf-fixed
 data="$out/data"
 port=19292
+admin=19298
 bootstrap="127.0.0.1:$port"
 
 cargo build --release --quiet
@@ -43,7 +44,8 @@ fi
 rm -rf "$out"
 mkdir -p "$out" "$data"
 taskset -c "$broker_cpu" "$weir" serve --smp 1 --override "listeners=PLAINTEXT://$bootstrap" \
-    --override "log.dirs=$data" --override "admin.listener=" >"$out/broker.log" 2>&1 &
+    --override "log.dirs=$data" --override "admin.listener=127.0.0.1:$admin" \
+    >"$out/broker.log" 2>&1 &
 broker_pid=$!
 trap 'kill $broker_pid 2>/dev/null || true' EXIT
 wait_for_port "$port" || echo "nothing accepts on port $port after 30 s; going on" >&2
@@ -75,3 +77,9 @@ for run in $(seq 1 "$repeats"); do
     done
 done
 python3 perf/fixed_rate_table.py "$out"
+# The broker's own produce latency per topic over all repeats, without the client's linger and
+# queueing: fixed-weir (pinned), fixed-unpinned, fixed-e2e-0 / -1, fixed-rk (rdkafka_performance).
+save_produce_latency "$admin" "$out/broker-latency-all-runs.1.txt"
+echo
+echo "Broker-side produce latency (ms, all repeats together)"
+python3 perf/broker_latency.py "$out"

@@ -6,14 +6,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from summarize import median
+from summarize import median, percentile
 
 PERCENTILES = [("p50", 0.50), ("p99", 0.99), ("p99.9", 0.999)]
-
-
-def percentile(sorted_values, quantile):
-    index = min(len(sorted_values) - 1, int(quantile * len(sorted_values)))
-    return sorted_values[index]
 
 
 def fmt(value, digits=2):

@@ -66,3 +66,27 @@ prepare_comparison() { # out directory, the script's arguments...
 binary_of() {
     if [ "$1" = other ]; then echo "$other"; else echo "$current"; fi
 }
+
+# Installs each named Debian package whose command is missing (as root; otherwise it says what
+# to install). Returns 1 when one is still missing.
+install_missing() { # tool...
+    local tool missing=0
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null && continue
+        if [ "$(id -u)" = 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y "$tool" >/dev/null
+        fi
+        if ! command -v "$tool" >/dev/null; then
+            echo "$tool is needed: apt-get install -y $tool" >&2
+            missing=1
+        fi
+    done
+    return "$missing"
+}
+
+# Saves the broker's own produce latency per topic (`weir_partition_produce_latency_seconds`
+# from the admin listener's /metrics) for perf/broker_latency.py.
+save_produce_latency() { # admin port, file
+    curl -s "http://127.0.0.1:$1/metrics" | grep '^weir_partition_produce_latency_seconds{' \
+        >"$2" || true
+}

@@ -13,6 +13,12 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def percentile(sorted_values, quantile):
+    """The value at `quantile` (0..1) of values sorted ascending (nearest rank)."""
+    index = min(len(sorted_values) - 1, int(quantile * len(sorted_values)))
+    return sorted_values[index]
+
+
 def fmt(value, digits=1):
     return "-" if value is None else f"{value:.{digits}f}"
 
