@@ -74,6 +74,10 @@ pub enum ErrorCode {
     BrokerNotAvailable = 8,
     OperationNotAttempted = 55,
     UnstableOffsetCommit = 88,
+    ListenerNotFound = 72,
+    IllegalSaslState = 34,
+    UnsupportedSaslMechanism = 33,
+    SaslAuthenticationFailed = 58,
 }
 
 /// Every code Weir names.
@@ -147,6 +151,10 @@ const ALL: &[ErrorCode] = &[
     ErrorCode::BrokerNotAvailable,
     ErrorCode::OperationNotAttempted,
     ErrorCode::UnstableOffsetCommit,
+    ErrorCode::ListenerNotFound,
+    ErrorCode::IllegalSaslState,
+    ErrorCode::UnsupportedSaslMechanism,
+    ErrorCode::SaslAuthenticationFailed,
 ];
 
 impl ErrorCode {
@@ -208,6 +216,10 @@ impl ErrorCode {
             ErrorCode::BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
             ErrorCode::OperationNotAttempted => "OPERATION_NOT_ATTEMPTED",
             ErrorCode::UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
+            ErrorCode::ListenerNotFound => "LISTENER_NOT_FOUND",
+            ErrorCode::IllegalSaslState => "ILLEGAL_SASL_STATE",
+            ErrorCode::UnsupportedSaslMechanism => "UNSUPPORTED_SASL_MECHANISM",
+            ErrorCode::SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
             ErrorCode::KafkaStorageError => "KAFKA_STORAGE_ERROR",
             ErrorCode::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",

@@ -78,15 +78,25 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         ConfigType::String,
         Some("PLAINTEXT"),
         Check::Any,
-        "The listener brokers use to reach each other (PLAINTEXT, the client listener).",
+        "The listener, by name in listeners, brokers reach each other on (replica fetches, \
+         transaction markers); it must be advertised.",
     ),
     ConfigDef::applied(
         "listeners",
         ConfigType::String,
         Some("PLAINTEXT://127.0.0.1:9092"),
         Check::Any,
-        "PLAINTEXT://host:port, the client listener every shard binds (SO_REUSEPORT; an empty \
-         host is every interface), and in a cluster also CONTROLLER://host:port.",
+        "NAME://host:port,...: the client listeners every shard binds (SO_REUSEPORT; an empty \
+         host is every interface), each speaking the protocol listener.security.protocol.map \
+         gives its name, and in a cluster also CONTROLLER://host:port.",
+    ),
+    ConfigDef::applied(
+        "listener.security.protocol.map",
+        ConfigType::String,
+        Some(super::listeners::DEFAULT_PROTOCOL_MAP),
+        Check::Any,
+        "NAME:PROTOCOL,...: the security protocol of each listener name (PLAINTEXT, SSL, \
+         SASL_PLAINTEXT, SASL_SSL). The controller listener is PLAINTEXT when not mapped.",
     ),
     ConfigDef::applied(
         "broker.rack",
@@ -196,8 +206,9 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         ConfigType::String,
         None,
         Check::Any,
-        "What Metadata tells clients to connect to (default: the listener; a wildcard listener \
-         advertises the host name).",
+        "NAME://host:port,...: what Metadata tells clients that came in on listener NAME \
+         (default: listeners as bound; a wildcard address advertises the host name). A \
+         listener not named here is bound but not advertised.",
     ),
     ConfigDef::applied(
         "admin.listener",

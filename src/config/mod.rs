@@ -4,6 +4,7 @@
 
 mod broker_keys;
 mod connections;
+pub mod listeners;
 mod properties;
 pub mod registry;
 mod topic;
@@ -17,6 +18,7 @@ use crate::log::{LogConfig, ReadAheadConfig};
 
 pub use broker_keys::{broker_key, BROKER_KEYS};
 pub use connections::ConnectionConfig;
+pub use listeners::{AdvertisedListener, ClientListener, SecurityProtocol};
 pub use properties::parse_properties;
 use registry::ConfigDef;
 pub use topic::{topic_defs, topic_key, TopicConfigError, TopicConfigs, TopicKey, TOPIC_KEYS};
@@ -57,13 +59,6 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
-}
-
-/// Where clients reach the broker: what Metadata answers with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdvertisedListener {
-    pub host: String,
-    pub port: u16,
 }
 
 /// How this node takes part in a cluster (KRaft's keys).
@@ -128,12 +123,12 @@ pub struct BrokerConfig {
     pub broker_id: i32,
     /// The quorum and broker liveness keys.
     pub cluster: ClusterConfig,
-    /// `listeners`: the one PLAINTEXT address every shard binds with SO_REUSEPORT; `None` on
-    /// a controller-only node, which serves no clients.
-    pub listener: Option<SocketAddr>,
-    /// `advertised.listeners` (defaults to the listener; a wildcard address advertises the host
-    /// name, as Kafka does).
-    pub advertised: AdvertisedListener,
+    /// `listeners` but the controller's: the client listeners every shard binds with
+    /// SO_REUSEPORT, each with its protocol and advertised endpoint; none on a
+    /// controller-only node, which serves no clients.
+    pub listeners: Vec<ClientListener>,
+    /// `inter.broker.listener.name`: the listener other brokers reach this one on.
+    pub inter_broker_listener: String,
     /// `log.dirs`: one directory (Weir does not spread partitions over several disks yet).
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
@@ -299,26 +294,28 @@ impl BrokerConfig {
         };
         let listener_text = s.text("listeners").unwrap_or(DEFAULT_LISTENER);
         let controller_name = s.text("controller.listener.names").unwrap_or("CONTROLLER");
-        // Checked by the key table (one client listener, PLAINTEXT).
-        let _ = s.text("inter.broker.listener.name");
+        let inter_broker_listener = s
+            .text("inter.broker.listener.name")
+            .unwrap_or("PLAINTEXT")
+            .to_string();
         let roles = s.text("process.roles").unwrap_or("broker,controller");
         let broker_role = roles.split(',').any(|r| r.trim() == "broker");
         let controller_role = roles.split(',').any(|r| r.trim() == "controller");
-        let (listener_endpoint, controller_endpoint) =
-            split_listeners(listener_text, controller_name)?;
-        let listener = listener_endpoint
-            .as_ref()
-            .map(|e| resolve("listeners", e))
-            .transpose()?;
-        let controller_listener = controller_endpoint
-            .map(|e| resolve("listeners", &e))
-            .transpose()?;
+        let parsed = listeners::parse(&listeners::ListenerKeys {
+            listeners: listener_text,
+            protocol_map: s
+                .text("listener.security.protocol.map")
+                .unwrap_or(listeners::DEFAULT_PROTOCOL_MAP),
+            advertised: s.given("advertised.listeners"),
+            controller_name,
+        })?;
+        let controller_listener = parsed.controller;
         let voters_text = s.text("controller.quorum.voters").unwrap_or("");
         let voters = parse_voters(voters_text)?;
         let bootstrap_text = s.text("controller.quorum.bootstrap.servers").unwrap_or("");
         let bootstrap_servers =
             parse_addresses("controller.quorum.bootstrap.servers", bootstrap_text)?;
-        let listener = check_roles(RolesCheck {
+        let listeners = check_roles(RolesCheck {
             broker_id,
             broker_role,
             controller_role,
@@ -326,11 +323,12 @@ impl BrokerConfig {
             voters: &voters,
             voters_text,
             bootstrap_servers: &bootstrap_servers,
-            listener,
+            listeners: parsed.client,
             controller_listener,
             listener_text,
             controller_name,
         })?;
+        check_inter_broker_listener(&listeners, &inter_broker_listener)?;
         let cluster = ClusterConfig {
             broker_role,
             controller_role,
@@ -359,24 +357,6 @@ impl BrokerConfig {
                 "must be at most replica.lag.time.max.ms",
             ));
         }
-        let advertised = match s.given("advertised.listeners") {
-            Some(text) => parse_listener("advertised.listeners", text)?,
-            None => match listener {
-                Some(listener) if listener.ip().is_unspecified() => AdvertisedListener {
-                    host: host_name(),
-                    port: listener.port(),
-                },
-                Some(listener) => AdvertisedListener {
-                    host: listener.ip().to_string(),
-                    port: listener.port(),
-                },
-                // A controller-only node advertises nothing to clients.
-                None => AdvertisedListener {
-                    host: String::new(),
-                    port: 0,
-                },
-            },
-        };
 
         let (dirs_key, dirs) = match s.given("log.dirs") {
             Some(dirs) => ("log.dirs", dirs),
@@ -433,8 +413,8 @@ impl BrokerConfig {
         Ok(BrokerConfig {
             broker_id,
             cluster,
-            listener,
-            advertised,
+            listeners,
+            inter_broker_listener,
             log_dir,
             num_partitions: s.parse("num.partitions")?,
             default_replication_factor: s.parse("default.replication.factor")?,
@@ -505,35 +485,6 @@ fn broker_log_config(s: &Settings<'_>) -> Result<LogConfig, ConfigError> {
     Ok(log)
 }
 
-/// `listeners`: the client listener, and the controller listener when one is named
-/// `controller_name`.
-fn split_listeners(
-    text: &str,
-    controller_name: &str,
-) -> Result<(Option<AdvertisedListener>, Option<AdvertisedListener>), ConfigError> {
-    let mut client = None;
-    let mut controller = None;
-    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        match item.split_once("://") {
-            Some((name, _)) if name == controller_name => {
-                let plain = item.replacen(controller_name, "PLAINTEXT", 1);
-                controller = Some(parse_listener("listeners", &plain)?);
-            }
-            _ if client.is_none() => client = Some(parse_listener("listeners", item)?),
-            _ => {
-                return Err(ConfigError::invalid(
-                    "listeners",
-                    text,
-                    format!(
-                        "Weir serves one PLAINTEXT listener and the {controller_name} listener"
-                    ),
-                ))
-            }
-        }
-    }
-    Ok((client, controller))
-}
-
 /// What `process.roles` asks of the other cluster keys.
 struct RolesCheck<'a> {
     broker_id: i32,
@@ -543,17 +494,65 @@ struct RolesCheck<'a> {
     voters: &'a BTreeMap<i32, SocketAddr>,
     voters_text: &'a str,
     bootstrap_servers: &'a [SocketAddr],
-    listener: Option<SocketAddr>,
+    listeners: Vec<ClientListener>,
     controller_listener: Option<SocketAddr>,
     listener_text: &'a str,
     controller_name: &'a str,
 }
 
+/// Kafka's rule: brokers reach each other on a listener this broker has and advertises. A
+/// controller-only node has no client listener and no inter-broker one.
+fn check_inter_broker_listener(
+    listeners: &[ClientListener],
+    name: &str,
+) -> Result<(), ConfigError> {
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    match listeners.iter().find(|l| l.name == name) {
+        Some(l) if l.advertised.is_some() => {}
+        Some(_) => {
+            return Err(ConfigError::invalid(
+                "inter.broker.listener.name",
+                name,
+                "the inter-broker listener must be in advertised.listeners",
+            ))
+        }
+        None => {
+            return Err(ConfigError::invalid(
+                "inter.broker.listener.name",
+                name,
+                format!(
+                    "not a client listener of listeners ({})",
+                    listeners
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        }
+    }
+    for listener in listeners {
+        if listener.protocol != SecurityProtocol::Plaintext {
+            return Err(ConfigError::invalid(
+                "listeners",
+                &listener.name,
+                format!(
+                    "{} listeners are not supported yet",
+                    listener.protocol.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Kafka's rules for a node's roles (`KafkaConfig` validation): a controller is a voter with
 /// a CONTROLLER listener; a broker-only node is not a voter, has no CONTROLLER listener, and
-/// is told where the controllers are. Returns the client listener (a controller-only node
+/// is told where the controllers are. Returns the client listeners (a controller-only node
 /// has none).
-fn check_roles(c: RolesCheck<'_>) -> Result<Option<SocketAddr>, ConfigError> {
+fn check_roles(c: RolesCheck<'_>) -> Result<Vec<ClientListener>, ConfigError> {
     let voter = c.voters.contains_key(&c.broker_id);
     let voters_error =
         |why: String| ConfigError::invalid("controller.quorum.voters", c.voters_text, why);
@@ -609,13 +608,13 @@ fn check_roles(c: RolesCheck<'_>) -> Result<Option<SocketAddr>, ConfigError> {
             ));
         }
     }
-    match (c.broker_role, c.listener) {
-        (true, None) => Err(ConfigError::invalid(
+    match (c.broker_role, c.listeners.is_empty()) {
+        (true, true) => Err(ConfigError::invalid(
             "listeners",
             c.listener_text,
-            "no PLAINTEXT://host:port listener",
+            "no client listener (NAME://host:port)",
         )),
-        (false, Some(_)) => Err(ConfigError::invalid(
+        (false, false) => Err(ConfigError::invalid(
             "listeners",
             c.listener_text,
             format!(
@@ -623,7 +622,7 @@ fn check_roles(c: RolesCheck<'_>) -> Result<Option<SocketAddr>, ConfigError> {
                 c.controller_name
             ),
         )),
-        (_, listener) => Ok(listener),
+        _ => Ok(c.listeners),
     }
 }
 
@@ -667,59 +666,6 @@ fn parse_voters(text: &str) -> Result<BTreeMap<i32, SocketAddr>, ConfigError> {
 }
 
 /// `PLAINTEXT://host:port` (an empty host means all interfaces, as in Kafka).
-fn parse_listener(key: &str, text: &str) -> Result<AdvertisedListener, ConfigError> {
-    if text.contains(',') {
-        return Err(ConfigError::invalid(
-            key,
-            text,
-            "Weir serves one PLAINTEXT listener",
-        ));
-    }
-    let Some(rest) = text.strip_prefix("PLAINTEXT://") else {
-        return Err(ConfigError::invalid(
-            key,
-            text,
-            "expected PLAINTEXT://host:port (TLS and SASL listeners are not supported)",
-        ));
-    };
-    let Some((host, port)) = rest.rsplit_once(':') else {
-        return Err(ConfigError::invalid(key, text, "missing :port"));
-    };
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| ConfigError::invalid(key, text, "port is not a number 0-65535"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(AdvertisedListener {
-        host: if host.is_empty() { "0.0.0.0" } else { host }.to_string(),
-        port,
-    })
-}
-
-fn resolve(key: &str, endpoint: &AdvertisedListener) -> Result<SocketAddr, ConfigError> {
-    (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| {
-            ConfigError::invalid(
-                key,
-                &format!("{}:{}", endpoint.host, endpoint.port),
-                "host does not resolve",
-            )
-        })
-}
-
-fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_string();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 fn unknown_key_hint(key: &str) -> String {
     if topic_key(key).is_some() && key != "compression.type" {
         return format!(" (a topic config: set it per topic, or as its broker default log.{key})");
@@ -806,6 +752,30 @@ pub struct ConfigSynonym {
 }
 
 impl BrokerConfig {
+    /// The listener other brokers reach this one on (`inter.broker.listener.name`); `None` on a
+    /// controller-only node.
+    pub fn inter_broker(&self) -> Option<&ClientListener> {
+        self.listeners
+            .iter()
+            .find(|l| l.name == self.inter_broker_listener)
+    }
+
+    /// This broker's advertised endpoints, as BrokerRegistration carries them.
+    pub fn advertised_endpoints(&self) -> Vec<crate::metadata::model::Endpoint> {
+        self.listeners
+            .iter()
+            .filter_map(|l| {
+                let advertised = l.advertised.as_ref()?;
+                Some(crate::metadata::model::Endpoint {
+                    name: l.name.clone(),
+                    host: advertised.host.clone(),
+                    port: advertised.port,
+                    protocol: l.protocol.id(),
+                })
+            })
+            .collect()
+    }
+
     /// Every broker key with its value: as given in server.properties / `--override`
     /// (STATIC_BROKER_CONFIG) or the table's default (DEFAULT_CONFIG), as Kafka shows them.
     pub fn describe(&self) -> Vec<DescribedConfig> {
@@ -1012,7 +982,12 @@ mod tests {
     #[test]
     fn defaults_run_with_no_arguments() {
         let config = BrokerConfig::default();
-        assert_eq!(config.listener.map(|l| l.port()), Some(9092));
+        assert_eq!(config.listeners.len(), 1);
+        assert_eq!(config.listeners[0].address.port(), 9092);
+        assert_eq!(
+            config.inter_broker().map(|l| l.name.as_str()),
+            Some("PLAINTEXT")
+        );
         assert_eq!(config.log_dir, PathBuf::from(DEFAULT_LOG_DIR));
         assert_eq!(config.num_partitions, 1);
         assert!(config.auto_create_topics);
@@ -1037,9 +1012,12 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.broker_id, 7);
-        assert_eq!(config.listener.map(|l| l.port()), Some(19092));
-        assert_eq!(config.advertised.host, "broker.example");
-        assert_eq!(config.advertised.port, 9093);
+        assert_eq!(config.listeners[0].address.port(), 19092);
+        let endpoints = config.advertised_endpoints();
+        assert_eq!(
+            endpoints,
+            vec![crate::metadata::Endpoint::plaintext("broker.example", 9093)]
+        );
         assert_eq!(config.num_partitions, 3);
         assert_eq!(config.log.retention_ms, Some(3_600_000));
         assert_eq!(config.log.retention_bytes, Some(1_000_000));
@@ -1047,6 +1025,54 @@ mod tests {
         assert_eq!(config.log.flush.interval_messages, Some(100));
         assert_eq!(config.log.max_message_bytes, 2_000_000);
         assert!(!config.auto_create_topics);
+    }
+
+    #[test]
+    fn several_listeners_and_the_inter_broker_one() {
+        let config = BrokerConfig::from_properties(props(&[
+            (
+                "listeners",
+                "INTERNAL://127.0.0.1:19092,EXTERNAL://127.0.0.1:19093",
+            ),
+            (
+                "listener.security.protocol.map",
+                "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
+            ),
+            ("inter.broker.listener.name", "INTERNAL"),
+        ]))
+        .unwrap();
+        assert_eq!(config.listeners.len(), 2);
+        assert_eq!(config.inter_broker().map(|l| l.address.port()), Some(19092));
+        let names: Vec<_> = config
+            .advertised_endpoints()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["INTERNAL", "EXTERNAL"]);
+        // Kafka's default inter-broker listener is the one named PLAINTEXT.
+        let err = BrokerConfig::from_properties(props(&[
+            ("listeners", "INTERNAL://127.0.0.1:19092"),
+            ("listener.security.protocol.map", "INTERNAL:PLAINTEXT"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("inter.broker.listener.name"),
+            "{err}"
+        );
+        // It must be advertised.
+        let err = BrokerConfig::from_properties(props(&[
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:19092,OTHER://127.0.0.1:19093",
+            ),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT",
+            ),
+            ("advertised.listeners", "OTHER://broker.example:9093"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("advertised"), "{err}");
     }
 
     #[test]
@@ -1099,7 +1125,7 @@ mod tests {
         ])
         .unwrap();
         assert!(controller.cluster.controller_role && !controller.cluster.broker_role);
-        assert_eq!(controller.listener, None);
+        assert!(controller.listeners.is_empty());
         assert!(!controller.cluster.is_single_node());
         refused(
             &[

@@ -14,7 +14,7 @@
 use uuid::Uuid;
 
 use super::election::{elect, partition_changes};
-use super::model::{BrokerMeta, ClusterMeta, NO_LEADER};
+use super::model::{BrokerMeta, ClusterMeta, Endpoint, NO_LEADER};
 use super::records::MetadataRecord;
 use crate::error_code::ErrorCode;
 
@@ -24,8 +24,8 @@ pub struct Registration {
     pub id: i32,
     pub incarnation: Uuid,
     pub cluster_id: String,
-    pub host: String,
-    pub port: u16,
+    /// Its advertised listeners.
+    pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
 }
 
@@ -61,8 +61,7 @@ pub fn register(
         id: registration.id,
         epoch,
         incarnation: registration.incarnation,
-        host: registration.host.clone(),
-        port: registration.port,
+        endpoints: registration.endpoints.clone(),
         rack: registration.rack.clone(),
         fenced: true,
         shutting_down: false,
@@ -156,8 +155,7 @@ pub(super) mod tests {
             id,
             incarnation: Uuid::from_u128(incarnation),
             cluster_id: "c".into(),
-            host: format!("127.0.0.1{id}"),
-            port: 9092,
+            endpoints: vec![Endpoint::plaintext(format!("127.0.0.1{id}"), 9092)],
             rack: None,
         }
     }

@@ -10,7 +10,7 @@ mod codec;
 pub mod controller;
 pub mod election;
 pub mod liveness;
-mod model;
+pub mod model;
 pub mod record_codec;
 pub mod records;
 #[cfg(test)]
@@ -23,7 +23,7 @@ pub use codec::{
     SnapshotView,
 };
 pub use model::{
-    is_internal_topic, place_partition, validate_topic_name, BrokerMeta, ClusterMeta,
+    is_internal_topic, place_partition, validate_topic_name, BrokerMeta, ClusterMeta, Endpoint,
     PartitionMeta, TopicMeta, NO_LEADER,
 };
 

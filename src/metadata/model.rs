@@ -56,6 +56,17 @@ impl TopicMeta {
     }
 }
 
+/// One advertised listener of a broker (Kafka's BrokerEndpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The listener's name (PLAINTEXT, or a name of `listener.security.protocol.map`).
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// Kafka's security protocol id (0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL).
+    pub protocol: i16,
+}
+
 /// A registered broker (Kafka's RegisterBrokerRecord, FenceBrokerRecord, UnfenceBrokerRecord):
 /// where clients reach it, and whether the controller counts it as alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +77,9 @@ pub struct BrokerMeta {
     pub epoch: i64,
     /// A new random id per process start: a restart registers anew.
     pub incarnation: Uuid,
-    /// The advertised client listener.
-    pub host: String,
-    pub port: u16,
+    /// Its advertised listeners: clients are given the one they came in on, brokers the
+    /// inter-broker one (Kafka's RegisterBrokerRecord endpoints).
+    pub endpoints: Vec<Endpoint>,
     /// `broker.rack`, for rack-aware replica assignment.
     pub rack: Option<String>,
     /// A fenced broker leads nothing and is left out of Metadata responses: it has not
@@ -77,6 +88,25 @@ pub struct BrokerMeta {
     /// It asked for a controlled shutdown (`controlled.shutdown.enable`): its leaderships
     /// move away and no new ones come to it.
     pub shutting_down: bool,
+}
+
+impl Endpoint {
+    /// A PLAINTEXT listener named PLAINTEXT (a registration from before named listeners).
+    pub fn plaintext(host: impl Into<String>, port: u16) -> Self {
+        Endpoint {
+            name: "PLAINTEXT".to_string(),
+            host: host.into(),
+            port,
+            protocol: 0,
+        }
+    }
+}
+
+impl BrokerMeta {
+    /// Its endpoint on listener `name`, when it advertises one.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.name == name)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

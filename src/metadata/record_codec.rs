@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use super::model::{BrokerMeta, PartitionMeta};
+use super::model::{BrokerMeta, Endpoint, PartitionMeta};
 use super::records::MetadataRecord;
 
 const VERSION: u8 = 1;
@@ -15,9 +15,13 @@ const PARTITION: u8 = 2;
 const TOPIC_CONFIG: u8 = 3;
 const REMOVE_TOPIC: u8 = 4;
 const PRODUCER_IDS: u8 = 5;
-const REGISTER_BROKER: u8 = 6;
+/// A registration with one host and port, from before named listeners: read as a PLAINTEXT
+/// endpoint, never written.
+const REGISTER_BROKER_V0: u8 = 6;
 const BROKER_STATE: u8 = 7;
 const CLUSTER_ID: u8 = 8;
+/// A registration with its named endpoints (Kafka's RegisterBrokerRecord).
+const REGISTER_BROKER: u8 = 9;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordDecodeError {
@@ -78,8 +82,13 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
                 w.i32(b.id);
                 w.i64(b.epoch);
                 w.uuid(b.incarnation);
-                w.str(&b.host);
-                w.0.extend_from_slice(&b.port.to_be_bytes());
+                w.u8(u8::try_from(b.endpoints.len()).unwrap_or(u8::MAX));
+                for e in b.endpoints.iter().take(usize::from(u8::MAX)) {
+                    w.str(&e.name);
+                    w.str(&e.host);
+                    w.0.extend_from_slice(&e.port.to_be_bytes());
+                    w.0.extend_from_slice(&e.protocol.to_be_bytes());
+                }
                 w.opt_str(b.rack.as_deref());
                 w.u8(u8::from(b.fenced) | (u8::from(b.shutting_down) << 1));
             }
@@ -136,20 +145,37 @@ pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, RecordDecodeE
             PRODUCER_IDS => MetadataRecord::ProducerIds {
                 next_block_start: r.i64()?,
             },
-            REGISTER_BROKER => {
+            kind @ (REGISTER_BROKER_V0 | REGISTER_BROKER) => {
                 let id = r.i32()?;
                 let epoch = r.i64()?;
                 let incarnation = r.uuid()?;
-                let host = r.str()?;
-                let port = u16::from_be_bytes(r.take()?);
+                let endpoints = if kind == REGISTER_BROKER_V0 {
+                    vec![Endpoint {
+                        name: "PLAINTEXT".to_string(),
+                        host: r.str()?,
+                        port: u16::from_be_bytes(r.take()?),
+                        protocol: 0,
+                    }]
+                } else {
+                    let count = r.u8()?;
+                    let mut endpoints = Vec::with_capacity(usize::from(count));
+                    for _ in 0..count {
+                        endpoints.push(Endpoint {
+                            name: r.str()?,
+                            host: r.str()?,
+                            port: u16::from_be_bytes(r.take()?),
+                            protocol: i16::from_be_bytes(r.take()?),
+                        });
+                    }
+                    endpoints
+                };
                 let rack = r.opt_str()?;
                 let flags = r.u8()?;
                 MetadataRecord::RegisterBroker(BrokerMeta {
                     id,
                     epoch,
                     incarnation,
-                    host,
-                    port,
+                    endpoints,
                     rack,
                     fenced: flags & 1 != 0,
                     shutting_down: flags & 2 != 0,
@@ -266,6 +292,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_registration_from_before_named_listeners_reads_as_plaintext() {
+        let mut bytes = vec![VERSION, REGISTER_BROKER_V0];
+        bytes.extend_from_slice(&3i32.to_be_bytes());
+        bytes.extend_from_slice(&17i64.to_be_bytes());
+        bytes.extend_from_slice(Uuid::from_u128(99).as_bytes());
+        bytes.extend_from_slice(&10u16.to_be_bytes());
+        bytes.extend_from_slice(b"127.0.0.13");
+        bytes.extend_from_slice(&9092u16.to_be_bytes());
+        bytes.push(0); // no rack
+        bytes.push(1); // fenced
+        let records = decode_records(&bytes).unwrap();
+        let [MetadataRecord::RegisterBroker(broker)] = records.as_slice() else {
+            panic!("{records:?}");
+        };
+        assert_eq!(
+            broker.endpoints,
+            vec![Endpoint::plaintext("127.0.0.13", 9092)]
+        );
+        assert!(broker.fenced);
+    }
+
+    #[test]
     fn every_record_type_round_trips_and_damage_is_an_error() {
         let id = Uuid::from_u128(7);
         let records = vec![
@@ -302,8 +350,15 @@ mod tests {
                 id: 3,
                 epoch: 17,
                 incarnation: Uuid::from_u128(99),
-                host: "127.0.0.13".into(),
-                port: 9092,
+                endpoints: vec![
+                    Endpoint::plaintext("127.0.0.13", 9092),
+                    Endpoint {
+                        name: "EXTERNAL".into(),
+                        host: "broker.example".into(),
+                        port: 9093,
+                        protocol: 3,
+                    },
+                ],
                 rack: Some("r1".into()),
                 fenced: true,
                 shutting_down: false,

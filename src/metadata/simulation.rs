@@ -47,8 +47,10 @@ fn random_step(rng: &mut Rng, state: &ClusterMeta, epoch: i64) -> (Vec<MetadataR
                 id: broker,
                 incarnation: Uuid::from_u128(u128::from(rng.below(4))),
                 cluster_id: "sim".into(),
-                host: "127.0.0.1".into(),
-                port: 9000 + broker as u16,
+                endpoints: vec![crate::metadata::Endpoint::plaintext(
+                    "127.0.0.1",
+                    9000 + broker as u16,
+                )],
                 rack: Some(format!("r{}", broker % 2)),
             };
             let session_valid = rng.below(2) == 0;

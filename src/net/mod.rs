@@ -19,6 +19,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::sync::Semaphore;
 
+use crate::config::ClientListener;
 use crate::protocol;
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::Shard;
@@ -122,7 +123,7 @@ pub fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 /// How often a shard at `max.connections` looks for a free place.
 const FULL_RECHECK: Duration = Duration::from_millis(10);
 
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, client: Rc<ClientListener>) {
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -141,7 +142,14 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
             drop(stream);
             continue;
         };
-        glommio::spawn_local(serve_connection(shard.clone(), stream, peer, slot)).detach();
+        glommio::spawn_local(serve_connection(
+            shard.clone(),
+            stream,
+            peer,
+            slot,
+            client.clone(),
+        ))
+        .detach();
     }
 }
 
@@ -193,6 +201,7 @@ async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     slot: ConnectionSlot,
+    client: Rc<ClientListener>,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "TCP_NODELAY");
@@ -272,12 +281,13 @@ async fn serve_connection(
             let api_key = protocol::api_key(&frame);
             let read_at = std::time::Instant::now();
             let turns = turns.clone();
+            let client = client.clone();
             async move {
                 let _turn = match taken {
                     Some(turn) => Some(turn),
                     None => turns.acquire_static_permit(units).await.ok(),
                 };
-                let result = protocol::handle(&shard, peer, frame).await;
+                let result = protocol::handle(&shard, peer, &client.name, frame).await;
                 shard.metrics.request_handled(api_key, read_at.elapsed());
                 // The request's memory is given back once it is answered.
                 drop(permit);

@@ -29,6 +29,7 @@ use super::Response;
 use crate::error_code::ErrorCode;
 use crate::metadata::alter_partition::IsrChange;
 use crate::metadata::liveness::Registration;
+use crate::metadata::Endpoint;
 use crate::shard::controller::{ControllerOp, ControllerReply, PRODUCER_ID_BLOCK};
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::Shard;
@@ -141,11 +142,18 @@ pub fn broker_registration_request(r: &Registration) -> Bytes {
         .with_broker_id(BrokerId(r.id))
         .with_cluster_id(StrBytes::from_string(r.cluster_id.clone()))
         .with_incarnation_id(r.incarnation)
-        .with_listeners(vec![Listener::default()
-            .with_name(StrBytes::from_static_str("PLAINTEXT"))
-            .with_host(StrBytes::from_string(r.host.clone()))
-            .with_port(r.port)
-            .with_security_protocol(0)])
+        .with_listeners(
+            r.endpoints
+                .iter()
+                .map(|e| {
+                    Listener::default()
+                        .with_name(StrBytes::from_string(e.name.clone()))
+                        .with_host(StrBytes::from_string(e.host.clone()))
+                        .with_port(e.port)
+                        .with_security_protocol(e.protocol)
+                })
+                .collect(),
+        )
         .with_rack(r.rack.clone().map(StrBytes::from_string));
     request_bytes(ApiKey::BrokerRegistration, 0, &body)
 }
@@ -288,13 +296,20 @@ pub async fn registration(
     shard: &Rc<Shard>,
     r: BrokerRegistrationRequest,
 ) -> BrokerRegistrationResponse {
-    let listener = r.listeners.first();
     let registration = Registration {
         id: r.broker_id.0,
         incarnation: r.incarnation_id,
         cluster_id: r.cluster_id.to_string(),
-        host: listener.map(|l| l.host.to_string()).unwrap_or_default(),
-        port: listener.map_or(0, |l| l.port),
+        endpoints: r
+            .listeners
+            .iter()
+            .map(|l| Endpoint {
+                name: l.name.to_string(),
+                host: l.host.to_string(),
+                port: l.port,
+                protocol: l.security_protocol,
+            })
+            .collect(),
         rack: r.rack.map(|r| r.to_string()),
     };
     match shard.register_broker(registration).await {

@@ -142,7 +142,7 @@ pub fn describe_cluster(
 ) -> DescribeClusterResponse {
     let brokers = ctx
         .shard
-        .live_brokers()
+        .live_brokers(ctx.listener)
         .into_iter()
         .map(|(id, host, port, rack)| {
             DescribeClusterBroker::default()

@@ -87,7 +87,7 @@ pub fn find_coordinator(
         };
         let (host, port) = ctx
             .shard
-            .broker_endpoint(leader)
+            .broker_endpoint(leader, ctx.listener)
             .ok_or(ErrorCode::CoordinatorNotAvailable)?;
         Ok((leader, host, port))
     };

@@ -25,7 +25,17 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     let allow_auto_create =
         config.auto_create_topics && (ctx.api_version < 4 || request.allow_auto_topic_creation);
 
-    let live: Vec<i32> = ctx.shard.live_brokers().iter().map(|b| b.0).collect();
+    let brokers_here = ctx.shard.live_brokers(ctx.listener);
+    let on_listener: Vec<i32> = brokers_here.iter().map(|b| b.0).collect();
+    // This broker lists itself before its registration is applied (`live_brokers`).
+    let mut all: Vec<i32> = ctx.shard.meta().live_brokers().map(|b| b.id).collect();
+    all.extend(
+        on_listener
+            .iter()
+            .filter(|id| !all.contains(id))
+            .collect::<Vec<_>>(),
+    );
+    let live = Live { all, on_listener };
     let mut topics = Vec::new();
     match requested {
         None => {
@@ -81,9 +91,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     }
 
     let meta = ctx.shard.meta();
-    let brokers = ctx
-        .shard
-        .live_brokers()
+    let brokers = brokers_here
         .into_iter()
         .map(|(id, host, port, rack)| {
             MetadataResponseBroker::default()
@@ -100,7 +108,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
         .with_topics(topics)
 }
 
-fn topic_response(topic: &TopicMeta, live: &[i32]) -> MetadataResponseTopic {
+/// The live brokers, and those of them that advertise the request's listener.
+struct Live {
+    all: Vec<i32>,
+    on_listener: Vec<i32>,
+}
+
+fn topic_response(topic: &TopicMeta, live: &Live) -> MetadataResponseTopic {
     let brokers = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
@@ -112,24 +126,32 @@ fn topic_response(topic: &TopicMeta, live: &[i32]) -> MetadataResponseTopic {
                 .iter()
                 .enumerate()
                 .map(|(index, p)| {
-                    // Kafka answers LEADER_NOT_AVAILABLE for a partition without a leader.
-                    let code = if p.leader == crate::metadata::NO_LEADER {
-                        ErrorCode::LeaderNotAvailable.code()
+                    // Kafka answers LEADER_NOT_AVAILABLE for a partition without a leader, and
+                    // LISTENER_NOT_FOUND (leader -1) when its live leader does not advertise
+                    // the listener the client came in on.
+                    let (code, leader) = if p.leader == crate::metadata::NO_LEADER {
+                        (ErrorCode::LeaderNotAvailable.code(), p.leader)
+                    } else if live.all.contains(&p.leader) && !live.on_listener.contains(&p.leader)
+                    {
+                        (
+                            ErrorCode::ListenerNotFound.code(),
+                            crate::metadata::NO_LEADER,
+                        )
                     } else {
-                        0
+                        (0, p.leader)
                     };
                     let offline: Vec<BrokerId> = p
                         .replicas
                         .iter()
                         .copied()
-                        .filter(|r| !live.contains(r))
+                        .filter(|r| !live.all.contains(r))
                         .map(BrokerId)
                         .collect();
                     MetadataResponsePartition::default()
                         .with_error_code(code)
                         .with_offline_replicas(offline)
                         .with_partition_index(index as i32)
-                        .with_leader_id(BrokerId(p.leader))
+                        .with_leader_id(BrokerId(leader))
                         .with_leader_epoch(p.leader_epoch)
                         .with_replica_nodes(brokers(&p.replicas))
                         .with_isr_nodes(brokers(&p.isr))

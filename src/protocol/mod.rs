@@ -197,6 +197,9 @@ pub struct RequestContext<'a> {
     pub api_version: i16,
     pub client_id: Option<&'a str>,
     pub peer: std::net::SocketAddr,
+    /// The name of the listener the request came in on: Metadata, FindCoordinator and
+    /// DescribeCluster answer with the brokers' endpoints on it, as Kafka does.
+    pub listener: &'a str,
 }
 
 /// Whether the connection may read the next request before this one is answered: Produce,
@@ -285,6 +288,7 @@ fn decode_request_on(mut frame: Bytes, listener: Listener) -> Result<Decoded, Re
 pub async fn handle(
     shard: &Rc<Shard>,
     peer: std::net::SocketAddr,
+    listener: &str,
     frame: Bytes,
 ) -> Result<Option<Response>, RequestError> {
     if controller_calls::is_forwarded(api_key(&frame))
@@ -296,7 +300,7 @@ pub async fn handle(
         // No controller answered: handled here, which answers NOT_CONTROLLER so the client
         // refreshes its metadata and retries.
     }
-    handle_on(shard, peer, frame, Listener::Client).await
+    handle_on(shard, (peer, listener), frame, Listener::Client).await
 }
 
 /// A call on the controller listener (a request from another node): its response without
@@ -310,7 +314,8 @@ pub async fn handle_call(
     if !crate::shard::controller::is_active_controller() {
         return None;
     }
-    match handle_on(shard, peer, frame, Listener::Controller).await {
+    let origin = (peer, shard.config.inter_broker_listener.as_str());
+    match handle_on(shard, origin, frame, Listener::Controller).await {
         Ok(Some(response)) => {
             let mut joined = bytes::BytesMut::new();
             for part in &response.parts {
@@ -328,7 +333,7 @@ pub async fn handle_call(
 
 async fn handle_on(
     shard: &Rc<Shard>,
-    peer: std::net::SocketAddr,
+    (peer, client_listener): (std::net::SocketAddr, &str),
     frame: Bytes,
     listener: Listener,
 ) -> Result<Option<Response>, RequestError> {
@@ -348,6 +353,7 @@ async fn handle_on(
         api_version: version,
         client_id: header.client_id.as_ref().map(|s| s.as_str()),
         peer,
+        listener: client_listener,
     };
     let reply = dispatch(&ctx, request)
         .await

@@ -117,7 +117,7 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
             return;
         }
         if connection.is_none() {
-            let Some(endpoint) = shard.broker_endpoint(leader) else {
+            let Some(endpoint) = shard.inter_broker_endpoint(leader) else {
                 glommio::timer::sleep(BACKOFF).await;
                 continue;
             };

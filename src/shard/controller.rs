@@ -464,8 +464,12 @@ impl Shard {
         tracing::info!(
             broker = registration.id,
             epoch,
-            host = %registration.host,
-            port = registration.port,
+            endpoints = %registration
+                .endpoints
+                .iter()
+                .map(|e| format!("{}://{}:{}", e.name, e.host, e.port))
+                .collect::<Vec<_>>()
+                .join(","),
             "broker registered"
         );
         Ok(controller
@@ -785,8 +789,7 @@ impl Shard {
             id: self.config.broker_id,
             incarnation: controller.incarnation,
             cluster_id: controller.quorum.data_dir_cluster_id().to_string(),
-            host: self.config.advertised.host.clone(),
-            port: self.config.advertised.port,
+            endpoints: self.config.advertised_endpoints(),
             rack: self.config.cluster.rack.clone(),
         };
         if controller.quorum.is_active() {

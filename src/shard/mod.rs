@@ -137,36 +137,51 @@ impl Shard {
         self.meta.borrow().clone()
     }
 
-    /// The brokers clients may use (registered and unfenced), this one first if it is among
-    /// them: (id, host, port, rack). Before this broker's own registration is applied it lists
-    /// itself, so that a client always has somewhere to go.
-    pub fn live_brokers(&self) -> Vec<(i32, String, u16, Option<String>)> {
+    /// The brokers clients of `listener` may use (registered, unfenced and advertising that
+    /// listener, as Kafka answers Metadata per listener): (id, host, port, rack). Before this
+    /// broker's own registration is applied it lists itself, so that a client always has
+    /// somewhere to go.
+    pub fn live_brokers(&self, listener: &str) -> Vec<(i32, String, u16, Option<String>)> {
         let meta = self.meta.borrow();
         let mut brokers: Vec<_> = meta
             .live_brokers()
-            .map(|b| (b.id, b.host.clone(), b.port, b.rack.clone()))
+            .filter_map(|b| {
+                let e = b.endpoint(listener)?;
+                Some((b.id, e.host.clone(), e.port, b.rack.clone()))
+            })
             .collect();
         if !brokers.iter().any(|b| b.0 == self.config.broker_id) {
-            brokers.push((
-                self.config.broker_id,
-                self.config.advertised.host.clone(),
-                self.config.advertised.port,
-                self.config.cluster.rack.clone(),
-            ));
+            if let Some((host, port)) = self.own_endpoint(listener) {
+                brokers.push((
+                    self.config.broker_id,
+                    host,
+                    port,
+                    self.config.cluster.rack.clone(),
+                ));
+            }
         }
         brokers
     }
 
-    /// Where a broker is reached, when it is registered.
-    pub fn broker_endpoint(&self, id: i32) -> Option<(String, u16)> {
+    /// Where broker `id` is reached on `listener`, when it is registered and advertises it.
+    pub fn broker_endpoint(&self, id: i32, listener: &str) -> Option<(String, u16)> {
         if id == self.config.broker_id {
-            return Some((
-                self.config.advertised.host.clone(),
-                self.config.advertised.port,
-            ));
+            return self.own_endpoint(listener);
         }
         let meta = self.meta.borrow();
-        meta.brokers.get(&id).map(|b| (b.host.clone(), b.port))
+        let endpoint = meta.brokers.get(&id)?.endpoint(listener)?;
+        Some((endpoint.host.clone(), endpoint.port))
+    }
+
+    /// Where another broker reaches broker `id` (`inter.broker.listener.name`).
+    pub fn inter_broker_endpoint(&self, id: i32) -> Option<(String, u16)> {
+        self.broker_endpoint(id, &self.config.inter_broker_listener)
+    }
+
+    fn own_endpoint(&self, listener: &str) -> Option<(String, u16)> {
+        let own = self.config.listeners.iter().find(|l| l.name == listener)?;
+        let advertised = own.advertised.as_ref()?;
+        Some((advertised.host.clone(), advertised.port))
     }
 
     /// The controller id Metadata and DescribeCluster give clients: the active controller

@@ -74,12 +74,13 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         path: config.log_dir.display().to_string(),
         source,
     })?;
-    if let Some(listener) = config.listener {
-        wait_for_free_port(listener)?;
+    for listener in &config.listeners {
+        wait_for_free_port(listener.address)?;
     }
     crate::net::set_outbound_source(
         config
-            .listener
+            .inter_broker()
+            .map(|l| l.address)
             .or(config.cluster.controller_listener)
             .map(|address| address.ip()),
     );
@@ -104,7 +105,16 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         shards = shard_count,
         io_memory_bytes = io_memory,
         log_dir = %config.log_dir.display(),
-        listener = %config.listener.map_or("none (controller only)".to_string(), |l| l.to_string()),
+        listeners = %if config.listeners.is_empty() {
+            "none (controller only)".to_string()
+        } else {
+            config
+                .listeners
+                .iter()
+                .map(|l| format!("{}://{}", l.name, l.address))
+                .collect::<Vec<_>>()
+                .join(",")
+        },
         "starting weir"
     );
     let mesh_builder = MeshBuilder::<MeshMessage, Full>::full(shard_count, 1024);
@@ -240,27 +250,31 @@ async fn run_shard(
     // Every shard opens its partitions before any listens: a client routed to any shard finds
     // every partition open. (A blocking wait is harmless here: nothing is served yet.)
     barrier.wait();
-    let acceptor = match shard.config.listener {
-        Some(address) => {
-            if !wait_broker_ready(id).await {
-                return Ok(());
-            }
+    let mut acceptors = Vec::new();
+    if !shard.config.listeners.is_empty() {
+        if !wait_broker_ready(id).await {
+            return Ok(());
+        }
+        for client in &shard.config.listeners {
+            let address = client.address;
             let listener = crate::net::bind(address)
-                .map_err(|e| fail(format!("cannot listen on {address}: {e}")))?;
+                .map_err(|e| fail(format!("cannot listen on {}://{address}: {e}", client.name)))?;
             if id == 0 {
                 tracing::info!(
+                    name = %client.name,
+                    protocol = client.protocol.name(),
                     %address,
-                    advertised = %format!("{}:{}", shard.config.advertised.host, shard.config.advertised.port),
+                    advertised = %client.advertised.as_ref().map_or("(not advertised)".to_string(), |a| format!("{}:{}", a.host, a.port)),
                     "listening"
                 );
             }
-            Some(glommio::spawn_local(crate::net::accept_loop(
+            acceptors.push(glommio::spawn_local(crate::net::accept_loop(
                 shard.clone(),
                 listener,
-            )))
+                Rc::new(client.clone()),
+            )));
         }
-        None => None,
-    };
+    }
     // The admin port lives on shard 0, which gathers the other shards' metrics over the mesh.
     let admin = match shard.config.admin_listener.filter(|_| id == 0) {
         Some(address) => {
@@ -327,7 +341,7 @@ async fn run_shard(
     // Graceful shutdown: accept nothing more, let every request already read be answered
     // (its appends flushed as acks require), then close the logs, leaving the clean-shutdown
     // markers that spare the next start its recovery scan.
-    drop(acceptor);
+    drop(acceptors);
     drop(admin);
     let deadline = std::time::Instant::now()
         + Duration::from_millis(shard.config.connections.shutdown_timeout_ms);

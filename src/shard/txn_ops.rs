@@ -429,7 +429,7 @@ async fn write_remote_markers(
     partitions: &[TxnPartition],
 ) -> Vec<ErrorCode> {
     let failed = |code: ErrorCode| vec![code; partitions.len()];
-    let Some(endpoint) = shard.broker_endpoint(leader) else {
+    let Some(endpoint) = shard.inter_broker_endpoint(leader) else {
         return failed(ErrorCode::BrokerNotAvailable);
     };
     let request = crate::protocol::write_txn_markers_request(marker, partitions);

@@ -165,7 +165,13 @@ impl Broker {
             .arg(format!("log.dirs={}", self.data_path().display()))
             .arg("--override")
             .arg(format!("admin.listener=127.0.0.1:{}", self.admin_port))
-            .args(&self.extra_args)
+            // `{port}` in an override stands for the broker's client port (a `listeners`
+            // override of a test keeps it).
+            .args(
+                self.extra_args
+                    .iter()
+                    .map(|a| a.replace("{port}", &self.port.to_string())),
+            )
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

@@ -37,6 +37,8 @@ pub struct Node {
     pub controller_port: u16,
     /// `admin.listener` (`/metrics`).
     pub admin_port: u16,
+    /// A free port a test may give a listener of its own (`{node.spare_port}` in overrides).
+    pub spare_port: u16,
     /// Declared before `data_dir`: unmounted before the directory is removed.
     disk: Option<SmallDisk>,
     data_dir: tempfile::TempDir,
@@ -129,6 +131,7 @@ impl Cluster {
                     port: free_port(),
                     controller_port: free_port(),
                     admin_port: free_port(),
+                    spare_port: free_port(),
                     disk,
                     data_dir,
                     log_path,
@@ -232,13 +235,17 @@ impl Cluster {
                 "--override",
                 &format!("admin.listener={}:{}", node.host, node.admin_port),
             ])
-            // `{node.id}` in an override stands for the node's id (per-node values such as
-            // `broker.rack`).
+            // `{node.id}`, `{node.host}`, `{node.port}`, `{node.controller_port}` and
+            // `{node.spare_port}` in an override stand for the node's own (per-node values
+            // such as `broker.rack` or a listener of the test's).
             .args(overrides.iter().flat_map(|o| {
-                [
-                    "--override".to_string(),
-                    o.replace("{node.id}", &node.id.to_string()),
-                ]
+                let value = o
+                    .replace("{node.id}", &node.id.to_string())
+                    .replace("{node.host}", &node.host)
+                    .replace("{node.port}", &node.port.to_string())
+                    .replace("{node.controller_port}", &node.controller_port.to_string())
+                    .replace("{node.spare_port}", &node.spare_port.to_string());
+                ["--override".to_string(), value]
             }))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
