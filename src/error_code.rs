@@ -78,6 +78,9 @@ pub enum ErrorCode {
     IllegalSaslState = 34,
     UnsupportedSaslMechanism = 33,
     SaslAuthenticationFailed = 58,
+    ResourceNotFound = 91,
+    DuplicateResource = 92,
+    UnacceptableCredential = 93,
 }
 
 /// Every code Weir names.
@@ -155,6 +158,9 @@ const ALL: &[ErrorCode] = &[
     ErrorCode::IllegalSaslState,
     ErrorCode::UnsupportedSaslMechanism,
     ErrorCode::SaslAuthenticationFailed,
+    ErrorCode::ResourceNotFound,
+    ErrorCode::DuplicateResource,
+    ErrorCode::UnacceptableCredential,
 ];
 
 impl ErrorCode {
@@ -220,6 +226,9 @@ impl ErrorCode {
             ErrorCode::IllegalSaslState => "ILLEGAL_SASL_STATE",
             ErrorCode::UnsupportedSaslMechanism => "UNSUPPORTED_SASL_MECHANISM",
             ErrorCode::SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
+            ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
+            ErrorCode::DuplicateResource => "DUPLICATE_RESOURCE",
+            ErrorCode::UnacceptableCredential => "UNACCEPTABLE_CREDENTIAL",
             ErrorCode::KafkaStorageError => "KAFKA_STORAGE_ERROR",
             ErrorCode::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",

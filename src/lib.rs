@@ -17,6 +17,7 @@ pub mod quorum;
 pub mod record;
 pub mod replication;
 pub mod schema_fields;
+pub mod security;
 pub mod shard;
 #[cfg(feature = "tools")]
 pub mod tools;

@@ -85,6 +85,12 @@ enum Command {
     #[cfg(feature = "tools")]
     #[command(subcommand)]
     Transactions(weir::tools::transactions::TransactionsCommand),
+    /// SCRAM users: set, describe and delete credentials (kafka-configs.sh --entity-type users).
+    ///
+    /// Example: weir user scram set --user alice --password alice-secret
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    User(weir::tools::user::UserCommand),
     /// Load and latency harness: produce, consume and end-to-end (kafka-*-perf-test.sh).
     ///
     /// Example: weir perf produce perf-test --num-records 1000000 --acks all
@@ -147,6 +153,8 @@ fn main() -> ExitCode {
         Command::Transactions(command) => {
             tool("transactions", weir::tools::transactions::run(command))
         }
+        #[cfg(feature = "tools")]
+        Command::User(command) => tool("user", weir::tools::user::run(command)),
         #[cfg(feature = "tools")]
         Command::Perf(command) => tool("perf", weir::tools::perf::run(command)),
         Command::DumpLog { files } => {

@@ -91,6 +91,23 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
          gives its name, and in a cluster also CONTROLLER://host:port.",
     ),
     ConfigDef::applied(
+        "sasl.enabled.mechanisms",
+        ConfigType::List,
+        Some("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"),
+        Check::Any,
+        "The SASL mechanisms SASL_PLAINTEXT listeners offer: PLAIN, SCRAM-SHA-256, \
+         SCRAM-SHA-512 (Kafka's default, GSSAPI, is not offered).",
+    ),
+    ConfigDef::applied(
+        "sasl.plain.users",
+        ConfigType::Password,
+        Some(""),
+        Check::Any,
+        "Weir's own key: user:password,... that SASL PLAIN accepts (Kafka's PlainLoginModule \
+         user_NAME=\"password\" entries). SCRAM users are cluster metadata: \
+         AlterUserScramCredentials, weir user scram set.",
+    ),
+    ConfigDef::applied(
         "listener.security.protocol.map",
         ConfigType::String,
         Some(super::listeners::DEFAULT_PROTOCOL_MAP),

@@ -129,6 +129,8 @@ pub struct BrokerConfig {
     pub listeners: Vec<ClientListener>,
     /// `inter.broker.listener.name`: the listener other brokers reach this one on.
     pub inter_broker_listener: String,
+    /// `sasl.enabled.mechanisms` and `sasl.plain.users`: what SASL listeners accept.
+    pub sasl: SaslConfig,
     /// `log.dirs`: one directory (Weir does not spread partitions over several disks yet).
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
@@ -167,6 +169,68 @@ pub struct BrokerConfig {
     pub txn: TxnBrokerConfig,
     /// Every key as given, for DescribeConfigs.
     pub given: BTreeMap<String, String>,
+}
+
+/// SASL on SASL_PLAINTEXT listeners (KIP-84's mechanisms).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    /// `sasl.enabled.mechanisms`, in the order given (SaslHandshake lists them so).
+    pub mechanisms: Vec<crate::security::sasl::SaslMechanism>,
+    /// `sasl.plain.users`: PLAIN's users and passwords.
+    pub plain_users: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SaslConfig {
+    // Passwords stay out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslConfig")
+            .field("mechanisms", &self.mechanisms)
+            .field("plain_users", &self.plain_users.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl SaslConfig {
+    fn parse(s: &Settings<'_>) -> Result<Self, ConfigError> {
+        let text = s.text("sasl.enabled.mechanisms").unwrap_or_default();
+        let mut mechanisms = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let mechanism = crate::security::sasl::SaslMechanism::parse(name).ok_or_else(|| {
+                ConfigError::invalid(
+                    "sasl.enabled.mechanisms",
+                    text,
+                    format!("{name}: Weir offers PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"),
+                )
+            })?;
+            if !mechanisms.contains(&mechanism) {
+                mechanisms.push(mechanism);
+            }
+        }
+        let users_text = s.text("sasl.plain.users").unwrap_or_default();
+        let mut plain_users = BTreeMap::new();
+        for pair in users_text
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            // The value is a password list: never echo it in the error.
+            let (user, password) = pair
+                .split_once(':')
+                .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "sasl.plain.users",
+                        "(hidden)",
+                        "expected user:password,... with neither empty",
+                    )
+                })?;
+            plain_users.insert(user.to_string(), password.to_string());
+        }
+        Ok(SaslConfig {
+            mechanisms,
+            plain_users,
+        })
+    }
 }
 
 /// The transaction coordinator's keys (Kafka's `transaction.*`).
@@ -415,6 +479,7 @@ impl BrokerConfig {
             cluster,
             listeners,
             inter_broker_listener,
+            sasl: SaslConfig::parse(s)?,
             log_dir,
             num_partitions: s.parse("num.partitions")?,
             default_replication_factor: s.parse("default.replication.factor")?,
@@ -510,6 +575,14 @@ fn check_inter_broker_listener(
         return Ok(());
     }
     match listeners.iter().find(|l| l.name == name) {
+        // Replica fetchers and transaction markers do not authenticate yet.
+        Some(l) if l.protocol.uses_sasl() => {
+            return Err(ConfigError::invalid(
+                "inter.broker.listener.name",
+                name,
+                "brokers do not authenticate to each other yet: give them a PLAINTEXT listener",
+            ))
+        }
         Some(l) if l.advertised.is_some() => {}
         Some(_) => {
             return Err(ConfigError::invalid(
@@ -534,7 +607,7 @@ fn check_inter_broker_listener(
         }
     }
     for listener in listeners {
-        if listener.protocol != SecurityProtocol::Plaintext {
+        if listener.protocol.uses_tls() {
             return Err(ConfigError::invalid(
                 "listeners",
                 &listener.name,

@@ -406,11 +406,20 @@ fn flatbuffer_shaped(
     }
     let topics = fbb.create_vector(&topics);
     let cluster_id = fbb.create_string(&meta.cluster_id);
+    // The registered brokers, then the SCRAM credentials, as records.
     let broker_records: Vec<MetadataRecord> = meta
         .brokers
         .values()
         .cloned()
         .map(MetadataRecord::RegisterBroker)
+        .chain(
+            meta.scram_credentials
+                .iter()
+                .map(|((user, _), credential)| MetadataRecord::ScramCredential {
+                    user: user.clone(),
+                    credential: credential.clone(),
+                }),
+        )
         .collect();
     let brokers = fbb.create_vector(&encode_records(&broker_records));
     let voters = fbb.create_vector(snapshot.voters);
@@ -482,6 +491,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
         topics.insert(meta.name.clone(), meta);
     }
     let mut brokers = BTreeMap::new();
+    let mut scram_credentials = BTreeMap::new();
     // Files written before brokers were registered have none.
     let broker_bytes = record.brokers();
     let broker_records = match broker_bytes.is_empty() {
@@ -493,6 +503,9 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
             MetadataRecord::RegisterBroker(b) => {
                 brokers.insert(b.id, b);
             }
+            MetadataRecord::ScramCredential { user, credential } => {
+                scram_credentials.insert((user, credential.mechanism), credential);
+            }
             other => return Err(DecodeError::NotABroker(format!("{other:?}"))),
         }
     }
@@ -502,6 +515,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
             brokers,
             next_producer_id: record.next_producer_id(),
             cluster_id: record.cluster_id().to_string(),
+            scram_credentials,
         },
         index: record.u64_field(ClusterRecord::RAFT_INDEX),
         term: record.u64_field(ClusterRecord::RAFT_TERM),

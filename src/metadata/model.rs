@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::config::TopicConfigs;
+use crate::security::scram::{ScramCredential, ScramMechanism};
 
 /// One partition's replication state, as Kafka's PartitionRecord / PartitionChangeRecord hold
 /// it.
@@ -118,6 +119,9 @@ pub struct ClusterMeta {
     pub next_producer_id: i64,
     /// Kafka's cluster id (Metadata, DescribeCluster): made once, at the first start.
     pub cluster_id: String,
+    /// SCRAM credentials by user and mechanism (KIP-554): what SASL/SCRAM logins are checked
+    /// against, on every broker.
+    pub scram_credentials: BTreeMap<(String, ScramMechanism), ScramCredential>,
 }
 
 impl ClusterMeta {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::model::{BrokerMeta, Endpoint, PartitionMeta};
 use super::records::MetadataRecord;
+use crate::security::scram::{ScramCredential, ScramMechanism};
 
 const VERSION: u8 = 1;
 
@@ -22,6 +23,8 @@ const BROKER_STATE: u8 = 7;
 const CLUSTER_ID: u8 = 8;
 /// A registration with its named endpoints (Kafka's RegisterBrokerRecord).
 const REGISTER_BROKER: u8 = 9;
+const SCRAM_CREDENTIAL: u8 = 10;
+const REMOVE_SCRAM_CREDENTIAL: u8 = 11;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordDecodeError {
@@ -33,6 +36,8 @@ pub enum RecordDecodeError {
     Type(u8),
     #[error("a string of the metadata records is not UTF-8")]
     Utf8,
+    #[error("unknown SCRAM mechanism {0}")]
+    ScramMechanism(u8),
 }
 
 pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
@@ -106,6 +111,20 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
             MetadataRecord::ClusterId(id) => {
                 w.u8(CLUSTER_ID);
                 w.str(id);
+            }
+            MetadataRecord::ScramCredential { user, credential } => {
+                w.u8(SCRAM_CREDENTIAL);
+                w.str(user);
+                w.u8(credential.mechanism.id() as u8);
+                w.bytes(&credential.salt);
+                w.bytes(&credential.stored_key);
+                w.bytes(&credential.server_key);
+                w.i32(credential.iterations);
+            }
+            MetadataRecord::RemoveScramCredential { user, mechanism } => {
+                w.u8(REMOVE_SCRAM_CREDENTIAL);
+                w.str(user);
+                w.u8(mechanism.id() as u8);
             }
         }
     }
@@ -193,6 +212,23 @@ pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, RecordDecodeE
                 }
             }
             CLUSTER_ID => MetadataRecord::ClusterId(r.str()?),
+            SCRAM_CREDENTIAL => MetadataRecord::ScramCredential {
+                user: r.str()?,
+                credential: {
+                    let mechanism = r.scram_mechanism()?;
+                    ScramCredential {
+                        mechanism,
+                        salt: r.bytes()?,
+                        stored_key: r.bytes()?,
+                        server_key: r.bytes()?,
+                        iterations: r.i32()?,
+                    }
+                },
+            },
+            REMOVE_SCRAM_CREDENTIAL => MetadataRecord::RemoveScramCredential {
+                user: r.str()?,
+                mechanism: r.scram_mechanism()?,
+            },
             other => return Err(RecordDecodeError::Type(other)),
         };
         records.push(record);
@@ -220,6 +256,11 @@ impl Writer {
         let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
         self.0.extend_from_slice(&len.to_be_bytes());
         self.0.extend_from_slice(&v.as_bytes()[..usize::from(len)]);
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
+        self.0.extend_from_slice(&len.to_be_bytes());
+        self.0.extend_from_slice(&v[..usize::from(len)]);
     }
     fn opt_str(&mut self, v: Option<&str>) {
         match v {
@@ -284,6 +325,20 @@ impl Reader<'_> {
             return Err(RecordDecodeError::Truncated);
         }
         (0..len).map(|_| self.i32()).collect()
+    }
+    /// A u16 length, then the bytes (salts and keys: tens of bytes).
+    fn bytes(&mut self) -> Result<Vec<u8>, RecordDecodeError> {
+        let len = usize::from(u16::from_be_bytes(self.take()?));
+        if self.0.len() < len {
+            return Err(RecordDecodeError::Truncated);
+        }
+        let (bytes, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(bytes.to_vec())
+    }
+    fn scram_mechanism(&mut self) -> Result<ScramMechanism, RecordDecodeError> {
+        let id = self.u8()?;
+        ScramMechanism::from_id(id as i8).ok_or(RecordDecodeError::ScramMechanism(id))
     }
 }
 
@@ -370,6 +425,19 @@ mod tests {
                 shutting_down: true,
             },
             MetadataRecord::RemoveTopic { id },
+            MetadataRecord::ScramCredential {
+                user: "alice".into(),
+                credential: ScramCredential::from_password(
+                    ScramMechanism::Sha512,
+                    "pw",
+                    b"salt".to_vec(),
+                    8192,
+                ),
+            },
+            MetadataRecord::RemoveScramCredential {
+                user: "bob".into(),
+                mechanism: ScramMechanism::Sha256,
+            },
         ];
         let bytes = encode_records(&records);
         assert_eq!(decode_records(&bytes), Ok(records));

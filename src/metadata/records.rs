@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::model::{BrokerMeta, ClusterMeta, PartitionMeta, TopicMeta};
 use crate::config::{TopicConfigError, TopicConfigs};
+use crate::security::scram::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
@@ -45,6 +46,18 @@ pub enum MetadataRecord {
     /// The cluster's id, decided once by the first active controller (Kafka keeps it in
     /// `meta.properties`, written by `kafka-storage format`).
     ClusterId(String),
+    /// A user's SCRAM credential for one mechanism, set or replaced (Kafka's
+    /// UserScramCredentialRecord, KIP-554).
+    ScramCredential {
+        user: String,
+        credential: ScramCredential,
+    },
+    /// A user's SCRAM credential for one mechanism removed (Kafka's
+    /// RemoveUserScramCredentialRecord).
+    RemoveScramCredential {
+        user: String,
+        mechanism: ScramMechanism,
+    },
 }
 
 /// A record that does not fit the state it is applied to: a bug in the controller, or a log
@@ -169,6 +182,14 @@ pub fn apply(state: &mut ClusterMeta, record: &MetadataRecord) -> Result<(), App
                 return Err(ApplyError::ClusterIdSet(state.cluster_id.clone()));
             }
             state.cluster_id = id.clone();
+        }
+        MetadataRecord::ScramCredential { user, credential } => {
+            state
+                .scram_credentials
+                .insert((user.clone(), credential.mechanism), credential.clone());
+        }
+        MetadataRecord::RemoveScramCredential { user, mechanism } => {
+            state.scram_credentials.remove(&(user.clone(), *mechanism));
         }
     }
     Ok(())

@@ -66,6 +66,8 @@ families! {
         "Client connections accepted by the shard.";
     CONNECTIONS_REFUSED = "weir_connections_refused_total", Counter,
         "Connections the shard closed at once: their address had max.connections.per.ip open.";
+    AUTHENTICATION_FAILURES = "weir_authentication_failures_total", Counter,
+        "SASL logins the shard refused (SASL_AUTHENTICATION_FAILED; each is logged with its peer).";
     REQUEST_MEMORY = "weir_request_memory_bytes", Gauge,
         "Bytes of requests read and not yet answered on the shard (bounded by queued.max.request.bytes).";
     REQUEST_MEMORY_WAITS = "weir_request_memory_waits_total", Counter,
@@ -169,6 +171,7 @@ pub struct ShardMetrics {
     connections: Cell<u64>,
     connections_accepted: Cell<u64>,
     connections_refused: Cell<u64>,
+    authentication_failures: Cell<u64>,
     request_memory_waits: Cell<u64>,
     isr_shrinks: Cell<u64>,
     isr_expands: Cell<u64>,
@@ -236,6 +239,11 @@ impl ShardMetrics {
     pub fn connection_closed(&self) {
         self.connections
             .set(self.connections.get().saturating_sub(1));
+    }
+
+    pub fn authentication_failed(&self) {
+        self.authentication_failures
+            .set(self.authentication_failures.get() + 1);
     }
 
     pub fn connection_refused(&self) {
@@ -339,6 +347,11 @@ impl ShardMetrics {
             &CONNECTIONS_REFUSED,
             &shard_labels,
             number(self.connections_refused.get()),
+        );
+        push(
+            &AUTHENTICATION_FAILURES,
+            &shard_labels,
+            number(self.authentication_failures.get()),
         );
         push(&REQUEST_MEMORY, &shard_labels, number(request_memory));
         push(

@@ -4,6 +4,7 @@
 //! read while earlier ones wait for their acks; every other request is answered before the next
 //! is read.
 
+mod authenticate;
 mod frame;
 mod limits;
 mod open;
@@ -216,6 +217,21 @@ async fn serve_connection(
     }
     tracing::debug!(%peer, shard = shard.id, "connection opened");
     shard.metrics.connection_opened();
+    let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
+    // SASL listeners authenticate before any other request is read (Kafka's
+    // SaslServerAuthenticator); the principal is Kafka's User:NAME.
+    if client.protocol.uses_sasl() {
+        let authenticated =
+            authenticate::authenticate(&shard, &mut stream, &mut reader, peer, &client.name).await;
+        if authenticated.is_none() {
+            // SAFETY: shutdown on an open socket fd; it only changes the socket's state.
+            unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
+            release_address(&shard, peer.ip()).await;
+            drop(slot);
+            shard.metrics.connection_closed();
+            return;
+        }
+    }
     // Responses go out on a second handle of the same socket, from a writer task: the reader
     // can read request N+1 while N waits for its acks, and the writer sends the answers in
     // request order, as Kafka requires. (One read loop per connection, no racing reads.)
@@ -238,7 +254,6 @@ async fn serve_connection(
         (registered, slot),
     ))
     .detach();
-    let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
     let turns = Rc::new(Semaphore::new(REQUEST_TURNS));
     loop {
         let frame::Frame {

@@ -28,7 +28,7 @@ use crate::shard::controller::{
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::Shard;
 
-const CONTROLLER_SHARD: usize = 0;
+pub(super) const CONTROLLER_SHARD: usize = 0;
 
 /// Sends `op` to the controller shard and returns its per-topic outcomes.
 pub(super) async fn ask_controller(

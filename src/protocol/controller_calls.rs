@@ -52,6 +52,7 @@ pub fn is_forwarded(api_key: i16) -> bool {
         ApiKey::AlterConfigs,
         ApiKey::IncrementalAlterConfigs,
         ApiKey::ElectLeaders,
+        ApiKey::AlterUserScramCredentials,
         // Only the active controller knows every voter's progress.
         ApiKey::DescribeQuorum,
     ]

@@ -103,6 +103,9 @@ fn config_result(
     read_only: bool,
     detail: &Detail,
 ) -> DescribeConfigsResourceResult {
+    // Kafka never shows a PASSWORD key's value: null, marked sensitive.
+    let sensitive = entry.def.kind == crate::config::registry::ConfigType::Password;
+    let shown = |value: Option<String>| value.filter(|_| !sensitive).map(StrBytes::from_string);
     let synonyms = if detail.synonyms {
         entry
             .synonyms
@@ -110,7 +113,7 @@ fn config_result(
             .map(|synonym| {
                 DescribeConfigsSynonym::default()
                     .with_name(StrBytes::from_static_str(synonym.name))
-                    .with_value(synonym.value.clone().map(StrBytes::from_string))
+                    .with_value(shown(synonym.value.clone()))
                     .with_source(synonym.source as i8)
             })
             .collect()
@@ -119,10 +122,10 @@ fn config_result(
     };
     DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_static_str(entry.def.name))
-        .with_value(entry.value.map(StrBytes::from_string))
+        .with_value(shown(entry.value))
         .with_read_only(read_only)
         .with_config_source(entry.source as i8)
-        .with_is_sensitive(false)
+        .with_is_sensitive(sensitive)
         .with_synonyms(synonyms)
         .with_config_type(if detail.types {
             entry.def.kind as i8

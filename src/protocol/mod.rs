@@ -14,6 +14,7 @@ mod offsets;
 mod produce;
 mod producer_id;
 mod records;
+mod scram;
 mod txn;
 
 use std::rc::Rc;
@@ -66,6 +67,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 pub use controller_calls::{
@@ -484,11 +489,30 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         RequestKind::AllocateProducerIds(_) => typed(ResponseKind::AllocateProducerIds(
             controller_calls::allocate_producer_ids(ctx.shard).await,
         )),
+        RequestKind::DescribeUserScramCredentials(req) => typed(
+            ResponseKind::DescribeUserScramCredentials(scram::describe(ctx, req)),
+        ),
+        RequestKind::AlterUserScramCredentials(req) => typed(
+            ResponseKind::AlterUserScramCredentials(scram::alter(ctx, req).await),
+        ),
+        // Authentication happens before any request is dispatched (`net::authenticate`);
+        // afterwards, or on a listener without SASL, Kafka answers ILLEGAL_SASL_STATE.
+        RequestKind::SaslHandshake(_) => typed(ResponseKind::SaslHandshake(
+            kafka_protocol::messages::SaslHandshakeResponse::default()
+                .with_error_code(crate::error_code::ErrorCode::IllegalSaslState.code()),
+        )),
+        RequestKind::SaslAuthenticate(_) => typed(ResponseKind::SaslAuthenticate(
+            kafka_protocol::messages::SaslAuthenticateResponse::default()
+                .with_error_code(crate::error_code::ErrorCode::IllegalSaslState.code())
+                .with_error_message(Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                    "the connection is not in a SASL exchange",
+                ))),
+        )),
         other => return Err(format!("no handler for {other:?}")),
     })
 }
 
-fn encode_typed(
+pub(crate) fn encode_typed(
     api: ApiKey,
     version: i16,
     correlation_id: i32,

@@ -92,6 +92,11 @@ pub enum ControllerOp {
         kind: ElectionType,
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// AlterUserScramCredentials (KIP-554).
+    AlterScramCredentials {
+        deletions: Vec<crate::security::credentials::ScramDeletion>,
+        upsertions: Vec<crate::security::credentials::ScramUpsertion>,
+    },
 }
 
 pub enum ControllerReply {
@@ -102,6 +107,8 @@ pub enum ControllerReply {
     Elections(Result<Vec<ElectionOutcome>, ErrorCode>),
     /// Each change's (topic id, partition, error).
     IsrChanges(Result<Vec<(uuid::Uuid, i32, ErrorCode)>, ErrorCode>),
+    /// Each user's result of AlterUserScramCredentials.
+    ScramResults(Vec<crate::security::credentials::UserResult>),
     /// This node is not the active controller (the caller forwards or answers NOT_CONTROLLER).
     NotController,
 }
@@ -209,6 +216,10 @@ impl Shard {
                     self.elect_leaders(kind, partitions.as_deref()).await,
                 )
             }
+            ControllerOp::AlterScramCredentials {
+                deletions,
+                upsertions,
+            } => return self.alter_scram_credentials(&deletions, &upsertions).await,
             ControllerOp::CreateTopics {
                 topics,
                 validate_only,
@@ -240,6 +251,27 @@ impl Shard {
             self.commit_decision(controller, decision, validate_only)
                 .await,
         )
+    }
+
+    /// Decides AlterUserScramCredentials on the current metadata and commits the accepted
+    /// changes; if the commit fails, every accepted user gets its error.
+    async fn alter_scram_credentials(
+        &self,
+        deletions: &[crate::security::credentials::ScramDeletion],
+        upsertions: &[crate::security::credentials::ScramUpsertion],
+    ) -> ControllerReply {
+        let Ok((controller, _turn)) = self.active_turn().await else {
+            return ControllerReply::NotController;
+        };
+        let (records, mut results) =
+            crate::security::credentials::decide(&controller.quorum.meta(), deletions, upsertions);
+        if let Err(code) = controller.commit(&records).await {
+            for result in results.iter_mut().filter(|r| r.1 == ErrorCode::None) {
+                result.1 = code;
+                result.2 = Some("the metadata quorum did not commit the change".into());
+            }
+        }
+        ControllerReply::ScramResults(results)
     }
 
     /// Commits the decision's records unless this is a dry run; if that fails, the accepted

@@ -13,6 +13,7 @@ mod raw_client;
 pub mod table;
 pub mod topic;
 pub mod transactions;
+pub mod user;
 
 use std::time::Duration;
 

@@ -1,0 +1,6 @@
+//! Authentication (SASL PLAIN and SCRAM, KIP-84) as pure logic: the connection code moves the
+//! tokens, the metadata keeps the SCRAM credentials.
+
+pub mod credentials;
+pub mod sasl;
+pub mod scram;

@@ -1,0 +1,404 @@
+//! Authentication with real clients and real processes (issue 21): a SASL_PLAINTEXT listener
+//! beside a PLAINTEXT one; PLAIN users from `sasl.plain.users`; SCRAM-SHA-256/512 users set
+//! with `weir user scram set` (AlterUserScramCredentials, KIP-554) and kept in the cluster
+//! metadata; kafka-python and kcat (librdkafka) produce and consume with each mechanism; bad
+//! logins get SASL_AUTHENTICATION_FAILED quickly and the broker serves everyone else.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::alter_user_scram_credentials_request::{
+    ScramCredentialDeletion, ScramCredentialUpsertion,
+};
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest, MetadataRequest,
+    SaslHandshakeRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use support::admin;
+use support::broker::{free_port, Broker};
+use support::cluster::Cluster;
+use support::python::{python, run_script};
+use support::wire::Wire;
+
+const SCRAM_SHA_256: i8 = 1;
+const SCRAM_SHA_512: i8 = 2;
+
+/// A broker with PLAINTEXT on its usual port and SASL_PLAINTEXT on `sasl_port`.
+fn sasl_broker(sasl_port: u16) -> Broker {
+    Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
+        "sasl.plain.users=alice:alice-secret,admin:admin-secret",
+        "num.partitions=2",
+    ])
+}
+
+fn weir(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .output()
+        .expect("run weir");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn set_scram(bootstrap: &str, user: &str, password: &str, mechanism: &str) {
+    let (ok, out) = weir(&[
+        "user",
+        "scram",
+        "set",
+        "--bootstrap-server",
+        bootstrap,
+        "--user",
+        user,
+        "--password",
+        password,
+        "--mechanism",
+        mechanism,
+    ]);
+    assert!(ok, "weir user scram set: {out}");
+}
+
+/// kcat with SASL options; (exit success, output), killed after 30 s.
+fn kcat(
+    bootstrap: &str,
+    mechanism: &str,
+    user: &str,
+    password: &str,
+    args: &[&str],
+    input: Option<&str>,
+) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("timeout")
+        .args(["30", "kcat", "-b", bootstrap])
+        // cargo test puts its own build directories on LD_LIBRARY_PATH, where the rdkafka
+        // crate's librdkafka (built without SCRAM) would shadow Debian's for kcat.
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["-X", "security.protocol=SASL_PLAINTEXT"])
+        .args(["-X", &format!("sasl.mechanism={mechanism}")])
+        .args(["-X", &format!("sasl.username={user}")])
+        .args(["-X", &format!("sasl.password={password}")])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write to kcat");
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().expect("kcat output");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[test]
+fn plain_and_scram_logins_from_kafka_python_and_kcat() {
+    let sasl_port = free_port();
+    let broker = sasl_broker(sasl_port);
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
+    set_scram(
+        &broker.bootstrap(),
+        "carol",
+        "carol-secret",
+        "SCRAM-SHA-512",
+    );
+
+    for (mechanism, user, password) in [
+        ("PLAIN", "alice", "alice-secret"),
+        ("SCRAM-SHA-256", "bob", "bob-secret"),
+        ("SCRAM-SHA-512", "carol", "carol-secret"),
+    ] {
+        let out = run_script(
+            "sasl_client.py",
+            &[&sasl, mechanism, user, password, "secured", "20"],
+        );
+        assert!(
+            out.contains("produced 20 consumed 20"),
+            "{mechanism}: {out}"
+        );
+    }
+
+    // librdkafka: SCRAM-SHA-256 in, PLAIN out.
+    let (ok, out) = kcat(
+        &sasl,
+        "SCRAM-SHA-256",
+        "bob",
+        "bob-secret",
+        &["-t", "kcat-secured", "-P"],
+        Some("one\ntwo\nthree\n"),
+    );
+    assert!(ok, "kcat produce: {out}");
+    let (ok, out) = kcat(
+        &sasl,
+        "PLAIN",
+        "alice",
+        "alice-secret",
+        &[
+            "-t",
+            "kcat-secured",
+            "-C",
+            "-e",
+            "-o",
+            "beginning",
+            "-f",
+            "%s\n",
+        ],
+        None,
+    );
+    assert!(ok, "kcat consume: {out}");
+    let mut lines: Vec<&str> = out
+        .lines()
+        .filter(|l| ["one", "two", "three"].contains(l))
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["one", "three", "two"], "{out}");
+}
+
+#[test]
+fn bad_logins_fail_quickly_and_the_broker_serves_everyone_else() {
+    let sasl_port = free_port();
+    let broker = sasl_broker(sasl_port);
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
+
+    // A wrong password, an unknown user, a SCRAM user trying another mechanism: each fails
+    // with Kafka's message, not a hang.
+    for (mechanism, user, password) in [
+        ("PLAIN", "alice", "wrong"),
+        ("PLAIN", "mallory", "x"),
+        ("SCRAM-SHA-256", "bob", "wrong"),
+        ("SCRAM-SHA-512", "bob", "bob-secret"),
+    ] {
+        let started = Instant::now();
+        let (ok, out) = kcat(&sasl, mechanism, user, password, &["-L", "-m", "5"], None);
+        assert!(!ok, "{mechanism} {user}: {out}");
+        assert!(
+            out.contains("Authentication failed during authentication due to invalid credentials"),
+            "{mechanism} {user}: {out}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{mechanism} {user}"
+        );
+    }
+    let metrics = admin::scrape(broker.admin_port);
+    let failures: f64 = (0..4)
+        .filter_map(|shard| {
+            admin::value(
+                &metrics,
+                &format!("weir_authentication_failures_total{{shard=\"{shard}\"}}"),
+            )
+        })
+        .sum();
+    assert!(failures >= 4.0, "{failures}");
+    assert!(broker.log().contains("SASL authentication failed"));
+
+    // kafka-python with a wrong password is told why at once (it then retries on its own).
+    let output = Command::new("timeout")
+        .arg("10")
+        .arg(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/sasl_client.py"
+        ))
+        .args([&sasl, "SCRAM-SHA-256", "bob", "nope", "secured", "1"])
+        .output()
+        .expect("run kafka-python");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("SaslAuthenticationFailedError"),
+        "kafka-python: {stderr}"
+    );
+
+    // A request before authenticating closes the connection; a SASL handshake on the
+    // PLAINTEXT listener is answered ILLEGAL_SASL_STATE (34), as Kafka answers.
+    let mut early = Wire::connect(&sasl);
+    let metadata = early.frame(12, &MetadataRequest::default().with_topics(None));
+    early.send_raw(&metadata);
+    assert!(
+        early.is_closed(),
+        "a Metadata before SASL must close the connection"
+    );
+    let mut plaintext = Wire::connect(&broker.bootstrap());
+    let answer = plaintext.request(
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+    );
+    assert_eq!(answer.error_code, 34);
+
+    // Everyone else is served: a good login right after.
+    let (ok, out) = kcat(
+        &sasl,
+        "SCRAM-SHA-256",
+        "bob",
+        "bob-secret",
+        &["-L", "-m", "10"],
+        None,
+    );
+    assert!(ok && out.contains("broker"), "{out}");
+}
+
+#[test]
+fn scram_credentials_follow_kafkas_rules_and_survive_a_restart() {
+    let sasl_port = free_port();
+    let mut broker = sasl_broker(sasl_port);
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    let mut wire = Wire::connect(&broker.bootstrap());
+    let upsert = |user: &str, mechanism: i8, iterations: i32| {
+        ScramCredentialUpsertion::default()
+            .with_name(StrBytes::from_string(user.to_string()))
+            .with_mechanism(mechanism)
+            .with_iterations(iterations)
+            .with_salt(b"0123456789abcdef".to_vec().into())
+            .with_salted_password(vec![7u8; 32].into())
+    };
+    let response = wire.request(
+        0,
+        &AlterUserScramCredentialsRequest::default()
+            .with_upsertions(vec![
+                upsert("few", SCRAM_SHA_256, 1000),
+                upsert("many", SCRAM_SHA_512, 20000),
+                upsert("odd", 9, 4096),
+                upsert("fine", SCRAM_SHA_256, 4096),
+            ])
+            .with_deletions(vec![ScramCredentialDeletion::default()
+                .with_name(StrBytes::from_static_str("ghost"))
+                .with_mechanism(SCRAM_SHA_256)]),
+    );
+    let codes: Vec<(String, i16)> = response
+        .results
+        .iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect();
+    // RESOURCE_NOT_FOUND 91, UNACCEPTABLE_CREDENTIAL 93, UNSUPPORTED_SASL_MECHANISM 33.
+    assert_eq!(
+        codes,
+        [
+            ("ghost".to_string(), 91),
+            ("few".to_string(), 93),
+            ("many".to_string(), 93),
+            ("odd".to_string(), 33),
+            ("fine".to_string(), 0),
+        ]
+    );
+    let described = wire.request(0, &DescribeUserScramCredentialsRequest::default());
+    let users: Vec<String> = described
+        .results
+        .iter()
+        .map(|r| r.user.to_string())
+        .collect();
+    assert_eq!(users, ["fine"]);
+
+    set_scram(&broker.bootstrap(), "dora", "dora-secret", "SCRAM-SHA-512");
+    let (ok, out) = weir(&[
+        "user",
+        "scram",
+        "describe",
+        "--bootstrap-server",
+        &broker.bootstrap(),
+        "--user",
+        "dora",
+    ]);
+    assert!(
+        ok && out.contains("SCRAM-SHA-512") && out.contains("4096"),
+        "{out}"
+    );
+    // The salted password never leaves the broker: Describe has mechanisms and iterations only.
+
+    broker.restart();
+    let (ok, out) = kcat(
+        &sasl,
+        "SCRAM-SHA-512",
+        "dora",
+        "dora-secret",
+        &["-L", "-m", "10"],
+        None,
+    );
+    assert!(ok, "dora after a restart: {out}");
+
+    let (ok, out) = weir(&[
+        "user",
+        "scram",
+        "delete",
+        "--bootstrap-server",
+        &broker.bootstrap(),
+        "--user",
+        "dora",
+        "--mechanism",
+        "SCRAM-SHA-512",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = kcat(
+        &sasl,
+        "SCRAM-SHA-512",
+        "dora",
+        "dora-secret",
+        &["-L", "-m", "5"],
+        None,
+    );
+    assert!(
+        !ok && out.contains("Authentication failed"),
+        "a deleted user: {out}"
+    );
+}
+
+#[test]
+fn a_scram_user_set_on_one_broker_logs_in_on_every_broker() {
+    let cluster = Cluster::start(
+        3,
+        &[
+            "listeners=PLAINTEXT://{node.host}:{node.port},SASL_PLAINTEXT://{node.host}:{node.spare_port},CONTROLLER://{node.host}:{node.controller_port}".to_string(),
+            "offsets.topic.num.partitions=1".to_string(),
+        ],
+    );
+    // Set through a broker that is probably not the controller: AlterUserScramCredentials is
+    // forwarded to the active controller (KIP-590).
+    let last = &cluster.nodes[2];
+    set_scram(
+        &format!("{}:{}", last.host, last.port),
+        "erin",
+        "erin-secret",
+        "SCRAM-SHA-256",
+    );
+    for node in &cluster.nodes {
+        let sasl = format!("{}:{}", node.host, node.spare_port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (ok, out) = kcat(
+                &sasl,
+                "SCRAM-SHA-256",
+                "erin",
+                "erin-secret",
+                &["-L", "-m", "5"],
+                None,
+            );
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "erin on node {}: {out}", node.id);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
