@@ -12,6 +12,8 @@ missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# The TLS tests (tests/tls.rs) make their certificate authority with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} (Debian packages)" >&2
     sudo_cmd=()

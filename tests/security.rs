@@ -130,8 +130,21 @@ fn plain_and_scram_logins_from_kafka_python_and_kcat() {
         ("SCRAM-SHA-512", "carol", "carol-secret"),
     ] {
         let out = run_script(
-            "sasl_client.py",
-            &[&sasl, mechanism, user, password, "secured", "20"],
+            "secure_client.py",
+            &[
+                "--bootstrap",
+                &sasl,
+                "--protocol",
+                "SASL_PLAINTEXT",
+                "--mechanism",
+                mechanism,
+                "--user",
+                user,
+                "--password",
+                password,
+                "secured",
+                "20",
+            ],
         );
         assert!(
             out.contains("produced 20 consumed 20"),
@@ -220,9 +233,18 @@ fn bad_logins_fail_quickly_and_the_broker_serves_everyone_else() {
         .arg(python())
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/sasl_client.py"
+            "/tests/python/secure_client.py"
         ))
-        .args([&sasl, "SCRAM-SHA-256", "bob", "nope", "secured", "1"])
+        .args(["--bootstrap", &sasl, "--protocol", "SASL_PLAINTEXT"])
+        .args([
+            "--mechanism",
+            "SCRAM-SHA-256",
+            "--user",
+            "bob",
+            "--password",
+            "nope",
+        ])
+        .args(["secured", "1"])
         .output()
         .expect("run kafka-python");
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -7,6 +7,7 @@ mod connections;
 pub mod listeners;
 mod properties;
 pub mod registry;
+mod tls;
 mod topic;
 
 use std::collections::BTreeMap;
@@ -131,6 +132,8 @@ pub struct BrokerConfig {
     pub inter_broker_listener: String,
     /// `sasl.enabled.mechanisms` and `sasl.plain.users`: what SASL listeners accept.
     pub sasl: SaslConfig,
+    /// The `ssl.*` keys as one TLS server configuration, when a listener is SSL or SASL_SSL.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// `log.dirs`: one directory (Weir does not spread partitions over several disks yet).
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
@@ -393,6 +396,12 @@ impl BrokerConfig {
             controller_name,
         })?;
         check_inter_broker_listener(&listeners, &inter_broker_listener)?;
+        // Read only when a listener needs them, so a key file is not required otherwise.
+        let tls_keys = tls::TlsKeys::read(s);
+        let tls = match listeners.iter().any(|l| l.protocol.uses_tls()) {
+            true => Some(tls::server_config(&tls_keys)?),
+            false => None,
+        };
         let cluster = ClusterConfig {
             broker_role,
             controller_role,
@@ -480,6 +489,7 @@ impl BrokerConfig {
             listeners,
             inter_broker_listener,
             sasl: SaslConfig::parse(s)?,
+            tls,
             log_dir,
             num_partitions: s.parse("num.partitions")?,
             default_replication_factor: s.parse("default.replication.factor")?,
@@ -604,18 +614,6 @@ fn check_inter_broker_listener(
                         .join(", ")
                 ),
             ))
-        }
-    }
-    for listener in listeners {
-        if listener.protocol.uses_tls() {
-            return Err(ConfigError::invalid(
-                "listeners",
-                &listener.name,
-                format!(
-                    "{} listeners are not supported yet",
-                    listener.protocol.name()
-                ),
-            ));
         }
     }
     Ok(())
@@ -746,7 +744,7 @@ fn unknown_key_hint(key: &str) -> String {
     if key.starts_with("zookeeper.") {
         return " (Weir's metadata quorum is KRaft-style: controller.quorum.voters)".to_string();
     }
-    if key.starts_with("controller.") || key.starts_with("ssl.") {
+    if key.starts_with("controller.") || key.starts_with("ssl.") || key.starts_with("sasl.") {
         return " (not supported by Weir yet)".to_string();
     }
     String::new()

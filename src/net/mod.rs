@@ -9,6 +9,7 @@ mod frame;
 mod limits;
 mod open;
 mod send;
+mod tls;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -143,14 +144,35 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, client: Rc<Cli
             drop(stream);
             continue;
         };
-        glommio::spawn_local(serve_connection(
-            shard.clone(),
-            stream,
-            peer,
-            slot,
-            client.clone(),
-        ))
-        .detach();
+        // The config has a TLS server configuration whenever a listener uses TLS.
+        match shard
+            .config
+            .tls
+            .clone()
+            .filter(|_| client.protocol.uses_tls())
+        {
+            Some(config) => {
+                glommio::spawn_local(tls::serve_tls(
+                    shard.clone(),
+                    stream,
+                    peer,
+                    slot,
+                    client.clone(),
+                    config,
+                ))
+                .detach();
+            }
+            None => {
+                glommio::spawn_local(serve_connection(
+                    shard.clone(),
+                    stream,
+                    peer,
+                    slot,
+                    client.clone(),
+                ))
+                .detach();
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod kafka;
 pub mod load;
 pub mod netns;
+pub mod pki;
 pub mod python;
 pub mod wire;
 

@@ -1,0 +1,279 @@
+//! TLS for SSL and SASL_SSL listeners, with rustls, terminated on the shard that accepted the
+//! connection. The decrypted stream is handed to the ordinary connection code through a local
+//! socket pair, so Kafka's framing, pipelining, SASL and the plaintext path stay one code path
+//! (and the plaintext path pays nothing for TLS). Three tasks per connection, none racing reads
+//! on one socket: `inbound` reads records from the client and writes their plaintext to the
+//! pair; `outbound` reads responses from the pair into rustls; `send_records` is the only
+//! writer of the client's socket (handshake messages, application data, alerts).
+//!
+//! The pair costs one extra copy of every byte through the kernel each way; with TLS every
+//! byte is copied (encrypted) anyway, and Kafka's own TLS path loses zero-copy sends too.
+//! Measured cost: perf/RESULTS.md ("TLS").
+
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+
+use super::{duplicate, send_all, ConnectionSlot};
+use crate::config::ClientListener;
+use crate::shard::Shard;
+
+/// Responses buffered in rustls beyond this wait for the client to take what is queued.
+const UNSENT_LIMIT: usize = 1 << 20;
+/// Ciphertext read from the client at a time (a TLS record is at most about 16 KiB).
+const RECORD_READ: usize = 64 * 1024;
+
+/// Why a TLS connection ended early, for the log line.
+#[derive(Debug, thiserror::Error)]
+enum TlsError {
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the three tasks of one connection share.
+struct Session {
+    tls: RefCell<rustls::ServerConnection>,
+    peer: SocketAddr,
+    /// Ciphertext rustls holds for the client: `outbound` waits while it is over the limit.
+    unsent: Cell<usize>,
+    /// The connection is ending: `send_records` shuts the client's socket once it has sent
+    /// what rustls has queued (an alert or close_notify).
+    closing: Cell<bool>,
+}
+
+/// Serves one accepted TLS connection: the handshake and records here, the Kafka protocol in
+/// `serve_connection` on the other end of a socket pair.
+pub(super) async fn serve_tls(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+    client: Rc<ClientListener>,
+    config: Arc<rustls::ServerConfig>,
+) {
+    let prepared = (|| -> Result<_, TlsError> {
+        let mut tls = rustls::ServerConnection::new(config)?;
+        // rustls holds 64 KiB of plaintext by default and refuses more; `outbound` bounds
+        // what is queued itself (UNSENT_LIMIT), so a 1 MiB fetch response goes in whole.
+        tls.set_buffer_limit(None);
+        let (broker_side, pump_side) = socket_pair()?;
+        let pump_writer = duplicate(&pump_side)?;
+        let client_writer = duplicate(&stream)?;
+        Ok((tls, broker_side, pump_side, pump_writer, client_writer))
+    })();
+    let (tls, broker_side, pump_side, pump_writer, client_writer) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "closing connection: cannot start TLS");
+            super::release_address(&shard, peer.ip()).await;
+            drop(slot);
+            return;
+        }
+    };
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "TCP_NODELAY");
+    }
+    // A client that never finishes its handshake (or goes quiet) is dropped like an idle one.
+    let idle = shard
+        .config
+        .connections_max_idle_ms
+        .map(Duration::from_millis);
+    if let Err(e) = stream.set_read_timeout(idle) {
+        tracing::debug!(%peer, error = %e, "read timeout");
+    }
+    glommio::spawn_local(super::serve_connection(
+        shard.clone(),
+        broker_side,
+        peer,
+        slot,
+        client,
+    ))
+    .detach();
+    let session = Rc::new(Session {
+        tls: RefCell::new(tls),
+        peer,
+        unsent: Cell::new(0),
+        closing: Cell::new(false),
+    });
+    let (wake, woken) = local_channel::new_bounded(1);
+    let wake = Rc::new(wake);
+    let (drained, wait_drained) = local_channel::new_bounded(1);
+    glommio::spawn_local(send_records(session.clone(), client_writer, woken, drained)).detach();
+    glommio::spawn_local(outbound(
+        session.clone(),
+        pump_side,
+        wake.clone(),
+        wait_drained,
+    ))
+    .detach();
+    inbound(session, stream, pump_writer, wake).await;
+}
+
+/// Client → broker: ciphertext in, plaintext to the pair.
+async fn inbound(
+    session: Rc<Session>,
+    mut stream: TcpStream,
+    mut pump: TcpStream,
+    wake: Rc<LocalSender<()>>,
+) {
+    let peer = session.peer;
+    let mut ciphertext = vec![0u8; RECORD_READ];
+    let result: Result<(), TlsError> = async {
+        loop {
+            let n = stream.read(&mut ciphertext).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            let mut unread = &ciphertext[..n];
+            while !unread.is_empty() {
+                let plaintext = {
+                    let mut tls = session.tls.borrow_mut();
+                    tls.read_tls(&mut unread)?;
+                    let state = tls.process_new_packets();
+                    // An error leaves an alert queued for the client.
+                    let state = match state {
+                        Ok(state) => state,
+                        Err(e) => {
+                            drop(tls);
+                            let _ = wake.try_send(());
+                            return Err(e.into());
+                        }
+                    };
+                    let mut plaintext = vec![0u8; state.plaintext_bytes_to_read()];
+                    tls.reader().read_exact(&mut plaintext)?;
+                    plaintext
+                };
+                let _ = wake.try_send(());
+                if !plaintext.is_empty() {
+                    pump.write_all(&plaintext).await?;
+                }
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => tracing::debug!(%peer, "TLS client closed the connection"),
+        Err(TlsError::Io(e)) => tracing::debug!(%peer, error = %e, "TLS connection read ended"),
+        // A plaintext client on a TLS port, an untrusted certificate, a bad record.
+        Err(e) => tracing::warn!(%peer, error = %e, "closing TLS connection"),
+    }
+    session.closing.set(true);
+    let _ = wake.try_send(());
+    // The broker side sees the end of its stream and closes the connection.
+    // SAFETY: shutdown on an open socket fd; it only changes the socket's state.
+    unsafe { libc::shutdown(pump.as_raw_fd(), libc::SHUT_WR) };
+}
+
+/// Broker → client: responses from the pair into rustls, for `send_records` to send.
+async fn outbound(
+    session: Rc<Session>,
+    mut pump: TcpStream,
+    wake: Rc<LocalSender<()>>,
+    drained: LocalReceiver<()>,
+) {
+    let mut plaintext = vec![0u8; RECORD_READ];
+    loop {
+        while session.unsent.get() > UNSENT_LIMIT && !session.closing.get() {
+            if drained.recv().await.is_none() {
+                break;
+            }
+        }
+        let n = match pump.read(&mut plaintext).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(peer = %session.peer, error = %e, "TLS pair read failed");
+                0
+            }
+        };
+        if n == 0 || session.closing.get() {
+            session.tls.borrow_mut().send_close_notify();
+            session.closing.set(true);
+            let _ = wake.try_send(());
+            return;
+        }
+        if let Err(e) = session.tls.borrow_mut().writer().write_all(&plaintext[..n]) {
+            tracing::warn!(peer = %session.peer, error = %e, "closing TLS connection: a response could not be encrypted");
+            session.closing.set(true);
+            let _ = wake.try_send(());
+            return;
+        }
+        session.unsent.set(session.unsent.get() + n);
+        let _ = wake.try_send(());
+    }
+}
+
+/// The one writer of the client's socket: whatever rustls has queued, whenever woken.
+async fn send_records(
+    session: Rc<Session>,
+    mut stream: TcpStream,
+    woken: LocalReceiver<()>,
+    drained: LocalSender<()>,
+) {
+    loop {
+        let queued = {
+            let mut tls = session.tls.borrow_mut();
+            let mut out = Vec::new();
+            while tls.wants_write() {
+                if tls.write_tls(&mut out).is_err() {
+                    break;
+                }
+            }
+            out
+        };
+        if !queued.is_empty() {
+            let len = queued.len();
+            if let Err(e) = send_all(&mut stream, vec![Bytes::from(queued)]).await {
+                tracing::debug!(peer = %session.peer, error = %e, "TLS send failed");
+                session.closing.set(true);
+            }
+            session.unsent.set(session.unsent.get().saturating_sub(len));
+            let _ = drained.try_send(());
+            continue;
+        }
+        if session.closing.get() {
+            // SAFETY: shutdown on an open socket fd; it only changes the socket's state.
+            unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
+            let _ = drained.try_send(());
+            return;
+        }
+        if woken.recv().await.is_none() {
+            return;
+        }
+    }
+}
+
+/// A connected pair of local stream sockets, as glommio streams.
+fn socket_pair() -> std::io::Result<(TcpStream, TcpStream)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two fds into the array on success.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: two fresh, connected stream sockets that nothing else owns. glommio's stream
+    // reads and writes them like TCP sockets (recv, send, sendmsg).
+    Ok(unsafe {
+        (
+            TcpStream::from_raw_fd(fds[0]),
+            TcpStream::from_raw_fd(fds[1]),
+        )
+    })
+}

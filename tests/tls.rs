@@ -1,0 +1,291 @@
+//! TLS listeners (issue 21) with real clients: SSL and SASL_SSL beside PLAINTEXT, Kafka's PEM
+//! key store keys, a CA made by the test (openssl); kafka-python and kcat (librdkafka) produce
+//! and consume; mutual TLS with `ssl.client.auth=required`; a plaintext client on the TLS port
+//! and a TLS client on the plaintext port fail at once, and the broker serves everyone else.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::broker::{free_port, Broker};
+use support::pki::Pki;
+use support::python::run_script;
+
+/// kcat with extra `-X` settings; (success, output), killed after 30 s. Debian's kcat has TLS
+/// (its librdkafka, not the rdkafka crate's, which cargo test would put first on the library
+/// path).
+fn kcat(
+    bootstrap: &str,
+    settings: &[String],
+    args: &[&str],
+    input: Option<&str>,
+) -> (bool, String) {
+    use std::io::Write;
+    let mut command = Command::new("timeout");
+    command
+        .args(["30", "kcat", "-b", bootstrap])
+        .env_remove("LD_LIBRARY_PATH");
+    for setting in settings {
+        command.args(["-X", setting]);
+    }
+    let mut child = command
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write to kcat");
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().expect("kcat output");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+fn ssl_settings(pki: &Pki) -> Vec<String> {
+    vec![
+        "security.protocol=SSL".into(),
+        format!("ssl.ca.location={}", pki.file("ca.pem")),
+    ]
+}
+
+#[test]
+fn ssl_and_sasl_ssl_serve_kafka_python_and_kcat() {
+    let pki = Pki::new();
+    let (ssl_port, sasl_ssl_port) = (free_port(), free_port());
+    let _broker = Broker::start_with(&[
+        &format!(
+            "listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port},SASL_SSL://127.0.0.1:{sasl_ssl_port}"
+        ),
+        &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+        "sasl.plain.users=alice:alice-secret",
+    ]);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let sasl_ssl = format!("127.0.0.1:{sasl_ssl_port}");
+
+    let out = run_script(
+        "secure_client.py",
+        &[
+            "--bootstrap",
+            &ssl,
+            "--protocol",
+            "SSL",
+            "--cafile",
+            &pki.file("ca.pem"),
+            "over-tls",
+            "50",
+        ],
+    );
+    assert!(out.contains("produced 50 consumed 50"), "SSL: {out}");
+    let out = run_script(
+        "secure_client.py",
+        &[
+            "--bootstrap",
+            &sasl_ssl,
+            "--protocol",
+            "SASL_SSL",
+            "--cafile",
+            &pki.file("ca.pem"),
+            "--mechanism",
+            "PLAIN",
+            "--user",
+            "alice",
+            "--password",
+            "alice-secret",
+            "over-tls",
+            "50",
+        ],
+    );
+    assert!(out.contains("produced 50 consumed 50"), "SASL_SSL: {out}");
+
+    // librdkafka: a large record (several TLS records per Kafka request) in, then all out.
+    let big = "x".repeat(200_000);
+    let input = format!("one\n{big}\nthree\n");
+    let (ok, out) = kcat(
+        &ssl,
+        &ssl_settings(&pki),
+        &["-t", "kcat-tls", "-P"],
+        Some(&input),
+    );
+    assert!(ok, "kcat produce over SSL: {out}");
+    let (ok, out) = kcat(
+        &ssl,
+        &ssl_settings(&pki),
+        &[
+            "-t",
+            "kcat-tls",
+            "-C",
+            "-e",
+            "-o",
+            "beginning",
+            "-f",
+            "%S\n",
+        ],
+        None,
+    );
+    assert!(ok, "kcat consume over SSL: {out}");
+    let sizes: Vec<&str> = out
+        .lines()
+        .filter(|l| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty())
+        .collect();
+    assert_eq!(sizes, ["3", "200000", "5"], "{out}");
+
+    // Metadata on the SSL listener points at the SSL endpoint.
+    let (ok, out) = kcat(&ssl, &ssl_settings(&pki), &["-L", "-m", "10"], None);
+    assert!(
+        ok && out.contains(&format!("127.0.0.1:{ssl_port}")),
+        "{out}"
+    );
+}
+
+#[test]
+fn mutual_tls_requires_a_certificate_from_the_trusted_ca() {
+    let pki = Pki::new();
+    let ssl_port = free_port();
+    let broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
+        &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+        &format!("ssl.truststore.location={}", pki.file("ca.pem")),
+        "ssl.client.auth=required",
+    ]);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let with_cert = |cert: &str| {
+        let mut settings = ssl_settings(&pki);
+        settings.push(format!(
+            "ssl.certificate.location={}",
+            pki.file(&format!("{cert}.pem"))
+        ));
+        settings.push(format!(
+            "ssl.key.location={}",
+            pki.file(&format!("{cert}.key"))
+        ));
+        settings
+    };
+    let (ok, out) = kcat(&ssl, &with_cert("client"), &["-L", "-m", "10"], None);
+    assert!(ok, "a client certificate of the trusted CA: {out}");
+
+    for (what, settings) in [
+        ("no client certificate", ssl_settings(&pki)),
+        ("a certificate of another CA", with_cert("stranger")),
+    ] {
+        let started = Instant::now();
+        let (ok, out) = kcat(&ssl, &settings, &["-L", "-m", "5"], None);
+        assert!(!ok, "{what}: {out}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+    }
+    assert!(
+        broker.log().contains("closing TLS connection"),
+        "{}",
+        broker.log()
+    );
+
+    let out = run_script(
+        "secure_client.py",
+        &[
+            "--bootstrap",
+            &ssl,
+            "--protocol",
+            "SSL",
+            "--cafile",
+            &pki.file("ca.pem"),
+            "--certfile",
+            &pki.file("client.pem"),
+            "--keyfile",
+            &pki.file("client.key"),
+            "mtls",
+            "10",
+        ],
+    );
+    assert!(out.contains("produced 10 consumed 10"), "{out}");
+}
+
+#[test]
+fn the_wrong_protocol_on_a_port_fails_at_once_and_others_are_served() {
+    let pki = Pki::new();
+    let ssl_port = free_port();
+    let broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
+        &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+    ]);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+
+    // A plaintext client on the TLS port: its request is not a TLS record.
+    let started = Instant::now();
+    let (ok, out) = kcat(&ssl, &[], &["-L", "-m", "5"], None);
+    assert!(!ok, "plaintext on the TLS port: {out}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // A TLS client on the plaintext port: its ClientHello is not a Kafka frame.
+    let started = Instant::now();
+    let (ok, out) = kcat(
+        &broker.bootstrap(),
+        &ssl_settings(&pki),
+        &["-L", "-m", "5"],
+        None,
+    );
+    assert!(!ok, "TLS on the plaintext port: {out}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    let (ok, out) = kcat(&ssl, &ssl_settings(&pki), &["-L", "-m", "10"], None);
+    assert!(ok, "a TLS client after the bad ones: {out}");
+    let (ok, out) = kcat(&broker.bootstrap(), &[], &["-L", "-m", "10"], None);
+    assert!(ok, "a plaintext client after the bad ones: {out}");
+}
+
+#[test]
+fn bad_tls_settings_are_refused_at_start_naming_the_key() {
+    let pki = Pki::new();
+    let ssl_port = free_port();
+    for (overrides, key) in [
+        (vec![], "ssl.keystore.location"),
+        (
+            vec![format!("ssl.keystore.location={}", pki.file("missing.pem"))],
+            "ssl.keystore.location",
+        ),
+        (
+            vec![format!("ssl.keystore.location={}", pki.file("ca.pem"))],
+            "ssl.keystore.location",
+        ),
+        (
+            vec![
+                format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+                "ssl.client.auth=required".to_string(),
+            ],
+            "ssl.client.auth",
+        ),
+        (
+            vec![
+                format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+                "ssl.cipher.suites=TLS_RSA_WITH_RC4_128_MD5".to_string(),
+            ],
+            "ssl.cipher.suites",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("serve")
+            .args([
+                "--override",
+                &format!("listeners=SSL://127.0.0.1:{ssl_port}"),
+            ])
+            .args(["--override", "inter.broker.listener.name=SSL"])
+            .args(overrides.iter().flat_map(|o| ["--override", o.as_str()]))
+            .output()
+            .expect("run weir serve");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{overrides:?}");
+        assert!(stderr.contains(key), "{overrides:?}: {stderr}");
+    }
+}
