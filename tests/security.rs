@@ -66,7 +66,7 @@ fn set_scram(bootstrap: &str, user: &str, password: &str, mechanism: &str) {
     assert!(ok, "weir user scram set: {out}");
 }
 
-/// kcat with SASL options; (exit success, output), killed after 30 s.
+/// kcat logged in with `mechanism` as `user`.
 fn kcat(
     bootstrap: &str,
     mechanism: &str,
@@ -75,39 +75,11 @@ fn kcat(
     args: &[&str],
     input: Option<&str>,
 ) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new("timeout")
-        .args(["30", "kcat", "-b", bootstrap])
-        // cargo test puts its own build directories on LD_LIBRARY_PATH, where the rdkafka
-        // crate's librdkafka (built without SCRAM) would shadow Debian's for kcat.
-        .env_remove("LD_LIBRARY_PATH")
-        .args(["-X", "security.protocol=SASL_PLAINTEXT"])
-        .args(["-X", &format!("sasl.mechanism={mechanism}")])
-        .args(["-X", &format!("sasl.username={user}")])
-        .args(["-X", &format!("sasl.password={password}")])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write to kcat");
-    }
-    drop(child.stdin.take());
-    let output = child.wait_with_output().expect("kcat output");
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
+    support::kcat::kcat(
+        bootstrap,
+        &support::kcat::sasl_settings(mechanism, user, password),
+        args,
+        input,
     )
 }
 

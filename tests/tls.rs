@@ -9,58 +9,44 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::broker::{free_port, Broker};
+use support::kcat::kcat;
 use support::pki::Pki;
 use support::python::run_script;
-
-/// kcat with extra `-X` settings; (success, output), killed after 30 s. Debian's kcat has TLS
-/// (its librdkafka, not the rdkafka crate's, which cargo test would put first on the library
-/// path).
-fn kcat(
-    bootstrap: &str,
-    settings: &[String],
-    args: &[&str],
-    input: Option<&str>,
-) -> (bool, String) {
-    use std::io::Write;
-    let mut command = Command::new("timeout");
-    command
-        .args(["30", "kcat", "-b", bootstrap])
-        .env_remove("LD_LIBRARY_PATH");
-    for setting in settings {
-        command.args(["-X", setting]);
-    }
-    let mut child = command
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kcat");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write to kcat");
-    }
-    drop(child.stdin.take());
-    let output = child.wait_with_output().expect("kcat output");
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
 
 fn ssl_settings(pki: &Pki) -> Vec<String> {
     vec![
         "security.protocol=SSL".into(),
         format!("ssl.ca.location={}", pki.file("ca.pem")),
     ]
+}
+
+/// kafka-python over `protocol` (trusting the test's CA) produces `count` records to `topic`
+/// and reads them back in a group.
+fn python_over_tls(
+    pki: &Pki,
+    bootstrap: &str,
+    protocol: &str,
+    extra: &[&str],
+    topic: &str,
+    count: usize,
+) {
+    let ca = pki.file("ca.pem");
+    let count_text = count.to_string();
+    let mut args = vec![
+        "--bootstrap",
+        bootstrap,
+        "--protocol",
+        protocol,
+        "--cafile",
+        &ca,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[topic, &count_text]);
+    let out = run_script("secure_client.py", &args);
+    assert!(
+        out.contains(&format!("produced {count} consumed {count}")),
+        "{protocol}: {out}"
+    );
 }
 
 #[test]
@@ -77,40 +63,16 @@ fn ssl_and_sasl_ssl_serve_kafka_python_and_kcat() {
     let ssl = format!("127.0.0.1:{ssl_port}");
     let sasl_ssl = format!("127.0.0.1:{sasl_ssl_port}");
 
-    let out = run_script(
-        "secure_client.py",
-        &[
-            "--bootstrap",
-            &ssl,
-            "--protocol",
-            "SSL",
-            "--cafile",
-            &pki.file("ca.pem"),
-            "over-tls",
-            "50",
-        ],
-    );
-    assert!(out.contains("produced 50 consumed 50"), "SSL: {out}");
-    let out = run_script(
-        "secure_client.py",
-        &[
-            "--bootstrap",
-            &sasl_ssl,
-            "--protocol",
-            "SASL_SSL",
-            "--cafile",
-            &pki.file("ca.pem"),
-            "--mechanism",
-            "PLAIN",
-            "--user",
-            "alice",
-            "--password",
-            "alice-secret",
-            "over-tls",
-            "50",
-        ],
-    );
-    assert!(out.contains("produced 50 consumed 50"), "SASL_SSL: {out}");
+    python_over_tls(&pki, &ssl, "SSL", &[], "over-tls", 50);
+    let login = [
+        "--mechanism",
+        "PLAIN",
+        "--user",
+        "alice",
+        "--password",
+        "alice-secret",
+    ];
+    python_over_tls(&pki, &sasl_ssl, "SASL_SSL", &login, "over-tls", 50);
 
     // librdkafka: a large record (several TLS records per Kafka request) in, then all out.
     let big = "x".repeat(200_000);
@@ -193,24 +155,9 @@ fn mutual_tls_requires_a_certificate_from_the_trusted_ca() {
         broker.log()
     );
 
-    let out = run_script(
-        "secure_client.py",
-        &[
-            "--bootstrap",
-            &ssl,
-            "--protocol",
-            "SSL",
-            "--cafile",
-            &pki.file("ca.pem"),
-            "--certfile",
-            &pki.file("client.pem"),
-            "--keyfile",
-            &pki.file("client.key"),
-            "mtls",
-            "10",
-        ],
-    );
-    assert!(out.contains("produced 10 consumed 10"), "{out}");
+    let (cert, key) = (pki.file("client.pem"), pki.file("client.key"));
+    let certificate = ["--certfile", cert.as_str(), "--keyfile", key.as_str()];
+    python_over_tls(&pki, &ssl, "SSL", &certificate, "mtls", 10);
 }
 
 #[test]

@@ -226,17 +226,7 @@ async fn serve_connection(
     slot: ConnectionSlot,
     client: Rc<ClientListener>,
 ) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "TCP_NODELAY");
-    }
-    // connections.max.idle.ms: glommio's own read timeout (no racing of read futures).
-    let idle = shard
-        .config
-        .connections_max_idle_ms
-        .map(Duration::from_millis);
-    if let Err(e) = stream.set_read_timeout(idle) {
-        tracing::debug!(%peer, error = %e, "read timeout");
-    }
+    set_client_socket_options(&shard, &stream, peer);
     tracing::debug!(%peer, shard = shard.id, "connection opened");
     shard.metrics.connection_opened();
     let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
@@ -348,6 +338,21 @@ async fn serve_connection(
         }
     }
     tracing::debug!(%peer, "connection reader done");
+}
+
+/// TCP_NODELAY, and `connections.max.idle.ms` as glommio's own read timeout (no racing of read
+/// futures): a client that goes quiet, or never finishes a TLS handshake, is closed.
+fn set_client_socket_options(shard: &Shard, stream: &TcpStream, peer: SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "TCP_NODELAY");
+    }
+    let idle = shard
+        .config
+        .connections_max_idle_ms
+        .map(Duration::from_millis);
+    if let Err(e) = stream.set_read_timeout(idle) {
+        tracing::debug!(%peer, error = %e, "read timeout");
+    }
 }
 
 /// Turns of a connection's request handlers: more than can be in flight at once (the queue to

@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -81,17 +80,7 @@ pub(super) async fn serve_tls(
             return;
         }
     };
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "TCP_NODELAY");
-    }
-    // A client that never finishes its handshake (or goes quiet) is dropped like an idle one.
-    let idle = shard
-        .config
-        .connections_max_idle_ms
-        .map(Duration::from_millis);
-    if let Err(e) = stream.set_read_timeout(idle) {
-        tracing::debug!(%peer, error = %e, "read timeout");
-    }
+    super::set_client_socket_options(&shard, &stream, peer);
     glommio::spawn_local(super::serve_connection(
         shard.clone(),
         broker_side,

@@ -143,14 +143,11 @@ fn alter(
     let response: AlterUserScramCredentialsResponse =
         RawClient::connect(connection)?.request(ApiKey::AlterUserScramCredentials, 0, request)?;
     for result in &response.results {
-        if result.error_code != 0 {
-            return Err(ToolError::Usage(format!(
-                "{}: {} {}",
-                result.user.as_str(),
-                ErrorCode::from_wire(result.error_code),
-                result.error_message.as_deref().unwrap_or("")
-            )));
-        }
+        refused(
+            &result.user,
+            result.error_code,
+            result.error_message.as_deref(),
+        )?;
         match connection.output {
             Output::Table => println!("{} {}: {done}", result.user.as_str(), mechanism.name()),
             Output::Json => println!(
@@ -160,6 +157,18 @@ fn alter(
         }
     }
     Ok(())
+}
+
+/// A user's result with an error code, as the tool's error.
+fn refused(user: &str, code: i16, message: Option<&str>) -> Result<(), ToolError> {
+    if code == 0 {
+        return Ok(());
+    }
+    Err(ToolError::Usage(format!(
+        "{user}: {} {}",
+        ErrorCode::from_wire(code),
+        message.unwrap_or("")
+    )))
 }
 
 fn describe(connection: &Connection, users: &[String]) -> Result<(), ToolError> {
@@ -183,14 +192,11 @@ fn describe(connection: &Connection, users: &[String]) -> Result<(), ToolError> 
     }
     let mut rows = Vec::new();
     for result in &response.results {
-        if result.error_code != 0 {
-            return Err(ToolError::Usage(format!(
-                "{}: {} {}",
-                result.user.as_str(),
-                ErrorCode::from_wire(result.error_code),
-                result.error_message.as_deref().unwrap_or("")
-            )));
-        }
+        refused(
+            &result.user,
+            result.error_code,
+            result.error_message.as_deref(),
+        )?;
         for info in &result.credential_infos {
             let mechanism =
                 ScramMechanism::from_id(info.mechanism).map_or("UNKNOWN", ScramMechanism::name);

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod cluster;
 pub mod disk;
 pub mod kafka;
+pub mod kcat;
 pub mod load;
 pub mod netns;
 pub mod pki;
