@@ -81,6 +81,11 @@ pub enum ErrorCode {
     ResourceNotFound = 91,
     DuplicateResource = 92,
     UnacceptableCredential = 93,
+    TopicAuthorizationFailed = 29,
+    GroupAuthorizationFailed = 30,
+    ClusterAuthorizationFailed = 31,
+    TransactionalIdAuthorizationFailed = 53,
+    SecurityDisabled = 54,
 }
 
 /// Every code Weir names.
@@ -161,6 +166,11 @@ const ALL: &[ErrorCode] = &[
     ErrorCode::ResourceNotFound,
     ErrorCode::DuplicateResource,
     ErrorCode::UnacceptableCredential,
+    ErrorCode::TopicAuthorizationFailed,
+    ErrorCode::GroupAuthorizationFailed,
+    ErrorCode::ClusterAuthorizationFailed,
+    ErrorCode::TransactionalIdAuthorizationFailed,
+    ErrorCode::SecurityDisabled,
 ];
 
 impl ErrorCode {
@@ -229,6 +239,13 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
             ErrorCode::DuplicateResource => "DUPLICATE_RESOURCE",
             ErrorCode::UnacceptableCredential => "UNACCEPTABLE_CREDENTIAL",
+            ErrorCode::TopicAuthorizationFailed => "TOPIC_AUTHORIZATION_FAILED",
+            ErrorCode::GroupAuthorizationFailed => "GROUP_AUTHORIZATION_FAILED",
+            ErrorCode::ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED",
+            ErrorCode::TransactionalIdAuthorizationFailed => {
+                "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+            }
+            ErrorCode::SecurityDisabled => "SECURITY_DISABLED",
             ErrorCode::KafkaStorageError => "KAFKA_STORAGE_ERROR",
             ErrorCode::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",

@@ -3,7 +3,7 @@
 //! and every read goes through the crate's verifier first, so a damaged file is an error, never
 //! undefined behaviour.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use flatbuffers::{
     FlatBufferBuilder, Follow, ForwardsUOffset, InvalidFlatbuffer, Table, Vector, Verifiable,
@@ -406,7 +406,7 @@ fn flatbuffer_shaped(
     }
     let topics = fbb.create_vector(&topics);
     let cluster_id = fbb.create_string(&meta.cluster_id);
-    // The registered brokers, then the SCRAM credentials, as records.
+    // The registered brokers, then the SCRAM credentials and the ACLs, as records.
     let broker_records: Vec<MetadataRecord> = meta
         .brokers
         .values()
@@ -420,6 +420,7 @@ fn flatbuffer_shaped(
                     credential: credential.clone(),
                 }),
         )
+        .chain(meta.acls.iter().cloned().map(MetadataRecord::Acl))
         .collect();
     let brokers = fbb.create_vector(&encode_records(&broker_records));
     let voters = fbb.create_vector(snapshot.voters);
@@ -492,6 +493,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
     }
     let mut brokers = BTreeMap::new();
     let mut scram_credentials = BTreeMap::new();
+    let mut acls = BTreeSet::new();
     // Files written before brokers were registered have none.
     let broker_bytes = record.brokers();
     let broker_records = match broker_bytes.is_empty() {
@@ -506,6 +508,9 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
             MetadataRecord::ScramCredential { user, credential } => {
                 scram_credentials.insert((user, credential.mechanism), credential);
             }
+            MetadataRecord::Acl(acl) => {
+                acls.insert(acl);
+            }
             other => return Err(DecodeError::NotABroker(format!("{other:?}"))),
         }
     }
@@ -516,6 +521,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
             next_producer_id: record.next_producer_id(),
             cluster_id: record.cluster_id().to_string(),
             scram_credentials,
+            acls,
         },
         index: record.u64_field(ClusterRecord::RAFT_INDEX),
         term: record.u64_field(ClusterRecord::RAFT_TERM),

@@ -2,11 +2,12 @@
 //! epochs, in Kafka's shape) and configs. Which shard of a broker owns a partition's log is a
 //! local choice ([`place_partition`]), never part of this metadata.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
 use crate::config::TopicConfigs;
+use crate::security::acl::AclBinding;
 use crate::security::scram::{ScramCredential, ScramMechanism};
 
 /// One partition's replication state, as Kafka's PartitionRecord / PartitionChangeRecord hold
@@ -122,6 +123,9 @@ pub struct ClusterMeta {
     /// SCRAM credentials by user and mechanism (KIP-554): what SASL/SCRAM logins are checked
     /// against, on every broker.
     pub scram_credentials: BTreeMap<(String, ScramMechanism), ScramCredential>,
+    /// The cluster's ACLs (CreateAcls, DeleteAcls): what the authorizer of every broker
+    /// decides with.
+    pub acls: BTreeSet<AclBinding>,
 }
 
 impl ClusterMeta {

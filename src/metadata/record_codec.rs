@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::model::{BrokerMeta, Endpoint, PartitionMeta};
 use super::records::MetadataRecord;
+use crate::security::acl::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
 use crate::security::scram::{ScramCredential, ScramMechanism};
 
 const VERSION: u8 = 1;
@@ -25,6 +26,8 @@ const CLUSTER_ID: u8 = 8;
 const REGISTER_BROKER: u8 = 9;
 const SCRAM_CREDENTIAL: u8 = 10;
 const REMOVE_SCRAM_CREDENTIAL: u8 = 11;
+const ACL: u8 = 12;
+const REMOVE_ACL: u8 = 13;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordDecodeError {
@@ -38,6 +41,8 @@ pub enum RecordDecodeError {
     Utf8,
     #[error("unknown SCRAM mechanism {0}")]
     ScramMechanism(u8),
+    #[error("an ACL record has an unknown {0} code {1}")]
+    AclCode(&'static str, i8),
 }
 
 pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
@@ -125,6 +130,14 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
                 w.u8(REMOVE_SCRAM_CREDENTIAL);
                 w.str(user);
                 w.u8(mechanism.id() as u8);
+            }
+            MetadataRecord::Acl(acl) => {
+                w.u8(ACL);
+                w.acl(acl);
+            }
+            MetadataRecord::RemoveAcl(acl) => {
+                w.u8(REMOVE_ACL);
+                w.acl(acl);
             }
         }
     }
@@ -229,6 +242,8 @@ pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, RecordDecodeE
                 user: r.str()?,
                 mechanism: r.scram_mechanism()?,
             },
+            ACL => MetadataRecord::Acl(r.acl()?),
+            REMOVE_ACL => MetadataRecord::RemoveAcl(r.acl()?),
             other => return Err(RecordDecodeError::Type(other)),
         };
         records.push(record);
@@ -270,6 +285,15 @@ impl Writer {
             }
             None => self.u8(0),
         }
+    }
+    fn acl(&mut self, acl: &AclBinding) {
+        self.u8(acl.resource_type as u8);
+        self.str(&acl.resource_name);
+        self.u8(acl.pattern_type as u8);
+        self.str(&acl.principal);
+        self.str(&acl.host);
+        self.u8(acl.operation as u8);
+        self.u8(acl.permission as u8);
     }
     fn ids(&mut self, ids: &[i32]) {
         let len = u16::try_from(ids.len()).unwrap_or(u16::MAX);
@@ -317,6 +341,24 @@ impl Reader<'_> {
             0 => Ok(None),
             _ => self.str().map(Some),
         }
+    }
+    fn acl(&mut self) -> Result<AclBinding, RecordDecodeError> {
+        fn known<T>(
+            kind: &'static str,
+            code: u8,
+            parse: fn(i8) -> Option<T>,
+        ) -> Result<T, RecordDecodeError> {
+            parse(code as i8).ok_or(RecordDecodeError::AclCode(kind, code as i8))
+        }
+        Ok(AclBinding {
+            resource_type: known("resource type", self.u8()?, ResourceType::from_code)?,
+            resource_name: self.str()?,
+            pattern_type: known("pattern type", self.u8()?, PatternType::from_code)?,
+            principal: self.str()?,
+            host: self.str()?,
+            operation: known("operation", self.u8()?, AclOperation::from_code)?,
+            permission: known("permission", self.u8()?, Permission::from_code)?,
+        })
     }
     fn ids(&mut self) -> Result<Vec<i32>, RecordDecodeError> {
         let len = usize::from(u16::from_be_bytes(self.take()?));
@@ -438,6 +480,24 @@ mod tests {
                 user: "bob".into(),
                 mechanism: ScramMechanism::Sha256,
             },
+            MetadataRecord::Acl(AclBinding {
+                resource_type: ResourceType::Topic,
+                resource_name: "orders-".into(),
+                pattern_type: PatternType::Prefixed,
+                principal: "User:alice".into(),
+                host: "*".into(),
+                operation: AclOperation::Write,
+                permission: Permission::Allow,
+            }),
+            MetadataRecord::RemoveAcl(AclBinding {
+                resource_type: ResourceType::Cluster,
+                resource_name: "kafka-cluster".into(),
+                pattern_type: PatternType::Literal,
+                principal: "User:*".into(),
+                host: "127.0.0.1".into(),
+                operation: AclOperation::Alter,
+                permission: Permission::Deny,
+            }),
         ];
         let bytes = encode_records(&records);
         assert_eq!(decode_records(&bytes), Ok(records));

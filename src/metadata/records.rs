@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::model::{BrokerMeta, ClusterMeta, PartitionMeta, TopicMeta};
 use crate::config::{TopicConfigError, TopicConfigs};
+use crate::security::acl::AclBinding;
 use crate::security::scram::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,11 @@ pub enum MetadataRecord {
         user: String,
         mechanism: ScramMechanism,
     },
+    /// An ACL added (Kafka's AccessControlEntryRecord; an ACL is its own identity here, so
+    /// adding one twice is one ACL).
+    Acl(AclBinding),
+    /// An ACL removed (Kafka's RemoveAccessControlEntryRecord).
+    RemoveAcl(AclBinding),
 }
 
 /// A record that does not fit the state it is applied to: a bug in the controller, or a log
@@ -190,6 +196,12 @@ pub fn apply(state: &mut ClusterMeta, record: &MetadataRecord) -> Result<(), App
         }
         MetadataRecord::RemoveScramCredential { user, mechanism } => {
             state.scram_credentials.remove(&(user.clone(), *mechanism));
+        }
+        MetadataRecord::Acl(acl) => {
+            state.acls.insert(acl.clone());
+        }
+        MetadataRecord::RemoveAcl(acl) => {
+            state.acls.remove(acl);
         }
     }
     Ok(())
