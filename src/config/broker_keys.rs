@@ -186,6 +186,44 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
          TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, ...); empty: rustls's safe defaults.",
     ),
     ConfigDef::applied(
+        "ssl.principal.mapping.rules",
+        ConfigType::String,
+        Some("DEFAULT"),
+        Check::Any,
+        "How a client certificate's subject (RFC 2253: CN=app,OU=apps,O=Example) becomes the \
+         principal of a mutual-TLS connection: DEFAULT, or RULE:pattern/replacement/[LU], \
+         first match wins, comma-separated, as Kafka.",
+    ),
+    ConfigDef::applied(
+        "authorizer.class.name",
+        ConfigType::String,
+        Some(""),
+        Check::OneOf(&[
+            "",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "kafka.security.authorizer.AclAuthorizer",
+        ]),
+        "Empty: no authorization (every client may do anything, Kafka's default). Kafka's \
+         StandardAuthorizer (or AclAuthorizer, the same rules): every request is checked \
+         against the cluster's ACLs (CreateAcls, weir acl).",
+    ),
+    ConfigDef::applied(
+        "super.users",
+        ConfigType::String,
+        Some(""),
+        Check::Any,
+        "Principals the authorizer allows everything, separated by semicolons: \
+         User:admin;User:CN=broker,O=Example. With a PLAINTEXT inter-broker listener the \
+         brokers are User:ANONYMOUS to each other.",
+    ),
+    ConfigDef::applied(
+        "allow.everyone.if.no.acl.found",
+        ConfigType::Boolean,
+        Some("false"),
+        Check::Any,
+        "Whether a resource no ACL names is open to everyone (Kafka's default: false, closed).",
+    ),
+    ConfigDef::applied(
         "listener.security.protocol.map",
         ConfigType::String,
         Some(super::listeners::DEFAULT_PROTOCOL_MAP),

@@ -134,6 +134,11 @@ pub struct BrokerConfig {
     pub sasl: SaslConfig,
     /// The `ssl.*` keys as one TLS server configuration, when a listener is SSL or SASL_SSL.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `ssl.principal.mapping.rules`: a client certificate's subject to a principal name.
+    pub ssl_principal_mapper: crate::security::principal::SslPrincipalMapper,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when
+    /// no authorizer is configured (every request allowed, as Kafka without one).
+    pub authorizer: Option<crate::security::acl::AuthorizerConfig>,
     /// `log.dirs`: one directory (Weir does not spread partitions over several disks yet).
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
@@ -234,6 +239,43 @@ impl SaslConfig {
             plain_users,
         })
     }
+}
+
+fn principal_mapper(
+    s: &Settings<'_>,
+) -> Result<crate::security::principal::SslPrincipalMapper, ConfigError> {
+    let key = "ssl.principal.mapping.rules";
+    let text = s.text(key).unwrap_or("DEFAULT");
+    crate::security::principal::SslPrincipalMapper::parse(text)
+        .map_err(|e| ConfigError::invalid(key, text, e.to_string()))
+}
+
+fn authorizer(
+    s: &Settings<'_>,
+) -> Result<Option<crate::security::acl::AuthorizerConfig>, ConfigError> {
+    let text = s.text("super.users").unwrap_or_default();
+    let mut super_users = Vec::new();
+    for principal in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        if !crate::security::acl::is_principal(principal) {
+            return Err(ConfigError::invalid(
+                "super.users",
+                text,
+                format!("{principal} is not a principal (Type:name, as User:admin)"),
+            ));
+        }
+        super_users.push(principal.to_string());
+    }
+    let allow_if_no_acl = s.flag("allow.everyone.if.no.acl.found")?;
+    if s.text("authorizer.class.name")
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    Ok(Some(crate::security::acl::AuthorizerConfig {
+        super_users,
+        allow_if_no_acl,
+    }))
 }
 
 /// The transaction coordinator's keys (Kafka's `transaction.*`).
@@ -490,6 +532,8 @@ impl BrokerConfig {
             inter_broker_listener,
             sasl: SaslConfig::parse(s)?,
             tls,
+            ssl_principal_mapper: principal_mapper(s)?,
+            authorizer: authorizer(s)?,
             log_dir,
             num_partitions: s.parse("num.partitions")?,
             default_replication_factor: s.parse("default.replication.factor")?,

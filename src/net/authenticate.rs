@@ -94,7 +94,12 @@ pub async fn authenticate(
             }
         }
         if protocol::api_key(&frame) == ApiKey::ApiVersions as i16 {
-            let response = protocol::handle(shard, peer, listener, frame).await;
+            let origin = protocol::Origin {
+                peer,
+                listener,
+                principal: crate::security::acl::ANONYMOUS,
+            };
+            let response = protocol::handle(shard, origin, frame).await;
             match response {
                 Ok(Some(response)) => send(stream, peer, response.parts).await?,
                 Ok(None) => {}

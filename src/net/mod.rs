@@ -169,6 +169,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, client: Rc<Cli
                     peer,
                     slot,
                     client.clone(),
+                    None,
                 ))
                 .detach();
             }
@@ -225,16 +226,22 @@ async fn serve_connection(
     peer: SocketAddr,
     slot: ConnectionSlot,
     client: Rc<ClientListener>,
+    tls_principal: Option<tls::TlsPrincipal>,
 ) {
     set_client_socket_options(&shard, &stream, peer);
     tracing::debug!(%peer, shard = shard.id, "connection opened");
     shard.metrics.connection_opened();
     let mut reader = FrameReader::new(shard.config.socket_request_max_bytes);
     // SASL listeners authenticate before any other request is read (Kafka's
-    // SaslServerAuthenticator); the principal is Kafka's User:NAME.
+    // SaslServerAuthenticator); the principal is Kafka's User:NAME. Otherwise it is the TLS
+    // client certificate's, known once the first request has come through the handshake.
+    let mut principal: Option<Rc<str>> = None;
     if client.protocol.uses_sasl() {
         let authenticated =
             authenticate::authenticate(&shard, &mut stream, &mut reader, peer, &client.name).await;
+        principal = authenticated
+            .as_deref()
+            .map(|user| Rc::from(crate::security::principal::user(user)));
         if authenticated.is_none() {
             // SAFETY: shutdown on an open socket fd; it only changes the socket's state.
             unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
@@ -293,6 +300,16 @@ async fn serve_connection(
         if permit.as_ref().is_some_and(|p| p.waited) {
             shard.metrics.request_memory_waited();
         }
+        let principal = principal
+            .get_or_insert_with(|| {
+                let from_certificate = tls_principal.as_ref().and_then(|p| p.borrow().clone());
+                Rc::from(
+                    from_certificate
+                        .as_deref()
+                        .unwrap_or(crate::security::acl::ANONYMOUS),
+                )
+            })
+            .clone();
         let pipelined = protocol::is_pipelined(&frame) && frame.len() <= PIPELINED_FRAME_MAX_BYTES;
         // Handlers run as tasks in the order they were read; a produce handler starts its
         // appends (or sends them to the owner shard) on its first poll, so appends of one
@@ -314,7 +331,12 @@ async fn serve_connection(
                     Some(turn) => Some(turn),
                     None => turns.acquire_static_permit(units).await.ok(),
                 };
-                let result = protocol::handle(&shard, peer, &client.name, frame).await;
+                let origin = protocol::Origin {
+                    peer,
+                    listener: &client.name,
+                    principal: &principal,
+                };
+                let result = protocol::handle(&shard, origin, frame).await;
                 shard.metrics.request_handled(api_key, read_at.elapsed());
                 // The request's memory is given back once it is answered.
                 drop(permit);

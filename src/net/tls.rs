@@ -38,12 +38,37 @@ enum TlsError {
     Tls(#[from] rustls::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Principal(#[from] crate::security::principal::PrincipalError),
 }
+
+/// The principal of a connection whose handshake is done: its client certificate's subject
+/// mapped by `ssl.principal.mapping.rules`, else `User:ANONYMOUS` (Kafka's
+/// DefaultKafkaPrincipalBuilder for SSL).
+fn certificate_principal(
+    shard: &Shard,
+    tls: &rustls::ServerConnection,
+) -> Result<String, TlsError> {
+    use crate::security::principal;
+    let Some(certificate) = tls.peer_certificates().and_then(|chain| chain.first()) else {
+        return Ok(crate::security::acl::ANONYMOUS.to_string());
+    };
+    let subject = principal::certificate_subject(certificate)?;
+    let name = shard.config.ssl_principal_mapper.name(&subject)?;
+    Ok(principal::user(&name))
+}
+
+/// The principal of a TLS connection, from its client certificate: set by `inbound` when the
+/// handshake completes, before any plaintext reaches the connection code (which reads it with
+/// the first request). `User:ANONYMOUS` without a client certificate.
+pub(super) type TlsPrincipal = Rc<RefCell<Option<String>>>;
 
 /// What the three tasks of one connection share.
 struct Session {
     tls: RefCell<rustls::ServerConnection>,
     peer: SocketAddr,
+    shard: Rc<Shard>,
+    principal: TlsPrincipal,
     /// Ciphertext rustls holds for the client: `outbound` waits while it is over the limit.
     unsent: Cell<usize>,
     /// The connection is ending: `send_records` shuts the client's socket once it has sent
@@ -81,17 +106,21 @@ pub(super) async fn serve_tls(
         }
     };
     super::set_client_socket_options(&shard, &stream, peer);
+    let principal = TlsPrincipal::default();
     glommio::spawn_local(super::serve_connection(
         shard.clone(),
         broker_side,
         peer,
         slot,
         client,
+        Some(principal.clone()),
     ))
     .detach();
     let session = Rc::new(Session {
         tls: RefCell::new(tls),
         peer,
+        shard,
+        principal,
         unsent: Cell::new(0),
         closing: Cell::new(false),
     });
@@ -139,6 +168,11 @@ async fn inbound(
                             return Err(e.into());
                         }
                     };
+                    if !tls.is_handshaking() && session.principal.borrow().is_none() {
+                        let principal = certificate_principal(&session.shard, &tls)?;
+                        tracing::debug!(%peer, %principal, "TLS handshake done");
+                        *session.principal.borrow_mut() = Some(principal);
+                    }
                     let mut plaintext = vec![0u8; state.plaintext_bytes_to_read()];
                     tls.reader().read_exact(&mut plaintext)?;
                     plaintext

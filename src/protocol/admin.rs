@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::metadata::election::ElectionType;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::shard::controller::{
     ControllerOp, ControllerReply, NewTopic, PartitionIncrease, Refusal, TopicOutcome,
 };
@@ -170,12 +171,20 @@ pub async fn create_topics(
                 .collect(),
         })
         .collect::<Vec<_>>();
+    // CREATE on the cluster allows every topic, else CREATE on each (Kafka's rule).
+    let any_topic = ctx.can(AclOperation::Create, ResourceType::Cluster, CLUSTER_NAME);
+    let (topics, refused) = authorized_topics(
+        topics,
+        |t| t.name.as_str(),
+        |name| any_topic || ctx.may(AclOperation::Create, ResourceType::Topic, name),
+    );
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     let op = ControllerOp::CreateTopics {
         topics,
         validate_only: request.validate_only,
     };
-    let outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    let mut outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    outcomes.extend(refused);
     let broker_config = &ctx.shard.config;
     let results = outcomes
         .into_iter()
@@ -236,10 +245,16 @@ pub async fn delete_topics(
             },
         }
     }
+    let (names, refused) = authorized_topics(
+        names,
+        |name| name.as_str(),
+        |name| ctx.may(AclOperation::Delete, ResourceType::Topic, name),
+    );
     let op = ControllerOp::DeleteTopics {
         names: names.clone(),
     };
-    let outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    let mut outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    outcomes.extend(refused);
     let mut responses: Vec<DeletableTopicResult> = outcomes
         .into_iter()
         .map(|outcome| {
@@ -286,12 +301,18 @@ pub async fn create_partitions(
             }
         })
         .collect();
+    let (topics, refused) = authorized_topics(
+        topics,
+        |t: &PartitionIncrease| t.name.as_str(),
+        |name| ctx.may(AclOperation::Alter, ResourceType::Topic, name),
+    );
     let names = topics.iter().map(|t| t.name.clone()).collect();
     let op = ControllerOp::CreatePartitions {
         topics,
         validate_only: request.validate_only,
     };
-    let outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    let mut outcomes = outcomes_or_refusal(ask_controller(ctx.shard, op).await, names);
+    outcomes.extend(refused);
     let results = outcomes
         .into_iter()
         .map(|outcome| {
@@ -317,6 +338,10 @@ pub async fn elect_leaders(
     ctx: &RequestContext<'_>,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    if !ctx.may_cluster(AclOperation::Alter) {
+        return ElectLeadersResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
     let Some(kind) = ElectionType::from_wire(request.election_type) else {
         tracing::warn!(peer = %ctx.peer, election_type = request.election_type, "ElectLeaders with an unknown election type");
         return ElectLeadersResponse::default().with_error_code(ErrorCode::InvalidRequest.code());
@@ -366,6 +391,27 @@ pub async fn elect_leaders(
         }
     }
     ElectLeadersResponse::default().with_replica_election_results(results)
+}
+
+/// Splits a request's topics into those the principal may change (`allowed`) and the
+/// TOPIC_AUTHORIZATION_FAILED outcomes of the others.
+fn authorized_topics<T>(
+    topics: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    allowed: impl Fn(&str) -> bool,
+) -> (Vec<T>, Vec<TopicOutcome>) {
+    let (permitted, refused): (Vec<T>, Vec<T>) = topics.into_iter().partition(|t| allowed(name(t)));
+    let refused = refused
+        .iter()
+        .map(|t| TopicOutcome {
+            name: name(t).to_string(),
+            result: Err(Refusal {
+                code: ErrorCode::TopicAuthorizationFailed,
+                message: "Authorization failed.".to_string(),
+            }),
+        })
+        .collect();
+    (permitted, refused)
 }
 
 fn outcomes_or_refusal(

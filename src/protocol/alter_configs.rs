@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::admin::{ask_controller, config_entry};
 use super::RequestContext;
 use crate::error_code::ErrorCode;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::shard::controller::{ConfigChange, ControllerOp, Refusal};
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -25,7 +26,20 @@ async fn alter_topic(
     change: ConfigChange,
     validate_only: bool,
 ) -> (i16, Option<StrBytes>) {
-    let result = if resource_type != RESOURCE_TOPIC {
+    // ALTER_CONFIGS on the topic (a broker's: on the cluster, refused below anyway).
+    let result = if resource_type == RESOURCE_TOPIC
+        && !ctx.may(AclOperation::AlterConfigs, ResourceType::Topic, name)
+    {
+        Err(Refusal {
+            code: ErrorCode::TopicAuthorizationFailed,
+            message: "Authorization failed.".into(),
+        })
+    } else if resource_type != RESOURCE_TOPIC && !ctx.may_cluster(AclOperation::AlterConfigs) {
+        Err(Refusal {
+            code: ErrorCode::ClusterAuthorizationFailed,
+            message: "Authorization failed.".into(),
+        })
+    } else if resource_type != RESOURCE_TOPIC {
         Err(Refusal {
             code: ErrorCode::InvalidRequest,
             message:

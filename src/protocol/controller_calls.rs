@@ -1,8 +1,10 @@
 //! Requests between nodes and the active controller, in Kafka's own formats: BrokerRegistration
 //! (62), BrokerHeartbeat (63), AllocateProducerIds (67), and client admin requests forwarded
-//! unchanged from a broker that is not the active controller (KIP-590's forwarding, without the
-//! Envelope since both ends are Weir and the request is the client's own bytes). They travel
-//! over the controller listener (`quorum::wire`) and are only answered there.
+//! from a broker that is not the active controller (KIP-590's forwarding: the client's own
+//! bytes in an Envelope (58) naming its principal and address, so that the controller
+//! authorizes the client, not the broker; the answer is the client's response itself, both
+//! ends being Weir). They travel over the controller listener (`quorum::wire`) and are only
+//! answered there.
 
 use std::rc::Rc;
 
@@ -21,7 +23,7 @@ use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
     AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
     BrokerRegistrationRequest, BrokerRegistrationResponse, DescribeQuorumRequest,
-    DescribeQuorumResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
+    DescribeQuorumResponse, EnvelopeRequest, ProducerId, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -53,11 +55,99 @@ pub fn is_forwarded(api_key: i16) -> bool {
         ApiKey::IncrementalAlterConfigs,
         ApiKey::ElectLeaders,
         ApiKey::AlterUserScramCredentials,
+        ApiKey::CreateAcls,
+        ApiKey::DeleteAcls,
         // Only the active controller knows every voter's progress.
         ApiKey::DescribeQuorum,
     ]
     .iter()
     .any(|api| *api as i16 == api_key)
+}
+
+const ENVELOPE_VERSION: i16 = 0;
+
+/// A client's request frame in an Envelope naming who sent it (KIP-590).
+pub fn envelope(frame: &Bytes, origin: super::Origin<'_>) -> Bytes {
+    let correlation_id = match frame.get(4..8) {
+        Some(&[a, b, c, d]) => i32::from_be_bytes([a, b, c, d]),
+        _ => 0,
+    };
+    let address = match origin.peer.ip() {
+        std::net::IpAddr::V4(ip) => Bytes::copy_from_slice(&ip.octets()),
+        std::net::IpAddr::V6(ip) => Bytes::copy_from_slice(&ip.octets()),
+    };
+    let body = EnvelopeRequest::default()
+        .with_request_data(frame.clone())
+        .with_request_principal(Some(Bytes::copy_from_slice(origin.principal.as_bytes())))
+        .with_client_host_address(address);
+    let mut out = BytesMut::with_capacity(frame.len() + 64);
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Envelope as i16)
+        .with_request_api_version(ENVELOPE_VERSION)
+        .with_correlation_id(correlation_id);
+    // Encoding into a growable buffer fails only on a field too long for its length prefix,
+    // which the frame (bounded by socket.request.max.bytes) is not.
+    let encoded = header
+        .encode(
+            &mut out,
+            ApiKey::Envelope.request_header_version(ENVELOPE_VERSION),
+        )
+        .and_then(|()| body.encode(&mut out, ENVELOPE_VERSION));
+    match encoded {
+        Ok(()) => out.freeze(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot wrap a forwarded request in an Envelope");
+            Bytes::new()
+        }
+    }
+}
+
+/// A forwarded request taken out of its Envelope.
+pub struct Opened {
+    pub request: Bytes,
+    pub principal: String,
+    /// The client's address, port unknown (0).
+    pub client: Option<std::net::SocketAddr>,
+}
+
+/// The request in an Envelope, or `None` when the frame is not one.
+pub fn open_envelope(frame: &Bytes) -> Option<Result<Opened, String>> {
+    if super::api_key(frame) != ApiKey::Envelope as i16 {
+        return None;
+    }
+    let mut bytes = frame.clone();
+    let opened = (|| {
+        let header = RequestHeader::decode(
+            &mut bytes,
+            ApiKey::Envelope.request_header_version(ENVELOPE_VERSION),
+        )
+        .map_err(|e| e.to_string())?;
+        if header.request_api_version != ENVELOPE_VERSION {
+            return Err(format!("Envelope v{}", header.request_api_version));
+        }
+        let envelope =
+            EnvelopeRequest::decode(&mut bytes, ENVELOPE_VERSION).map_err(|e| e.to_string())?;
+        let principal = envelope
+            .request_principal
+            .as_deref()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .ok_or("an Envelope without a principal")?;
+        let ip: Option<std::net::IpAddr> = match envelope.client_host_address.len() {
+            4 => <[u8; 4]>::try_from(&envelope.client_host_address[..])
+                .ok()
+                .map(Into::into),
+            16 => <[u8; 16]>::try_from(&envelope.client_host_address[..])
+                .ok()
+                .map(Into::into),
+            _ => None,
+        };
+        Ok(Opened {
+            request: envelope.request_data,
+            principal,
+            client: ip.map(|ip| std::net::SocketAddr::new(ip, 0)),
+        })
+    })();
+    Some(opened)
 }
 
 /// Sends a client's request frame to the active controller (via shard 0) and returns the

@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::RequestContext;
 use crate::config::DescribedConfig;
 use crate::error_code::ErrorCode;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 
 /// Kafka's ConfigResource.Type values.
 const RESOURCE_TOPIC: i8 = 2;
@@ -47,25 +48,34 @@ pub fn describe_configs(
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             // Broker configs are static (server.properties): read-only, as Kafka marks them.
+            // DESCRIBE_CONFIGS on the topic, or on the cluster for a broker (Kafka's rule).
+            let refused = match resource.resource_type {
+                RESOURCE_TOPIC => (!ctx.may(AclOperation::DescribeConfigs, ResourceType::Topic, &name))
+                    .then_some(ErrorCode::TopicAuthorizationFailed),
+                RESOURCE_BROKER => (!ctx.may_cluster(AclOperation::DescribeConfigs))
+                    .then_some(ErrorCode::ClusterAuthorizationFailed),
+                _ => None,
+            };
             let described: Result<(Vec<DescribedConfig>, bool), (ErrorCode, String)> =
-                match resource.resource_type {
-                    RESOURCE_TOPIC => match meta.topics.get(&name) {
+                match (refused, resource.resource_type) {
+                    (Some(code), _) => Err((code, "Authorization failed.".to_string())),
+                    (None, RESOURCE_TOPIC) => match meta.topics.get(&name) {
                         Some(topic) => Ok((config.describe_topic(&topic.configs), false)),
                         None => Err((
                             ErrorCode::UnknownTopicOrPartition,
                             format!("topic `{name}` does not exist"),
                         )),
                     },
-                    RESOURCE_BROKER
+                    (None, RESOURCE_BROKER)
                         if name.is_empty() || name == config.broker_id.to_string() =>
                     {
                         Ok((config.describe(), true))
                     }
-                    RESOURCE_BROKER => Err((
+                    (None, RESOURCE_BROKER) => Err((
                         ErrorCode::InvalidRequest,
                         format!("this is broker {}, not `{name}`", config.broker_id),
                     )),
-                    other => Err((
+                    (None, other) => Err((
                         ErrorCode::InvalidRequest,
                         format!("resource type {other} is not supported"),
                     )),
@@ -141,8 +151,16 @@ fn config_result(
 
 pub fn describe_cluster(
     ctx: &RequestContext<'_>,
-    _request: DescribeClusterRequest,
+    request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    if !ctx.may_cluster(AclOperation::Describe) {
+        return DescribeClusterResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
+    let operations = match request.include_cluster_authorized_operations {
+        true => ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME),
+        false => i32::MIN,
+    };
     let brokers = ctx
         .shard
         .live_brokers(ctx.listener)
@@ -156,6 +174,7 @@ pub fn describe_cluster(
         })
         .collect();
     DescribeClusterResponse::default()
+        .with_cluster_authorized_operations(operations)
         .with_cluster_id(StrBytes::from_string(ctx.shard.meta().cluster_id.clone()))
         .with_controller_id(BrokerId(ctx.shard.controller_id()))
         .with_brokers(brokers)

@@ -15,6 +15,7 @@ use super::fetch_session::{
 use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::log::ReadBatches;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::shard::ops::{PartitionRead, Reader, ShardOp, ShardReply, TopicPartition};
 use crate::shard::Shard;
 
@@ -117,15 +118,28 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
             read_committed: request.isolation_level == 1,
         }
     };
-    let results = read_with_long_poll(
-        ctx.shard,
-        &plan.partitions,
-        min_bytes,
-        max_wait,
+    // Authorization, as Kafka's: a follower's fetch needs CLUSTER_ACTION, a consumer's READ
+    // on each topic; refused partitions answer TOPIC_AUTHORIZATION_FAILED.
+    let mut refused_topics: Vec<&str> = Vec::new();
+    let follower_refused =
+        matches!(reader, Reader::Follower(_)) && !ctx.may_cluster(AclOperation::ClusterAction);
+    for planned in &plan.partitions {
+        let topic = planned.tp.topic.as_str();
+        if !refused_topics.contains(&topic)
+            && (follower_refused
+                || (!matches!(reader, Reader::Follower(_))
+                    && !ctx.may(AclOperation::Read, ResourceType::Topic, topic)))
+        {
+            refused_topics.push(topic);
+        }
+    }
+    let read = ReadSpec {
         response_max,
-        &reader,
-    )
-    .await;
+        reader: &reader,
+        refused_topics: &refused_topics,
+    };
+    let results =
+        read_with_long_poll(ctx.shard, &plan.partitions, min_bytes, max_wait, &read).await;
     let results = apply_response_limit(results, response_max);
 
     let reports: Vec<(TopicPartition, PartitionReport)> = results
@@ -168,12 +182,12 @@ async fn read_with_long_poll(
     partitions: &[PlannedPartition],
     min_bytes: usize,
     max_wait: Duration,
-    response_max: usize,
-    reader: &Reader,
+    read: &ReadSpec<'_>,
 ) -> Vec<PartitionResult> {
+    let reader = read.reader;
     let deadline = Instant::now() + max_wait;
     loop {
-        let results = read_all(shard, partitions, response_max, reader).await;
+        let results = read_all(shard, partitions, read).await;
         let available: usize = results
             .iter()
             .filter_map(|r| r.records.as_ref())
@@ -191,20 +205,28 @@ async fn read_with_long_poll(
         wait_for_any_append(shard, partitions, &results, deadline - now, reader).await;
         // A graceful shutdown answers with what there is (see `PartitionLog::end_long_polls`).
         if Instant::now() >= deadline || crate::shard::shutting_down() {
-            return read_all(shard, partitions, response_max, reader).await;
+            return read_all(shard, partitions, read).await;
         }
     }
+}
+
+/// How a fetch reads: its response limit, who reads, and the topics it may not read.
+struct ReadSpec<'a> {
+    response_max: usize,
+    reader: &'a Reader,
+    refused_topics: &'a [&'a str],
 }
 
 async fn read_all(
     shard: &Rc<Shard>,
     partitions: &[PlannedPartition],
-    response_max: usize,
-    reader: &Reader,
+    read: &ReadSpec<'_>,
 ) -> Vec<PartitionResult> {
+    let (response_max, reader) = (read.response_max, read.reader);
     let tasks: Vec<_> = partitions
         .iter()
         .map(|p| {
+            let refused = read.refused_topics.contains(&p.tp.topic.as_str());
             let shard = shard.clone();
             let tp = p.tp.clone();
             let offset = p.fetch_offset;
@@ -212,6 +234,9 @@ async fn read_all(
             let epochs = p.epochs;
             let reader = reader.clone();
             glommio::spawn_local(async move {
+                if refused {
+                    return PartitionRead::refused(ErrorCode::TopicAuthorizationFailed);
+                }
                 let served_by_followers = reader.served_by_followers();
                 let op = ShardOp::Read {
                     tp,

@@ -26,6 +26,7 @@ use crate::group::coordinator::{JoinOutcome, JoinRequest, SyncOutcome};
 use crate::group::store::CommittedOffset;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::group::{coordinator_partition, OffsetToCommit};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::shard::group_ops::{GroupOp, GroupReply};
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::{Route, Shard};
@@ -77,6 +78,16 @@ pub fn find_coordinator(
     // partition; without one (the topic not created yet, or the partition offline)
     // COORDINATOR_NOT_AVAILABLE makes the client retry.
     let find = |key: &str| -> Result<(i32, String, u16), ErrorCode> {
+        // DESCRIBE on the group or transactional id (Kafka's rule).
+        match request.key_type {
+            0 if !ctx.may(AclOperation::Describe, ResourceType::Group, key) => {
+                return Err(ErrorCode::GroupAuthorizationFailed)
+            }
+            1 if !ctx.may(AclOperation::Describe, ResourceType::TransactionalId, key) => {
+                return Err(ErrorCode::TransactionalIdAuthorizationFailed)
+            }
+            _ => {}
+        }
         let leader = match request.key_type {
             0 => ctx
                 .shard
@@ -147,7 +158,12 @@ pub async fn join_group(ctx: &RequestContext<'_>, request: JoinGroupRequest) -> 
         require_known_member_id: ctx.api_version >= 4,
     };
     let member_id = join.member_id.clone();
-    let outcome = match ask(ctx.shard, &group, GroupOp::Join(join)).await {
+    let refused = !ctx.may(AclOperation::Read, ResourceType::Group, &group);
+    let asked = match refused {
+        true => Err(ErrorCode::GroupAuthorizationFailed),
+        false => ask(ctx.shard, &group, GroupOp::Join(join)).await,
+    };
+    let outcome = match asked {
         Ok(GroupReply::Joined(outcome)) => outcome,
         Ok(_) => JoinOutcome {
             error: ErrorCode::UnknownServerError,
@@ -215,7 +231,11 @@ pub async fn sync_group(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> 
             .map(|a| (a.member_id.as_str().to_string(), a.assignment))
             .collect(),
     };
-    let outcome = match ask(ctx.shard, &group, op).await {
+    let asked = match ctx.may(AclOperation::Read, ResourceType::Group, &group) {
+        false => Err(ErrorCode::GroupAuthorizationFailed),
+        true => ask(ctx.shard, &group, op).await,
+    };
+    let outcome = match asked {
         Ok(GroupReply::Synced(outcome)) => outcome,
         Ok(_) => sync_error(ErrorCode::UnknownServerError),
         Err(code) => sync_error(code),
@@ -249,7 +269,11 @@ pub async fn heartbeat(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> H
         member_id: request.member_id.as_str().to_string(),
         instance_id: request.group_instance_id.map(|i| i.as_str().to_string()),
     };
-    let code = match ask(ctx.shard, &group, op).await {
+    let asked = match ctx.may(AclOperation::Read, ResourceType::Group, &group) {
+        false => Err(ErrorCode::GroupAuthorizationFailed),
+        true => ask(ctx.shard, &group, op).await,
+    };
+    let code = match asked {
         Ok(GroupReply::Code(code)) => code,
         Ok(_) => ErrorCode::UnknownServerError,
         Err(code) => code,
@@ -277,6 +301,10 @@ pub async fn leave_group(
     } else {
         vec![(request.member_id.as_str().to_string(), None)]
     };
+    if !ctx.may(AclOperation::Read, ResourceType::Group, &group) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     let codes = match ask(
         ctx.shard,
         &group,
@@ -335,10 +363,23 @@ pub async fn offset_commit(
     let group = request.group_id.0.as_str().to_string();
     let mut offsets = Vec::new();
     let mut shape = Vec::new();
+    // READ on the group, then READ on each topic: refused partitions are not committed.
+    let group_refused = !ctx.may(AclOperation::Read, ResourceType::Group, &group);
     for topic in &request.topics {
         let name = topic.name.0.as_str().to_string();
+        let refused = if group_refused {
+            Some(ErrorCode::GroupAuthorizationFailed)
+        } else if !ctx.may(AclOperation::Read, ResourceType::Topic, &name) {
+            Some(ErrorCode::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         let mut indexes = Vec::new();
         for p in &topic.partitions {
+            if refused.is_some() {
+                indexes.push((p.partition_index, refused));
+                continue;
+            }
             offsets.push(OffsetToCommit {
                 topic: name.clone(),
                 partition: p.partition_index,
@@ -349,7 +390,7 @@ pub async fn offset_commit(
                     .as_ref()
                     .map(|m| m.as_str().to_string()),
             });
-            indexes.push(p.partition_index);
+            indexes.push((p.partition_index, None));
         }
         shape.push((topic.name.clone(), indexes));
     }
@@ -361,10 +402,13 @@ pub async fn offset_commit(
         instance_id: request.group_instance_id.map(|i| i.as_str().to_string()),
         offsets,
     };
-    let codes = match ask(ctx.shard, &group, op).await {
-        Ok(GroupReply::Codes(codes)) => codes,
-        Ok(_) => vec![ErrorCode::UnknownServerError; count],
-        Err(code) => vec![code; count],
+    let codes = match count {
+        0 => Vec::new(),
+        _ => match ask(ctx.shard, &group, op).await {
+            Ok(GroupReply::Codes(codes)) => codes,
+            Ok(_) => vec![ErrorCode::UnknownServerError; count],
+            Err(code) => vec![code; count],
+        },
     };
     if let Some(code) = codes.iter().find(|c| **c != ErrorCode::None) {
         tracing::info!(peer = %ctx.peer, %group, error = %code, "OffsetCommit refused");
@@ -379,15 +423,13 @@ pub async fn offset_commit(
                     .with_partitions(
                         indexes
                             .into_iter()
-                            .map(|index| {
+                            .map(|(index, refused)| {
+                                let code = refused.unwrap_or_else(|| {
+                                    codes.next().unwrap_or(ErrorCode::UnknownServerError)
+                                });
                                 OffsetCommitResponsePartition::default()
                                     .with_partition_index(index)
-                                    .with_error_code(
-                                        codes
-                                            .next()
-                                            .unwrap_or(ErrorCode::UnknownServerError)
-                                            .code(),
-                                    )
+                                    .with_error_code(code.code())
                             })
                             .collect(),
                     )
@@ -408,15 +450,39 @@ async fn fetch_group_offsets(
     partitions: Option<Vec<(String, i32)>>,
     require_stable: bool,
 ) -> Result<FetchedOffsets, ErrorCode> {
+    // DESCRIBE on the group; partitions of topics the principal may not describe are
+    // TOPIC_AUTHORIZATION_FAILED when named, left out of a listing of all (Kafka's rules).
+    if !ctx.may(AclOperation::Describe, ResourceType::Group, group) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
+    let may_describe = |topic: &str| ctx.can(AclOperation::Describe, ResourceType::Topic, topic);
+    let (partitions, refused): (Option<Vec<_>>, Vec<_>) = match partitions {
+        None => (None, Vec::new()),
+        Some(named) => {
+            let (allowed, refused) = named.into_iter().partition(|(t, _)| may_describe(t));
+            (Some(allowed), refused)
+        }
+    };
+    let asked_some = partitions.as_ref().is_none_or(|p| !p.is_empty());
     let op = GroupOp::FetchOffsets {
         group: group.to_string(),
         partitions,
         require_stable,
     };
-    match ask(ctx.shard, group, op).await? {
-        GroupReply::Offsets(offsets) => Ok(offsets),
-        _ => Err(ErrorCode::UnknownServerError),
-    }
+    let mut offsets = match asked_some {
+        true => match ask(ctx.shard, group, op).await? {
+            GroupReply::Offsets(offsets) => offsets,
+            _ => return Err(ErrorCode::UnknownServerError),
+        },
+        false => Vec::new(),
+    };
+    offsets.retain(|((topic, _), _)| may_describe(topic));
+    offsets.extend(
+        refused
+            .into_iter()
+            .map(|tp| (tp, Err(ErrorCode::TopicAuthorizationFailed))),
+    );
+    Ok(offsets)
 }
 
 /// Offsets grouped by topic, in first-seen order.
@@ -540,6 +606,15 @@ pub async fn describe_groups(
     for id in request.groups {
         let name = id.0.as_str().to_string();
         let described = DescribedGroup::default().with_group_id(id);
+        if !ctx.may(AclOperation::Describe, ResourceType::Group, &name) {
+            groups.push(described.with_error_code(ErrorCode::GroupAuthorizationFailed.code()));
+            continue;
+        }
+        let operations = match request.include_authorized_operations {
+            true => ctx.authorized_operations(ResourceType::Group, &name),
+            false => i32::MIN,
+        };
+        let described = described.with_authorized_operations(operations);
         groups.push(
             match ask(
                 ctx.shard,
@@ -594,6 +669,7 @@ pub async fn list_groups(
         .collect();
     let mut groups = Vec::new();
     let mut error = ErrorCode::None;
+    let all_visible = ctx.can(AclOperation::Describe, ResourceType::Cluster, CLUSTER_NAME);
     for peer in 0..ctx.shard.count {
         let reply = ctx.shard.call(peer, ShardOp::Group(GroupOp::List)).await;
         // Kafka lists what it has and answers COORDINATOR_LOAD_IN_PROGRESS while any offsets
@@ -603,7 +679,11 @@ pub async fn list_groups(
         }
         if let Ok(ShardReply::Group(GroupReply::Listed(listed))) = reply {
             for (id, protocol_type, state) in listed {
-                if states.is_empty() || states.contains(&state.to_lowercase()) {
+                // DESCRIBE on the cluster lists every group, else those the principal may
+                // describe (Kafka's rule).
+                let visible =
+                    all_visible || ctx.can(AclOperation::Describe, ResourceType::Group, &id);
+                if visible && (states.is_empty() || states.contains(&state.to_lowercase())) {
                     let group = ListedGroup::default()
                         .with_group_id(GroupId(s(id)))
                         .with_protocol_type(s(protocol_type));
@@ -628,15 +708,20 @@ pub async fn delete_groups(
     let mut results = Vec::with_capacity(request.groups_names.len());
     for id in request.groups_names {
         let name = id.0.as_str().to_string();
-        let code = match ask(
-            ctx.shard,
-            &name,
-            GroupOp::Delete {
-                group: name.clone(),
-            },
-        )
-        .await
-        {
+        let asked = match ctx.may(AclOperation::Delete, ResourceType::Group, &name) {
+            false => Err(ErrorCode::GroupAuthorizationFailed),
+            true => {
+                ask(
+                    ctx.shard,
+                    &name,
+                    GroupOp::Delete {
+                        group: name.clone(),
+                    },
+                )
+                .await
+            }
+        };
+        let code = match asked {
             Ok(GroupReply::Code(code)) => code,
             Ok(_) => ErrorCode::UnknownServerError,
             Err(code) => code,
@@ -659,7 +744,13 @@ pub async fn offset_delete(
         OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
     };
     let group = request.group_id.0.as_str().to_string();
-    let partitions: Vec<(String, i32)> = request
+    if !ctx.may(AclOperation::Delete, ResourceType::Group, &group) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
+    // READ on each topic, else TOPIC_AUTHORIZATION_FAILED and its offsets kept.
+    type Partitions = Vec<(String, i32)>;
+    let (partitions, refused): (Partitions, Partitions) = request
         .topics
         .iter()
         .flat_map(|t| {
@@ -668,7 +759,7 @@ pub async fn offset_delete(
                 .iter()
                 .map(move |p| (name.clone(), p.partition_index))
         })
-        .collect();
+        .partition(|(topic, _)| ctx.may(AclOperation::Read, ResourceType::Topic, topic));
     let op = GroupOp::DeleteOffsets {
         group: group.clone(),
         partitions: partitions.clone(),
@@ -688,6 +779,11 @@ pub async fn offset_delete(
         partitions
             .into_iter()
             .zip(codes)
+            .chain(
+                refused
+                    .into_iter()
+                    .map(|tp| (tp, ErrorCode::TopicAuthorizationFailed)),
+            )
             .map(|((topic, partition), code)| (topic, (partition, code))),
     )
     .into_iter()

@@ -14,6 +14,7 @@ use super::admin::create_with_defaults;
 use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::metadata::{validate_topic_name, TopicMeta};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
     let config = &ctx.shard.config;
@@ -37,10 +38,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     );
     let live = Live { all, on_listener };
     let mut topics = Vec::new();
+    // With an authorizer, every topic asked for needs DESCRIBE, and a listing of all topics
+    // holds only those the principal may describe (as Kafka).
+    let may_describe = |name: &str| ctx.can(AclOperation::Describe, ResourceType::Topic, name);
     match requested {
         None => {
             let meta = ctx.shard.meta();
-            topics.extend(meta.topics.values().map(|t| topic_response(t, &live)));
+            topics.extend(
+                meta.topics
+                    .values()
+                    .filter(|t| may_describe(&t.name))
+                    .map(|t| topic_response(t, &live)),
+            );
         }
         Some(requested) => {
             let mut missing = Vec::new();
@@ -56,6 +65,20 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                         .and_then(|n| meta.topics.get(n.0.as_str()))
                 };
                 let by_name = wanted.name.as_ref().filter(|_| wanted.topic_id.is_nil());
+                let named = found
+                    .map(|t| t.name.clone())
+                    .or_else(|| by_name.map(|n| n.0.as_str().to_string()));
+                if let Some(name) =
+                    named.filter(|name| !ctx.may(AclOperation::Describe, ResourceType::Topic, name))
+                {
+                    // Named by id, an unauthorized topic stays nameless, as in Kafka.
+                    let shown = by_name.map(|_| name.as_str());
+                    topics.push(
+                        error_topic(shown, ErrorCode::TopicAuthorizationFailed)
+                            .with_topic_id(wanted.topic_id),
+                    );
+                    continue;
+                }
                 match (found, by_name) {
                     (Some(topic), _) => topics.push(topic_response(topic, &live)),
                     (None, None) => topics.push(
@@ -66,6 +89,14 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                         if let Err(reason) = validate_topic_name(&name) {
                             tracing::debug!(peer = %ctx.peer, %reason, "metadata for an invalid topic name");
                             topics.push(error_topic(Some(&name), ErrorCode::InvalidTopicException));
+                        } else if allow_auto_create
+                            && !ctx.can(AclOperation::Create, ResourceType::Cluster, CLUSTER_NAME)
+                            && !ctx.may(AclOperation::Create, ResourceType::Topic, &name)
+                        {
+                            topics.push(error_topic(
+                                Some(&name),
+                                ErrorCode::TopicAuthorizationFailed,
+                            ));
                         } else if allow_auto_create {
                             missing.push(name);
                         } else {
@@ -101,7 +132,20 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                 .with_rack(rack.map(StrBytes::from_string))
         })
         .collect();
+    if request.include_topic_authorized_operations {
+        for topic in topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(name) = &topic.name {
+                topic.topic_authorized_operations =
+                    ctx.authorized_operations(ResourceType::Topic, name.0.as_str());
+            }
+        }
+    }
+    let cluster_operations = match request.include_cluster_authorized_operations {
+        true => ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME),
+        false => i32::MIN,
+    };
     MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_operations)
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(meta.cluster_id.clone())))
         .with_controller_id(BrokerId(ctx.shard.controller_id()))

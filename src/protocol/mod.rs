@@ -1,9 +1,11 @@
 //! Kafka request handling: which APIs and versions this broker implements, request decoding
 //! (kafka-protocol crate), dispatch to one module per API family, response encoding.
 
+mod acls;
 mod admin;
 mod alter_configs;
 mod api_versions;
+mod authorize;
 mod controller_calls;
 mod describe;
 mod fetch;
@@ -26,6 +28,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::security::acl::AclOperation;
 use crate::shard::ops::TopicPartition;
 use crate::shard::Shard;
 
@@ -71,6 +74,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeAcls, 0, 3),
+    (ApiKey::CreateAcls, 0, 3),
+    (ApiKey::DeleteAcls, 0, 3),
 ];
 
 pub use controller_calls::{
@@ -205,7 +211,24 @@ pub struct RequestContext<'a> {
     /// The name of the listener the request came in on: Metadata, FindCoordinator and
     /// DescribeCluster answer with the brokers' endpoints on it, as Kafka does.
     pub listener: &'a str,
+    /// Who asks: `User:NAME` (SASL, a TLS certificate), `User:ANONYMOUS`, or
+    /// [`INTER_BROKER`] for a call of another node of the cluster.
+    pub principal: &'a str,
 }
+
+/// Where a request comes from: what the connection knows of its client.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub peer: std::net::SocketAddr,
+    /// The client listener's name.
+    pub listener: &'a str,
+    pub principal: &'a str,
+}
+
+/// The principal of a request another node sends on the controller listener without an
+/// Envelope (BrokerRegistration, AlterPartition, a broker's own CreateTopics): trusted, as
+/// Kafka trusts its inter-broker principal. No client principal has this type.
+pub const INTER_BROKER: &str = "Broker:cluster";
 
 /// Whether the connection may read the next request before this one is answered: Produce,
 /// whose appends start in order on the handler's first poll and whose acks are awaited
@@ -292,20 +315,22 @@ fn decode_request_on(mut frame: Bytes, listener: Listener) -> Result<Decoded, Re
 /// Handles one request frame (without its size prefix).
 pub async fn handle(
     shard: &Rc<Shard>,
-    peer: std::net::SocketAddr,
-    listener: &str,
+    origin: Origin<'_>,
     frame: Bytes,
 ) -> Result<Option<Response>, RequestError> {
     if controller_calls::is_forwarded(api_key(&frame))
         && !crate::shard::controller::is_active_controller()
     {
-        if let Some(response) = controller_calls::forward(shard, frame.clone()).await {
+        // KIP-590: the request goes to the active controller in an Envelope naming the
+        // client's principal and address, and is authorized there.
+        let envelope = controller_calls::envelope(&frame, origin);
+        if let Some(response) = controller_calls::forward(shard, envelope).await {
             return Ok(Some(response));
         }
         // No controller answered: handled here, which answers NOT_CONTROLLER so the client
         // refreshes its metadata and retries.
     }
-    handle_on(shard, (peer, listener), frame, Listener::Client).await
+    handle_on(shard, origin, frame, Listener::Client).await
 }
 
 /// A call on the controller listener (a request from another node): its response without
@@ -319,7 +344,24 @@ pub async fn handle_call(
     if !crate::shard::controller::is_active_controller() {
         return None;
     }
-    let origin = (peer, shard.config.inter_broker_listener.as_str());
+    let listener = shard.config.inter_broker_listener.as_str();
+    let (frame, principal, peer) = match controller_calls::open_envelope(&frame) {
+        Some(Ok(opened)) => (
+            opened.request,
+            opened.principal,
+            opened.client.unwrap_or(peer),
+        ),
+        Some(Err(e)) => {
+            tracing::warn!(%peer, error = %e, "controller call refused: bad Envelope");
+            return None;
+        }
+        None => (frame, INTER_BROKER.to_string(), peer),
+    };
+    let origin = Origin {
+        peer,
+        listener,
+        principal: &principal,
+    };
     match handle_on(shard, origin, frame, Listener::Controller).await {
         Ok(Some(response)) => {
             let mut joined = bytes::BytesMut::new();
@@ -338,7 +380,7 @@ pub async fn handle_call(
 
 async fn handle_on(
     shard: &Rc<Shard>,
-    (peer, client_listener): (std::net::SocketAddr, &str),
+    origin: Origin<'_>,
     frame: Bytes,
     listener: Listener,
 ) -> Result<Option<Response>, RequestError> {
@@ -357,8 +399,9 @@ async fn handle_on(
         shard,
         api_version: version,
         client_id: header.client_id.as_ref().map(|s| s.as_str()),
-        peer,
-        listener: client_listener,
+        peer: origin.peer,
+        listener: origin.listener,
+        principal: origin.principal,
     };
     let reply = dispatch(&ctx, request)
         .await
@@ -455,9 +498,25 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         RequestKind::ElectLeaders(req) => typed(ResponseKind::ElectLeaders(
             admin::elect_leaders(ctx, req).await,
         )),
+        RequestKind::DescribeQuorum(_) if !ctx.may_cluster(AclOperation::Describe) => {
+            typed(ResponseKind::DescribeQuorum(
+                kafka_protocol::messages::DescribeQuorumResponse::default().with_error_code(
+                    crate::error_code::ErrorCode::ClusterAuthorizationFailed.code(),
+                ),
+            ))
+        }
         RequestKind::DescribeQuorum(req) => typed(ResponseKind::DescribeQuorum(
             controller_calls::describe_quorum(ctx.shard, req).await,
         )),
+        RequestKind::CreateAcls(req) => {
+            typed(ResponseKind::CreateAcls(acls::create(ctx, req).await))
+        }
+        RequestKind::DescribeAcls(req) => {
+            typed(ResponseKind::DescribeAcls(acls::describe(ctx, req)))
+        }
+        RequestKind::DeleteAcls(req) => {
+            typed(ResponseKind::DeleteAcls(acls::delete(ctx, req).await))
+        }
         RequestKind::AlterPartition(req) => typed(ResponseKind::AlterPartition(
             controller_calls::alter_partition(ctx.shard, req).await,
         )),

@@ -22,17 +22,25 @@ use kafka_protocol::messages::{
 use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
 use crate::log::NO_EPOCH;
+use crate::security::acl::AclOperation;
 use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     // current_leader_epoch exists from v4 on (the crate decodes -1 before); isolation_level
     // from v2 (0 before: READ_UNCOMMITTED).
     let read_committed = request.isolation_level == 1;
+    let checked = ctx.topic_refusals(
+        request.topics.into_iter().map(|t| (t.name, t.partitions)),
+        AclOperation::Describe,
+    );
     let pending = start_per_partition(
         ctx.shard,
-        request.topics.into_iter().map(|t| (t.name, t.partitions)),
-        |p| p.partition_index,
-        |shard, tp, p| async move {
+        checked,
+        |(p, _)| p.partition_index,
+        |shard, tp, (p, refused)| async move {
+            if let Some(code) = refused {
+                return Err(code);
+            }
             let op = ShardOp::OffsetForTimestamp {
                 tp,
                 timestamp_ms: p.timestamp,
@@ -86,11 +94,24 @@ pub async fn offset_for_leader_epoch(
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     // Versions before 2 carry no current_leader_epoch (the crate decodes -1: no check).
+    // A follower's request (v3+ replica_id >= 0) needs CLUSTER_ACTION, a consumer's DESCRIBE
+    // on each topic (Kafka's rules).
+    let topics = request.topics.into_iter().map(|t| (t.topic, t.partitions));
+    let checked = if request.replica_id.0 >= 0 {
+        let refused = (!ctx.may_cluster(AclOperation::ClusterAction))
+            .then_some(ErrorCode::ClusterAuthorizationFailed);
+        ctx.refusals(topics, |_| refused)
+    } else {
+        ctx.topic_refusals(topics, AclOperation::Describe)
+    };
     let pending = start_per_partition(
         ctx.shard,
-        request.topics.into_iter().map(|t| (t.topic, t.partitions)),
-        |p| p.partition,
-        |shard, tp, p| async move {
+        checked,
+        |(p, _)| p.partition,
+        |shard, tp, (p, refused)| async move {
+            if let Some(code) = refused {
+                return Err(code);
+            }
             let op = ShardOp::EndOffsetForEpoch {
                 tp,
                 current_leader_epoch: p.current_leader_epoch,

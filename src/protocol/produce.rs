@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
@@ -19,16 +20,40 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
     if !acks_valid {
         tracing::info!(peer = %ctx.peer, acks, "produce with invalid acks");
     }
+    // Authorization, as Kafka's: a transactional produce needs WRITE on its transactional
+    // id (else every partition fails), each topic WRITE on the topic.
+    let transaction_refused = request.transactional_id.as_ref().is_some_and(|id| {
+        !ctx.may(
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            id.0.as_str(),
+        )
+    });
     // Start every partition's append before awaiting any.
     let peer = ctx.peer;
-    let topics = start_per_partition(
-        ctx.shard,
+    let checked = ctx.refusals(
         request
             .topic_data
             .into_iter()
             .map(|t| (t.name, t.partition_data)),
-        |data| data.index,
-        move |shard, tp, data| async move {
+        |topic| {
+            if transaction_refused {
+                Some(ErrorCode::TransactionalIdAuthorizationFailed)
+            } else if !ctx.may(AclOperation::Write, ResourceType::Topic, topic) {
+                Some(ErrorCode::TopicAuthorizationFailed)
+            } else {
+                None
+            }
+        },
+    );
+    let topics = start_per_partition(
+        ctx.shard,
+        checked,
+        |(data, _)| data.index,
+        move |shard, tp, (data, refused)| async move {
+            if let Some(code) = refused {
+                return Err(code.into());
+            }
             if !acks_valid {
                 return Err(ErrorCode::InvalidRequiredAcks.into());
             }

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::RequestContext;
 use crate::error_code::ErrorCode;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::shard::controller::{ControllerOp, ControllerReply};
 use crate::shard::ops::{ShardOp, ShardReply};
 
@@ -25,6 +26,13 @@ pub async fn handle(
         .as_ref()
         .map(|t| t.0.as_str().to_string())
     {
+        if !ctx.may(
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            &transactional_id,
+        ) {
+            return refused(ErrorCode::TransactionalIdAuthorizationFailed);
+        }
         return match super::txn::init_producer_id(ctx, &request, &transactional_id).await {
             Ok((producer_id, epoch)) => InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(producer_id))
@@ -34,6 +42,17 @@ pub async fn handle(
                 refused(code)
             }
         };
+    }
+    // An idempotent producer needs IDEMPOTENT_WRITE on the cluster or, since KIP-679, WRITE on
+    // some topic.
+    if !ctx.can(
+        AclOperation::IdempotentWrite,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    ) && !ctx.may_any(AclOperation::Write, ResourceType::Topic)
+    {
+        tracing::info!(peer = %ctx.peer, principal = ctx.principal, "InitProducerId refused: neither IDEMPOTENT_WRITE on the cluster nor WRITE on any topic");
+        return refused(ErrorCode::ClusterAuthorizationFailed);
     }
     // KIP-360 (v3+): a producer that names its current id and epoch gets the next epoch of
     // the same id, which fences its older epoch on every partition; at the last epoch it gets a

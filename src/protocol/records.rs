@@ -9,6 +9,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
 use crate::metadata::is_internal_topic;
+use crate::security::acl::AclOperation;
 use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn delete_records(
@@ -16,13 +17,20 @@ pub async fn delete_records(
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let peer = ctx.peer;
+    // DELETE on each topic (Kafka's rule).
+    let checked = ctx.topic_refusals(
+        request.topics.into_iter().map(|t| (t.name, t.partitions)),
+        AclOperation::Delete,
+    );
     let pending = start_per_partition(
         ctx.shard,
-        request.topics.into_iter().map(|t| (t.name, t.partitions)),
-        |p| p.partition_index,
-        |shard, tp, p| async move {
+        checked,
+        |(p, _)| p.partition_index,
+        |shard, tp, (p, refused)| async move {
             let partition = tp.to_string();
-            let result = if is_internal_topic(&tp.topic) {
+            let result = if let Some(code) = refused {
+                Err(code)
+            } else if is_internal_topic(&tp.topic) {
                 Err(ErrorCode::InvalidRequest)
             } else {
                 match shard

@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::admin::CONTROLLER_SHARD;
 use super::RequestContext;
 use crate::error_code::ErrorCode;
+use crate::security::acl::AclOperation;
 use crate::security::credentials::{ScramDeletion, ScramUpsertion};
 use crate::shard::controller::{ControllerOp, ControllerReply};
 use crate::shard::ops::{ShardOp, ShardReply};
@@ -24,6 +25,27 @@ pub async fn alter(
     ctx: &RequestContext<'_>,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    if !ctx.may_cluster(AclOperation::Alter) {
+        let users = request
+            .deletions
+            .iter()
+            .map(|d| d.name.clone())
+            .chain(request.upsertions.iter().map(|u| u.name.clone()));
+        let mut results: Vec<AlterUserScramCredentialsResult> = Vec::new();
+        for user in users {
+            if !results.iter().any(|r| r.user == user) {
+                results.push(
+                    AlterUserScramCredentialsResult::default()
+                        .with_user(user)
+                        .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "Authorization failed.",
+                        ))),
+                );
+            }
+        }
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     let deletions: Vec<ScramDeletion> = request
         .deletions
         .iter()
@@ -96,6 +118,11 @@ pub fn describe(
     ctx: &RequestContext<'_>,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if !ctx.may_cluster(AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
+    }
     let meta = ctx.shard.meta();
     let infos = |user: &str| -> Vec<CredentialInfo> {
         meta.scram_credentials

@@ -28,6 +28,7 @@ use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::group::OffsetToCommit;
 use crate::record::TxnMarker;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::shard::controller::NewTopic;
 use crate::shard::group_ops::{GroupOp, GroupReply};
 use crate::shard::ops::{ShardOp, ShardReply, TopicPartition};
@@ -265,6 +266,34 @@ pub async fn add_partitions_to_txn(
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     if ctx.api_version <= 3 {
+        // WRITE on the transactional id and on every topic; if anything is refused, nothing
+        // is added: refused topics answer their error, the others OPERATION_NOT_ATTEMPTED.
+        let id = request.v3_and_below_transactional_id.0.as_str();
+        let topics = &request.v3_and_below_topics;
+        let id_refused = !ctx.may(AclOperation::Write, ResourceType::TransactionalId, id);
+        let refused_topics: Vec<&str> = topics
+            .iter()
+            .map(|t| t.name.0.as_str())
+            .filter(|name| id_refused || !ctx.may(AclOperation::Write, ResourceType::Topic, name))
+            .collect();
+        if !refused_topics.is_empty() {
+            let results = topics
+                .iter()
+                .flat_map(|t| {
+                    let code = match (id_refused, refused_topics.contains(&t.name.0.as_str())) {
+                        (true, _) => ErrorCode::TransactionalIdAuthorizationFailed,
+                        (false, true) => ErrorCode::TopicAuthorizationFailed,
+                        (false, false) => ErrorCode::OperationNotAttempted,
+                    };
+                    t.partitions.iter().map(move |&partition| {
+                        let topic = t.name.0.as_str().to_string();
+                        (TxnPartition { topic, partition }, code)
+                    })
+                })
+                .collect();
+            return AddPartitionsToTxnResponse::default()
+                .with_results_by_topic_v3_and_below(topic_results(results));
+        }
         let results = add_partitions(
             ctx.shard,
             request.v3_and_below_transactional_id.0.as_str(),
@@ -277,6 +306,10 @@ pub async fn add_partitions_to_txn(
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
     }
     // v4+: batched, sent by brokers (KIP-890), each transaction answered on its own.
+    if !ctx.may_cluster(AclOperation::ClusterAction) {
+        return AddPartitionsToTxnResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
     let mut results = Vec::with_capacity(request.transactions.len());
     for txn in &request.transactions {
         let topics = add_partitions(
@@ -305,6 +338,18 @@ pub async fn add_offsets_to_txn(
 ) -> AddOffsetsToTxnResponse {
     let transactional_id = request.transactional_id.0.as_str().to_string();
     let group = request.group_id.0.as_str();
+    if !ctx.may(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &transactional_id,
+    ) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code());
+    }
+    if !ctx.may(AclOperation::Read, ResourceType::Group, group) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
     let Some(partition) = crate::group::coordinator_partition(&ctx.shard.meta(), group) else {
         return AddOffsetsToTxnResponse::default()
             .with_error_code(ErrorCode::CoordinatorNotAvailable.code());
@@ -324,6 +369,16 @@ pub async fn add_offsets_to_txn(
 
 pub async fn end_txn(ctx: &RequestContext<'_>, request: EndTxnRequest) -> EndTxnResponse {
     let transactional_id = request.transactional_id.0.as_str().to_string();
+    if !ctx.may(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &transactional_id,
+    ) {
+        return EndTxnResponse::default()
+            .with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
     let op = TxnOp::EndTxn {
         transactional_id: transactional_id.clone(),
         producer_id: request.producer_id.0,
@@ -346,9 +401,39 @@ pub async fn txn_offset_commit(
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let group = request.group_id.0.as_str().to_string();
-    let offsets: Vec<OffsetToCommit> = request
-        .topics
-        .iter()
+    // WRITE on the transactional id, READ on the group, READ on each topic (Kafka's rules):
+    // refused partitions are not committed.
+    let refused = if !ctx.may(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        request.transactional_id.0.as_str(),
+    ) {
+        Some(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !ctx.may(AclOperation::Read, ResourceType::Group, &group) {
+        Some(ErrorCode::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    let refusal = |topic: &str| {
+        refused.or_else(|| {
+            (!ctx.may(AclOperation::Read, ResourceType::Topic, topic))
+                .then_some(ErrorCode::TopicAuthorizationFailed)
+        })
+    };
+    let mut refused_partitions: Vec<((String, i32), ErrorCode)> = Vec::new();
+    let mut allowed_topics = Vec::new();
+    for t in &request.topics {
+        match refusal(t.name.0.as_str()) {
+            Some(code) => refused_partitions.extend(
+                t.partitions
+                    .iter()
+                    .map(|p| ((t.name.0.as_str().to_string(), p.partition_index), code)),
+            ),
+            None => allowed_topics.push(t),
+        }
+    }
+    let offsets: Vec<OffsetToCommit> = allowed_topics
+        .into_iter()
         .flat_map(|t| {
             t.partitions.iter().map(|p| OffsetToCommit {
                 topic: t.name.0.as_str().to_string(),
@@ -379,14 +464,18 @@ pub async fn txn_offset_commit(
             .map(|i| i.as_str().to_string()),
         offsets,
     };
-    let codes = match super::group::ask_group(ctx.shard, &group, op).await {
-        Ok(GroupReply::Codes(codes)) => codes,
-        Ok(GroupReply::Code(code)) | Err(code) => vec![code; keys.len()],
-        Ok(_) => vec![ErrorCode::UnknownServerError; keys.len()],
+    let codes = match keys.len() {
+        0 => Vec::new(),
+        _ => match super::group::ask_group(ctx.shard, &group, op).await {
+            Ok(GroupReply::Codes(codes)) => codes,
+            Ok(GroupReply::Code(code)) | Err(code) => vec![code; keys.len()],
+            Ok(_) => vec![ErrorCode::UnknownServerError; keys.len()],
+        },
     };
     let topics = super::by_topic(
         keys.into_iter()
             .zip(codes)
+            .chain(refused_partitions)
             .map(|((topic, partition), code)| (topic, (partition, code))),
     )
     .into_iter()
@@ -415,6 +504,8 @@ pub async fn write_txn_markers(
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let mut markers = Vec::with_capacity(request.markers.len());
+    // Only brokers write markers: CLUSTER_ACTION (Kafka's rule).
+    let refused = !ctx.may_cluster(AclOperation::ClusterAction);
     for m in request.markers {
         let marker = TxnMarker {
             producer_id: m.producer_id.0,
@@ -434,7 +525,12 @@ pub async fn write_txn_markers(
                         topic: topic.clone(),
                         partition,
                     };
-                    glommio::spawn_local(async move { write_marker_here(&shard, tp, marker).await })
+                    glommio::spawn_local(async move {
+                        match refused {
+                            true => ErrorCode::ClusterAuthorizationFailed,
+                            false => write_marker_here(&shard, tp, marker).await,
+                        }
+                    })
                 })
                 .collect();
             let mut partitions = Vec::with_capacity(tasks.len());
@@ -533,6 +629,17 @@ pub async fn describe_transactions(
     let mut states = Vec::with_capacity(request.transactional_ids.len());
     for id in request.transactional_ids {
         let name = id.0.as_str().to_string();
+        if !ctx.may(AclOperation::Describe, ResourceType::TransactionalId, &name) {
+            states.push(
+                TransactionState::default()
+                    .with_transactional_id(id)
+                    .with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code())
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+                    .with_transaction_start_time_ms(-1),
+            );
+            continue;
+        }
         let op = TxnOp::Describe {
             transactional_id: name.clone(),
         };
@@ -583,6 +690,14 @@ pub async fn list_transactions(
         .map_or(0, |d| d.as_millis() as i64);
     let states = listed
         .into_iter()
+        // Only the ids the principal may describe (Kafka's rule).
+        .filter(|m| {
+            ctx.can(
+                AclOperation::Describe,
+                ResourceType::TransactionalId,
+                &m.transactional_id,
+            )
+        })
         .filter(|m| {
             request.state_filters.is_empty()
                 || request

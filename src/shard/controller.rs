@@ -27,6 +27,7 @@ use crate::metadata::liveness::{self, Registration};
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::{BrokerMeta, ClusterMeta};
 use crate::quorum::{MetadataLog, ProposeError};
+use crate::security::acl;
 
 pub use crate::metadata::controller::{
     ConfigChange, NewTopic, PartitionIncrease, Refusal, TopicOutcome,
@@ -97,6 +98,10 @@ pub enum ControllerOp {
         deletions: Vec<crate::security::credentials::ScramDeletion>,
         upsertions: Vec<crate::security::credentials::ScramUpsertion>,
     },
+    /// CreateAcls.
+    CreateAcls(Vec<acl::AclCreation>),
+    /// DeleteAcls: each filter, or why it is invalid.
+    DeleteAcls(Vec<Result<acl::AclFilter, acl::AclError>>),
 }
 
 pub enum ControllerReply {
@@ -109,6 +114,10 @@ pub enum ControllerReply {
     IsrChanges(Result<Vec<(uuid::Uuid, i32, ErrorCode)>, ErrorCode>),
     /// Each user's result of AlterUserScramCredentials.
     ScramResults(Vec<crate::security::credentials::UserResult>),
+    /// Each creation's ACL or refusal, or why none was made.
+    AclsCreated(Result<Vec<Result<acl::AclBinding, acl::AclError>>, ErrorCode>),
+    /// Each filter's deleted ACLs or refusal, or why none was deleted.
+    AclsDeleted(Result<Vec<Result<Vec<acl::AclBinding>, acl::AclError>>, ErrorCode>),
     /// This node is not the active controller (the caller forwards or answers NOT_CONTROLLER).
     NotController,
 }
@@ -220,6 +229,26 @@ impl Shard {
                 deletions,
                 upsertions,
             } => return self.alter_scram_credentials(&deletions, &upsertions).await,
+            ControllerOp::CreateAcls(creations) => {
+                let Ok((controller, _turn)) = self.active_turn().await else {
+                    return ControllerReply::NotController;
+                };
+                let meta = controller.quorum.meta();
+                let (records, results) = acl::decide_creations(&meta.acls, &creations);
+                return ControllerReply::AclsCreated(
+                    controller.commit(&records).await.map(|()| results),
+                );
+            }
+            ControllerOp::DeleteAcls(filters) => {
+                let Ok((controller, _turn)) = self.active_turn().await else {
+                    return ControllerReply::NotController;
+                };
+                let meta = controller.quorum.meta();
+                let (records, results) = acl::decide_deletions(&meta.acls, &filters);
+                return ControllerReply::AclsDeleted(
+                    controller.commit(&records).await.map(|()| results),
+                );
+            }
             ControllerOp::CreateTopics {
                 topics,
                 validate_only,

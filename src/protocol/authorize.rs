@@ -1,0 +1,124 @@
+//! Authorization of requests (Kafka's `AuthHelper`): what each handler asks before it acts,
+//! against the cluster's ACLs in this broker's metadata. Without an authorizer
+//! (`authorizer.class.name` empty) everything is allowed and nothing is looked up.
+
+use kafka_protocol::messages::TopicName;
+
+use super::{RequestContext, INTER_BROKER};
+use crate::error_code::ErrorCode;
+use crate::security::acl::{AclOperation, Authorizer, Requester, ResourceType, CLUSTER_NAME};
+
+/// A request's partitions by topic, each with its refusal (`None`: allowed).
+pub type Checked<P> = Vec<(TopicName, Vec<(P, Option<ErrorCode>)>)>;
+
+impl RequestContext<'_> {
+    /// Whether the request's principal may do `operation` on the resource; a refusal is
+    /// logged as Kafka's authorizer logger logs it.
+    pub fn may(&self, operation: AclOperation, resource_type: ResourceType, name: &str) -> bool {
+        let allowed = self.check(operation, resource_type, name);
+        if !allowed {
+            tracing::info!(principal = self.principal, host = %self.peer.ip(), operation = operation.name(), resource = %format!("{}:{name}", resource_type.name()), "authorization denied");
+        }
+        allowed
+    }
+
+    /// `may` on the CLUSTER resource.
+    pub fn may_cluster(&self, operation: AclOperation) -> bool {
+        self.may(operation, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// `may`, without the log line: for lists that leave out what the principal may not see
+    /// (Metadata's topics, ListGroups), where a refusal is not an error.
+    pub fn can(&self, operation: AclOperation, resource_type: ResourceType, name: &str) -> bool {
+        self.check(operation, resource_type, name)
+    }
+
+    /// KIP-679: whether the principal may do `operation` on some resource of the type.
+    pub fn may_any(&self, operation: AclOperation, resource_type: ResourceType) -> bool {
+        let Some(config) = &self.shard.config.authorizer else {
+            return true;
+        };
+        if self.principal == INTER_BROKER {
+            return true;
+        }
+        let meta = self.shard.meta();
+        let host = self.peer.ip().to_string();
+        Authorizer {
+            config,
+            acls: &meta.acls,
+        }
+        .authorize_any(self.requester(&host), operation, resource_type)
+    }
+
+    /// Kafka's `authorized_operations` bits for the resource (all of the type's operations
+    /// without an authorizer).
+    pub fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        let meta = self.shard.meta();
+        let host = self.peer.ip().to_string();
+        let everything = crate::security::acl::AuthorizerConfig {
+            super_users: vec![self.principal.to_string()],
+            allow_if_no_acl: true,
+        };
+        let config = match &self.shard.config.authorizer {
+            Some(config) if self.principal != INTER_BROKER => config,
+            _ => &everything,
+        };
+        Authorizer {
+            config,
+            acls: &meta.acls,
+        }
+        .authorized_operations(self.requester(&host), resource_type, name)
+    }
+
+    /// A request's partitions by topic, each with the refusal of its topic (`None`: allowed),
+    /// decided once per topic.
+    pub fn refusals<P>(
+        &self,
+        topics: impl IntoIterator<Item = (TopicName, Vec<P>)>,
+        refusal: impl Fn(&str) -> Option<ErrorCode>,
+    ) -> Checked<P> {
+        topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let refused = refusal(name.0.as_str());
+                (name, partitions.into_iter().map(|p| (p, refused)).collect())
+            })
+            .collect()
+    }
+
+    /// `refusals` for one operation on each topic: TOPIC_AUTHORIZATION_FAILED when not
+    /// allowed.
+    pub fn topic_refusals<P>(
+        &self,
+        topics: impl IntoIterator<Item = (TopicName, Vec<P>)>,
+        operation: AclOperation,
+    ) -> Checked<P> {
+        self.refusals(topics, |topic| {
+            (!self.may(operation, ResourceType::Topic, topic))
+                .then_some(ErrorCode::TopicAuthorizationFailed)
+        })
+    }
+
+    fn check(&self, operation: AclOperation, resource_type: ResourceType, name: &str) -> bool {
+        let Some(config) = &self.shard.config.authorizer else {
+            return true;
+        };
+        if self.principal == INTER_BROKER {
+            return true;
+        }
+        let meta = self.shard.meta();
+        let host = self.peer.ip().to_string();
+        Authorizer {
+            config,
+            acls: &meta.acls,
+        }
+        .authorize(self.requester(&host), operation, resource_type, name)
+    }
+
+    fn requester<'h>(&'h self, host: &'h str) -> Requester<'h> {
+        Requester {
+            principal: self.principal,
+            host,
+        }
+    }
+}
