@@ -35,19 +35,7 @@ impl RequestContext<'_> {
 
     /// KIP-679: whether the principal may do `operation` on some resource of the type.
     pub fn may_any(&self, operation: AclOperation, resource_type: ResourceType) -> bool {
-        let Some(config) = &self.shard.config.authorizer else {
-            return true;
-        };
-        if self.principal == INTER_BROKER {
-            return true;
-        }
-        let meta = self.shard.meta();
-        let host = self.peer.ip().to_string();
-        Authorizer {
-            config,
-            acls: &meta.acls,
-        }
-        .authorize_any(self.requester(&host), operation, resource_type)
+        self.decide(|authorizer, who| authorizer.authorize_any(who, operation, resource_type))
     }
 
     /// Kafka's `authorized_operations` bits for the resource (all of the type's operations
@@ -100,6 +88,12 @@ impl RequestContext<'_> {
     }
 
     fn check(&self, operation: AclOperation, resource_type: ResourceType, name: &str) -> bool {
+        self.decide(|authorizer, who| authorizer.authorize(who, operation, resource_type, name))
+    }
+
+    /// Runs `decision` with the cluster's ACLs; allowed without an authorizer, and for the
+    /// cluster's own nodes.
+    fn decide(&self, decision: impl FnOnce(&Authorizer<'_>, Requester<'_>) -> bool) -> bool {
         let Some(config) = &self.shard.config.authorizer else {
             return true;
         };
@@ -108,11 +102,11 @@ impl RequestContext<'_> {
         }
         let meta = self.shard.meta();
         let host = self.peer.ip().to_string();
-        Authorizer {
+        let authorizer = Authorizer {
             config,
             acls: &meta.acls,
-        }
-        .authorize(self.requester(&host), operation, resource_type, name)
+        };
+        decision(&authorizer, self.requester(&host))
     }
 
     fn requester<'h>(&'h self, host: &'h str) -> Requester<'h> {
