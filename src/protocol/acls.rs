@@ -15,9 +15,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::AUTHORIZATION_FAILED;
 use super::RequestContext;
 use crate::error_code::ErrorCode;
-use crate::security::acl::{AclBinding, AclCreation, AclError, AclFilter, AclOperation};
+use crate::security::acl::{AclBinding, AclCreation, AclFilter, AclOperation};
 use crate::shard::controller::{ControllerOp, ControllerReply};
 use crate::shard::ops::{ShardOp, ShardReply};
 
@@ -26,10 +27,8 @@ fn refusal(ctx: &RequestContext<'_>, operation: AclOperation) -> Option<(ErrorCo
     if ctx.shard.config.authorizer.is_none() {
         return Some((ErrorCode::SecurityDisabled, "No Authorizer is configured."));
     }
-    (!ctx.may_cluster(operation)).then_some((
-        ErrorCode::ClusterAuthorizationFailed,
-        "Authorization failed.",
-    ))
+    (!ctx.may_cluster(operation))
+        .then_some((ErrorCode::ClusterAuthorizationFailed, AUTHORIZATION_FAILED))
 }
 
 fn message(text: impl Into<String>) -> Option<StrBytes> {
@@ -74,17 +73,15 @@ pub async fn create(ctx: &RequestContext<'_>, request: CreateAclsRequest) -> Cre
                 tracing::info!(peer = %ctx.peer, principal = ctx.principal, %acl, "ACL created");
                 AclCreationResult::default()
             }
-            Err(e) => refused(ctx, &e, AclCreationResult::default()),
+            Err(e) => {
+                tracing::info!(peer = %ctx.peer, reason = %e, "CreateAcls refused an ACL");
+                AclCreationResult::default()
+                    .with_error_code(e.code().code())
+                    .with_error_message(message(e.to_string()))
+            }
         })
         .collect();
     CreateAclsResponse::default().with_results(results)
-}
-
-fn refused(ctx: &RequestContext<'_>, e: &AclError, result: AclCreationResult) -> AclCreationResult {
-    tracing::info!(peer = %ctx.peer, reason = %e, "CreateAcls refused an ACL");
-    result
-        .with_error_code(e.code().code())
-        .with_error_message(message(e.to_string()))
 }
 
 pub fn describe(ctx: &RequestContext<'_>, request: DescribeAclsRequest) -> DescribeAclsResponse {

@@ -407,7 +407,7 @@ fn authorized_topics<T>(
             name: name(t).to_string(),
             result: Err(Refusal {
                 code: ErrorCode::TopicAuthorizationFailed,
-                message: "Authorization failed.".to_string(),
+                message: super::authorize::AUTHORIZATION_FAILED.to_string(),
             }),
         })
         .collect();

@@ -11,9 +11,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::admin::{ask_controller, config_entry};
+use super::authorize::AUTHORIZATION_FAILED;
 use super::RequestContext;
 use crate::error_code::ErrorCode;
-use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::shard::controller::{ConfigChange, ControllerOp, Refusal};
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -27,17 +28,18 @@ async fn alter_topic(
     validate_only: bool,
 ) -> (i16, Option<StrBytes>) {
     // ALTER_CONFIGS on the topic (a broker's: on the cluster, refused below anyway).
-    let result = if resource_type == RESOURCE_TOPIC
-        && !ctx.may(AclOperation::AlterConfigs, ResourceType::Topic, name)
-    {
+    let refused = match resource_type {
+        RESOURCE_TOPIC => ctx.denied(AclOperation::AlterConfigs, ResourceType::Topic, name),
+        _ => ctx.denied(
+            AclOperation::AlterConfigs,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+        ),
+    };
+    let result = if let Some(code) = refused {
         Err(Refusal {
-            code: ErrorCode::TopicAuthorizationFailed,
-            message: "Authorization failed.".into(),
-        })
-    } else if resource_type != RESOURCE_TOPIC && !ctx.may_cluster(AclOperation::AlterConfigs) {
-        Err(Refusal {
-            code: ErrorCode::ClusterAuthorizationFailed,
-            message: "Authorization failed.".into(),
+            code,
+            message: AUTHORIZATION_FAILED.into(),
         })
     } else if resource_type != RESOURCE_TOPIC {
         Err(Refusal {

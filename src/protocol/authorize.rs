@@ -6,7 +6,12 @@ use kafka_protocol::messages::TopicName;
 
 use super::{RequestContext, INTER_BROKER};
 use crate::error_code::ErrorCode;
-use crate::security::acl::{AclOperation, Authorizer, Requester, ResourceType, CLUSTER_NAME};
+use crate::security::acl::{
+    operation_bits, AclOperation, Authorizer, Requester, ResourceType, CLUSTER_NAME,
+};
+
+/// The message Kafka sends with an authorization error code.
+pub const AUTHORIZATION_FAILED: &str = "Authorization failed.";
 
 /// A request's partitions by topic, each with its refusal (`None`: allowed).
 pub type Checked<P> = Vec<(TopicName, Vec<(P, Option<ErrorCode>)>)>;
@@ -22,6 +27,17 @@ impl RequestContext<'_> {
         allowed
     }
 
+    /// `may` as the error code Kafka answers for the resource's type when refused
+    /// (TOPIC_, GROUP_, CLUSTER_ or TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    pub fn denied(
+        &self,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> Option<ErrorCode> {
+        (!self.may(operation, resource_type, name)).then(|| resource_type.denial())
+    }
+
     /// `may` on the CLUSTER resource.
     pub fn may_cluster(&self, operation: AclOperation) -> bool {
         self.may(operation, ResourceType::Cluster, CLUSTER_NAME)
@@ -35,27 +51,18 @@ impl RequestContext<'_> {
 
     /// KIP-679: whether the principal may do `operation` on some resource of the type.
     pub fn may_any(&self, operation: AclOperation, resource_type: ResourceType) -> bool {
-        self.decide(|authorizer, who| authorizer.authorize_any(who, operation, resource_type))
+        self.decide(true, |authorizer, who| {
+            authorizer.authorize_any(who, operation, resource_type)
+        })
     }
 
     /// Kafka's `authorized_operations` bits for the resource (all of the type's operations
     /// without an authorizer).
     pub fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
-        let meta = self.shard.meta();
-        let host = self.peer.ip().to_string();
-        let everything = crate::security::acl::AuthorizerConfig {
-            super_users: vec![self.principal.to_string()],
-            allow_if_no_acl: true,
-        };
-        let config = match &self.shard.config.authorizer {
-            Some(config) if self.principal != INTER_BROKER => config,
-            _ => &everything,
-        };
-        Authorizer {
-            config,
-            acls: &meta.acls,
-        }
-        .authorized_operations(self.requester(&host), resource_type, name)
+        let everything = operation_bits(AclOperation::of_resource(resource_type).iter().copied());
+        self.decide(everything, |authorizer, who| {
+            authorizer.authorized_operations(who, resource_type, name)
+        })
     }
 
     /// A request's partitions by topic, each with the refusal of its topic (`None`: allowed),
@@ -82,23 +89,28 @@ impl RequestContext<'_> {
         operation: AclOperation,
     ) -> Checked<P> {
         self.refusals(topics, |topic| {
-            (!self.may(operation, ResourceType::Topic, topic))
-                .then_some(ErrorCode::TopicAuthorizationFailed)
+            self.denied(operation, ResourceType::Topic, topic)
         })
     }
 
     fn check(&self, operation: AclOperation, resource_type: ResourceType, name: &str) -> bool {
-        self.decide(|authorizer, who| authorizer.authorize(who, operation, resource_type, name))
+        self.decide(true, |authorizer, who| {
+            authorizer.authorize(who, operation, resource_type, name)
+        })
     }
 
-    /// Runs `decision` with the cluster's ACLs; allowed without an authorizer, and for the
-    /// cluster's own nodes.
-    fn decide(&self, decision: impl FnOnce(&Authorizer<'_>, Requester<'_>) -> bool) -> bool {
+    /// Runs `decision` with the cluster's ACLs; `unrestricted` without an authorizer, and
+    /// for the cluster's own nodes.
+    fn decide<T>(
+        &self,
+        unrestricted: T,
+        decision: impl FnOnce(&Authorizer<'_>, Requester<'_>) -> T,
+    ) -> T {
         let Some(config) = &self.shard.config.authorizer else {
-            return true;
+            return unrestricted;
         };
         if self.principal == INTER_BROKER {
-            return true;
+            return unrestricted;
         }
         let meta = self.shard.meta();
         let host = self.peer.ip().to_string();

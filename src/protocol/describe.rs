@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorize::AUTHORIZATION_FAILED;
 use super::RequestContext;
 use crate::config::DescribedConfig;
 use crate::error_code::ErrorCode;
@@ -50,15 +51,15 @@ pub fn describe_configs(
             // Broker configs are static (server.properties): read-only, as Kafka marks them.
             // DESCRIBE_CONFIGS on the topic, or on the cluster for a broker (Kafka's rule).
             let refused = match resource.resource_type {
-                RESOURCE_TOPIC => (!ctx.may(AclOperation::DescribeConfigs, ResourceType::Topic, &name))
-                    .then_some(ErrorCode::TopicAuthorizationFailed),
-                RESOURCE_BROKER => (!ctx.may_cluster(AclOperation::DescribeConfigs))
-                    .then_some(ErrorCode::ClusterAuthorizationFailed),
+                RESOURCE_TOPIC => ctx.denied(AclOperation::DescribeConfigs, ResourceType::Topic, &name),
+                RESOURCE_BROKER => {
+                    ctx.denied(AclOperation::DescribeConfigs, ResourceType::Cluster, CLUSTER_NAME)
+                }
                 _ => None,
             };
             let described: Result<(Vec<DescribedConfig>, bool), (ErrorCode, String)> =
                 match (refused, resource.resource_type) {
-                    (Some(code), _) => Err((code, "Authorization failed.".to_string())),
+                    (Some(code), _) => Err((code, AUTHORIZATION_FAILED.to_string())),
                     (None, RESOURCE_TOPIC) => match meta.topics.get(&name) {
                         Some(topic) => Ok((config.describe_topic(&topic.configs), false)),
                         None => Err((

@@ -79,14 +79,13 @@ pub fn find_coordinator(
     // COORDINATOR_NOT_AVAILABLE makes the client retry.
     let find = |key: &str| -> Result<(i32, String, u16), ErrorCode> {
         // DESCRIBE on the group or transactional id (Kafka's rule).
-        match request.key_type {
-            0 if !ctx.may(AclOperation::Describe, ResourceType::Group, key) => {
-                return Err(ErrorCode::GroupAuthorizationFailed)
-            }
-            1 if !ctx.may(AclOperation::Describe, ResourceType::TransactionalId, key) => {
-                return Err(ErrorCode::TransactionalIdAuthorizationFailed)
-            }
-            _ => {}
+        let resource = match request.key_type {
+            0 => Some(ResourceType::Group),
+            1 => Some(ResourceType::TransactionalId),
+            _ => None,
+        };
+        if let Some(code) = resource.and_then(|r| ctx.denied(AclOperation::Describe, r, key)) {
+            return Err(code);
         }
         let leader = match request.key_type {
             0 => ctx
@@ -364,16 +363,11 @@ pub async fn offset_commit(
     let mut offsets = Vec::new();
     let mut shape = Vec::new();
     // READ on the group, then READ on each topic: refused partitions are not committed.
-    let group_refused = !ctx.may(AclOperation::Read, ResourceType::Group, &group);
+    let group_refused = ctx.denied(AclOperation::Read, ResourceType::Group, &group);
     for topic in &request.topics {
         let name = topic.name.0.as_str().to_string();
-        let refused = if group_refused {
-            Some(ErrorCode::GroupAuthorizationFailed)
-        } else if !ctx.may(AclOperation::Read, ResourceType::Topic, &name) {
-            Some(ErrorCode::TopicAuthorizationFailed)
-        } else {
-            None
-        };
+        let refused =
+            group_refused.or_else(|| ctx.denied(AclOperation::Read, ResourceType::Topic, &name));
         let mut indexes = Vec::new();
         for p in &topic.partitions {
             if refused.is_some() {

@@ -66,13 +66,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                 };
                 let by_name = wanted.name.as_ref().filter(|_| wanted.topic_id.is_nil());
                 let named = found
-                    .map(|t| t.name.clone())
-                    .or_else(|| by_name.map(|n| n.0.as_str().to_string()));
+                    .map(|t| t.name.as_str())
+                    .or_else(|| by_name.map(|n| n.0.as_str()));
                 if let Some(name) =
                     named.filter(|name| !ctx.may(AclOperation::Describe, ResourceType::Topic, name))
                 {
                     // Named by id, an unauthorized topic stays nameless, as in Kafka.
-                    let shown = by_name.map(|_| name.as_str());
+                    let shown = by_name.map(|_| name);
                     topics.push(
                         error_topic(shown, ErrorCode::TopicAuthorizationFailed)
                             .with_topic_id(wanted.topic_id),

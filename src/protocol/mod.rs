@@ -348,14 +348,14 @@ pub async fn handle_call(
     let (frame, principal, peer) = match controller_calls::open_envelope(&frame) {
         Some(Ok(opened)) => (
             opened.request,
-            opened.principal,
+            std::borrow::Cow::Owned(opened.principal),
             opened.client.unwrap_or(peer),
         ),
         Some(Err(e)) => {
             tracing::warn!(%peer, error = %e, "controller call refused: bad Envelope");
             return None;
         }
-        None => (frame, INTER_BROKER.to_string(), peer),
+        None => (frame, std::borrow::Cow::Borrowed(INTER_BROKER), peer),
     };
     let origin = Origin {
         peer,

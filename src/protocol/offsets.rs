@@ -22,7 +22,7 @@ use kafka_protocol::messages::{
 use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
 use crate::log::NO_EPOCH;
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
@@ -98,8 +98,11 @@ pub async fn offset_for_leader_epoch(
     // on each topic (Kafka's rules).
     let topics = request.topics.into_iter().map(|t| (t.topic, t.partitions));
     let checked = if request.replica_id.0 >= 0 {
-        let refused = (!ctx.may_cluster(AclOperation::ClusterAction))
-            .then_some(ErrorCode::ClusterAuthorizationFailed);
+        let refused = ctx.denied(
+            AclOperation::ClusterAction,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+        );
         ctx.refusals(topics, |_| refused)
     } else {
         ctx.topic_refusals(topics, AclOperation::Describe)

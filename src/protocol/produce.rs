@@ -22,8 +22,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
     }
     // Authorization, as Kafka's: a transactional produce needs WRITE on its transactional
     // id (else every partition fails), each topic WRITE on the topic.
-    let transaction_refused = request.transactional_id.as_ref().is_some_and(|id| {
-        !ctx.may(
+    let transaction_refused = request.transactional_id.as_ref().and_then(|id| {
+        ctx.denied(
             AclOperation::Write,
             ResourceType::TransactionalId,
             id.0.as_str(),
@@ -37,13 +37,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
             .into_iter()
             .map(|t| (t.name, t.partition_data)),
         |topic| {
-            if transaction_refused {
-                Some(ErrorCode::TransactionalIdAuthorizationFailed)
-            } else if !ctx.may(AclOperation::Write, ResourceType::Topic, topic) {
-                Some(ErrorCode::TopicAuthorizationFailed)
-            } else {
-                None
-            }
+            transaction_refused
+                .or_else(|| ctx.denied(AclOperation::Write, ResourceType::Topic, topic))
         },
     );
     let topics = start_per_partition(

@@ -14,10 +14,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::admin::CONTROLLER_SHARD;
+use super::authorize::AUTHORIZATION_FAILED;
 use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::security::acl::AclOperation;
-use crate::security::credentials::{ScramDeletion, ScramUpsertion};
+use crate::security::credentials::{ScramDeletion, ScramUpsertion, UserResult};
 use crate::shard::controller::{ControllerOp, ControllerReply};
 use crate::shard::ops::{ShardOp, ShardReply};
 
@@ -25,27 +26,6 @@ pub async fn alter(
     ctx: &RequestContext<'_>,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
-    if !ctx.may_cluster(AclOperation::Alter) {
-        let users = request
-            .deletions
-            .iter()
-            .map(|d| d.name.clone())
-            .chain(request.upsertions.iter().map(|u| u.name.clone()));
-        let mut results: Vec<AlterUserScramCredentialsResult> = Vec::new();
-        for user in users {
-            if !results.iter().any(|r| r.user == user) {
-                results.push(
-                    AlterUserScramCredentialsResult::default()
-                        .with_user(user)
-                        .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
-                        .with_error_message(Some(StrBytes::from_static_str(
-                            "Authorization failed.",
-                        ))),
-                );
-            }
-        }
-        return AlterUserScramCredentialsResponse::default().with_results(results);
-    }
     let deletions: Vec<ScramDeletion> = request
         .deletions
         .iter()
@@ -70,23 +50,33 @@ pub async fn alter(
         .map(|d| d.user.clone())
         .chain(upsertions.iter().map(|u| u.user.clone()))
         .collect();
-    let op = ControllerOp::AlterScramCredentials {
-        deletions,
-        upsertions,
+    // One result per user when the request fails as a whole.
+    let each_user = |code: ErrorCode, message: Option<&str>| {
+        let mut results: Vec<UserResult> = Vec::new();
+        for user in &users {
+            if !results.iter().any(|(u, _, _)| u == user) {
+                results.push((user.clone(), code, message.map(String::from)));
+            }
+        }
+        results
     };
-    let results = match ctx
-        .shard
-        .call(CONTROLLER_SHARD, ShardOp::Controller(op))
-        .await
-    {
-        Ok(ShardReply::Controller(ControllerReply::ScramResults(results))) => results,
-        _ => {
-            let mut unique = users;
-            unique.dedup();
-            unique
-                .into_iter()
-                .map(|u| (u, ErrorCode::NotController, None))
-                .collect()
+    let results = if !ctx.may_cluster(AclOperation::Alter) {
+        each_user(
+            ErrorCode::ClusterAuthorizationFailed,
+            Some(AUTHORIZATION_FAILED),
+        )
+    } else {
+        let op = ControllerOp::AlterScramCredentials {
+            deletions,
+            upsertions,
+        };
+        match ctx
+            .shard
+            .call(CONTROLLER_SHARD, ShardOp::Controller(op))
+            .await
+        {
+            Ok(ShardReply::Controller(ControllerReply::ScramResults(results))) => results,
+            _ => each_user(ErrorCode::NotController, None),
         }
     };
     for (user, code, message) in &results {
@@ -121,7 +111,7 @@ pub fn describe(
     if !ctx.may_cluster(AclOperation::Describe) {
         return DescribeUserScramCredentialsResponse::default()
             .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
-            .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
+            .with_error_message(Some(StrBytes::from_static_str(AUTHORIZATION_FAILED)));
     }
     let meta = ctx.shard.meta();
     let infos = |user: &str| -> Vec<CredentialInfo> {

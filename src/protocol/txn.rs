@@ -403,22 +403,16 @@ pub async fn txn_offset_commit(
     let group = request.group_id.0.as_str().to_string();
     // WRITE on the transactional id, READ on the group, READ on each topic (Kafka's rules):
     // refused partitions are not committed.
-    let refused = if !ctx.may(
-        AclOperation::Write,
-        ResourceType::TransactionalId,
-        request.transactional_id.0.as_str(),
-    ) {
-        Some(ErrorCode::TransactionalIdAuthorizationFailed)
-    } else if !ctx.may(AclOperation::Read, ResourceType::Group, &group) {
-        Some(ErrorCode::GroupAuthorizationFailed)
-    } else {
-        None
-    };
+    let transactional_id = request.transactional_id.0.as_str();
+    let refused = ctx
+        .denied(
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            transactional_id,
+        )
+        .or_else(|| ctx.denied(AclOperation::Read, ResourceType::Group, &group));
     let refusal = |topic: &str| {
-        refused.or_else(|| {
-            (!ctx.may(AclOperation::Read, ResourceType::Topic, topic))
-                .then_some(ErrorCode::TopicAuthorizationFailed)
-        })
+        refused.or_else(|| ctx.denied(AclOperation::Read, ResourceType::Topic, topic))
     };
     let mut refused_partitions: Vec<((String, i32), ErrorCode)> = Vec::new();
     let mut allowed_topics = Vec::new();

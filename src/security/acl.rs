@@ -80,6 +80,18 @@ impl ResourceType {
         })
     }
 
+    /// The error code Kafka answers when an operation on a resource of this type is refused.
+    pub fn denial(self) -> ErrorCode {
+        match self {
+            Self::Topic => ErrorCode::TopicAuthorizationFailed,
+            Self::Group => ErrorCode::GroupAuthorizationFailed,
+            Self::TransactionalId => ErrorCode::TransactionalIdAuthorizationFailed,
+            Self::Cluster | Self::DelegationToken | Self::User => {
+                ErrorCode::ClusterAuthorizationFailed
+            }
+        }
+    }
+
     /// Kafka's name, as `kafka-acls.sh` prints it.
     pub fn name(self) -> &'static str {
         match self {
@@ -90,19 +102,6 @@ impl ResourceType {
             Self::DelegationToken => "DELEGATION_TOKEN",
             Self::User => "USER",
         }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Topic,
-            Self::Group,
-            Self::Cluster,
-            Self::TransactionalId,
-            Self::DelegationToken,
-            Self::User,
-        ]
-        .into_iter()
-        .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -160,15 +159,6 @@ impl AclOperation {
             Self::CreateTokens => "CREATE_TOKENS",
             Self::DescribeTokens => "DESCRIBE_TOKENS",
         }
-    }
-
-    /// Kafka's names, with or without the underscore (`kafka-acls.sh --operation
-    /// DescribeConfigs`, `DESCRIBE_CONFIGS`).
-    pub fn parse(name: &str) -> Option<Self> {
-        let squashed = name.replace('_', "");
-        OPERATIONS
-            .into_iter()
-            .find(|op| op.name().replace('_', "").eq_ignore_ascii_case(&squashed))
     }
 
     /// Whether an ALLOW ACL of `self` permits `asked` (DENY ACLs refuse only their own
@@ -540,10 +530,11 @@ impl Authorizer<'_> {
         resource_type: ResourceType,
         name: &str,
     ) -> i32 {
-        AclOperation::of_resource(resource_type)
+        let allowed = AclOperation::of_resource(resource_type)
             .iter()
-            .filter(|op| self.authorize(who, **op, resource_type, name))
-            .fold(0, |bits, op| bits | (1 << (*op as i32)))
+            .copied()
+            .filter(|op| self.authorize(who, *op, resource_type, name));
+        operation_bits(allowed)
     }
 
     fn is_super_user(&self, principal: &str) -> bool {
@@ -555,6 +546,13 @@ impl Authorizer<'_> {
             .iter()
             .filter(move |acl| acl.resource_type == resource_type)
     }
+}
+
+/// Kafka's `authorized_operations` bit field: bit `op` set for each operation.
+pub fn operation_bits(operations: impl IntoIterator<Item = AclOperation>) -> i32 {
+    operations
+        .into_iter()
+        .fold(0, |bits, op| bits | (1 << (op as i32)))
 }
 
 /// CreateAcls decided by the active controller on the cluster's ACLs: the records of the
@@ -910,18 +908,6 @@ mod tests {
             with(|c| c.resource_type = 4),
             Err(AclError::ClusterName(_))
         ));
-        assert_eq!(
-            AclOperation::parse("DescribeConfigs"),
-            Some(DescribeConfigs)
-        );
-        assert_eq!(
-            AclOperation::parse("idempotent_write"),
-            Some(IdempotentWrite)
-        );
-        assert_eq!(
-            ResourceType::parse("transactional_id"),
-            Some(TransactionalId)
-        );
     }
 
     #[test]

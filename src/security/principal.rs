@@ -8,6 +8,7 @@
 //! matches decides, and a name no rule matches is refused.
 
 use regex::Regex;
+use x509_parser::der_parser::asn1_rs::ToDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// A principal of type User with this name.
@@ -176,10 +177,8 @@ pub fn certificate_subject(der: &[u8]) -> Result<String, PrincipalError> {
                         (Some(keyword), Ok(value)) => format!("{keyword}={}", escape(value)),
                         // Java writes other attributes as the OID and the value's DER in hex.
                         _ => {
-                            let value = attribute.attr_value();
-                            let mut der = vec![value.header.tag().0 as u8];
-                            push_der_length(&mut der, value.data.len());
-                            der.extend_from_slice(value.data);
+                            // Re-encoding a value just parsed from DER does not fail.
+                            let der = attribute.attr_value().to_der_vec().unwrap_or_default();
                             let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
                             format!("{oid}=#{hex}")
                         }
@@ -206,20 +205,6 @@ fn keyword(oid: &str) -> Option<&'static str> {
         "0.9.2342.19200300.100.1.1" => "UID",
         _ => return None,
     })
-}
-
-fn push_der_length(der: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        der.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        der.push(0x80 | bytes.len() as u8);
-        der.extend(bytes);
-    }
 }
 
 /// RFC 2253 section 2.4's escapes.

@@ -230,24 +230,26 @@ impl Shard {
                 upsertions,
             } => return self.alter_scram_credentials(&deletions, &upsertions).await,
             ControllerOp::CreateAcls(creations) => {
-                let Ok((controller, _turn)) = self.active_turn().await else {
-                    return ControllerReply::NotController;
-                };
-                let meta = controller.quorum.meta();
-                let (records, results) = acl::decide_creations(&meta.acls, &creations);
-                return ControllerReply::AclsCreated(
-                    controller.commit(&records).await.map(|()| results),
-                );
+                return match self
+                    .decide_and_commit(|meta| acl::decide_creations(&meta.acls, &creations))
+                    .await
+                {
+                    Some((committed, results)) => {
+                        ControllerReply::AclsCreated(committed.map(|()| results))
+                    }
+                    None => ControllerReply::NotController,
+                }
             }
             ControllerOp::DeleteAcls(filters) => {
-                let Ok((controller, _turn)) = self.active_turn().await else {
-                    return ControllerReply::NotController;
-                };
-                let meta = controller.quorum.meta();
-                let (records, results) = acl::decide_deletions(&meta.acls, &filters);
-                return ControllerReply::AclsDeleted(
-                    controller.commit(&records).await.map(|()| results),
-                );
+                return match self
+                    .decide_and_commit(|meta| acl::decide_deletions(&meta.acls, &filters))
+                    .await
+                {
+                    Some((committed, results)) => {
+                        ControllerReply::AclsDeleted(committed.map(|()| results))
+                    }
+                    None => ControllerReply::NotController,
+                }
             }
             ControllerOp::CreateTopics {
                 topics,
@@ -289,18 +291,33 @@ impl Shard {
         deletions: &[crate::security::credentials::ScramDeletion],
         upsertions: &[crate::security::credentials::ScramUpsertion],
     ) -> ControllerReply {
-        let Ok((controller, _turn)) = self.active_turn().await else {
+        let Some((committed, mut results)) = self
+            .decide_and_commit(|meta| {
+                crate::security::credentials::decide(meta, deletions, upsertions)
+            })
+            .await
+        else {
             return ControllerReply::NotController;
         };
-        let (records, mut results) =
-            crate::security::credentials::decide(&controller.quorum.meta(), deletions, upsertions);
-        if let Err(code) = controller.commit(&records).await {
+        if let Err(code) = committed {
             for result in results.iter_mut().filter(|r| r.1 == ErrorCode::None) {
                 result.1 = code;
                 result.2 = Some("the metadata quorum did not commit the change".into());
             }
         }
         ControllerReply::ScramResults(results)
+    }
+
+    /// Takes the controller's turn, decides on the current metadata (records to commit and
+    /// the answer) and commits the records: the commit's result and the answer, or `None`
+    /// when this node is not the active controller.
+    async fn decide_and_commit<R>(
+        &self,
+        decide: impl FnOnce(&ClusterMeta) -> (Vec<MetadataRecord>, R),
+    ) -> Option<(Result<(), ErrorCode>, R)> {
+        let (controller, _turn) = self.active_turn().await.ok()?;
+        let (records, answer) = decide(&controller.quorum.meta());
+        Some((controller.commit(&records).await, answer))
     }
 
     /// Commits the decision's records unless this is a dry run; if that fails, the accepted
