@@ -224,6 +224,21 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Whether a resource no ACL names is open to everyone (Kafka's default: false, closed).",
     ),
     ConfigDef::applied(
+        "quota.window.num",
+        ConfigType::Int,
+        Some("11"),
+        Check::Range(1, i32::MAX as i64),
+        "Samples a client's produce and fetch byte rates are measured over (client quotas).",
+    ),
+    ConfigDef::applied(
+        "quota.window.size.seconds",
+        ConfigType::Int,
+        Some("1"),
+        Check::Range(1, i32::MAX as i64),
+        "The time each quota sample covers; a throttled client waits until its rate over the \
+         samples is back at its quota.",
+    ),
+    ConfigDef::applied(
         "listener.security.protocol.map",
         ConfigType::String,
         Some(super::listeners::DEFAULT_PROTOCOL_MAP),

@@ -139,6 +139,8 @@ pub struct BrokerConfig {
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when
     /// no authorizer is configured (every request allowed, as Kafka without one).
     pub authorizer: Option<crate::security::acl::AuthorizerConfig>,
+    /// `quota.window.num` and `quota.window.size.seconds`: what client quotas are measured on.
+    pub quota_window: crate::security::quota::QuotaWindow,
     /// `log.dirs`: one directory (Weir does not spread partitions over several disks yet).
     pub log_dir: PathBuf,
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
@@ -534,6 +536,10 @@ impl BrokerConfig {
             tls,
             ssl_principal_mapper: principal_mapper(s)?,
             authorizer: authorizer(s)?,
+            quota_window: crate::security::quota::QuotaWindow {
+                samples: s.parse("quota.window.num")?,
+                sample_ms: s.parse::<u64>("quota.window.size.seconds")? * 1000,
+            },
             log_dir,
             num_partitions: s.parse("num.partitions")?,
             default_replication_factor: s.parse("default.replication.factor")?,

@@ -406,7 +406,8 @@ fn flatbuffer_shaped(
     }
     let topics = fbb.create_vector(&topics);
     let cluster_id = fbb.create_string(&meta.cluster_id);
-    // The registered brokers, then the SCRAM credentials and the ACLs, as records.
+    // The registered brokers, then the SCRAM credentials, the ACLs and the client quotas, as
+    // records.
     let broker_records: Vec<MetadataRecord> = meta
         .brokers
         .values()
@@ -421,6 +422,15 @@ fn flatbuffer_shaped(
                 }),
         )
         .chain(meta.acls.iter().cloned().map(MetadataRecord::Acl))
+        .chain(meta.client_quotas.iter().flat_map(|(entity, values)| {
+            values
+                .iter()
+                .map(|(kind, value)| MetadataRecord::ClientQuota {
+                    entity: entity.clone(),
+                    kind: *kind,
+                    value: Some(*value),
+                })
+        }))
         .collect();
     let brokers = fbb.create_vector(&encode_records(&broker_records));
     let voters = fbb.create_vector(snapshot.voters);
@@ -494,6 +504,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
     let mut brokers = BTreeMap::new();
     let mut scram_credentials = BTreeMap::new();
     let mut acls = BTreeSet::new();
+    let mut client_quotas = crate::security::quota::ClientQuotas::new();
     // Files written before brokers were registered have none.
     let broker_bytes = record.brokers();
     let broker_records = match broker_bytes.is_empty() {
@@ -511,6 +522,11 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
             MetadataRecord::Acl(acl) => {
                 acls.insert(acl);
             }
+            MetadataRecord::ClientQuota {
+                entity,
+                kind,
+                value,
+            } => crate::security::quota::apply(&mut client_quotas, &entity, kind, value),
             other => return Err(DecodeError::NotABroker(format!("{other:?}"))),
         }
     }
@@ -522,6 +538,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<QuorumSnapshot, DecodeError> {
             cluster_id: record.cluster_id().to_string(),
             scram_credentials,
             acls,
+            client_quotas,
         },
         index: record.u64_field(ClusterRecord::RAFT_INDEX),
         term: record.u64_field(ClusterRecord::RAFT_TERM),

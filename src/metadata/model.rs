@@ -126,6 +126,8 @@ pub struct ClusterMeta {
     /// The cluster's ACLs (CreateAcls, DeleteAcls): what the authorizer of every broker
     /// decides with.
     pub acls: BTreeSet<AclBinding>,
+    /// The cluster's client quotas (AlterClientQuotas): what every broker throttles by.
+    pub client_quotas: crate::security::quota::ClientQuotas,
 }
 
 impl ClusterMeta {

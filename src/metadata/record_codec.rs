@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::model::{BrokerMeta, Endpoint, PartitionMeta};
 use super::records::MetadataRecord;
 use crate::security::acl::{AclBinding, AclOperation, PatternType, Permission, ResourceType};
+use crate::security::quota::{EntityName, QuotaEntity, QuotaKind, QuotaValue};
 use crate::security::scram::{ScramCredential, ScramMechanism};
 
 const VERSION: u8 = 1;
@@ -28,6 +29,7 @@ const SCRAM_CREDENTIAL: u8 = 10;
 const REMOVE_SCRAM_CREDENTIAL: u8 = 11;
 const ACL: u8 = 12;
 const REMOVE_ACL: u8 = 13;
+const CLIENT_QUOTA: u8 = 14;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordDecodeError {
@@ -43,6 +45,8 @@ pub enum RecordDecodeError {
     ScramMechanism(u8),
     #[error("an ACL record has an unknown {0} code {1}")]
     AclCode(&'static str, i8),
+    #[error("a client quota record has an unknown quota kind {0}")]
+    QuotaKind(u8),
 }
 
 pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
@@ -138,6 +142,23 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
             MetadataRecord::RemoveAcl(acl) => {
                 w.u8(REMOVE_ACL);
                 w.acl(acl);
+            }
+            MetadataRecord::ClientQuota {
+                entity,
+                kind,
+                value,
+            } => {
+                w.u8(CLIENT_QUOTA);
+                w.entity_name(entity.user.as_ref());
+                w.entity_name(entity.client_id.as_ref());
+                w.u8(kind.code());
+                match value {
+                    Some(value) => {
+                        w.u8(1);
+                        w.0.extend_from_slice(&value.0.to_bits().to_be_bytes());
+                    }
+                    None => w.u8(0),
+                }
             }
         }
     }
@@ -244,6 +265,20 @@ pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, RecordDecodeE
             },
             ACL => MetadataRecord::Acl(r.acl()?),
             REMOVE_ACL => MetadataRecord::RemoveAcl(r.acl()?),
+            CLIENT_QUOTA => MetadataRecord::ClientQuota {
+                entity: QuotaEntity {
+                    user: r.entity_name()?,
+                    client_id: r.entity_name()?,
+                },
+                kind: {
+                    let code = r.u8()?;
+                    QuotaKind::from_code(code).ok_or(RecordDecodeError::QuotaKind(code))?
+                },
+                value: match r.u8()? {
+                    0 => None,
+                    _ => Some(QuotaValue(f64::from_bits(r.i64()? as u64))),
+                },
+            },
             other => return Err(RecordDecodeError::Type(other)),
         };
         records.push(record);
@@ -294,6 +329,17 @@ impl Writer {
         self.str(&acl.host);
         self.u8(acl.operation as u8);
         self.u8(acl.permission as u8);
+    }
+    /// A quota entity's part: absent (0), the default (1) or a name (2).
+    fn entity_name(&mut self, name: Option<&EntityName>) {
+        match name {
+            None => self.u8(0),
+            Some(EntityName::Default) => self.u8(1),
+            Some(EntityName::Named(name)) => {
+                self.u8(2);
+                self.str(name);
+            }
+        }
     }
     fn ids(&mut self, ids: &[i32]) {
         let len = u16::try_from(ids.len()).unwrap_or(u16::MAX);
@@ -358,6 +404,13 @@ impl Reader<'_> {
             host: self.str()?,
             operation: known("operation", self.u8()?, AclOperation::from_code)?,
             permission: known("permission", self.u8()?, Permission::from_code)?,
+        })
+    }
+    fn entity_name(&mut self) -> Result<Option<EntityName>, RecordDecodeError> {
+        Ok(match self.u8()? {
+            0 => None,
+            1 => Some(EntityName::Default),
+            _ => Some(EntityName::Named(self.str()?)),
         })
     }
     fn ids(&mut self) -> Result<Vec<i32>, RecordDecodeError> {
@@ -498,6 +551,22 @@ mod tests {
                 operation: AclOperation::Alter,
                 permission: Permission::Deny,
             }),
+            MetadataRecord::ClientQuota {
+                entity: QuotaEntity {
+                    user: Some(EntityName::Named("alice".into())),
+                    client_id: Some(EntityName::Default),
+                },
+                kind: QuotaKind::Fetch,
+                value: Some(QuotaValue(1048576.0)),
+            },
+            MetadataRecord::ClientQuota {
+                entity: QuotaEntity {
+                    user: None,
+                    client_id: Some(EntityName::Named("app".into())),
+                },
+                kind: QuotaKind::Produce,
+                value: None,
+            },
         ];
         let bytes = encode_records(&records);
         assert_eq!(decode_records(&bytes), Ok(records));

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::model::{BrokerMeta, ClusterMeta, PartitionMeta, TopicMeta};
 use crate::config::{TopicConfigError, TopicConfigs};
 use crate::security::acl::AclBinding;
+use crate::security::quota::{QuotaEntity, QuotaKind, QuotaValue};
 use crate::security::scram::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,12 @@ pub enum MetadataRecord {
     Acl(AclBinding),
     /// An ACL removed (Kafka's RemoveAccessControlEntryRecord).
     RemoveAcl(AclBinding),
+    /// A client quota set, or removed when `value` is `None` (Kafka's ClientQuotaRecord).
+    ClientQuota {
+        entity: QuotaEntity,
+        kind: QuotaKind,
+        value: Option<QuotaValue>,
+    },
 }
 
 /// A record that does not fit the state it is applied to: a bug in the controller, or a log
@@ -203,6 +210,11 @@ pub fn apply(state: &mut ClusterMeta, record: &MetadataRecord) -> Result<(), App
         MetadataRecord::RemoveAcl(acl) => {
             state.acls.remove(acl);
         }
+        MetadataRecord::ClientQuota {
+            entity,
+            kind,
+            value,
+        } => crate::security::quota::apply(&mut state.client_quotas, entity, *kind, *value),
     }
     Ok(())
 }

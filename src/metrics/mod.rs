@@ -68,6 +68,8 @@ families! {
         "Connections the shard closed at once: their address had max.connections.per.ip open.";
     AUTHENTICATION_FAILURES = "weir_authentication_failures_total", Counter,
         "SASL logins the shard refused (SASL_AUTHENTICATION_FAILED; each is logged with its peer).";
+    THROTTLED_RESPONSES = "weir_throttled_responses_total", Counter,
+        "Produce and fetch responses with a throttle (the client was over its quota, KIP-219).";
     REQUEST_MEMORY = "weir_request_memory_bytes", Gauge,
         "Bytes of requests read and not yet answered on the shard (bounded by queued.max.request.bytes).";
     REQUEST_MEMORY_WAITS = "weir_request_memory_waits_total", Counter,
@@ -172,6 +174,7 @@ pub struct ShardMetrics {
     connections_accepted: Cell<u64>,
     connections_refused: Cell<u64>,
     authentication_failures: Cell<u64>,
+    throttled_responses: Cell<u64>,
     request_memory_waits: Cell<u64>,
     isr_shrinks: Cell<u64>,
     isr_expands: Cell<u64>,
@@ -244,6 +247,11 @@ impl ShardMetrics {
     pub fn authentication_failed(&self) {
         self.authentication_failures
             .set(self.authentication_failures.get() + 1);
+    }
+
+    pub fn request_throttled(&self) {
+        self.throttled_responses
+            .set(self.throttled_responses.get() + 1);
     }
 
     pub fn connection_refused(&self) {
@@ -352,6 +360,11 @@ impl ShardMetrics {
             &AUTHENTICATION_FAILURES,
             &shard_labels,
             number(self.authentication_failures.get()),
+        );
+        push(
+            &THROTTLED_RESPONSES,
+            &shard_labels,
+            number(self.throttled_responses.get()),
         );
         push(&REQUEST_MEMORY, &shard_labels, number(request_memory));
         push(

@@ -11,9 +11,10 @@ mod open;
 mod send;
 mod tls;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::os::fd::{AsRawFd, FromRawFd};
 
@@ -265,11 +266,13 @@ async fn serve_connection(
     // The writer's handle lives as long as the connection: it is the one a shutdown reaches.
     let registered = shard.connections.insert(writer_stream.as_raw_fd());
     let (in_flight, responses) = local_channel::new_bounded(MAX_IN_FLIGHT_REQUESTS);
+    // KIP-219: after a throttled response the connection reads nothing until this instant.
+    let muted_until: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
     glommio::spawn_local(write_responses(
         shard.clone(),
         peer,
         writer_stream,
-        responses,
+        (responses, muted_until.clone()),
         (registered, slot),
     ))
     .detach();
@@ -299,6 +302,12 @@ async fn serve_connection(
         // request being handled.
         if permit.as_ref().is_some_and(|p| p.waited) {
             shard.metrics.request_memory_waited();
+        }
+        // KIP-219: a request that comes while the connection is muted waits for the mute to
+        // end, as if it had not been read (the reader may be waiting for a frame when a
+        // pipelined produce's throttled response is sent).
+        while let Some(until) = muted_until.get().filter(|u| *u > Instant::now()) {
+            glommio::timer::sleep(until - Instant::now()).await;
         }
         let principal = principal
             .get_or_insert_with(|| {
@@ -362,6 +371,14 @@ async fn serve_connection(
     tracing::debug!(%peer, "connection reader done");
 }
 
+/// A response's parts; none for a throttled acks=0 produce.
+async fn send_parts(stream: &mut TcpStream, parts: Vec<bytes::Bytes>) -> std::io::Result<()> {
+    match parts.is_empty() {
+        true => Ok(()),
+        false => send::send_all(stream, parts).await,
+    }
+}
+
 /// TCP_NODELAY, and `connections.max.idle.ms` as glommio's own read timeout (no racing of read
 /// futures): a client that goes quiet, or never finishes a TLS handshake, is closed.
 fn set_client_socket_options(shard: &Shard, stream: &TcpStream, peer: SocketAddr) {
@@ -413,10 +430,10 @@ async fn write_responses(
     shard: Rc<Shard>,
     peer: SocketAddr,
     mut stream: TcpStream,
-    requests: LocalReceiver<InFlight>,
+    (requests, muted_until): (LocalReceiver<InFlight>, Rc<Cell<Option<Instant>>>),
     (registered, slot): (u64, ConnectionSlot),
 ) {
-    send_in_order(peer, &mut stream, requests).await;
+    send_in_order(peer, &mut stream, requests, &muted_until).await;
     shard.connections.remove(registered);
     drop(stream);
     release_address(&shard, peer.ip()).await;
@@ -429,16 +446,26 @@ async fn send_in_order(
     peer: SocketAddr,
     stream: &mut TcpStream,
     requests: LocalReceiver<InFlight>,
+    muted_until: &Cell<Option<Instant>>,
 ) {
     while let Some(InFlight { handler, done }) = requests.recv().await {
         let keep_open = match handler.await {
-            Ok(Some(response)) => match send::send_all(stream, response.parts).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "connection write failed");
-                    false
+            Ok(Some(response)) => {
+                if let Some(throttle) = response.throttle {
+                    let until = Instant::now() + Duration::from_millis(throttle.ms);
+                    muted_until.set(Some(muted_until.get().map_or(until, |u| u.max(until))));
+                    if throttle.delay_response {
+                        glommio::timer::sleep(Duration::from_millis(throttle.ms)).await;
+                    }
                 }
-            },
+                match send_parts(stream, response.parts).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "connection write failed");
+                        false
+                    }
+                }
+            }
             Ok(None) => true,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection: bad request");

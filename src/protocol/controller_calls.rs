@@ -57,6 +57,7 @@ pub fn is_forwarded(api_key: i16) -> bool {
         ApiKey::AlterUserScramCredentials,
         ApiKey::CreateAcls,
         ApiKey::DeleteAcls,
+        ApiKey::AlterClientQuotas,
         // Only the active controller knows every voter's progress.
         ApiKey::DescribeQuorum,
     ]
@@ -161,9 +162,7 @@ pub async fn forward(shard: &Rc<Shard>, frame: Bytes) -> Option<Response> {
             let mut sized = BytesMut::with_capacity(4 + response.len());
             sized.extend_from_slice(&(response.len() as i32).to_be_bytes());
             sized.extend_from_slice(&response);
-            Some(Response {
-                parts: vec![sized.freeze()],
-            })
+            Some(Response::unthrottled(vec![sized.freeze()]))
         }
         _ => None,
     }

@@ -16,6 +16,7 @@ use super::RequestContext;
 use crate::error_code::ErrorCode;
 use crate::log::ReadBatches;
 use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::quota::QuotaKind;
 use crate::shard::ops::{PartitionRead, Reader, ShardOp, ShardReply, TopicPartition};
 use crate::shard::Shard;
 
@@ -93,7 +94,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
         Ok(plan) => plan,
         Err(code) => {
             tracing::debug!(peer = %ctx.peer, session_id = request.session_id, epoch = request.session_epoch, error = %code, "fetch session refused");
-            return encode(version, code, 0, &[]);
+            return encode(version, code, 0, &[], 0);
         }
     };
 
@@ -133,6 +134,14 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
             refused_topics.push(topic);
         }
     }
+    // A consumer with a quota (not a follower) gets at most its quota's window at once.
+    let quota = match reader {
+        Reader::Follower(_) => None,
+        Reader::Consumer { .. } => ctx.quota(QuotaKind::Fetch),
+    };
+    let response_max = quota
+        .as_ref()
+        .map_or(response_max, |q| response_max.min(q.max_fetch_bytes(ctx)));
     let read = ReadSpec {
         response_max,
         reader: &reader,
@@ -141,6 +150,23 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
     let results =
         read_with_long_poll(ctx.shard, &plan.partitions, min_bytes, max_wait, &read).await;
     let results = apply_response_limit(results, response_max);
+    // The consumer's quota counts the record bytes, nearly all of the response. Over it, the
+    // fetch is answered with no partitions and its bytes are not counted (Kafka's throttled
+    // fetch response).
+    let mut throttle_ms = 0;
+    if let Some(quota) = &quota {
+        let bytes: usize = results
+            .iter()
+            .filter_map(|r| r.records.as_ref())
+            .map(|b| b.size_bytes)
+            .sum();
+        throttle_ms = quota.record(ctx, bytes);
+        if throttle_ms > 0 {
+            quota.unrecord(ctx, bytes);
+            let session_id = ctx.shard.fetch_sessions.borrow_mut().throttled(&plan.mode);
+            return encode(version, ErrorCode::None, session_id, &[], throttle_ms);
+        }
+    }
 
     let reports: Vec<(TopicPartition, PartitionReport)> = results
         .iter()
@@ -171,7 +197,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
         .zip(include)
         .filter_map(|(r, keep)| keep.then_some(r))
         .collect();
-    encode(version, ErrorCode::None, session_id, &included)
+    encode(version, ErrorCode::None, session_id, &included, throttle_ms)
 }
 
 /// Reads every partition (in parallel, each on its owner shard); while fewer than `min_bytes`
@@ -362,11 +388,12 @@ fn encode(
     error: ErrorCode,
     session_id: i32,
     results: &[PartitionResult],
+    throttle_ms: i32,
 ) -> Vec<Bytes> {
     let flexible = version >= FLEXIBLE_VERSION;
     let mut parts = Vec::new();
     let mut head = BytesMut::with_capacity(128 + results.len() * 64);
-    head.put_i32(0); // throttle_time_ms
+    head.put_i32(throttle_ms);
     if version >= 7 {
         head.put_i16(error.code());
         head.put_i32(session_id);
@@ -523,7 +550,7 @@ mod tests {
     fn hand_framed_response_decodes_at_every_version() {
         let results = vec![result(0, b"batch-bytes"), result(1, b"")];
         for version in 4..=12 {
-            let mut bytes = concat(&encode(version, ErrorCode::None, 99, &results));
+            let mut bytes = concat(&encode(version, ErrorCode::None, 99, &results, 0));
             let decoded = FetchResponse::decode(&mut bytes, version).unwrap();
             assert_eq!(bytes.len(), 0, "v{version}: trailing bytes");
             assert_eq!(decoded.responses.len(), 1, "v{version}");
@@ -554,7 +581,7 @@ mod tests {
         let mut diverging = result(0, b"");
         diverging.diverging = Some((5, 100));
         let results = vec![diverging, result(1, b"batch-bytes")];
-        let mut bytes = concat(&encode(12, ErrorCode::None, 0, &results));
+        let mut bytes = concat(&encode(12, ErrorCode::None, 0, &results, 0));
         let decoded = FetchResponse::decode(&mut bytes, 12).unwrap();
         assert_eq!(bytes.len(), 0, "trailing bytes");
         let partitions = &decoded.responses[0].partitions;

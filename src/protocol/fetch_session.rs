@@ -202,6 +202,25 @@ impl FetchSessions {
         })
     }
 
+    /// A fetch answered with no partitions because its client is over its quota (KIP-219), as
+    /// Kafka's `getThrottledResponse`: a new session is not kept (the client starts one again),
+    /// an incremental one moves to its next epoch. Returns the session id to answer with.
+    pub fn throttled(&mut self, mode: &SessionMode) -> i32 {
+        match *mode {
+            SessionMode::Sessionless => 0,
+            SessionMode::Full { session_id } => {
+                self.sessions.remove(&session_id);
+                0
+            }
+            SessionMode::Incremental { session_id } => {
+                if let Some(session) = self.sessions.get_mut(&session_id) {
+                    session.next_epoch = session.next_epoch.checked_add(1).unwrap_or(1);
+                }
+                session_id
+            }
+        }
+    }
+
     /// Records what the response tells the client and returns, per planned partition, whether
     /// it goes in the response: all of them for full fetches; for incremental ones those with
     /// records, an error, or a changed high watermark or log start offset (as Kafka decides).

@@ -15,6 +15,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod quotas;
 mod records;
 mod scram;
 mod txn;
@@ -77,6 +78,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 0, 3),
     (ApiKey::CreateAcls, 0, 3),
     (ApiKey::DeleteAcls, 0, 3),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 pub use controller_calls::{
@@ -142,9 +145,30 @@ pub enum RequestError {
     },
 }
 
-/// A response ready for the socket: its parts, written in order, size prefix included.
+/// A response ready for the socket: its parts, written in order, size prefix included (none
+/// for an acks=0 produce, which is only throttled).
 pub struct Response {
     pub parts: Vec<Bytes>,
+    /// A client over its quota (KIP-219): how long the connection reads no further request.
+    pub throttle: Option<Throttle>,
+}
+
+impl Response {
+    pub fn unthrottled(parts: Vec<Bytes>) -> Response {
+        Response {
+            parts,
+            throttle: None,
+        }
+    }
+}
+
+/// How a client over its quota is held back (KIP-219): the connection is muted (no request
+/// read) for `ms` after the response is sent; a client too old to throttle itself (Produce
+/// before v6, Fetch before v8) also gets its response `ms` late, as Kafka delays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    pub ms: u64,
+    pub delay_response: bool,
 }
 
 /// Items grouped by topic, topics in first-seen order (how Kafka's responses list them).
@@ -214,6 +238,10 @@ pub struct RequestContext<'a> {
     /// Who asks: `User:NAME` (SASL, a TLS certificate), `User:ANONYMOUS`, or
     /// [`INTER_BROKER`] for a call of another node of the cluster.
     pub principal: &'a str,
+    /// The request's size on the wire (a produce quota counts it, as Kafka's does).
+    pub request_bytes: usize,
+    /// Set by a handler whose client is over its quota (`quotas::QuotaUse::record`).
+    pub throttle_ms: std::cell::Cell<u64>,
 }
 
 /// Where a request comes from: what the connection knows of its client.
@@ -384,6 +412,7 @@ async fn handle_on(
     frame: Bytes,
     listener: Listener,
 ) -> Result<Option<Response>, RequestError> {
+    let request_bytes = frame.len();
     let decoded = match decode_request_on(frame, listener)? {
         Decoded::Request(decoded) => *decoded,
         Decoded::Answer(response) => return Ok(Some(response)),
@@ -402,6 +431,8 @@ async fn handle_on(
         peer: origin.peer,
         listener: origin.listener,
         principal: origin.principal,
+        request_bytes,
+        throttle_ms: std::cell::Cell::new(0),
     };
     let reply = dispatch(&ctx, request)
         .await
@@ -410,11 +441,20 @@ async fn handle_on(
             version,
             reason,
         })?;
-    match reply {
-        Reply::Nothing => Ok(None),
-        Reply::Typed(body) => encode_typed(api, version, correlation_id, *body).map(Some),
-        Reply::Framed(body) => Ok(Some(frame_parts(api, version, correlation_id, body))),
-    }
+    let throttle = quotas::throttle_of(&ctx, api);
+    let response = match reply {
+        Reply::Nothing => match throttle {
+            // acks=0: nothing is sent, but the connection is still muted.
+            Some(_) => Response::unthrottled(Vec::new()),
+            None => return Ok(None),
+        },
+        Reply::Typed(body) => encode_typed(api, version, correlation_id, *body)?,
+        Reply::Framed(body) => frame_parts(api, version, correlation_id, body),
+    };
+    Ok(Some(Response {
+        throttle,
+        ..response
+    }))
 }
 
 async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Reply, String> {
@@ -517,6 +557,12 @@ async fn dispatch(ctx: &RequestContext<'_>, request: RequestKind) -> Result<Repl
         RequestKind::DeleteAcls(req) => {
             typed(ResponseKind::DeleteAcls(acls::delete(ctx, req).await))
         }
+        RequestKind::DescribeClientQuotas(req) => typed(ResponseKind::DescribeClientQuotas(
+            quotas::describe(ctx, req),
+        )),
+        RequestKind::AlterClientQuotas(req) => typed(ResponseKind::AlterClientQuotas(
+            quotas::alter(ctx, req).await,
+        )),
         RequestKind::AlterPartition(req) => typed(ResponseKind::AlterPartition(
             controller_calls::alter_partition(ctx.shard, req).await,
         )),
@@ -592,9 +638,7 @@ pub(crate) fn encode_typed(
         .map_err(|e| encode_error(e.to_string()))?;
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(Response {
-        parts: vec![buf.freeze()],
-    })
+    Ok(Response::unthrottled(vec![buf.freeze()]))
 }
 
 /// Size prefix and response header in front of a hand-framed body.
@@ -611,5 +655,5 @@ fn frame_parts(api: ApiKey, version: i16, correlation_id: i32, body: Vec<Bytes>)
     let mut parts = Vec::with_capacity(body.len() + 1);
     parts.push(head.freeze());
     parts.extend(body);
-    Response { parts }
+    Response::unthrottled(parts)
 }

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{start_per_partition, RequestContext};
 use crate::error_code::ErrorCode;
 use crate::security::acl::{AclOperation, ResourceType};
+use crate::security::quota::QuotaKind;
 use crate::shard::ops::{ShardOp, ShardReply};
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
@@ -114,5 +115,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
                 .with_partition_responses(partition_responses),
         );
     }
-    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    // Kafka's produce quota counts the request's size, once the appends are done.
+    let throttle_ms = ctx
+        .quota(QuotaKind::Produce)
+        .map_or(0, |quota| quota.record(ctx, ctx.request_bytes));
+    (acks != 0).then(|| {
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_throttle_time_ms(throttle_ms)
+    })
 }

@@ -4,5 +4,6 @@
 pub mod acl;
 pub mod credentials;
 pub mod principal;
+pub mod quota;
 pub mod sasl;
 pub mod scram;

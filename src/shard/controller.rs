@@ -102,6 +102,8 @@ pub enum ControllerOp {
     CreateAcls(Vec<acl::AclCreation>),
     /// DeleteAcls: each filter, or why it is invalid.
     DeleteAcls(Vec<Result<acl::AclFilter, acl::AclError>>),
+    /// AlterClientQuotas (KIP-546), not a dry run.
+    AlterClientQuotas(Vec<crate::security::quota::QuotaAlteration>),
 }
 
 pub enum ControllerReply {
@@ -118,6 +120,8 @@ pub enum ControllerReply {
     AclsCreated(Result<Vec<Result<acl::AclBinding, acl::AclError>>, ErrorCode>),
     /// Each filter's deleted ACLs or refusal, or why none was deleted.
     AclsDeleted(Result<Vec<Result<Vec<acl::AclBinding>, acl::AclError>>, ErrorCode>),
+    /// Each entry's result of AlterClientQuotas, or why nothing was changed.
+    QuotasAltered(Result<Vec<Result<(), crate::security::quota::QuotaError>>, ErrorCode>),
     /// This node is not the active controller (the caller forwards or answers NOT_CONTROLLER).
     NotController,
 }
@@ -247,6 +251,17 @@ impl Shard {
                 {
                     Some((committed, results)) => {
                         ControllerReply::AclsDeleted(committed.map(|()| results))
+                    }
+                    None => ControllerReply::NotController,
+                }
+            }
+            ControllerOp::AlterClientQuotas(alterations) => {
+                return match self
+                    .decide_and_commit(|_| crate::security::quota::decide_alterations(&alterations))
+                    .await
+                {
+                    Some((committed, results)) => {
+                        ControllerReply::QuotasAltered(committed.map(|()| results))
                     }
                     None => ControllerReply::NotController,
                 }

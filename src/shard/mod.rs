@@ -102,6 +102,8 @@ pub struct Shard {
     mesh: Rc<Mesh>,
     controller: Option<Controller>,
     pub fetch_sessions: RefCell<FetchSessions>,
+    /// The produce and fetch rates of this shard's clients with a quota (KIP-219).
+    pub quotas: RefCell<crate::security::quota::QuotaTracker>,
     /// The group coordinator of each `__consumer_offsets` partition this shard owns and this
     /// broker leads, by partition: created, loaded from the log, when leadership comes, and
     /// dropped when it goes.

@@ -215,6 +215,7 @@ async fn run_shard(
         glommio::Latency::Matters(Duration::from_millis(10)),
         "replication",
     );
+    let quota_window = config.quota_window;
     let shard = Rc::new(Shard {
         id,
         count: shard_count,
@@ -227,6 +228,7 @@ async fn run_shard(
         mesh: mesh.clone(),
         controller,
         fetch_sessions: RefCell::new(FetchSessions::new(id)),
+        quotas: RefCell::new(crate::security::quota::QuotaTracker::new(quota_window)),
         coordinators: Default::default(),
         group_config: config_group,
         loading_offsets: Default::default(),

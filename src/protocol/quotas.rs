@@ -1,0 +1,268 @@
+//! Client quotas on the wire: produce and fetch byte rates recorded per client and throttled
+//! as KIP-219 says (the response carries `throttle_time_ms` and the connection reads no further
+//! request until it has passed), DescribeClientQuotas (48) answered from this broker's
+//! metadata, and AlterClientQuotas (49) decided by the active controller (forwarded in an
+//! Envelope), both KIP-546. Rates are measured per shard: a client's connection lives on one
+//! shard, so a client is measured whole; clients sharing a user or client-id quota over
+//! connections on different shards are each measured against the whole quota (see README).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use kafka_protocol::messages::alter_client_quotas_response::{
+    EntityData as AlteredEntity, EntryData as AlteredEntry,
+};
+use kafka_protocol::messages::describe_client_quotas_response::{EntityData, EntryData, ValueData};
+use kafka_protocol::messages::{
+    AlterClientQuotasRequest, AlterClientQuotasResponse, ApiKey, DescribeClientQuotasRequest,
+    DescribeClientQuotasResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::authorize::AUTHORIZATION_FAILED;
+use super::{RequestContext, Throttle, INTER_BROKER};
+use crate::error_code::ErrorCode;
+use crate::security::acl::AclOperation;
+use crate::security::quota::{
+    decide_alterations, entity_from_wire, entity_to_wire, quota_for, QuotaAlteration, QuotaFilter,
+    QuotaKind, SensorKey,
+};
+use crate::shard::controller::{ControllerOp, ControllerReply};
+use crate::shard::ops::{ShardOp, ShardReply};
+
+/// The quota a request's client is measured against.
+pub struct QuotaUse {
+    key: SensorKey,
+    /// Bytes per second.
+    pub bytes_per_second: f64,
+}
+
+impl RequestContext<'_> {
+    /// The quota of `kind` that applies to this request's client (none for the cluster's own
+    /// nodes, and none while the cluster has no quotas).
+    pub fn quota(&self, kind: QuotaKind) -> Option<QuotaUse> {
+        if self.principal == INTER_BROKER {
+            return None;
+        }
+        let meta = self.shard.meta();
+        if meta.client_quotas.is_empty() {
+            return None;
+        }
+        // Kafka's user entity is the principal's name: `alice` for User:alice.
+        let user = self
+            .principal
+            .split_once(':')
+            .map_or(self.principal, |(_, name)| name);
+        let (key, bytes_per_second) = quota_for(
+            &meta.client_quotas,
+            kind,
+            user,
+            self.client_id.unwrap_or(""),
+        )?;
+        Some(QuotaUse {
+            key,
+            bytes_per_second,
+        })
+    }
+}
+
+impl QuotaUse {
+    /// Records `bytes` and answers the throttle in ms for the response's `throttle_time_ms`,
+    /// which the connection then applies.
+    pub fn record(&self, ctx: &RequestContext<'_>, bytes: usize) -> i32 {
+        let now = now_ms();
+        let throttle = ctx.shard.quotas.borrow_mut().record(
+            &self.key,
+            self.bytes_per_second,
+            bytes as f64,
+            now,
+        );
+        if throttle > 0 {
+            ctx.shard.metrics.request_throttled();
+            tracing::debug!(peer = %ctx.peer, principal = ctx.principal, client_id = ctx.client_id.unwrap_or(""), quota = self.key.kind.key(), throttle_ms = throttle, "client over its quota");
+        }
+        let throttle = i32::try_from(throttle).unwrap_or(i32::MAX);
+        ctx.throttle_ms
+            .set(ctx.throttle_ms.get().max(throttle as u64));
+        throttle
+    }
+
+    /// Takes back bytes recorded for a response that is not sent (a throttled fetch answers
+    /// with no records, as Kafka's does).
+    pub fn unrecord(&self, ctx: &RequestContext<'_>, bytes: usize) {
+        ctx.shard
+            .quotas
+            .borrow_mut()
+            .unrecord(&self.key, bytes as f64, now_ms());
+    }
+
+    /// The most a fetch may return at once under this quota (Kafka caps a consumer's fetch at
+    /// the quota over the window's full samples).
+    pub fn max_fetch_bytes(&self, ctx: &RequestContext<'_>) -> usize {
+        let window = ctx.shard.quotas.borrow().window();
+        (window.max_bytes_in_window(self.bytes_per_second) as usize).max(1)
+    }
+}
+
+/// Milliseconds on the process's monotonic clock: what quota windows are measured on.
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// How the connection applies the handler's throttle: KIP-219 clients (Produce v6+, Fetch
+/// v8+) throttle themselves and are answered at once; older ones are answered late.
+pub fn throttle_of(ctx: &RequestContext<'_>, api: ApiKey) -> Option<Throttle> {
+    let ms = ctx.throttle_ms.get();
+    let client_throttles = match api {
+        ApiKey::Produce => ctx.api_version >= 6,
+        ApiKey::Fetch => ctx.api_version >= 8,
+        _ => true,
+    };
+    (ms > 0).then_some(Throttle {
+        ms,
+        delay_response: !client_throttles,
+    })
+}
+
+pub fn describe(
+    ctx: &RequestContext<'_>,
+    request: DescribeClientQuotasRequest,
+) -> DescribeClientQuotasResponse {
+    let refused = |code: ErrorCode, message: String| {
+        DescribeClientQuotasResponse::default()
+            .with_error_code(code.code())
+            .with_error_message(Some(StrBytes::from_string(message)))
+    };
+    if !ctx.may_cluster(AclOperation::DescribeConfigs) {
+        return refused(
+            ErrorCode::ClusterAuthorizationFailed,
+            AUTHORIZATION_FAILED.to_string(),
+        );
+    }
+    let components = request
+        .components
+        .iter()
+        .map(|c| (c.entity_type.as_str(), c.match_type, c._match.as_deref()));
+    let filter = match QuotaFilter::from_wire(components, request.strict) {
+        Ok(filter) => filter,
+        Err(e) => return refused(e.code(), e.to_string()),
+    };
+    let meta = ctx.shard.meta();
+    let entries = meta
+        .client_quotas
+        .iter()
+        .filter(|(entity, _)| filter.matches(entity))
+        .map(|(entity, values)| {
+            EntryData::default()
+                .with_entity(
+                    entity_to_wire(entity)
+                        .into_iter()
+                        .map(|(entity_type, name)| {
+                            EntityData::default()
+                                .with_entity_type(StrBytes::from_static_str(entity_type))
+                                .with_entity_name(name.map(|n| StrBytes::from_string(n.into())))
+                        })
+                        .collect(),
+                )
+                .with_values(
+                    values
+                        .iter()
+                        .map(|(kind, value)| {
+                            ValueData::default()
+                                .with_key(StrBytes::from_static_str(kind.key()))
+                                .with_value(value.0)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    DescribeClientQuotasResponse::default().with_entries(Some(entries))
+}
+
+pub async fn alter(
+    ctx: &RequestContext<'_>,
+    request: AlterClientQuotasRequest,
+) -> AlterClientQuotasResponse {
+    let alterations: Vec<QuotaAlteration> = request
+        .entries
+        .iter()
+        .map(|entry| QuotaAlteration {
+            entity: entity_from_wire(
+                entry
+                    .entity
+                    .iter()
+                    .map(|e| (e.entity_type.as_str(), e.entity_name.as_deref())),
+            ),
+            ops: entry
+                .ops
+                .iter()
+                .map(|op| (op.key.to_string(), (!op.remove).then_some(op.value)))
+                .collect(),
+        })
+        .collect();
+    let answer = |results: Vec<Result<(), (ErrorCode, String)>>| {
+        let entries = request
+            .entries
+            .iter()
+            .zip(results)
+            .map(|(entry, result)| {
+                let (code, message) = match result {
+                    Ok(()) => (ErrorCode::None, None),
+                    Err((code, message)) => (code, Some(StrBytes::from_string(message))),
+                };
+                AlteredEntry::default()
+                    .with_error_code(code.code())
+                    .with_error_message(message)
+                    .with_entity(
+                        entry
+                            .entity
+                            .iter()
+                            .map(|e| {
+                                AlteredEntity::default()
+                                    .with_entity_type(e.entity_type.clone())
+                                    .with_entity_name(e.entity_name.clone())
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        AlterClientQuotasResponse::default().with_entries(entries)
+    };
+    let failed_all = |code: ErrorCode, message: &str| {
+        answer(vec![
+            Err((code, message.to_string()));
+            request.entries.len()
+        ])
+    };
+    if !ctx.may_cluster(AclOperation::AlterConfigs) {
+        return failed_all(ErrorCode::ClusterAuthorizationFailed, AUTHORIZATION_FAILED);
+    }
+    let as_answers = |results: Vec<Result<(), crate::security::quota::QuotaError>>| {
+        results
+            .into_iter()
+            .map(|r| r.map_err(|e| (e.code(), e.to_string())))
+            .collect()
+    };
+    if request.validate_only {
+        // Validation needs no state: answered here, nothing committed.
+        return answer(as_answers(decide_alterations(&alterations).1));
+    }
+    let reply = ctx
+        .shard
+        .call(
+            super::admin::CONTROLLER_SHARD,
+            ShardOp::Controller(ControllerOp::AlterClientQuotas(alterations)),
+        )
+        .await;
+    match reply {
+        Ok(ShardReply::Controller(ControllerReply::QuotasAltered(Ok(results)))) => {
+            tracing::info!(peer = %ctx.peer, principal = ctx.principal, entries = results.iter().filter(|r| r.is_ok()).count(), "client quotas altered");
+            answer(as_answers(results))
+        }
+        Ok(ShardReply::Controller(ControllerReply::QuotasAltered(Err(code)))) => {
+            failed_all(code, "the metadata quorum did not commit the quotas")
+        }
+        _ => failed_all(ErrorCode::NotController, "no active controller"),
+    }
+}
