@@ -91,6 +91,19 @@ enum Command {
     #[cfg(feature = "tools")]
     #[command(subcommand)]
     User(weir::tools::user::UserCommand),
+    /// Add, list and remove ACLs (kafka-acls.sh).
+    ///
+    /// Example: weir acl add --allow-principal User:alice --operation Write --topic orders
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    Acl(weir::tools::acl::AclCommand),
+    /// Client quotas: produce and fetch byte rates of users and client ids (kafka-configs.sh
+    /// --entity-type users|clients).
+    ///
+    /// Example: weir quota set --client-id reports --producer-byte-rate 1048576
+    #[cfg(feature = "tools")]
+    #[command(subcommand)]
+    Quota(weir::tools::quota::QuotaCommand),
     /// Load and latency harness: produce, consume and end-to-end (kafka-*-perf-test.sh).
     ///
     /// Example: weir perf produce perf-test --num-records 1000000 --acks all
@@ -155,6 +168,10 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "tools")]
         Command::User(command) => tool("user", weir::tools::user::run(command)),
+        #[cfg(feature = "tools")]
+        Command::Acl(command) => tool("acl", weir::tools::acl::run(command)),
+        #[cfg(feature = "tools")]
+        Command::Quota(command) => tool("quota", weir::tools::quota::run(command)),
         #[cfg(feature = "tools")]
         Command::Perf(command) => tool("perf", weir::tools::perf::run(command)),
         Command::DumpLog { files } => {

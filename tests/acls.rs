@@ -3,14 +3,21 @@
 //! kafka-python's admin client (CreateAcls, DescribeAcls, DeleteAcls), produce refused with
 //! TOPIC_AUTHORIZATION_FAILED until allowed, PREFIXED patterns, DENY over ALLOW, Metadata
 //! listing only what the principal may describe, CLUSTER_AUTHORIZATION_FAILED for a non-admin
-//! changing ACLs, and SECURITY_DISABLED without an authorizer.
+//! changing ACLs, and SECURITY_DISABLED without an authorizer; ACLs made with `weir acl`
+//! surviving a restart, and applying on every broker of a 3-broker cluster.
 
 mod support;
+
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::DescribeAclsRequest;
 
 use support::broker::{free_port, Broker};
+use support::cluster::Cluster;
+use support::kafka::create_topic;
+use support::kcat::{kcat, sasl_settings};
 use support::python::run_script;
+use support::weir;
 use support::wire::Wire;
 
 #[test]
@@ -58,4 +65,161 @@ fn acl_requests_without_an_authorizer_answer_security_disabled() {
             .with_permission_type(1),
     );
     assert_eq!(response.error_code, 54, "SECURITY_DISABLED");
+}
+
+/// `weir acl` against the PLAINTEXT listener (User:ANONYMOUS, a super user here).
+fn acl_tool(bootstrap: &str, args: &[&str]) -> String {
+    let mut all = vec!["acl"];
+    all.extend_from_slice(&args[..1]);
+    all.extend_from_slice(&["--bootstrap-server", bootstrap]);
+    all.extend_from_slice(&args[1..]);
+    let (ok, out) = weir(&all);
+    assert!(ok, "weir {all:?}: {out}");
+    out
+}
+
+/// alice, logged in with PLAIN, producing one record to `topic` with kcat: whether it was
+/// accepted, and kcat's output.
+fn alice_produces(sasl: &str, topic: &str) -> (bool, String) {
+    kcat(
+        sasl,
+        &sasl_settings("PLAIN", "alice", "alice-pw"),
+        &["-P", "-t", topic, "-X", "message.timeout.ms=5000"],
+        Some("hello\n"),
+    )
+}
+
+#[test]
+fn acls_made_with_weir_acl_survive_a_restart() {
+    let sasl_port = free_port();
+    let mut broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
+        "sasl.plain.users=alice:alice-pw",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users=User:ANONYMOUS",
+        "auto.create.topics.enable=false",
+    ]);
+    let bootstrap = broker.bootstrap();
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    create_topic(&bootstrap, "orders", 1);
+    create_topic(&bootstrap, "secret", 1);
+    let (ok, out) = alice_produces(&sasl, "orders");
+    assert!(!ok && out.contains("authoriz"), "before the ACL: {out}");
+
+    acl_tool(
+        &bootstrap,
+        &[
+            "add",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Write",
+            "--operation",
+            "describe",
+            "--topic",
+            "ord",
+            "--resource-pattern-type",
+            "prefixed",
+        ],
+    );
+    // The broker applies the controller's ACL records moments after CreateAcls is answered.
+    support::kafka::wait_until("the ACLs listed", Duration::from_secs(10), || {
+        let listed = acl_tool(&bootstrap, &["list", "--output", "json"]);
+        let acls: serde_json::Value = serde_json::from_str(listed.trim()).expect("json");
+        acls["acls"].as_array().map(Vec::len) == Some(2)
+    });
+    let matching = acl_tool(
+        &bootstrap,
+        &[
+            "list",
+            "--topic",
+            "orders",
+            "--resource-pattern-type",
+            "match",
+        ],
+    );
+    assert!(
+        matching.contains("User:alice")
+            && matching.contains("WRITE")
+            && matching.contains("PREFIXED"),
+        "{matching}"
+    );
+
+    broker.restart();
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    let (ok, out) = alice_produces(&sasl, "orders");
+    assert!(ok, "after the restart, the ACL still allows: {out}");
+    let (ok, out) = alice_produces(&sasl, "secret");
+    assert!(!ok && out.contains("authoriz"), "another topic: {out}");
+
+    let removed = acl_tool(
+        &bootstrap,
+        &[
+            "remove",
+            "--allow-principal",
+            "User:alice",
+            "--topic",
+            "ord",
+            "--resource-pattern-type",
+            "prefixed",
+        ],
+    );
+    assert!(removed.contains("removed 2 ACLs"), "{removed}");
+    assert_eq!(
+        acl_tool(&bootstrap, &["list"]).lines().count(),
+        1,
+        "only the header is left"
+    );
+}
+
+#[test]
+fn an_acl_made_on_one_broker_applies_on_every_broker_of_a_cluster() {
+    let cluster = Cluster::start(
+        3,
+        &[
+            "listeners=PLAINTEXT://{node.host}:{node.port},SASL_PLAINTEXT://{node.host}:{node.spare_port},CONTROLLER://{node.host}:{node.controller_port}".to_string(),
+            "sasl.plain.users=alice:alice-pw".to_string(),
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+            "super.users=User:ANONYMOUS".to_string(),
+            "offsets.topic.num.partitions=1".to_string(),
+        ],
+    );
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap, "orders", 3);
+    create_topic(&bootstrap, "secret", 3);
+    // Made through the last node; CreateAcls goes to the active controller (KIP-590) and the
+    // ACL reaches every broker through the metadata log.
+    let last = &cluster.nodes[2];
+    acl_tool(
+        &format!("{}:{}", last.host, last.port),
+        &[
+            "add",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Describe",
+            "--topic",
+            "orders",
+        ],
+    );
+    for node in &cluster.nodes {
+        let sasl = format!("{}:{}", node.host, node.spare_port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            // Metadata from this node lists only the topics alice may describe.
+            let (ok, out) = kcat(
+                &sasl,
+                &sasl_settings("PLAIN", "alice", "alice-pw"),
+                &["-L", "-m", "5"],
+                None,
+            );
+            let visible = |topic: &str| out.contains(&format!("topic \"{topic}\""));
+            if ok && visible("orders") {
+                assert!(!visible("secret"), "node {}: {out}", node.id);
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {}: {out}", node.id);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! (KIP-546) with Kafka's validation and filters, quotas kept across a restart, a client over
 //! its quota answered with `throttle_time_ms` and its connection muted for that long (KIP-219;
 //! old request versions answered late instead), a throttled fetch answered empty, and a
-//! librdkafka producer held to its `producer_byte_rate`.
+//! librdkafka producer held to its `producer_byte_rate`; `weir quota`.
 
 mod support;
 
@@ -23,6 +23,7 @@ use rdkafka::{ClientContext, Statistics};
 use support::admin::scrape;
 use support::broker::Broker;
 use support::kafka::{create_topic, send_retrying};
+use support::weir;
 use support::wire::{fetch_request, produce_request, Wire};
 
 const INVALID_REQUEST: i16 = 42;
@@ -412,4 +413,65 @@ fn a_producer_is_held_to_its_producer_byte_rate() {
         "{rate:.0} B/s of payload against a quota of {QUOTA} B/s"
     );
     assert!(throttle > 0, "librdkafka saw no throttle_time_ms");
+}
+
+fn quota_tool(bootstrap: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["quota", args[0], "--bootstrap-server", bootstrap];
+    all.extend_from_slice(&args[1..]);
+    weir(&all)
+}
+
+#[test]
+fn weir_quota_sets_describes_and_removes_quotas() {
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let set = |args: &[&str]| {
+        let (ok, out) = quota_tool(&bootstrap, args);
+        assert!(ok, "weir quota {args:?}: {out}");
+        out
+    };
+    set(&[
+        "set",
+        "--user",
+        "alice",
+        "--client-id-default",
+        "--producer-byte-rate",
+        "1048576",
+    ]);
+    set(&[
+        "set",
+        "--client-id",
+        "reports",
+        "--consumer-byte-rate",
+        "2097152",
+    ]);
+    let described =
+        support::kafka::wait_until_some("the quotas listed", Duration::from_secs(10), || {
+            let out = set(&["describe"]);
+            (out.lines().count() == 3).then_some(out)
+        });
+    assert!(
+        described.contains("user=alice,client-id=<default>  producer_byte_rate  1048576"),
+        "{described}"
+    );
+    assert!(described.contains("client-id=reports"), "{described}");
+    let alice = set(&["describe", "--user", "alice", "--output", "json"]);
+    let alice: serde_json::Value = serde_json::from_str(alice.trim()).expect("json");
+    assert_eq!(alice["quotas"].as_array().map(Vec::len), Some(1), "{alice}");
+    // A refusal is the tool's error, with Kafka's code.
+    let (ok, out) = quota_tool(
+        &bootstrap,
+        &["remove", "--user", "alice", "--key", "request_percentage"],
+    );
+    assert!(!ok && out.contains("INVALID_REQUEST"), "{out}");
+    set(&[
+        "remove",
+        "--client-id",
+        "reports",
+        "--key",
+        "consumer_byte_rate",
+    ]);
+    support::kafka::wait_until("the quota removed", Duration::from_secs(10), || {
+        !set(&["describe"]).contains("reports")
+    });
 }

@@ -22,6 +22,7 @@ use support::admin;
 use support::broker::{free_port, Broker};
 use support::cluster::Cluster;
 use support::python::{python, run_script};
+use support::weir;
 use support::wire::Wire;
 
 const SCRAM_SHA_256: i8 = 1;
@@ -34,19 +35,6 @@ fn sasl_broker(sasl_port: u16) -> Broker {
         "sasl.plain.users=alice:alice-secret,admin:admin-secret",
         "num.partitions=2",
     ])
-}
-
-fn weir(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .output()
-        .expect("run weir");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }
 
 fn set_scram(bootstrap: &str, user: &str, password: &str, mechanism: &str) {

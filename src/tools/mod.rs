@@ -3,12 +3,14 @@
 //! librdkafka (the `rdkafka` crate), so they work against any Kafka-compatible broker. The
 //! broker itself never calls into this module.
 
+pub mod acl;
 pub mod cluster;
 pub mod consume;
 pub mod group;
 pub mod leader_election;
 pub mod perf;
 pub mod produce;
+pub mod quota;
 mod raw_client;
 pub mod table;
 pub mod topic;

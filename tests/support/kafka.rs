@@ -152,8 +152,20 @@ pub fn partition_leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, (i32, Ve
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    wait_until_some(what, timeout, || done().then_some(()))
+}
+
+/// Polls `probe` until it gives a value, for at most `timeout`.
+pub fn wait_until_some<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
-    while !done() {
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -24,6 +24,20 @@ use weir::clock::{Clock, ManualClock, SystemClock};
 use weir::log::{LogConfig, LogDir, PartitionLog};
 use weir::record::{batch_of, RecordBatch};
 
+/// Runs the `weir` binary (a client tool) with `args`: (exit success, stdout and stderr).
+pub fn weir(args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .output()
+        .expect("run weir");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 /// A batch of `count` records from idempotent producer `id` at `epoch`, first sequence
 /// `seq` (its producer fields set and its CRC recomputed).
 pub fn sequenced_batch(id: i64, epoch: i16, seq: i32, count: usize) -> Bytes {
