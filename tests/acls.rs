@@ -4,7 +4,9 @@
 //! TOPIC_AUTHORIZATION_FAILED until allowed, PREFIXED patterns, DENY over ALLOW, Metadata
 //! listing only what the principal may describe, CLUSTER_AUTHORIZATION_FAILED for a non-admin
 //! changing ACLs, and SECURITY_DISABLED without an authorizer; ACLs made with `weir acl`
-//! surviving a restart, and applying on every broker of a 3-broker cluster.
+//! surviving a restart, and applying on every broker of a 3-broker cluster; group and
+//! transactional-id ACLs through kafka-python's consumer and transactional producer; a mutual-TLS
+//! client certificate's subject, mapped by `ssl.principal.mapping.rules`, as the principal.
 
 mod support;
 
@@ -16,6 +18,7 @@ use support::broker::{free_port, Broker};
 use support::cluster::Cluster;
 use support::kafka::create_topic;
 use support::kcat::{kcat, sasl_settings};
+use support::pki::Pki;
 use support::python::run_script;
 use support::weir;
 use support::wire::Wire;
@@ -222,4 +225,81 @@ fn an_acl_made_on_one_broker_applies_on_every_broker_of_a_cluster() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+#[test]
+fn group_and_transactional_id_acls_decide_what_a_client_may_do() {
+    let sasl_port = free_port();
+    let _broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
+        "sasl.plain.users=alice:alice-pw,admin:admin-pw",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users=User:admin;User:ANONYMOUS",
+        "offsets.topic.num.partitions=1",
+        "transaction.state.log.num.partitions=1",
+    ]);
+    let out = run_script("acl_groups.py", &[&format!("127.0.0.1:{sasl_port}")]);
+    for expected in [
+        "group_before=GroupAuthorizationFailedError",
+        "group_after=3",
+        "txn_before=TransactionalIdAuthorizationFailedError",
+        "txn_after=ok",
+    ] {
+        assert!(
+            out.lines().any(|line| line == expected),
+            "expected {expected} in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn a_client_certificate_is_the_principal_acls_name() {
+    let pki = Pki::new();
+    let ssl_port = free_port();
+    let broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
+        &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+        &format!("ssl.truststore.location={}", pki.file("ca.pem")),
+        "ssl.client.auth=required",
+        // The client certificate's subject is CN=alice,O=weir (RFC 2253): User:alice.
+        "ssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/L,DEFAULT",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users=User:ANONYMOUS",
+        "auto.create.topics.enable=false",
+    ]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "mtls", 1);
+    create_topic(&bootstrap, "secret", 1);
+    let ssl = format!("127.0.0.1:{ssl_port}");
+    let settings = vec![
+        "security.protocol=SSL".to_string(),
+        format!("ssl.ca.location={}", pki.file("ca.pem")),
+        format!("ssl.certificate.location={}", pki.file("client.pem")),
+        format!("ssl.key.location={}", pki.file("client.key")),
+        "message.timeout.ms=5000".to_string(),
+    ];
+    let produce = |topic: &str| kcat(&ssl, &settings, &["-P", "-t", topic], Some("hello\n"));
+    let (ok, out) = produce("mtls");
+    assert!(!ok && out.contains("authoriz"), "before the ACL: {out}");
+    acl_tool(
+        &bootstrap,
+        &[
+            "add",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Write",
+            "--topic",
+            "mtls",
+        ],
+    );
+    support::kafka::wait_until("alice may write", Duration::from_secs(10), || {
+        produce("mtls").0
+    });
+    let (ok, out) = produce("secret");
+    assert!(!ok && out.contains("authoriz"), "another topic: {out}");
+    assert!(
+        broker.log().contains("principal=\"User:alice\""),
+        "the refusal names the mapped principal"
+    );
 }
