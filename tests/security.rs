@@ -2,7 +2,9 @@
 //! beside a PLAINTEXT one; PLAIN users from `sasl.plain.users`; SCRAM-SHA-256/512 users set
 //! with `weir user scram set` (AlterUserScramCredentials, KIP-554) and kept in the cluster
 //! metadata; kafka-python and kcat (librdkafka) produce and consume with each mechanism; bad
-//! logins get SASL_AUTHENTICATION_FAILED quickly and the broker serves everyone else.
+//! logins get SASL_AUTHENTICATION_FAILED quickly and the broker serves everyone else; the
+//! `weir` tools log in with `--command-config` (PLAIN through librdkafka, SCRAM through their
+//! own client).
 
 mod support;
 
@@ -383,4 +385,77 @@ fn a_scram_user_set_on_one_broker_logs_in_on_every_broker() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+#[test]
+fn the_tools_log_in_with_a_command_config() {
+    let sasl_port = free_port();
+    let broker = sasl_broker(sasl_port);
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write command config");
+        path.display().to_string()
+    };
+    // librdkafka's names, PLAIN: the librdkafka-based tools (here `weir topic`).
+    let plain = config(
+        "plain.properties",
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n\
+         sasl.username=alice\nsasl.password=alice-secret\n",
+    );
+    let (ok, out) = weir(&[
+        "topic",
+        "create",
+        "tools-secured",
+        "--partitions",
+        "1",
+        "-b",
+        &sasl,
+        "--command-config",
+        &plain,
+    ]);
+    assert!(ok, "weir topic create over SASL PLAIN: {out}");
+    let (ok, out) = weir(&["topic", "list", "-b", &sasl, "--command-config", &plain]);
+    assert!(ok && out.contains("tools-secured"), "{out}");
+    // SCRAM-SHA-256 from the tools' own client (`weir user`, `weir acl`, `weir quota`).
+    let scram = config(
+        "scram.properties",
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n\
+         sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"bob\" password=\"bob-secret\";\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = weir(&[
+            "user",
+            "scram",
+            "describe",
+            "-b",
+            &sasl,
+            "--command-config",
+            &scram,
+        ]);
+        if ok {
+            assert!(out.contains("bob"), "{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "weir user scram describe as bob: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Without a login, the SASL listener closes the connection: a clear failure, not a hang.
+    let started = Instant::now();
+    let (ok, out) = weir(&[
+        "quota",
+        "describe",
+        "-b",
+        &sasl,
+        "--request-timeout-ms",
+        "5000",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{out}");
 }

@@ -1,7 +1,8 @@
 //! TLS listeners (issue 21) with real clients: SSL and SASL_SSL beside PLAINTEXT, Kafka's PEM
 //! key store keys, a CA made by the test (openssl); kafka-python and kcat (librdkafka) produce
 //! and consume; mutual TLS with `ssl.client.auth=required`; a plaintext client on the TLS port
-//! and a TLS client on the plaintext port fail at once, and the broker serves everyone else.
+//! and a TLS client on the plaintext port fail at once, and the broker serves everyone else;
+//! the `weir` tools over SASL_SSL with `--command-config`.
 
 mod support;
 
@@ -235,4 +236,107 @@ fn bad_tls_settings_are_refused_at_start_naming_the_key() {
         assert!(!output.status.success(), "{overrides:?}");
         assert!(stderr.contains(key), "{overrides:?}: {stderr}");
     }
+}
+
+/// Writes a client properties file (`--command-config`) into the PKI's directory.
+fn command_config(pki: &Pki, name: &str, lines: &[String]) -> String {
+    let path = pki.path(name);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write command config");
+    path.display().to_string()
+}
+
+#[test]
+fn the_tools_log_in_over_sasl_ssl_with_a_command_config() {
+    let pki = Pki::new();
+    let sasl_ssl_port = free_port();
+    let broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_SSL://127.0.0.1:{sasl_ssl_port}"),
+        &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+    ]);
+    let (ok, out) = support::weir(&[
+        "user",
+        "scram",
+        "set",
+        "--bootstrap-server",
+        &broker.bootstrap(),
+        "--user",
+        "ops",
+        "--password",
+        "ops-secret",
+        "--mechanism",
+        "SCRAM-SHA-512",
+    ]);
+    assert!(ok, "{out}");
+    let sasl_ssl = format!("127.0.0.1:{sasl_ssl_port}");
+    // Kafka's Java client properties: a JAAS line and a PEM trust store.
+    let config = |password: &str| {
+        command_config(
+            &pki,
+            &format!("client-{password}.properties"),
+            &[
+                "security.protocol=SASL_SSL".into(),
+                "sasl.mechanism=SCRAM-SHA-512".into(),
+                format!("sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"ops\" password=\"{password}\";"),
+                "ssl.truststore.type=PEM".into(),
+                format!("ssl.truststore.location={}", pki.file("ca.pem")),
+            ],
+        )
+    };
+    let good = config("ops-secret");
+    // SCRAM may take a moment to reach the SASL_SSL listener's shard after the set.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = support::weir(&[
+            "user",
+            "scram",
+            "describe",
+            "--bootstrap-server",
+            &sasl_ssl,
+            "--command-config",
+            &good,
+        ]);
+        if ok {
+            assert!(
+                out.contains("ops") && out.contains("SCRAM-SHA-512"),
+                "{out}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, out) = support::weir(&[
+        "quota",
+        "set",
+        "--bootstrap-server",
+        &sasl_ssl,
+        "--command-config",
+        &good,
+        "--client-id",
+        "reports",
+        "--consumer-byte-rate",
+        "1048576",
+    ]);
+    assert!(ok, "{out}");
+
+    let started = Instant::now();
+    let (ok, out) = support::weir(&[
+        "quota",
+        "describe",
+        "--bootstrap-server",
+        &sasl_ssl,
+        "--command-config",
+        &config("wrong"),
+    ]);
+    assert!(!ok && out.contains("SASL_AUTHENTICATION_FAILED"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (ok, out) = support::weir(&[
+        "quota",
+        "describe",
+        "--bootstrap-server",
+        &sasl_ssl,
+        "--command-config",
+        &command_config(&pki, "bad.properties", &["ssl.truststore.type=JKS".into()]),
+    ]);
+    assert!(!ok && out.contains("only PEM"), "{out}");
 }

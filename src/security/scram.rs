@@ -272,6 +272,94 @@ impl ScramExchange {
     }
 }
 
+/// The client's side of a SCRAM exchange (RFC 5802; the tools' logins): client-first, then
+/// client-final from the server's first message, then the server's signature checked.
+#[derive(Debug)]
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    client_nonce: String,
+    client_first_bare: String,
+    expected_server_signature: Option<Vec<u8>>,
+}
+
+impl ScramClient {
+    /// The exchange for `user`, and the client-first message. `nonce` is fresh randomness
+    /// (printable, no commas).
+    pub fn start(
+        mechanism: ScramMechanism,
+        user: &str,
+        password: &str,
+        nonce: &str,
+    ) -> (Self, Vec<u8>) {
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        let client_first_bare = format!("n={name},r={nonce}");
+        let message = format!("n,,{client_first_bare}").into_bytes();
+        let client = ScramClient {
+            mechanism,
+            password: password.to_string(),
+            client_nonce: nonce.to_string(),
+            client_first_bare,
+            expected_server_signature: None,
+        };
+        (client, message)
+    }
+
+    /// Reads server-first (nonce, salt, iterations) and answers client-final with the proof.
+    pub fn respond(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramError> {
+        let text = std::str::from_utf8(server_first).map_err(|_| ScramError::Malformed("UTF-8"))?;
+        let mut nonce = None;
+        let mut salt = None;
+        let mut iterations = None;
+        for attribute in text.split(',') {
+            match attribute.split_once('=') {
+                Some(("r", value)) => nonce = Some(value),
+                Some(("s", value)) => salt = Some(value),
+                Some(("i", value)) => iterations = value.parse::<u32>().ok(),
+                _ => {}
+            }
+        }
+        let nonce = nonce.ok_or(ScramError::Malformed("no nonce"))?;
+        if !nonce.starts_with(&self.client_nonce) {
+            return Err(ScramError::NonceMismatch);
+        }
+        let salt = BASE64
+            .decode(salt.ok_or(ScramError::Malformed("no salt"))?)
+            .map_err(|_| ScramError::Malformed("salt base64"))?;
+        let iterations = iterations
+            .filter(|i| (1..=MAX_ITERATIONS as u32).contains(i))
+            .ok_or(ScramError::Malformed("iterations"))?;
+        let mechanism = self.mechanism;
+        let salted = mechanism.salted_password(self.password.as_bytes(), &salt, iterations);
+        let client_key = mechanism.hmac(&salted, b"Client Key");
+        let stored_key = mechanism.hash(&client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let signature = mechanism.hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = mechanism.hmac(&salted, b"Server Key");
+        self.expected_server_signature = Some(mechanism.hmac(&server_key, auth_message.as_bytes()));
+        Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
+    }
+
+    /// Checks server-final: the server, too, knew the credential.
+    pub fn verify(&self, server_final: &[u8]) -> Result<(), ScramError> {
+        let text = std::str::from_utf8(server_final).map_err(|_| ScramError::Malformed("UTF-8"))?;
+        let signature = text
+            .strip_prefix("v=")
+            .and_then(|v| BASE64.decode(v).ok())
+            .ok_or(ScramError::Malformed("server-final"))?;
+        match &self.expected_server_signature {
+            Some(expected) if constant_time_eq(expected, &signature) => Ok(()),
+            _ => Err(ScramError::Malformed("server signature")),
+        }
+    }
+}
+
 /// RFC 5802's saslname: "=2C" is ',' and "=3D" is '='; any other '=' is malformed.
 fn decode_saslname(name: &str) -> Result<String, ScramError> {
     let mut out = String::with_capacity(name.len());
@@ -294,6 +382,43 @@ fn decode_saslname(name: &str) -> Result<String, ScramError> {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn the_client_logs_in_against_the_server_side() {
+        for mechanism in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
+            let credential =
+                ScramCredential::from_password(mechanism, "pencil", b"salt-salt".to_vec(), 4096);
+            let (mut client, first) = ScramClient::start(mechanism, "us,er", "pencil", "abc");
+            let (exchange, server_first) = ScramExchange::start(mechanism, &first, "xyz", |user| {
+                (user == "us,er").then(|| credential.clone())
+            })
+            .unwrap();
+            let client_final = client.respond(&server_first).unwrap();
+            let (user, server_final) = exchange.finish(&client_final).unwrap();
+            assert_eq!(user, "us,er");
+            assert_eq!(client.verify(&server_final), Ok(()));
+            assert!(
+                client.verify(b"v=AAAA").is_err(),
+                "a forged server signature"
+            );
+        }
+        let credential =
+            ScramCredential::from_password(ScramMechanism::Sha256, "right", b"s".to_vec(), 4096);
+        let (mut client, first) = ScramClient::start(ScramMechanism::Sha256, "u", "wrong", "n1");
+        let (exchange, server_first) =
+            ScramExchange::start(ScramMechanism::Sha256, &first, "n2", |_| Some(credential))
+                .unwrap();
+        let client_final = client.respond(&server_first).unwrap();
+        assert!(matches!(
+            exchange.finish(&client_final),
+            Err(ScramError::BadProof(_))
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! broker itself never calls into this module.
 
 pub mod acl;
+pub mod client_security;
 pub mod cluster;
 pub mod consume;
 pub mod group;
@@ -45,6 +46,11 @@ pub struct Connection {
     /// `table` for people, `json` (one document, or one line per message) for scripts.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Client properties for a SASL or TLS listener, as Kafka's tools take them:
+    /// security.protocol, sasl.mechanism, sasl.jaas.config (or sasl.username and
+    /// sasl.password), ssl.truststore.location, ssl.keystore.location (PEM).
+    #[arg(long, value_name = "FILE", value_parser = client_security::ClientSecurity::from_file_arg)]
+    pub command_config: Option<client_security::ClientSecurity>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +148,13 @@ impl Connection {
             // librdkafka logs broker-down retries at error level; the tools report failures
             // themselves, in one line.
             .set("log_level", "0");
+        for (key, value) in self
+            .command_config
+            .iter()
+            .flat_map(|security| security.librdkafka_settings())
+        {
+            config.set(key, value);
+        }
         config
     }
 

@@ -9,11 +9,13 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use super::client_security::Stream;
 use super::{Connection, ToolError};
 
 /// One blocking connection to the first bootstrap address that answers.
 pub struct RawClient {
-    stream: TcpStream,
+    /// TCP, or TLS over it (`--command-config`).
+    stream: Box<dyn Stream>,
     correlation_id: i32,
 }
 
@@ -47,16 +49,35 @@ impl RawClient {
                             .set_read_timeout(timeout)
                             .and_then(|()| stream.set_write_timeout(timeout));
                         set.map_err(|e| unreachable(e.to_string()))?;
-                        return Ok(RawClient {
-                            stream,
-                            correlation_id: 1,
-                        });
+                        return Self::secured(stream, server.trim(), connection);
                     }
                     Err(e) => last = e.to_string(),
                 }
             }
         }
         Err(unreachable(last))
+    }
+
+    /// The connection made secure as `--command-config` says: TLS, then the SASL login.
+    fn secured(
+        tcp: TcpStream,
+        server: &str,
+        connection: &Connection,
+    ) -> Result<RawClient, ToolError> {
+        let Some(security) = &connection.command_config else {
+            return Ok(RawClient {
+                stream: Box::new(tcp),
+                correlation_id: 1,
+            });
+        };
+        let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut client = RawClient {
+            stream: security.secure(tcp, host)?,
+            correlation_id: 1,
+        };
+        security.log_in(&mut client)?;
+        Ok(client)
     }
 
     pub fn request<Req: Encodable, Resp: Decodable>(
