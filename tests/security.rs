@@ -459,3 +459,19 @@ fn the_tools_log_in_with_a_command_config() {
     assert!(!ok, "{out}");
     assert!(started.elapsed() < Duration::from_secs(10), "{out}");
 }
+
+#[test]
+fn a_listeners_jaas_config_names_its_plain_users() {
+    let sasl_port = free_port();
+    let _broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
+        // Kafka's own form: the listener's PlainLoginModule entry lists its users.
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" user_dave=\"dave-secret\";",
+        "sasl.plain.users=alice:alice-secret",
+    ]);
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    let (ok, out) = kcat(&sasl, "PLAIN", "dave", "dave-secret", &["-L", "-m", "5"], None);
+    assert!(ok, "dave from the JAAS entry: {out}");
+    let (ok, out) = kcat(&sasl, "PLAIN", "alice", "alice-secret", &["-L", "-m", "5"], None);
+    assert!(!ok, "the listener's entry replaces sasl.plain.users: {out}");
+}

@@ -4,6 +4,7 @@
 
 mod broker_keys;
 mod connections;
+pub mod jaas;
 pub mod listeners;
 mod properties;
 pub mod registry;
@@ -188,6 +189,52 @@ pub struct SaslConfig {
     pub mechanisms: Vec<crate::security::sasl::SaslMechanism>,
     /// `sasl.plain.users`: PLAIN's users and passwords.
     pub plain_users: BTreeMap<String, String>,
+    /// `listener.name.<listener>.plain.sasl.jaas.config`'s `user_NAME="password"` options, by
+    /// listener name (upper case): on such a listener, its users replace `sasl.plain.users`.
+    pub listener_plain_users: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl SaslConfig {
+    /// The PLAIN password of `user` on `listener`.
+    pub fn plain_password(&self, listener: &str, user: &str) -> Option<&String> {
+        self.listener_plain_users
+            .get(&listener.to_ascii_uppercase())
+            .unwrap_or(&self.plain_users)
+            .get(user)
+    }
+}
+
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config`: (listener, mechanism), lower case
+/// as Kafka writes them.
+fn listener_jaas_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key
+        .strip_prefix("listener.name.")?
+        .strip_suffix(".sasl.jaas.config")?;
+    let (listener, mechanism) = rest.split_once('.')?;
+    (!listener.is_empty()).then_some((listener, mechanism))
+}
+
+/// Checks a listener's JAAS entry: PlainLoginModule for PLAIN, ScramLoginModule for SCRAM
+/// (whose credentials live in the metadata, not here).
+fn validate_listener_jaas(key: &str, value: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: &str| ConfigError::invalid(key, "(hidden)", reason);
+    let (_, mechanism) = listener_jaas_key(key).ok_or_else(|| invalid("not a JAAS key"))?;
+    let entry = jaas::JaasEntry::parse(value).map_err(invalid)?;
+    let expected = match mechanism {
+        "plain" => jaas::PLAIN_LOGIN_MODULE,
+        "scram-sha-256" | "scram-sha-512" => jaas::SCRAM_LOGIN_MODULE,
+        _ => {
+            return Err(invalid(
+                "the mechanism is plain, scram-sha-256 or scram-sha-512",
+            ))
+        }
+    };
+    if entry.module != expected {
+        return Err(invalid(&format!(
+            "the {mechanism} login module is {expected}"
+        )));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for SaslConfig {
@@ -236,11 +283,39 @@ impl SaslConfig {
                 })?;
             plain_users.insert(user.to_string(), password.to_string());
         }
+        let mut listener_plain_users = BTreeMap::new();
+        for (key, value) in s.given.iter() {
+            if let Some((listener, "plain")) = listener_jaas_key(key) {
+                // Validated with the other keys: the entry parses.
+                if let Ok(entry) = jaas::JaasEntry::parse(value) {
+                    listener_plain_users.insert(listener.to_ascii_uppercase(), entry.plain_users());
+                }
+            }
+        }
         Ok(SaslConfig {
             mechanisms,
             plain_users,
+            listener_plain_users,
         })
     }
+}
+
+/// `SaslConfig::parse`, with each listener a JAAS key names checked to exist.
+fn sasl_for(s: &Settings<'_>, listeners: &[ClientListener]) -> Result<SaslConfig, ConfigError> {
+    let sasl = SaslConfig::parse(s)?;
+    for name in sasl.listener_plain_users.keys() {
+        if !listeners.iter().any(|l| l.name.eq_ignore_ascii_case(name)) {
+            return Err(ConfigError::invalid(
+                &format!(
+                    "listener.name.{}.plain.sasl.jaas.config",
+                    name.to_ascii_lowercase()
+                ),
+                "(hidden)",
+                "no listener of that name in listeners",
+            ));
+        }
+    }
+    Ok(sasl)
 }
 
 fn principal_mapper(
@@ -332,6 +407,10 @@ impl<'a> Settings<'a> {
     /// Refuses an unknown key or a value its definition does not accept, naming the key.
     fn validated(given: &'a BTreeMap<String, String>) -> Result<Self, ConfigError> {
         for (key, value) in given {
+            if listener_jaas_key(key).is_some() {
+                validate_listener_jaas(key, value)?;
+                continue;
+            }
             let def = broker_key(key).ok_or_else(|| ConfigError::UnknownKey {
                 key: key.clone(),
                 hint: unknown_key_hint(key),
@@ -527,12 +606,13 @@ impl BrokerConfig {
                 "larger than group.max.session.timeout.ms",
             ));
         }
+        let sasl = sasl_for(s, &listeners)?;
         Ok(BrokerConfig {
             broker_id,
             cluster,
             listeners,
             inter_broker_listener,
-            sasl: SaslConfig::parse(s)?,
+            sasl,
             tls,
             ssl_principal_mapper: principal_mapper(s)?,
             authorizer: authorizer(s)?,
@@ -996,6 +1076,60 @@ impl BrokerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listeners_jaas_entry_names_its_plain_users() {
+        let listeners = (
+            "listeners",
+            "PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9093",
+        );
+        let key = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
+        let entry = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                     username=\"admin\" password=\"a\" user_admin=\"a\" user_dave=\"d\";";
+        let config = BrokerConfig::from_properties(props(&[
+            listeners,
+            (key, entry),
+            ("sasl.plain.users", "alice:x"),
+        ]))
+        .unwrap();
+        let sasl = &config.sasl;
+        assert_eq!(
+            sasl.plain_password("SASL_PLAINTEXT", "dave")
+                .map(String::as_str),
+            Some("d")
+        );
+        assert_eq!(
+            sasl.plain_password("SASL_PLAINTEXT", "alice"),
+            None,
+            "the entry replaces"
+        );
+        assert_eq!(
+            sasl.plain_password("OTHER", "alice").map(String::as_str),
+            Some("x")
+        );
+        for (bad_key, bad_value, reason) in [
+            (
+                "listener.name.nope.plain.sasl.jaas.config",
+                entry,
+                "no listener",
+            ),
+            (
+                key,
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "PlainLoginModule",
+            ),
+            (key, "PlainLoginModule required user_a=\"x\"", "semicolon"),
+        ] {
+            let error = BrokerConfig::from_properties(props(&[listeners, (bad_key, bad_value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(reason), "{bad_key}: {error}");
+            assert!(
+                !error.contains("user_a"),
+                "the entry is not echoed: {error}"
+            );
+        }
+    }
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -27,15 +27,23 @@ use crate::shard::Shard;
 
 /// The credentials a shard checks logins against: PLAIN users from the config, SCRAM
 /// credentials from its copy of the cluster metadata.
-struct ShardCredentials<'a>(&'a Shard);
+struct ShardCredentials<'a> {
+    shard: &'a Shard,
+    /// The listener's name: its JAAS entry may name its own PLAIN users.
+    listener: &'a str,
+}
 
 impl CredentialSource for ShardCredentials<'_> {
     fn plain_password(&self, user: &str) -> Option<String> {
-        self.0.config.sasl.plain_users.get(user).cloned()
+        self.shard
+            .config
+            .sasl
+            .plain_password(self.listener, user)
+            .cloned()
     }
 
     fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
-        self.0
+        self.shard
             .meta()
             .scram_credentials
             .get(&(user.to_string(), mechanism))
@@ -69,7 +77,7 @@ pub async fn authenticate(
         };
         if raw_tokens {
             let (mechanism, current) = exchange.take()?;
-            let credentials = ShardCredentials(shard);
+            let credentials = ShardCredentials { shard, listener };
             match current.step(&frame, &credentials, server_nonce) {
                 Ok((step, next)) => {
                     let (token, user) = match step {
@@ -166,7 +174,7 @@ pub async fn authenticate(
                     tracing::warn!(%peer, "closing connection: SaslAuthenticate before SaslHandshake");
                     return None;
                 };
-                let credentials = ShardCredentials(shard);
+                let credentials = ShardCredentials { shard, listener };
                 match current.step(&authenticate.auth_bytes, &credentials, server_nonce) {
                     Ok((SaslStep::Challenge(challenge), next)) => {
                         let response = SaslAuthenticateResponse::default()

@@ -97,13 +97,12 @@ impl ClientSecurity {
                         "sasl.mechanism={mechanism}: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
                     )));
                 }
-                let from_jaas = get("sasl.jaas.config").map(|jaas| {
-                    (
-                        jaas_option(&jaas, "username"),
-                        jaas_option(&jaas, "password"),
-                    )
-                });
-                let (jaas_user, jaas_password) = from_jaas.unwrap_or((None, None));
+                let jaas = get("sasl.jaas.config")
+                    .map(|text| crate::config::jaas::JaasEntry::parse(&text))
+                    .transpose()
+                    .map_err(|reason| usage(format!("sasl.jaas.config: {reason}")))?;
+                let option = |name: &str| jaas.as_ref().and_then(|e| e.options.get(name).cloned());
+                let (jaas_user, jaas_password) = (option("username"), option("password"));
                 let username = get("sasl.username").or(jaas_user);
                 let password = get("sasl.password").or(jaas_password);
                 let (Some(username), Some(password)) = (username, password) else {
@@ -298,14 +297,6 @@ const KNOWN_KEYS: [&str; 12] = [
     "ssl.certificate.location",
     "ssl.key.location",
 ];
-
-/// An option of a JAAS login module line: `username="alice"` in `...PlainLoginModule required
-/// username="alice" password="alice-secret";`.
-fn jaas_option(jaas: &str, name: &str) -> Option<String> {
-    let start = jaas.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = jaas[start..].find('"')? + start;
-    Some(jaas[start..end].to_string())
-}
 
 #[cfg(test)]
 mod tests {
