@@ -470,8 +470,95 @@ fn a_listeners_jaas_config_names_its_plain_users() {
         "sasl.plain.users=alice:alice-secret",
     ]);
     let sasl = format!("127.0.0.1:{sasl_port}");
-    let (ok, out) = kcat(&sasl, "PLAIN", "dave", "dave-secret", &["-L", "-m", "5"], None);
+    let (ok, out) = kcat(
+        &sasl,
+        "PLAIN",
+        "dave",
+        "dave-secret",
+        &["-L", "-m", "5"],
+        None,
+    );
     assert!(ok, "dave from the JAAS entry: {out}");
-    let (ok, out) = kcat(&sasl, "PLAIN", "alice", "alice-secret", &["-L", "-m", "5"], None);
+    let (ok, out) = kcat(
+        &sasl,
+        "PLAIN",
+        "alice",
+        "alice-secret",
+        &["-L", "-m", "5"],
+        None,
+    );
     assert!(!ok, "the listener's entry replaces sasl.plain.users: {out}");
+}
+
+/// SaslHandshake v1 and SaslAuthenticate v2 with PLAIN on `wire`: (error code, session
+/// lifetime).
+fn plain_login(wire: &mut Wire, user: &str, password: &str) -> (i16, i64) {
+    use kafka_protocol::messages::SaslAuthenticateRequest;
+    let handshake = wire.request(
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+    );
+    assert_eq!(handshake.error_code, 0);
+    let token = format!("\0{user}\0{password}");
+    let response = wire.request(
+        2,
+        &SaslAuthenticateRequest::default().with_auth_bytes(token.into_bytes().into()),
+    );
+    (response.error_code, response.session_lifetime_ms)
+}
+
+#[test]
+fn sasl_sessions_end_unless_the_client_logs_in_again() {
+    let sasl_port = free_port();
+    let broker = Broker::start_with(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
+        "sasl.plain.users=alice:alice-secret,admin:admin-secret",
+        "connections.max.reauth.ms=1500",
+    ]);
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    // A raw client that logs in once: told its session lasts 1.5 s, and closed at its first
+    // request after that.
+    let mut once = Wire::connect(&sasl);
+    assert_eq!(plain_login(&mut once, "alice", "alice-secret"), (0, 1500));
+    assert!(once.try_request(12, &MetadataRequest::default()).is_some());
+    std::thread::sleep(Duration::from_millis(1800));
+    assert!(
+        once.try_request(12, &MetadataRequest::default()).is_none(),
+        "an expired session's request closes the connection"
+    );
+    // Logging in again keeps the connection; as another user it is refused.
+    let mut again = Wire::connect(&sasl);
+    assert_eq!(plain_login(&mut again, "alice", "alice-secret").0, 0);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(plain_login(&mut again, "alice", "alice-secret").0, 0);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(again.try_request(12, &MetadataRequest::default()).is_some());
+    assert_eq!(plain_login(&mut again, "admin", "admin-secret").0, 58);
+
+    // librdkafka re-authenticates on its own (KIP-368): a producer keeps delivering over
+    // several session lifetimes on its connection.
+    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &sasl)
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", "alice")
+        .set("sasl.password", "alice-secret")
+        .create()
+        .expect("producer");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        use rdkafka::producer::Producer;
+        producer
+            .send(rdkafka::producer::BaseRecord::<(), str>::to("reauth").payload("v"))
+            .map_err(|(e, _)| e)
+            .expect("send");
+        producer.flush(Duration::from_secs(10)).expect("delivered");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The raw client's one re-authentication and the producer's, and no session of the
+    // producer expired (only the first raw client's did).
+    let log = broker.log();
+    let count = |text: &str| log.matches(text).count();
+    assert!(count("re-authenticated (KIP-368)") >= 3, "{log}");
+    assert_eq!(count("its SASL session expired"), 1, "{log}");
 }

@@ -671,6 +671,15 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Connections with no request for this long are closed; -1 never.",
     ),
     ConfigDef::applied(
+        "connections.max.reauth.ms",
+        ConfigType::Long,
+        Some("0"),
+        Check::Range(0, i64::MAX),
+        "SASL sessions last this long (KIP-368): the broker tells clients (SaslAuthenticate's \
+         session_lifetime_ms), they log in again on the same connection, and a connection \
+         whose session has run out is closed at its next request. 0: sessions never end.",
+    ),
+    ConfigDef::applied(
         "max.connections",
         ConfigType::Int,
         Some("2147483647"),

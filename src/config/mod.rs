@@ -161,6 +161,9 @@ pub struct BrokerConfig {
     /// `connections.max.idle.ms`: connections with no request for this long are closed
     /// (`None`: never, Kafka's -1).
     pub connections_max_idle_ms: Option<u64>,
+    /// `connections.max.reauth.ms` (KIP-368): how long a SASL login lasts (`None`: for ever,
+    /// Kafka's 0).
+    pub connections_max_reauth_ms: Option<u64>,
     /// `admin.listener` (Weir's own key): the HTTP address of `/metrics`; `None` when set to
     /// an empty value.
     pub admin_listener: Option<SocketAddr>,
@@ -629,6 +632,8 @@ impl BrokerConfig {
             socket_request_max_bytes: s.parse("socket.request.max.bytes")?,
             retention_check_interval_ms: s.parse("log.retention.check.interval.ms")?,
             connections_max_idle_ms,
+            connections_max_reauth_ms: Some(s.parse::<u64>("connections.max.reauth.ms")?)
+                .filter(|ms| *ms > 0),
             admin_listener,
             connections: ConnectionConfig::parse(s)?,
             log: broker_log_config(s)?,

@@ -51,20 +51,42 @@ impl CredentialSource for ShardCredentials<'_> {
     }
 }
 
+/// A login on a connection: its first frame when already read (a re-authentication's
+/// SaslHandshake, KIP-368), and the user an earlier login proved (a re-authentication must be
+/// the same user, as Kafka requires).
+#[derive(Default)]
+pub struct Login<'a> {
+    pub first_frame: Option<Bytes>,
+    pub same_user_as: Option<&'a str>,
+}
+
 /// Runs the SASL exchange; the authenticated user, or `None` when the connection is to close.
 pub async fn authenticate(
     shard: &Rc<Shard>,
     stream: &mut TcpStream,
     reader: &mut FrameReader,
-    peer: SocketAddr,
-    listener: &str,
+    (peer, listener): (SocketAddr, &str),
+    login: Login<'_>,
 ) -> Option<String> {
     let mut exchange: Option<(SaslMechanism, SaslExchange)> = None;
     // SaslHandshake v0: the tokens that follow are bare frames, not SaslAuthenticate.
     let mut raw_tokens = false;
+    let mut first_frame = login.first_frame;
+    // KIP-368: SaslAuthenticate v1+ tells the client how long its session lasts.
+    let session_lifetime_ms = shard
+        .config
+        .connections_max_reauth_ms
+        .map_or(0, |ms| i64::try_from(ms).unwrap_or(i64::MAX));
     loop {
-        let frame = match reader.next_frame(stream, &shard.request_memory).await {
-            Ok(Some(frame)) => frame.bytes,
+        let next = match first_frame.take() {
+            Some(frame) => Ok(Some(frame)),
+            None => reader
+                .next_frame(stream, &shard.request_memory)
+                .await
+                .map(|f| f.map(|f| f.bytes)),
+        };
+        let frame = match next {
+            Ok(Some(frame)) => frame,
             Ok(None) => return None,
             Err(FrameError::Io(e)) => {
                 tracing::debug!(%peer, error = %e, "connection closed during SASL authentication");
@@ -88,7 +110,8 @@ pub async fn authenticate(
                     let parts = vec![Bytes::copy_from_slice(&size), Bytes::from(token)];
                     send(stream, peer, parts).await?;
                     if user.is_some() {
-                        return user;
+                        // A re-authentication (KIP-368) must be the same user.
+                        return user.filter(|u| login.same_user_as.is_none_or(|e| e == u));
                     }
                     exchange = next.map(|next| (mechanism, next));
                     continue;
@@ -183,9 +206,24 @@ pub async fn authenticate(
                         send(stream, peer, response.parts).await?;
                         exchange = next.map(|next| (mechanism, next));
                     }
+                    Ok((SaslStep::Authenticated { user, .. }, _))
+                        if login.same_user_as.is_some_and(|earlier| earlier != user) =>
+                    {
+                        shard.metrics.authentication_failed();
+                        tracing::warn!(%peer, %user, earlier = login.same_user_as, "closing connection: re-authentication as another user");
+                        let response = SaslAuthenticateResponse::default()
+                            .with_error_code(ErrorCode::SaslAuthenticationFailed.code())
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                "Cannot change principals during re-authentication",
+                            )));
+                        let response = reply(ResponseKind::SaslAuthenticate(response)).ok()?;
+                        let _ = send(stream, peer, response.parts).await;
+                        return None;
+                    }
                     Ok((SaslStep::Authenticated { user, reply: token }, _)) => {
-                        let response =
-                            SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(token));
+                        let response = SaslAuthenticateResponse::default()
+                            .with_auth_bytes(Bytes::from(token))
+                            .with_session_lifetime_ms(session_lifetime_ms);
                         let response = reply(ResponseKind::SaslAuthenticate(response)).ok()?;
                         send(stream, peer, response.parts).await?;
                         tracing::debug!(%peer, %user, mechanism = mechanism.name(), "authenticated");

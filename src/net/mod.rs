@@ -237,20 +237,31 @@ async fn serve_connection(
     // SaslServerAuthenticator); the principal is Kafka's User:NAME. Otherwise it is the TLS
     // client certificate's, known once the first request has come through the handshake.
     let mut principal: Option<Rc<str>> = None;
+    // KIP-368: when a SASL login stops being valid (`connections.max.reauth.ms`).
+    let reauth_after = shard
+        .config
+        .connections_max_reauth_ms
+        .map(Duration::from_millis);
+    let mut sasl_login: Option<(String, Option<Instant>)> = None;
     if client.protocol.uses_sasl() {
-        let authenticated =
-            authenticate::authenticate(&shard, &mut stream, &mut reader, peer, &client.name).await;
-        principal = authenticated
-            .as_deref()
-            .map(|user| Rc::from(crate::security::principal::user(user)));
-        if authenticated.is_none() {
+        let authenticated = authenticate::authenticate(
+            &shard,
+            &mut stream,
+            &mut reader,
+            (peer, &client.name),
+            authenticate::Login::default(),
+        )
+        .await;
+        let Some(user) = authenticated else {
             // SAFETY: shutdown on an open socket fd; it only changes the socket's state.
             unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR) };
             release_address(&shard, peer.ip()).await;
             drop(slot);
             shard.metrics.connection_closed();
             return;
-        }
+        };
+        principal = Some(Rc::from(crate::security::principal::user(&user)));
+        sasl_login = Some((user, reauth_after.map(|after| Instant::now() + after)));
     }
     // Responses go out on a second handle of the same socket, from a writer task: the reader
     // can read request N+1 while N waits for its acks, and the writer sends the answers in
@@ -302,6 +313,38 @@ async fn serve_connection(
         // request being handled.
         if permit.as_ref().is_some_and(|p| p.waited) {
             shard.metrics.request_memory_waited();
+        }
+        if let Some((user, expires)) = &mut sasl_login {
+            if protocol::api_key(&frame) == kafka_protocol::messages::ApiKey::SaslHandshake as i16 {
+                // KIP-368: the client logs in again. Every earlier response goes out first, then
+                // the exchange runs on this connection as the first login did.
+                if !all_answered(&in_flight).await {
+                    break;
+                }
+                drop(permit);
+                let login = authenticate::Login {
+                    first_frame: Some(frame),
+                    same_user_as: Some(user),
+                };
+                let again = authenticate::authenticate(
+                    &shard,
+                    &mut stream,
+                    &mut reader,
+                    (peer, &client.name),
+                    login,
+                )
+                .await;
+                if again.is_none() {
+                    break;
+                }
+                tracing::info!(%peer, %user, "re-authenticated (KIP-368)");
+                *expires = reauth_after.map(|after| Instant::now() + after);
+                continue;
+            }
+            if expires.is_some_and(|at| Instant::now() > at) {
+                tracing::info!(%peer, %user, "closing connection: its SASL session expired (connections.max.reauth.ms)");
+                break;
+            }
         }
         // KIP-219: a request that comes while the connection is muted waits for the mute to
         // end, as if it had not been read (the reader may be waiting for a frame when a
@@ -369,6 +412,17 @@ async fn serve_connection(
         }
     }
     tracing::debug!(%peer, "connection reader done");
+}
+
+/// Waits until the writer has sent every response of requests read so far; false when the
+/// connection is closing.
+async fn all_answered(in_flight: &LocalSender<InFlight>) -> bool {
+    let (done, answered) = local_channel::new_bounded(1);
+    let barrier = InFlight {
+        handler: glommio::spawn_local(async { Ok(None) }),
+        done: Some(done),
+    };
+    in_flight.send(barrier).await.is_ok() && answered.recv().await.is_some()
 }
 
 /// A response's parts; none for a throttled acks=0 produce.
