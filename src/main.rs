@@ -44,6 +44,11 @@ enum Command {
               value_parser = ["text", "markdown"])]
         help_config: Option<String>,
     },
+    /// Prepare a node's data directory before its first start (kafka-storage.sh format).
+    ///
+    /// Example: weir storage format --config server.properties --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]'
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// Print the record batches of segment files, as kafka-dump-log.sh --files does.
     ///
     /// Example: weir dump-log data/events-0/00000000000000000000.log
@@ -112,6 +117,27 @@ enum Command {
     Perf(weir::tools::perf::PerfCommand),
 }
 
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Writes the records a new cluster starts with into `log.dirs`: SCRAM users, so that a
+    /// cluster whose listeners all need SCRAM can be reached from its first start.
+    Format {
+        /// The node's server.properties (for `log.dirs`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Set a config key, as for `weir serve`; repeatable.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// A SCRAM user: 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (iterations=N
+        /// optional); repeatable.
+        #[arg(long = "add-scram", value_name = "CREDENTIAL", required = true)]
+        add_scram: Vec<String>,
+        /// Leave a directory that already holds a cluster's data as it is, without an error.
+        #[arg(long)]
+        ignore_formatted: bool,
+    },
+}
+
 #[global_allocator]
 static ALLOCATOR: weir::alloc::BrokerAllocator = weir::alloc::BrokerAllocator;
 
@@ -174,6 +200,21 @@ fn main() -> ExitCode {
         Command::Quota(command) => tool("quota", weir::tools::quota::run(command)),
         #[cfg(feature = "tools")]
         Command::Perf(command) => tool("perf", weir::tools::perf::run(command)),
+        Command::Storage(StorageCommand::Format {
+            config,
+            overrides,
+            add_scram,
+            ignore_formatted,
+        }) => match format_storage(config, overrides, &add_scram, ignore_formatted) {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("weir storage format: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::DumpLog { files } => {
             let mut ok = true;
             for file in files {
@@ -208,6 +249,63 @@ fn serve(
     overrides: Vec<String>,
     smp: Option<usize>,
 ) -> Result<(), String> {
+    let mut config = broker_config(config, overrides)?;
+    config.bootstrap_records = weir::metadata::bootstrap::BootstrapRecords(
+        weir::metadata::bootstrap::read(&config.log_dir).map_err(|e| e.to_string())?,
+    );
+    if !weir::alloc::keep_freed_buffers() {
+        tracing::info!(
+            "malloc thresholds not changed: the environment sets them, or this is not glibc"
+        );
+    }
+    weir::shard::serve(config, smp).map_err(|e| e.to_string())
+}
+
+/// `weir storage format`: the format-time records written to `log.dirs`, before the node's
+/// first start.
+fn format_storage(
+    config: Option<PathBuf>,
+    overrides: Vec<String>,
+    add_scram: &[String],
+    ignore_formatted: bool,
+) -> Result<String, String> {
+    use weir::metadata::bootstrap;
+    let config = broker_config(config, overrides)?;
+    let dir = &config.log_dir;
+    // As kafka-storage refuses a formatted directory: here any file means the node has
+    // started (or was formatted) with it.
+    let used = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+    if used {
+        return match ignore_formatted {
+            true => Ok(format!(
+                "{} is already formatted: left as it is",
+                dir.display()
+            )),
+            false => Err(format!(
+                "{} already holds a cluster's data or format (--ignore-formatted to leave it)",
+                dir.display()
+            )),
+        };
+    }
+    let mut records = Vec::new();
+    for argument in add_scram {
+        let mut salt = [0u8; 16];
+        getrandom::getrandom(&mut salt).map_err(|e| format!("no randomness for a salt: {e}"))?;
+        records.push(bootstrap::scram_record(argument, salt).map_err(|e| e.to_string())?);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(bootstrap::BOOTSTRAP_FILE);
+    std::fs::write(&path, bootstrap::encode(&records))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(format!(
+        "formatted {} with {} SCRAM credentials",
+        dir.display(),
+        records.len()
+    ))
+}
+
+/// The config `weir serve` runs with: the file, then the overrides.
+fn broker_config(config: Option<PathBuf>, overrides: Vec<String>) -> Result<BrokerConfig, String> {
     let mut props = match &config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -222,13 +320,7 @@ fn serve(
             .ok_or_else(|| format!("--override {pair}: expected KEY=VALUE"))?;
         props.insert(key.trim().to_string(), value.trim().to_string());
     }
-    let config = BrokerConfig::from_properties(props).map_err(|e| e.to_string())?;
-    if !weir::alloc::keep_freed_buffers() {
-        tracing::info!(
-            "malloc thresholds not changed: the environment sets them, or this is not glibc"
-        );
-    }
-    weir::shard::serve(config, smp).map_err(|e| e.to_string())
+    BrokerConfig::from_properties(props).map_err(|e| e.to_string())
 }
 
 /// Prints one line per batch; stops with an error line at the first bytes that are not a valid

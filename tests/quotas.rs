@@ -2,7 +2,7 @@
 //! (KIP-546) with Kafka's validation and filters, quotas kept across a restart, a client over
 //! its quota answered with `throttle_time_ms` and its connection muted for that long (KIP-219;
 //! old request versions answered late instead), a throttled fetch answered empty, and a
-//! librdkafka producer held to its `producer_byte_rate`; `weir quota`.
+//! librdkafka producers sharing a client id held to its `producer_byte_rate`; `weir quota`.
 
 mod support;
 
@@ -360,16 +360,11 @@ impl ProducerContext for MeteredContext {
     }
 }
 
-#[test]
-fn a_producer_is_held_to_its_producer_byte_rate() {
-    const QUOTA: f64 = 256.0 * 1024.0;
-    let broker = Broker::start_with(&["quota.window.num=2", "quota.window.size.seconds=1"]);
-    let bootstrap = broker.bootstrap();
-    create_topic(&bootstrap, "metered", 1);
-    set_quota(&bootstrap, "metered-producer", "producer_byte_rate", QUOTA);
+/// Sends 1 KiB records as client `metered-producer` for `run`, as fast as its quota lets it.
+fn produce_metered(bootstrap: &str, run: Duration) -> MeteredContext {
     let context = MeteredContext::default();
     let producer: BaseProducer<MeteredContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .set("client.id", "metered-producer")
         .set("linger.ms", "5")
         // A short queue: the test's end does not wait for a backlog sent at the quota.
@@ -383,28 +378,52 @@ fn a_producer_is_held_to_its_producer_byte_rate() {
         .expect("producer");
     let value = "v".repeat(1024);
     let started = Instant::now();
-    let run = Duration::from_secs(14);
     while started.elapsed() < run {
         send_retrying(&producer, BaseRecord::to("metered").payload(value.as_str()));
         producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
+    context
+}
+
+/// Two producers with one client id, each on its own connection (which may land on either
+/// of the broker's shards, `--smp 2` here): together they are held to the client id's rate.
+#[test]
+fn producers_sharing_a_client_id_are_held_to_its_producer_byte_rate() {
+    const QUOTA: f64 = 256.0 * 1024.0;
+    let broker = Broker::start_with(&["quota.window.num=2", "quota.window.size.seconds=1"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "metered", 1);
+    set_quota(&bootstrap, "metered-producer", "producer_byte_rate", QUOTA);
+    let started = Instant::now();
+    let run = Duration::from_secs(14);
+    let producers: Vec<_> = (0..2)
+        .map(|_| {
+            let bootstrap = bootstrap.clone();
+            std::thread::spawn(move || produce_metered(&bootstrap, run))
+        })
+        .collect();
+    let contexts: Vec<MeteredContext> = producers
+        .into_iter()
+        .map(|p| p.join().expect("producer thread"))
+        .collect();
     // After the first window's allowance, over 10 s.
     let (from, to) = (
         started + Duration::from_secs(3),
         started + Duration::from_secs(13),
     );
-    let delivered: usize = context
-        .0
-        .delivered
-        .lock()
-        .unwrap()
+    let delivered: usize = contexts
         .iter()
+        .flat_map(|c| c.0.delivered.lock().unwrap().clone())
         .filter(|(at, _)| (from..to).contains(at))
         .map(|(_, size)| size)
         .sum();
     let rate = delivered as f64 / 10.0;
-    let throttle = *context.0.max_throttle_ms.lock().unwrap();
+    let throttle = contexts
+        .iter()
+        .map(|c| *c.0.max_throttle_ms.lock().unwrap())
+        .max()
+        .unwrap_or(0);
     eprintln!(
         "payload {rate:.0} B/s against a quota of {QUOTA} B/s; largest throttle {throttle} ms"
     );

@@ -562,3 +562,126 @@ fn sasl_sessions_end_unless_the_client_logs_in_again() {
     assert!(count("re-authenticated (KIP-368)") >= 3, "{log}");
     assert_eq!(count("its SASL session expired"), 1, "{log}");
 }
+
+#[test]
+fn scram_users_added_at_format_time_log_in_from_the_first_start() {
+    let sasl_port = free_port();
+    let mut broker = Broker::start_with(&[&format!(
+        "listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"
+    )]);
+    // A fresh data directory, formatted as kafka-storage format --add-scram does.
+    broker.terminate();
+    let data = broker.data_path();
+    std::fs::remove_dir_all(&data).expect("remove the data dir");
+    let log_dirs = format!("log.dirs={}", data.display());
+    let format = |extra: &[&str]| {
+        let mut args = vec!["storage", "format", "--override", &log_dirs];
+        args.extend_from_slice(extra);
+        weir(&args)
+    };
+    let (ok, out) = format(&[
+        "--add-scram",
+        "SCRAM-SHA-512=[name=ops,password=ops-secret]",
+        "--add-scram",
+        "SCRAM-SHA-256=[name=\"app\",password=\"app secret\",iterations=8192]",
+    ]);
+    assert!(ok && out.contains("2 SCRAM credentials"), "{out}");
+    let (ok, out) = format(&["--add-scram", "SCRAM-SHA-256=[name=x,password=y]"]);
+    assert!(
+        !ok && out.contains("--ignore-formatted"),
+        "formatted twice: {out}"
+    );
+    let (ok, out) = format(&[
+        "--add-scram",
+        "SCRAM-SHA-256=[name=x,password=y]",
+        "--ignore-formatted",
+    ]);
+    assert!(ok, "{out}");
+    broker.relaunch();
+    let sasl = format!("127.0.0.1:{sasl_port}");
+    let (ok, out) = kcat(
+        &sasl,
+        "SCRAM-SHA-512",
+        "ops",
+        "ops-secret",
+        &["-L", "-m", "10"],
+        None,
+    );
+    assert!(ok, "a format-time SCRAM user: {out}");
+    let (ok, out) = kcat(
+        &sasl,
+        "SCRAM-SHA-256",
+        "app",
+        "app secret",
+        &["-L", "-m", "10"],
+        None,
+    );
+    assert!(ok, "{out}");
+    // Committed once, as the cluster's first records: still there after a restart.
+    broker.restart();
+    let (ok, out) = kcat(
+        &sasl,
+        "SCRAM-SHA-512",
+        "ops",
+        "ops-secret",
+        &["-L", "-m", "10"],
+        None,
+    );
+    assert!(ok, "after a restart: {out}");
+    let (ok, out) = weir(&["user", "scram", "describe", "-b", &broker.bootstrap()]);
+    assert!(ok && out.contains("ops") && out.contains("8192"), "{out}");
+}
+
+#[test]
+fn format_time_scram_users_reach_every_node_of_a_new_cluster() {
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "listeners=PLAINTEXT://{node.host}:{node.port},SASL_PLAINTEXT://{node.host}:{node.spare_port},CONTROLLER://{node.host}:{node.controller_port}".to_string(),
+            "offsets.topic.num.partitions=1".to_string(),
+        ],
+    );
+    // The same cluster, new: each node's directory formatted before its first start.
+    for index in 0..3 {
+        cluster.terminate(index, Duration::from_secs(30));
+    }
+    for index in 0..3 {
+        let data = cluster.data_path(index).to_path_buf();
+        std::fs::remove_dir_all(&data).expect("remove the data dir");
+        let log_dirs = format!("log.dirs={}", data.display());
+        let (ok, out) = weir(&[
+            "storage",
+            "format",
+            "--override",
+            &log_dirs,
+            "--add-scram",
+            "SCRAM-SHA-256=[name=ops,password=ops-secret]",
+        ]);
+        assert!(ok, "{out}");
+    }
+    for index in 0..3 {
+        cluster.launch(index);
+    }
+    for index in 0..3 {
+        cluster.wait_serving(index);
+    }
+    for node in &cluster.nodes {
+        let sasl = format!("{}:{}", node.host, node.spare_port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (ok, out) = kcat(
+                &sasl,
+                "SCRAM-SHA-256",
+                "ops",
+                "ops-secret",
+                &["-L", "-m", "5"],
+                None,
+            );
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "ops on node {}: {out}", node.id);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}

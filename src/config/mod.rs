@@ -140,6 +140,9 @@ pub struct BrokerConfig {
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when
     /// no authorizer is configured (every request allowed, as Kafka without one).
     pub authorizer: Option<crate::security::acl::AuthorizerConfig>,
+    /// The records `weir storage format` put in `log.dirs` (read at start, not a key): the
+    /// first active controller of a new cluster commits them.
+    pub bootstrap_records: crate::metadata::bootstrap::BootstrapRecords,
     /// `quota.window.num` and `quota.window.size.seconds`: what client quotas are measured on.
     pub quota_window: crate::security::quota::QuotaWindow,
     /// `log.dirs`: one directory (Weir does not spread partitions over several disks yet).
@@ -619,6 +622,7 @@ impl BrokerConfig {
             tls,
             ssl_principal_mapper: principal_mapper(s)?,
             authorizer: authorizer(s)?,
+            bootstrap_records: Default::default(),
             quota_window: crate::security::quota::QuotaWindow {
                 samples: s.parse("quota.window.num")?,
                 sample_ms: s.parse::<u64>("quota.window.size.seconds")? * 1000,

@@ -6,6 +6,7 @@
 
 pub mod alter_partition;
 pub mod assignment;
+pub mod bootstrap;
 mod codec;
 pub mod controller;
 pub mod election;

@@ -160,9 +160,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
             .filter_map(|r| r.records.as_ref())
             .map(|b| b.size_bytes)
             .sum();
-        throttle_ms = quota.record(ctx, bytes);
+        throttle_ms = quota.record(ctx, bytes).await;
         if throttle_ms > 0 {
-            quota.unrecord(ctx, bytes);
+            quota.unrecord(ctx, bytes).await;
             let session_id = ctx.shard.fetch_sessions.borrow_mut().throttled(&plan.mode);
             return encode(version, ErrorCode::None, session_id, &[], throttle_ms);
         }

@@ -16,6 +16,8 @@ mod offsets;
 mod produce;
 mod producer_id;
 mod quotas;
+
+pub use quotas::now_ms as quota_clock_ms;
 mod records;
 mod scram;
 mod txn;

@@ -116,9 +116,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Option
         );
     }
     // Kafka's produce quota counts the request's size, once the appends are done.
-    let throttle_ms = ctx
-        .quota(QuotaKind::Produce)
-        .map_or(0, |quota| quota.record(ctx, ctx.request_bytes));
+    let throttle_ms = match ctx.quota(QuotaKind::Produce) {
+        Some(quota) => quota.record(ctx, ctx.request_bytes).await,
+        None => 0,
+    };
     (acks != 0).then(|| {
         ProduceResponse::default()
             .with_responses(responses)

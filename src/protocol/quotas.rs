@@ -2,9 +2,9 @@
 //! as KIP-219 says (the response carries `throttle_time_ms` and the connection reads no further
 //! request until it has passed), DescribeClientQuotas (48) answered from this broker's
 //! metadata, and AlterClientQuotas (49) decided by the active controller (forwarded in an
-//! Envelope), both KIP-546. Rates are measured per shard: a client's connection lives on one
-//! shard, so a client is measured whole; clients sharing a user or client-id quota over
-//! connections on different shards are each measured against the whole quota (see README).
+//! Envelope), both KIP-546. Each quota entity's rate is measured on one shard (chosen by the
+//! entity), which every shard's connections of its clients report to: the quota holds per
+//! broker, as Kafka's does.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -69,14 +69,8 @@ impl RequestContext<'_> {
 impl QuotaUse {
     /// Records `bytes` and answers the throttle in ms for the response's `throttle_time_ms`,
     /// which the connection then applies.
-    pub fn record(&self, ctx: &RequestContext<'_>, bytes: usize) -> i32 {
-        let now = now_ms();
-        let throttle = ctx.shard.quotas.borrow_mut().record(
-            &self.key,
-            self.bytes_per_second,
-            bytes as f64,
-            now,
-        );
+    pub async fn record(&self, ctx: &RequestContext<'_>, bytes: usize) -> i32 {
+        let throttle = self.report(ctx, bytes as f64).await;
         if throttle > 0 {
             ctx.shard.metrics.request_throttled();
             tracing::debug!(peer = %ctx.peer, principal = ctx.principal, client_id = ctx.client_id.unwrap_or(""), quota = self.key.kind.key(), throttle_ms = throttle, "client over its quota");
@@ -89,11 +83,22 @@ impl QuotaUse {
 
     /// Takes back bytes recorded for a response that is not sent (a throttled fetch answers
     /// with no records, as Kafka's does).
-    pub fn unrecord(&self, ctx: &RequestContext<'_>, bytes: usize) {
-        ctx.shard
-            .quotas
-            .borrow_mut()
-            .unrecord(&self.key, bytes as f64, now_ms());
+    pub async fn unrecord(&self, ctx: &RequestContext<'_>, bytes: usize) {
+        self.report(ctx, -(bytes as f64)).await;
+    }
+
+    /// Records on the shard that measures this quota's entity; its throttle in ms (none when
+    /// that shard cannot be reached: the broker is stopping).
+    async fn report(&self, ctx: &RequestContext<'_>, bytes: f64) -> u64 {
+        let op = ShardOp::RecordQuota {
+            key: self.key.clone(),
+            quota: self.bytes_per_second,
+            bytes,
+        };
+        match ctx.shard.call(self.key.owner(ctx.shard.count), op).await {
+            Ok(ShardReply::Throttle(ms)) => ms,
+            _ => 0,
+        }
     }
 
     /// The most a fetch may return at once under this quota (Kafka caps a consumer's fetch at
@@ -105,7 +110,7 @@ impl QuotaUse {
 }
 
 /// Milliseconds on the process's monotonic clock: what quota windows are measured on.
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }

@@ -114,6 +114,18 @@ pub struct SensorKey {
     pub client_id: Option<String>,
 }
 
+impl SensorKey {
+    /// The shard that measures this rate: every shard's clients of one quota entity are
+    /// recorded in one place, so the quota holds per broker, as Kafka's does.
+    pub fn owner(&self, shard_count: usize) -> usize {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: every shard computes the same owner.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut hasher);
+        (hasher.finish() % shard_count.max(1) as u64) as usize
+    }
+}
+
 /// The quota of `kind` that applies to a client, in Kafka's order of precedence (most
 /// specific first): user and client id, user and default client id, user, default user and
 /// client id, default user and default client id, default user, client id, default client id.

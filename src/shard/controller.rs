@@ -724,6 +724,8 @@ impl Shard {
                 given => given.to_string(),
             };
             records.push(MetadataRecord::ClusterId(id));
+            // `weir storage format --add-scram`: committed with the new cluster's id, once.
+            records.extend(self.config.bootstrap_records.0.iter().cloned());
         }
         if !records.is_empty() {
             let Ok((_, _turn)) = self.active_turn().await else {

@@ -96,6 +96,13 @@ pub enum ShardOp {
     AdmitAddress(std::net::IpAddr),
     /// A connection from `ip` closed.
     ReleaseAddress(std::net::IpAddr),
+    /// Bytes of a client with a quota, recorded on the shard that measures its quota entity
+    /// (negative: taken back); answered with the throttle in ms (KIP-219).
+    RecordQuota {
+        key: crate::security::quota::SensorKey,
+        quota: f64,
+        bytes: f64,
+    },
 }
 
 impl ShardOp {
@@ -116,7 +123,8 @@ impl ShardOp {
             | ShardOp::Txn(_)
             | ShardOp::Metrics
             | ShardOp::AdmitAddress(_)
-            | ShardOp::ReleaseAddress(_) => None,
+            | ShardOp::ReleaseAddress(_)
+            | ShardOp::RecordQuota { .. } => None,
         }
     }
 }
@@ -277,6 +285,8 @@ pub enum ShardReply {
     /// Whether the connection was counted (false: the address is at its limit).
     AddressAdmitted(bool),
     AddressReleased,
+    /// How long the client is throttled, in ms.
+    Throttle(u64),
 }
 
 /// Runs `op` on this shard (its owner).
@@ -392,6 +402,17 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             ShardReply::RecordsDeleted(delete_records(&shard, &tp, offset).await)
         }
         ShardOp::Metrics => ShardReply::Metrics(shard.metric_samples()),
+        ShardOp::RecordQuota { key, quota, bytes } => {
+            let now = crate::protocol::quota_clock_ms();
+            let mut quotas = shard.quotas.borrow_mut();
+            ShardReply::Throttle(match bytes < 0.0 {
+                true => {
+                    quotas.unrecord(&key, -bytes, now);
+                    0
+                }
+                false => quotas.record(&key, quota, bytes, now),
+            })
+        }
         ShardOp::AdmitAddress(ip) => {
             let limit = shard.config.connections.limit_for(ip);
             ShardReply::AddressAdmitted(shard.address_connections.admit(ip, limit))

@@ -54,6 +54,8 @@ pub enum ServeError {
     Executors(String),
     #[error("shard {shard} failed: {reason}")]
     Shard { shard: usize, reason: String },
+    #[error("the records of weir storage format do not apply: {0}")]
+    Bootstrap(String),
 }
 
 /// CPUs this process may run on (its affinity mask), the default shard count.
@@ -89,7 +91,7 @@ pub fn serve(config: BrokerConfig, smp: Option<usize>) -> Result<(), ServeError>
         &config.log_dir,
         config.broker_id,
         config.offsets_topic_partitions,
-        single_node,
+        single_node.then_some(config.bootstrap_records.0.as_slice()),
     )?;
     // After a metadata fallback, directories the metadata does not list were adopted instead.
     if source == MetadataSource::Current {
@@ -692,21 +694,23 @@ fn single_node_migration(meta: &mut ClusterMeta, broker_id: i32) -> bool {
 
 /// Loads the metadata (or starts an empty cluster), gives it a cluster id, and makes this
 /// broker the replica and leader of every partition (one broker is the whole cluster).
+/// `single_node`: the format-time records when this node is the whole cluster (applied with
+/// the new cluster's id); `None` for a node of a cluster, whose quorum decides.
 fn prepare_metadata(
     log_dir: &Path,
     broker_id: i32,
     offsets_partitions: i32,
-    single_node: bool,
+    single_node: Option<&[crate::metadata::records::MetadataRecord]>,
 ) -> Result<(QuorumSnapshot, MetadataSource), ServeError> {
     let (mut snapshot, source) = metadata::load_snapshot_or_recover(log_dir)?;
-    if !single_node {
+    let Some(bootstrap_records) = single_node else {
         // A cluster's metadata comes from its quorum: the first active controller records
         // the cluster id and creates the offsets topic; nothing is made up locally.
         if let MetadataSource::Previous { reason } | MetadataSource::Rebuilt { reason } = &source {
             tracing::warn!(%reason, "metadata file damaged; the quorum's leader sends what is missing");
         }
         return Ok((snapshot, source));
-    }
+    };
     let meta = &mut snapshot.meta;
     let mut changed = false;
     if let MetadataSource::Previous { reason } | MetadataSource::Rebuilt { reason } = &source {
@@ -763,6 +767,11 @@ fn prepare_metadata(
     }
     if meta.cluster_id.is_empty() {
         meta.cluster_id = new_cluster_id();
+        // `weir storage format --add-scram`: a new cluster's first records, once.
+        for record in bootstrap_records {
+            crate::metadata::records::apply(meta, record)
+                .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
+        }
         changed = true;
     }
     if single_node_migration(meta, broker_id) {
