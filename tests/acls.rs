@@ -303,3 +303,98 @@ fn a_client_certificate_is_the_principal_acls_name() {
         "the refusal names the mapped principal"
     );
 }
+
+#[test]
+fn brokers_log_in_to_each_other_and_replicate_as_a_super_user() {
+    // The brokers reach each other on INTERNAL (SASL_PLAINTEXT, SCRAM-SHA-256 with the user
+    // made at format time); User:ANONYMOUS on the PLAINTEXT listener is no super user, so a
+    // follower's fetch is allowed only because it logged in as User:broker.
+    let jaas = |options: &str| {
+        format!("org.apache.kafka.common.security.scram.ScramLoginModule required {options};")
+    };
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "listeners=PLAINTEXT://{node.host}:{node.port},INTERNAL://{node.host}:{node.spare_port},CONTROLLER://{node.host}:{node.controller_port}".to_string(),
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
+            "inter.broker.listener.name=INTERNAL".to_string(),
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256".to_string(),
+            format!(
+                "listener.name.internal.scram-sha-256.sasl.jaas.config={}",
+                jaas("username=\"broker\" password=\"broker-secret\"")
+            ),
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+            "super.users=User:broker".to_string(),
+            "offsets.topic.num.partitions=1".to_string(),
+            "default.replication.factor=3".to_string(),
+        ],
+    );
+    // A new cluster whose SCRAM user exists from the start (weir storage format).
+    for index in 0..3 {
+        cluster.terminate(index, Duration::from_secs(30));
+        let data = cluster.data_path(index).to_path_buf();
+        std::fs::remove_dir_all(&data).expect("remove the data dir");
+        let log_dirs = format!("log.dirs={}", data.display());
+        let (ok, out) = weir(&[
+            "storage",
+            "format",
+            "--override",
+            &log_dirs,
+            "--add-scram",
+            "SCRAM-SHA-256=[name=broker,password=broker-secret]",
+        ]);
+        assert!(ok, "{out}");
+    }
+    for index in 0..3 {
+        cluster.launch(index);
+    }
+    for index in 0..3 {
+        cluster.wait_serving(index);
+    }
+    let node = &cluster.nodes[0];
+    let internal = format!("{}:{}", node.host, node.spare_port);
+    let broker = sasl_settings("SCRAM-SHA-256", "broker", "broker-secret");
+    // Produced with acks=all to an auto-created topic of 3 replicas: answered only once the
+    // followers, fetching as User:broker, have the records.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut settings = broker.clone();
+        settings.push("acks=all".to_string());
+        settings.push("message.timeout.ms=5000".to_string());
+        let (ok, out) = kcat(
+            &internal,
+            &settings,
+            &["-P", "-t", "replicated"],
+            Some("v\n"),
+        );
+        if ok {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let (_, meta) = kcat(
+                &internal,
+                &broker,
+                &["-L", "-m", "10", "-d", "protocol,metadata"],
+                None,
+            );
+            panic!("acks=all produce: {out}\n{meta}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (ok, out) = kcat(
+        &internal,
+        &broker,
+        &["-L", "-t", "replicated", "-m", "10"],
+        None,
+    );
+    assert!(ok, "{out}");
+    let isr = out
+        .lines()
+        .find_map(|line| line.split("isrs: ").nth(1))
+        .unwrap_or_default();
+    assert_eq!(isr.split(',').count(), 3, "every replica in sync: {out}");
+    // The PLAINTEXT listener's anonymous clients are refused as a follower would be.
+    let anonymous = format!("{}:{}", node.host, node.port);
+    let (ok, out) = kcat(&anonymous, &[], &["-P", "-t", "replicated"], Some("v\n"));
+    assert!(!ok || out.contains("authoriz"), "{out}");
+}

@@ -707,3 +707,31 @@ fn acks_all_needs_min_insync_replicas() {
         .expect("watermarks");
     assert_eq!(high, 2, "the refused write was not appended");
 }
+
+/// Kafka forwards a Metadata request's auto-creation to the active controller (KIP-590):
+/// topics are auto-created through every broker, not only the controller's.
+#[test]
+fn topics_are_auto_created_through_every_broker() {
+    let (_turn, cluster) = start();
+    for node in &cluster.nodes {
+        let topic = format!("auto-through-{}", node.id);
+        let mut wire = Wire::connect(&format!("{}:{}", node.host, node.port));
+        let request = MetadataRequest::default()
+            .with_topics(Some(vec![
+                kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(support::wire::topic_name(&topic))),
+            ]))
+            .with_allow_auto_topic_creation(true);
+        let response = wire.request(9, &request);
+        // A topic just created answers LEADER_NOT_AVAILABLE (5) until its leaders are known.
+        let code = response.topics[0].error_code;
+        assert!(
+            code == 0 || code == 5,
+            "through node {}: error {code}",
+            node.id
+        );
+        wait_until(&format!("{topic} listed"), Duration::from_secs(20), || {
+            view(&cluster.bootstrap(), &topic).is_some_and(|(_, partitions)| !partitions.is_empty())
+        });
+    }
+}

@@ -224,6 +224,15 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Whether a resource no ACL names is open to everyone (Kafka's default: false, closed).",
     ),
     ConfigDef::applied(
+        "sasl.mechanism.inter.broker.protocol",
+        ConfigType::String,
+        Some("GSSAPI"),
+        Check::Any,
+        "How brokers log in to each other on a SASL inter-broker listener: PLAIN, SCRAM-SHA-256 \
+         or SCRAM-SHA-512 (Kafka's default GSSAPI is not offered), with the username and password \
+         of listener.name.<listener>.<mechanism>.sasl.jaas.config.",
+    ),
+    ConfigDef::applied(
         "quota.window.num",
         ConfigType::Int,
         Some("11"),

@@ -131,6 +131,9 @@ pub struct BrokerConfig {
     pub listeners: Vec<ClientListener>,
     /// `inter.broker.listener.name`: the listener other brokers reach this one on.
     pub inter_broker_listener: String,
+    /// How this broker logs in to the others when the inter-broker listener is SASL
+    /// (`sasl.mechanism.inter.broker.protocol` and the listener's JAAS `username`/`password`).
+    pub inter_broker_login: Option<InterBrokerLogin>,
     /// `sasl.enabled.mechanisms` and `sasl.plain.users`: what SASL listeners accept.
     pub sasl: SaslConfig,
     /// The `ssl.*` keys as one TLS server configuration, when a listener is SSL or SASL_SSL.
@@ -207,6 +210,72 @@ impl SaslConfig {
             .get(&listener.to_ascii_uppercase())
             .unwrap_or(&self.plain_users)
             .get(user)
+    }
+}
+
+/// A broker's SASL login to the other brokers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InterBrokerLogin {
+    pub mechanism: crate::security::sasl::SaslMechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for InterBrokerLogin {
+    // The password stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterBrokerLogin")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish()
+    }
+}
+
+/// The inter-broker login when the inter-broker listener is SASL: the mechanism from
+/// `sasl.mechanism.inter.broker.protocol`, the user from that mechanism's JAAS entry on the
+/// listener, as Kafka takes them.
+fn inter_broker_login(
+    s: &Settings<'_>,
+    listeners: &[ClientListener],
+    name: &str,
+) -> Result<Option<InterBrokerLogin>, ConfigError> {
+    let mechanism_key = "sasl.mechanism.inter.broker.protocol";
+    let mechanism_text = s.text(mechanism_key).unwrap_or("GSSAPI");
+    let Some(listener) = listeners.iter().find(|l| l.name == name) else {
+        return Ok(None);
+    };
+    if !listener.protocol.uses_sasl() {
+        return Ok(None);
+    }
+    let mechanism =
+        crate::security::sasl::SaslMechanism::parse(mechanism_text).ok_or_else(|| {
+            ConfigError::invalid(
+                mechanism_key,
+                mechanism_text,
+                "the inter-broker listener is SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+            )
+        })?;
+    let jaas_key = format!(
+        "listener.name.{}.{}.sasl.jaas.config",
+        name.to_ascii_lowercase(),
+        mechanism.name().to_ascii_lowercase()
+    );
+    let entry = s
+        .given
+        .get(&jaas_key)
+        .and_then(|text| jaas::JaasEntry::parse(text).ok());
+    let option = |key: &str| entry.as_ref().and_then(|e| e.options.get(key).cloned());
+    match (option("username"), option("password")) {
+        (Some(username), Some(password)) => Ok(Some(InterBrokerLogin {
+            mechanism,
+            username,
+            password,
+        })),
+        _ => Err(ConfigError::invalid(
+            &jaas_key,
+            "(hidden)",
+            "the inter-broker listener is SASL: this entry needs username=\"...\" password=\"...\" for the broker's own login",
+        )),
     }
 }
 
@@ -613,11 +682,13 @@ impl BrokerConfig {
             ));
         }
         let sasl = sasl_for(s, &listeners)?;
+        let inter_broker_login = inter_broker_login(s, &listeners, &inter_broker_listener)?;
         Ok(BrokerConfig {
             broker_id,
             cluster,
             listeners,
             inter_broker_listener,
+            inter_broker_login,
             sasl,
             tls,
             ssl_principal_mapper: principal_mapper(s)?,
@@ -724,12 +795,12 @@ fn check_inter_broker_listener(
         return Ok(());
     }
     match listeners.iter().find(|l| l.name == name) {
-        // Replica fetchers and transaction markers do not authenticate yet.
-        Some(l) if l.protocol.uses_sasl() => {
+        // Replica fetchers and transaction markers log in with SASL, but do not speak TLS.
+        Some(l) if l.protocol.uses_tls() => {
             return Err(ConfigError::invalid(
                 "inter.broker.listener.name",
                 name,
-                "brokers do not authenticate to each other yet: give them a PLAINTEXT listener",
+                "brokers do not connect to each other over TLS yet: give them a PLAINTEXT or SASL_PLAINTEXT listener",
             ))
         }
         Some(l) if l.advertised.is_some() => {}
@@ -1085,6 +1156,63 @@ impl BrokerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sasl_inter_broker_listener_needs_the_brokers_own_login() {
+        let base = [
+            (
+                "listeners",
+                "INTERNAL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            (
+                "listener.security.protocol.map",
+                "INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ),
+            ("inter.broker.listener.name", "INTERNAL"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            BrokerConfig::from_properties(props(&all))
+        };
+        let error = with(&[]).unwrap_err().to_string();
+        assert!(
+            error.contains("sasl.mechanism.inter.broker.protocol"),
+            "{error}"
+        );
+        let error = with(&[("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("listener.name.internal.scram-sha-256.sasl.jaas.config"),
+            "{error}"
+        );
+        let config = with(&[
+            ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256"),
+            (
+                "listener.name.internal.scram-sha-256.sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                 username=\"broker\" password=\"broker-secret\";",
+            ),
+        ])
+        .unwrap();
+        let login = config.inter_broker_login.expect("a login");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("broker", "broker-secret")
+        );
+        assert!(!format!("{login:?}").contains("broker-secret"));
+        let tls = BrokerConfig::from_properties(props(&[
+            (
+                "listeners",
+                "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            ("inter.broker.listener.name", "SSL"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(tls.contains("TLS"), "{tls}");
+    }
 
     #[test]
     fn a_listeners_jaas_entry_names_its_plain_users() {

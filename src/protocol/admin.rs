@@ -56,47 +56,85 @@ pub(super) async fn create_internal_topic(
     shard: &Rc<Shard>,
     topic: NewTopic,
 ) -> Result<(), ErrorCode> {
+    let name = topic.name.clone();
+    match create_on_controller(shard, vec![topic]).await.pop() {
+        Some((created, result)) if created == name => result,
+        _ => Err(ErrorCode::UnknownServerError),
+    }
+}
+
+/// Creates `topics` on the controller: directly when this node is the active controller,
+/// otherwise as a CreateTopics request forwarded to it (KIP-590), so that any broker can
+/// create a topic (Metadata's auto-creation included). A topic created meanwhile by someone
+/// else counts as created.
+async fn create_on_controller(
+    shard: &Rc<Shard>,
+    topics: Vec<NewTopic>,
+) -> Vec<(String, Result<(), ErrorCode>)> {
     let request = CreateTopicsRequest::default()
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(str_bytes(topic.name.clone())))
-            .with_num_partitions(topic.num_partitions)
-            .with_replication_factor(topic.replication_factor)
-            .with_configs(
-                topic
-                    .configs
-                    .iter()
-                    .map(|(name, value)| {
-                        CreatableTopicConfig::default()
-                            .with_name(str_bytes(name.clone()))
-                            .with_value(value.clone().map(str_bytes))
-                    })
-                    .collect(),
-            )])
+        .with_topics(
+            topics
+                .iter()
+                .map(|topic| {
+                    CreatableTopic::default()
+                        .with_name(TopicName(str_bytes(topic.name.clone())))
+                        .with_num_partitions(topic.num_partitions)
+                        .with_replication_factor(topic.replication_factor)
+                        .with_configs(
+                            topic
+                                .configs
+                                .iter()
+                                .map(|(name, value)| {
+                                    CreatableTopicConfig::default()
+                                        .with_name(str_bytes(name.clone()))
+                                        .with_value(value.clone().map(str_bytes))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        )
         .with_timeout_ms(30_000);
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     let op = ControllerOp::CreateTopics {
-        topics: vec![topic],
+        topics,
         validate_only: false,
     };
+    let created = |name: String, code: ErrorCode| {
+        let result = match code {
+            ErrorCode::None | ErrorCode::TopicAlreadyExists => Ok(()),
+            code => Err(code),
+        };
+        (name, result)
+    };
     match ask_controller(shard, op).await {
-        Ok(outcomes) => match outcomes.into_iter().next().map(|o| o.result) {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(refusal)) => Err(refusal.code),
-            None => Err(ErrorCode::UnknownServerError),
-        },
+        Ok(outcomes) => outcomes
+            .into_iter()
+            .map(|o| match o.result {
+                Ok(meta) => {
+                    tracing::info!(topic = %o.name, partitions = meta.partitions.len(), "topic created");
+                    (o.name, Ok(()))
+                }
+                Err(refusal) => created(o.name, refusal.code),
+            })
+            .collect(),
         Err(refusal) if refusal.code == ErrorCode::NotController => {
             const VERSION: i16 = 7;
             let frame =
                 super::controller_calls::request_bytes(ApiKey::CreateTopics, VERSION, &request);
-            let response: CreateTopicsResponse =
+            let forwarded: Result<CreateTopicsResponse, ErrorCode> =
                 super::controller_calls::forwarded(shard, frame, ApiKey::CreateTopics, VERSION)
-                    .await?;
-            match response.topics.first().map(|t| t.error_code) {
-                Some(0) => Ok(()),
-                Some(code) => Err(ErrorCode::from_wire(code)),
-                None => Err(ErrorCode::UnknownServerError),
+                    .await;
+            match forwarded {
+                Ok(response) => response
+                    .topics
+                    .into_iter()
+                    .map(|t| created(t.name.0.to_string(), ErrorCode::from_wire(t.error_code)))
+                    .collect(),
+                Err(code) => names.into_iter().map(|n| (n, Err(code))).collect(),
             }
         }
-        Err(refusal) => Err(refusal.code),
+        Err(refusal) => names.into_iter().map(|n| (n, Err(refusal.code))).collect(),
     }
 }
 
@@ -104,8 +142,7 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
-/// Auto-creation (Metadata): topics with the broker's defaults. A topic created meanwhile by
-/// someone else counts as created.
+/// Auto-creation (Metadata): topics with the broker's defaults, on the active controller.
 pub async fn create_with_defaults(
     shard: &Rc<Shard>,
     names: Vec<String>,
@@ -120,27 +157,7 @@ pub async fn create_with_defaults(
             configs: Vec::new(),
         })
         .collect();
-    let op = ControllerOp::CreateTopics {
-        topics,
-        validate_only: false,
-    };
-    match ask_controller(shard, op).await {
-        Ok(outcomes) => outcomes
-            .into_iter()
-            .map(|o| {
-                let result = match o.result {
-                    Ok(meta) => {
-                        tracing::info!(topic = %o.name, partitions = meta.partitions.len(), "auto-created topic");
-                        Ok(())
-                    }
-                    Err(r) if r.code == ErrorCode::TopicAlreadyExists => Ok(()),
-                    Err(r) => Err(r.code),
-                };
-                (o.name, result)
-            })
-            .collect(),
-        Err(refusal) => names.into_iter().map(|n| (n, Err(refusal.code))).collect(),
-    }
+    create_on_controller(shard, topics).await
 }
 
 pub async fn create_topics(

@@ -9,16 +9,22 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use glommio::net::TcpStream;
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader,
+    ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use crate::config::InterBrokerLogin;
 use crate::net::{send_all, FrameReader, RequestMemory};
+use crate::security::sasl::SaslMechanism;
+use crate::security::scram::ScramClient;
 
 const FETCH_VERSION: i16 = 12;
 /// On top of the long poll: how long a leader may take to answer.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a SASL login round may take.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// A response larger than this is refused (the request asks for at most 10 MiB).
 const MAX_RESPONSE: usize = 64 << 20;
 
@@ -39,6 +45,8 @@ pub enum FetchError {
     Closed,
     #[error("malformed Fetch response: {0}")]
     Malformed(String),
+    #[error("the inter-broker SASL login was refused: {0}")]
+    Login(String),
 }
 
 pub struct LeaderConnection {
@@ -50,15 +58,21 @@ pub struct LeaderConnection {
 }
 
 impl LeaderConnection {
-    pub async fn connect(endpoint: &(String, u16), me: i32) -> Result<Self, FetchError> {
-        Self::connect_as(endpoint, format!("weir-replica-fetcher-{me}")).await
+    pub async fn connect(
+        endpoint: &(String, u16),
+        me: i32,
+        login: Option<&InterBrokerLogin>,
+    ) -> Result<Self, FetchError> {
+        Self::connect_as(endpoint, format!("weir-replica-fetcher-{me}"), login).await
     }
 
     /// A connection to another broker's client listener under `client_id` (the replica
-    /// fetcher's, the transaction coordinator's marker writer).
+    /// fetcher's, the transaction coordinator's marker writer), logged in with `login` when
+    /// the inter-broker listener is SASL.
     pub async fn connect_as(
         endpoint: &(String, u16),
         client_id: String,
+        login: Option<&InterBrokerLogin>,
     ) -> Result<Self, FetchError> {
         let text = format!("{}:{}", endpoint.0, endpoint.1);
         let address = match text.parse::<SocketAddr>() {
@@ -74,13 +88,74 @@ impl LeaderConnection {
             .await
             .map_err(|source| FetchError::Connect { address, source })?;
         let _ = stream.set_nodelay(true);
-        Ok(LeaderConnection {
+        let mut connection = LeaderConnection {
             stream,
             reader: FrameReader::new(MAX_RESPONSE),
             memory: RequestMemory::new(None),
             client_id: StrBytes::from_string(client_id),
             correlation_id: 0,
-        })
+        };
+        if let Some(login) = login {
+            connection.log_in(login).await?;
+        }
+        Ok(connection)
+    }
+
+    /// SaslHandshake v1 and SaslAuthenticate v2 with the broker's own credentials (PLAIN, or
+    /// SCRAM with the server's signature checked).
+    async fn log_in(&mut self, login: &InterBrokerLogin) -> Result<(), FetchError> {
+        let handshake: SaslHandshakeResponse = self
+            .request(
+                ApiKey::SaslHandshake,
+                1,
+                &SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_static_str(login.mechanism.name())),
+                LOGIN_TIMEOUT,
+            )
+            .await?;
+        if handshake.error_code != 0 {
+            return Err(FetchError::Login(format!(
+                "mechanism {} refused (error {})",
+                login.mechanism.name(),
+                handshake.error_code
+            )));
+        }
+        match login.mechanism {
+            SaslMechanism::Plain => {
+                let token = format!("\0{}\0{}", login.username, login.password);
+                self.authenticate(token.into_bytes()).await?;
+            }
+            SaslMechanism::Scram(mechanism) => {
+                let nonce = crate::security::sasl::server_nonce();
+                let (mut client, first) =
+                    ScramClient::start(mechanism, &login.username, &login.password, &nonce);
+                let server_first = self.authenticate(first).await?;
+                let refused =
+                    |e: crate::security::scram::ScramError| FetchError::Login(e.to_string());
+                let client_final = client.respond(&server_first).map_err(refused)?;
+                let server_final = self.authenticate(client_final).await?;
+                client.verify(&server_final).map_err(refused)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn authenticate(&mut self, token: Vec<u8>) -> Result<Vec<u8>, FetchError> {
+        let response: SaslAuthenticateResponse = self
+            .request(
+                ApiKey::SaslAuthenticate,
+                2,
+                &SaslAuthenticateRequest::default().with_auth_bytes(token.into()),
+                LOGIN_TIMEOUT,
+            )
+            .await?;
+        if response.error_code != 0 {
+            return Err(FetchError::Login(response.error_message.map_or_else(
+                || format!("error {}", response.error_code),
+                |m| m.to_string(),
+            )));
+        }
+        Ok(response.auth_bytes.to_vec())
     }
 
     /// Sends `request` and waits for its response (bounded by the long poll plus

@@ -121,8 +121,14 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
                 glommio::timer::sleep(BACKOFF).await;
                 continue;
             };
-            match LeaderConnection::connect(&endpoint, me).await {
+            let login = shard.config.inter_broker_login.as_ref();
+            match LeaderConnection::connect(&endpoint, me, login).await {
                 Ok(c) => connection = Some(c),
+                Err(e @ crate::replication::client::FetchError::Login(_)) => {
+                    tracing::warn!(leader, error = %e, "the leader refused this broker's login; retrying");
+                    glommio::timer::sleep(BACKOFF).await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::debug!(leader, error = %e, "cannot reach the leader; retrying");
                     glommio::timer::sleep(BACKOFF).await;

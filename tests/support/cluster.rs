@@ -247,7 +247,10 @@ impl Cluster {
                     .replace("{node.spare_port}", &node.spare_port.to_string());
                 ["--override".to_string(), value]
             }))
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
