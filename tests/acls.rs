@@ -23,16 +23,26 @@ use support::python::run_script;
 use support::weir;
 use support::wire::Wire;
 
+/// A broker with the StandardAuthorizer, PLAINTEXT on its usual port and SASL_PLAINTEXT (PLAIN
+/// users alice and admin) on `sasl_port`; admin is a super user, and so is User:ANONYMOUS (the
+/// PLAINTEXT listener's clients: the tests' tools and the inter-broker listener).
+fn authorizing_broker(sasl_port: u16, extra: &[&str]) -> Broker {
+    let listeners =
+        format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}");
+    let mut settings = vec![
+        listeners.as_str(),
+        "sasl.plain.users=alice:alice-pw,admin:admin-pw",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users=User:admin;User:ANONYMOUS",
+    ];
+    settings.extend_from_slice(extra);
+    Broker::start_with(&settings)
+}
+
 #[test]
 fn acls_decide_what_a_sasl_user_may_do() {
     let sasl_port = free_port();
-    let broker = Broker::start_with(&[
-        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
-        "sasl.plain.users=alice:alice-pw,admin:admin-pw",
-        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        // The PLAINTEXT listener is the inter-broker one: its clients are User:ANONYMOUS.
-        "super.users=User:admin;User:ANONYMOUS",
-    ]);
+    let broker = authorizing_broker(sasl_port, &[]);
     let out = run_script("acls.py", &[&format!("127.0.0.1:{sasl_port}")]);
     for expected in [
         "before=TopicAuthorizationFailedError",
@@ -95,13 +105,7 @@ fn alice_produces(sasl: &str, topic: &str) -> (bool, String) {
 #[test]
 fn acls_made_with_weir_acl_survive_a_restart() {
     let sasl_port = free_port();
-    let mut broker = Broker::start_with(&[
-        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
-        "sasl.plain.users=alice:alice-pw",
-        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users=User:ANONYMOUS",
-        "auto.create.topics.enable=false",
-    ]);
+    let mut broker = authorizing_broker(sasl_port, &["auto.create.topics.enable=false"]);
     let bootstrap = broker.bootstrap();
     let sasl = format!("127.0.0.1:{sasl_port}");
     create_topic(&bootstrap, "orders", 1);
@@ -230,14 +234,13 @@ fn an_acl_made_on_one_broker_applies_on_every_broker_of_a_cluster() {
 #[test]
 fn group_and_transactional_id_acls_decide_what_a_client_may_do() {
     let sasl_port = free_port();
-    let _broker = Broker::start_with(&[
-        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}"),
-        "sasl.plain.users=alice:alice-pw,admin:admin-pw",
-        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users=User:admin;User:ANONYMOUS",
-        "offsets.topic.num.partitions=1",
-        "transaction.state.log.num.partitions=1",
-    ]);
+    let _broker = authorizing_broker(
+        sasl_port,
+        &[
+            "offsets.topic.num.partitions=1",
+            "transaction.state.log.num.partitions=1",
+        ],
+    );
     let out = run_script("acl_groups.py", &[&format!("127.0.0.1:{sasl_port}")]);
     for expected in [
         "group_before=GroupAuthorizationFailedError",
@@ -330,27 +333,7 @@ fn brokers_log_in_to_each_other_and_replicate_as_a_super_user() {
         ],
     );
     // A new cluster whose SCRAM user exists from the start (weir storage format).
-    for index in 0..3 {
-        cluster.terminate(index, Duration::from_secs(30));
-        let data = cluster.data_path(index).to_path_buf();
-        std::fs::remove_dir_all(&data).expect("remove the data dir");
-        let log_dirs = format!("log.dirs={}", data.display());
-        let (ok, out) = weir(&[
-            "storage",
-            "format",
-            "--override",
-            &log_dirs,
-            "--add-scram",
-            "SCRAM-SHA-256=[name=broker,password=broker-secret]",
-        ]);
-        assert!(ok, "{out}");
-    }
-    for index in 0..3 {
-        cluster.launch(index);
-    }
-    for index in 0..3 {
-        cluster.wait_serving(index);
-    }
+    cluster.reformat(&["SCRAM-SHA-256=[name=broker,password=broker-secret]"]);
     let node = &cluster.nodes[0];
     let internal = format!("{}:{}", node.host, node.spare_port);
     let broker = sasl_settings("SCRAM-SHA-256", "broker", "broker-secret");

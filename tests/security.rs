@@ -56,6 +56,19 @@ fn set_scram(bootstrap: &str, user: &str, password: &str, mechanism: &str) {
     assert!(ok, "weir user scram set: {out}");
 }
 
+/// Whether kcat logs in at `address` with `mechanism` as `user` (a metadata request, at most
+/// 10 s), and what it printed.
+fn logs_in(address: &str, mechanism: &str, user: &str, password: &str) -> (bool, String) {
+    kcat(
+        address,
+        mechanism,
+        user,
+        password,
+        &["-L", "-m", "10"],
+        None,
+    )
+}
+
 /// kcat logged in with `mechanism` as `user`.
 fn kcat(
     bootstrap: &str,
@@ -233,14 +246,7 @@ fn bad_logins_fail_quickly_and_the_broker_serves_everyone_else() {
     assert_eq!(answer.error_code, 34);
 
     // Everyone else is served: a good login right after.
-    let (ok, out) = kcat(
-        &sasl,
-        "SCRAM-SHA-256",
-        "bob",
-        "bob-secret",
-        &["-L", "-m", "10"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "SCRAM-SHA-256", "bob", "bob-secret");
     assert!(ok && out.contains("broker"), "{out}");
 }
 
@@ -312,14 +318,7 @@ fn scram_credentials_follow_kafkas_rules_and_survive_a_restart() {
     // The salted password never leaves the broker: Describe has mechanisms and iterations only.
 
     broker.restart();
-    let (ok, out) = kcat(
-        &sasl,
-        "SCRAM-SHA-512",
-        "dora",
-        "dora-secret",
-        &["-L", "-m", "10"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "SCRAM-SHA-512", "dora", "dora-secret");
     assert!(ok, "dora after a restart: {out}");
 
     let (ok, out) = weir(&[
@@ -334,14 +333,7 @@ fn scram_credentials_follow_kafkas_rules_and_survive_a_restart() {
         "SCRAM-SHA-512",
     ]);
     assert!(ok, "{out}");
-    let (ok, out) = kcat(
-        &sasl,
-        "SCRAM-SHA-512",
-        "dora",
-        "dora-secret",
-        &["-L", "-m", "5"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "SCRAM-SHA-512", "dora", "dora-secret");
     assert!(
         !ok && out.contains("Authentication failed"),
         "a deleted user: {out}"
@@ -366,24 +358,10 @@ fn a_scram_user_set_on_one_broker_logs_in_on_every_broker() {
         "erin-secret",
         "SCRAM-SHA-256",
     );
+    let erin = support::kcat::sasl_settings("SCRAM-SHA-256", "erin", "erin-secret");
     for node in &cluster.nodes {
         let sasl = format!("{}:{}", node.host, node.spare_port);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (ok, out) = kcat(
-                &sasl,
-                "SCRAM-SHA-256",
-                "erin",
-                "erin-secret",
-                &["-L", "-m", "5"],
-                None,
-            );
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "erin on node {}: {out}", node.id);
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        support::kcat::wait_for_login(&sasl, &erin, "erin");
     }
 }
 
@@ -470,23 +448,9 @@ fn a_listeners_jaas_config_names_its_plain_users() {
         "sasl.plain.users=alice:alice-secret",
     ]);
     let sasl = format!("127.0.0.1:{sasl_port}");
-    let (ok, out) = kcat(
-        &sasl,
-        "PLAIN",
-        "dave",
-        "dave-secret",
-        &["-L", "-m", "5"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "PLAIN", "dave", "dave-secret");
     assert!(ok, "dave from the JAAS entry: {out}");
-    let (ok, out) = kcat(
-        &sasl,
-        "PLAIN",
-        "alice",
-        "alice-secret",
-        &["-L", "-m", "5"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "PLAIN", "alice", "alice-secret");
     assert!(!ok, "the listener's entry replaces sasl.plain.users: {out}");
 }
 
@@ -599,34 +563,13 @@ fn scram_users_added_at_format_time_log_in_from_the_first_start() {
     assert!(ok, "{out}");
     broker.relaunch();
     let sasl = format!("127.0.0.1:{sasl_port}");
-    let (ok, out) = kcat(
-        &sasl,
-        "SCRAM-SHA-512",
-        "ops",
-        "ops-secret",
-        &["-L", "-m", "10"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "SCRAM-SHA-512", "ops", "ops-secret");
     assert!(ok, "a format-time SCRAM user: {out}");
-    let (ok, out) = kcat(
-        &sasl,
-        "SCRAM-SHA-256",
-        "app",
-        "app secret",
-        &["-L", "-m", "10"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "SCRAM-SHA-256", "app", "app secret");
     assert!(ok, "{out}");
     // Committed once, as the cluster's first records: still there after a restart.
     broker.restart();
-    let (ok, out) = kcat(
-        &sasl,
-        "SCRAM-SHA-512",
-        "ops",
-        "ops-secret",
-        &["-L", "-m", "10"],
-        None,
-    );
+    let (ok, out) = logs_in(&sasl, "SCRAM-SHA-512", "ops", "ops-secret");
     assert!(ok, "after a restart: {out}");
     let (ok, out) = weir(&["user", "scram", "describe", "-b", &broker.bootstrap()]);
     assert!(ok && out.contains("ops") && out.contains("8192"), "{out}");
@@ -642,46 +585,10 @@ fn format_time_scram_users_reach_every_node_of_a_new_cluster() {
         ],
     );
     // The same cluster, new: each node's directory formatted before its first start.
-    for index in 0..3 {
-        cluster.terminate(index, Duration::from_secs(30));
-    }
-    for index in 0..3 {
-        let data = cluster.data_path(index).to_path_buf();
-        std::fs::remove_dir_all(&data).expect("remove the data dir");
-        let log_dirs = format!("log.dirs={}", data.display());
-        let (ok, out) = weir(&[
-            "storage",
-            "format",
-            "--override",
-            &log_dirs,
-            "--add-scram",
-            "SCRAM-SHA-256=[name=ops,password=ops-secret]",
-        ]);
-        assert!(ok, "{out}");
-    }
-    for index in 0..3 {
-        cluster.launch(index);
-    }
-    for index in 0..3 {
-        cluster.wait_serving(index);
-    }
+    cluster.reformat(&["SCRAM-SHA-256=[name=ops,password=ops-secret]"]);
+    let ops = support::kcat::sasl_settings("SCRAM-SHA-256", "ops", "ops-secret");
     for node in &cluster.nodes {
         let sasl = format!("{}:{}", node.host, node.spare_port);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (ok, out) = kcat(
-                &sasl,
-                "SCRAM-SHA-256",
-                "ops",
-                "ops-secret",
-                &["-L", "-m", "5"],
-                None,
-            );
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "ops on node {}: {out}", node.id);
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        support::kcat::wait_for_login(&sasl, &ops, "ops");
     }
 }

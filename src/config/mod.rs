@@ -593,7 +593,9 @@ impl BrokerConfig {
             listener_text,
             controller_name,
         })?;
-        check_inter_broker_listener(&listeners, &inter_broker_listener)?;
+        // One combined node has no other broker to reach: any listener may be "inter-broker".
+        let single_node = broker_role && controller_role && voters.len() <= 1;
+        check_inter_broker_listener(&listeners, &inter_broker_listener, single_node)?;
         // Read only when a listener needs them, so a key file is not required otherwise.
         let tls_keys = tls::TlsKeys::read(s);
         let tls = match listeners.iter().any(|l| l.protocol.uses_tls()) {
@@ -790,13 +792,14 @@ struct RolesCheck<'a> {
 fn check_inter_broker_listener(
     listeners: &[ClientListener],
     name: &str,
+    single_node: bool,
 ) -> Result<(), ConfigError> {
     if listeners.is_empty() {
         return Ok(());
     }
     match listeners.iter().find(|l| l.name == name) {
         // Replica fetchers and transaction markers log in with SASL, but do not speak TLS.
-        Some(l) if l.protocol.uses_tls() => {
+        Some(l) if l.protocol.uses_tls() && !single_node => {
             return Err(ConfigError::invalid(
                 "inter.broker.listener.name",
                 name,
@@ -1208,6 +1211,11 @@ mod tests {
                 "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
             ),
             ("inter.broker.listener.name", "SSL"),
+            ("node.id", "1"),
+            (
+                "controller.quorum.voters",
+                "1@127.0.0.1:9093,2@127.0.0.1:9193",
+            ),
         ]))
         .unwrap_err()
         .to_string();

@@ -113,8 +113,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
                             Some(topic) => topics.push(topic_response(topic, &live)),
                             // Created on the controller, not yet in this broker's metadata:
                             // Kafka's answer for a topic just auto-created.
-                            None => topics
-                                .push(error_topic(Some(&name), ErrorCode::LeaderNotAvailable)),
+                            None => {
+                                topics.push(error_topic(Some(&name), ErrorCode::LeaderNotAvailable))
+                            }
                         },
                         Err(code) => topics.push(error_topic(Some(&name), code)),
                     }

@@ -342,6 +342,31 @@ impl Cluster {
         started.elapsed()
     }
 
+    /// The same nodes as a new cluster: each stopped, its data directory emptied and formatted
+    /// with `weir storage format --add-scram` for each of `add_scram`, then all started again.
+    pub fn reformat(&mut self, add_scram: &[&str]) {
+        for index in 0..self.nodes.len() {
+            self.terminate(index, Duration::from_secs(30));
+        }
+        for index in 0..self.nodes.len() {
+            let data = self.data_path(index).to_path_buf();
+            std::fs::remove_dir_all(&data).expect("remove the data dir");
+            let log_dirs = format!("log.dirs={}", data.display());
+            let mut args = vec!["storage", "format", "--override", &log_dirs];
+            for credential in add_scram {
+                args.extend_from_slice(&["--add-scram", credential]);
+            }
+            let (ok, out) = super::weir(&args);
+            assert!(ok, "weir storage format: {out}");
+        }
+        for index in 0..self.nodes.len() {
+            self.launch(index);
+        }
+        for index in 0..self.nodes.len() {
+            self.wait_serving(index);
+        }
+    }
+
     pub fn log(&self, index: usize) -> String {
         self.nodes[index].log()
     }

@@ -57,3 +57,20 @@ pub fn sasl_settings(mechanism: &str, user: &str, password: &str) -> Vec<String>
         format!("sasl.password={password}"),
     ]
 }
+
+/// Waits (at most 20 s) until `settings` log in at `address` (kcat -L): a credential or ACL
+/// made elsewhere in the cluster reaches every broker through the metadata, moments later.
+pub fn wait_for_login(address: &str, settings: &[String], what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (ok, out) = kcat(address, settings, &["-L", "-m", "5"], None);
+        if ok {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} at {address}: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
