@@ -136,35 +136,53 @@ pub fn quota_for(
     user: &str,
     client_id: &str,
 ) -> Option<(SensorKey, f64)> {
-    use EntityName::{Default, Named};
-    let named_user = || Some(Named(user.to_string()));
-    let named_client = || Some(Named(client_id.to_string()));
-    // Each candidate entity, and whether its rate is per user and per client id.
-    let candidates = [
-        (named_user(), named_client(), true, true),
-        (named_user(), Some(Default), true, true),
-        (named_user(), None, true, false),
-        (Some(Default), named_client(), true, true),
-        (Some(Default), Some(Default), true, true),
-        (Some(Default), None, true, false),
-        (None, named_client(), false, true),
-        (None, Some(Default), false, true),
-    ];
-    candidates
-        .into_iter()
-        .find_map(|(user_part, client_part, by_user, by_client)| {
-            let entity = QuotaEntity {
-                user: user_part,
-                client_id: client_part,
-            };
-            let value = quotas.get(&entity)?.get(&kind)?;
-            let key = SensorKey {
-                kind,
-                user: by_user.then(|| user.to_string()),
-                client_id: by_client.then(|| client_id.to_string()),
-            };
-            Some((key, value.0))
+    // One pass over the (few) quota entities, without building candidate keys: this runs for
+    // every produce and fetch while the cluster has quotas.
+    let (rank, value) = quotas
+        .iter()
+        .filter_map(|(entity, values)| {
+            let rank = precedence(entity, user, client_id)?;
+            Some((rank, values.get(&kind)?.0))
         })
+        .min_by_key(|(rank, _)| *rank)?;
+    // The entity's rate is per user unless it names no user, per client id unless it names
+    // only a user.
+    let by_user = rank <= 5;
+    let by_client = rank != 2 && rank != 5;
+    let key = SensorKey {
+        kind,
+        user: by_user.then(|| user.to_string()),
+        client_id: by_client.then(|| client_id.to_string()),
+    };
+    Some((key, value))
+}
+
+/// Where `entity` stands in Kafka's order for this client (0 most specific), or `None` when it
+/// names another user or client id.
+fn precedence(entity: &QuotaEntity, user: &str, client_id: &str) -> Option<u8> {
+    // 0: named and matching, 1: the default, 2: not part of the entity.
+    let part = |part: &Option<EntityName>, name: &str| match part {
+        Some(EntityName::Named(n)) if n == name => Some(0),
+        Some(EntityName::Named(_)) => None,
+        Some(EntityName::Default) => Some(1),
+        None => Some(2),
+    };
+    let ranks = (
+        part(&entity.user, user)?,
+        part(&entity.client_id, client_id)?,
+    );
+    Some(match ranks {
+        (0, 0) => 0,
+        (0, 1) => 1,
+        (0, 2) => 2,
+        (1, 0) => 3,
+        (1, 1) => 4,
+        (1, 2) => 5,
+        (2, 0) => 6,
+        (2, 1) => 7,
+        // An entity has a user or a client id.
+        _ => return None,
+    })
 }
 
 /// `quota.window.num` samples of `quota.window.size.seconds` each: the window a rate is
@@ -607,6 +625,13 @@ mod tests {
             quota_for(&ClientQuotas::new(), QuotaKind::Produce, "alice", "app"),
             None
         );
+        // Another user's or client id's quota never applies.
+        let others = quotas(&[
+            (entity(named("bob"), named("app")), 1.0),
+            (entity(named("alice"), named("other")), 2.0),
+            (entity(None, named("other")), 3.0),
+        ]);
+        assert_eq!(quota_for(&others, QuotaKind::Produce, "alice", "app"), None);
         // A consumer quota is its own key.
         let only_produce = quotas(&all);
         assert_eq!(
