@@ -340,3 +340,80 @@ fn the_tools_log_in_over_sasl_ssl_with_a_command_config() {
     ]);
     assert!(!ok && out.contains("only PEM"), "{out}");
 }
+
+#[test]
+fn brokers_replicate_over_a_tls_inter_broker_listener() {
+    let pki = Pki::new();
+    let plain_login = "listener.name.internal.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"broker-secret\" user_broker=\"broker-secret\";";
+    for (protocol, extra) in [
+        ("SSL", vec![]),
+        (
+            "SASL_SSL",
+            vec![
+                "sasl.mechanism.inter.broker.protocol=PLAIN".to_string(),
+                plain_login.to_string(),
+            ],
+        ),
+    ] {
+        replicate_over(&pki, protocol, extra);
+    }
+}
+
+/// Followers and transaction markers reach the leaders on INTERNAL (`protocol`, TLS only): an
+/// ISR of 3 right after an acks=all produce shows they spoke TLS (and logged in) to each other.
+fn replicate_over(pki: &Pki, protocol: &str, extra: Vec<String>) {
+    let mut overrides = vec![
+        "listeners=PLAINTEXT://{node.host}:{node.port},INTERNAL://{node.host}:{node.spare_port},CONTROLLER://{node.host}:{node.controller_port}".to_string(),
+        format!("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:{protocol},CONTROLLER:PLAINTEXT"),
+        "inter.broker.listener.name=INTERNAL".to_string(),
+        format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
+        format!("ssl.truststore.location={}", pki.file("ca.pem")),
+        "offsets.topic.num.partitions=1".to_string(),
+        "default.replication.factor=3".to_string(),
+    ];
+    overrides.extend(extra);
+    let cluster = support::cluster::Cluster::start(3, &overrides);
+    let bootstrap = cluster.bootstrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let settings = [
+            "acks=all".to_string(),
+            "message.timeout.ms=5000".to_string(),
+        ];
+        let (ok, out) = kcat(
+            &bootstrap,
+            &settings,
+            &["-P", "-t", "replicated"],
+            Some("v\n"),
+        );
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{protocol}: acks=all produce: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (ok, out) = kcat(
+            &bootstrap,
+            &[],
+            &["-L", "-t", "replicated", "-m", "10"],
+            None,
+        );
+        let isr = out
+            .lines()
+            .find_map(|line| line.split("isrs: ").nth(1))
+            .unwrap_or_default();
+        if ok && isr.split(',').count() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{protocol}: every replica in sync: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

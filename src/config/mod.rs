@@ -138,6 +138,9 @@ pub struct BrokerConfig {
     pub sasl: SaslConfig,
     /// The `ssl.*` keys as one TLS server configuration, when a listener is SSL or SASL_SSL.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The TLS client configuration towards the others' TLS inter-broker listener (SSL or
+    /// SASL_SSL `inter.broker.listener.name`, in a several-node cluster).
+    pub inter_broker_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// `ssl.principal.mapping.rules`: a client certificate's subject to a principal name.
     pub ssl_principal_mapper: crate::security::principal::SslPrincipalMapper,
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when
@@ -593,13 +596,21 @@ impl BrokerConfig {
             listener_text,
             controller_name,
         })?;
-        // One combined node has no other broker to reach: any listener may be "inter-broker".
+        check_inter_broker_listener(&listeners, &inter_broker_listener)?;
+        // One combined node has no other broker to reach: no inter-broker TLS client.
         let single_node = broker_role && controller_role && voters.len() <= 1;
-        check_inter_broker_listener(&listeners, &inter_broker_listener, single_node)?;
         // Read only when a listener needs them, so a key file is not required otherwise.
         let tls_keys = tls::TlsKeys::read(s);
         let tls = match listeners.iter().any(|l| l.protocol.uses_tls()) {
             true => Some(tls::server_config(&tls_keys)?),
+            false => None,
+        };
+        let inter_broker_tls = match listeners
+            .iter()
+            .find(|l| l.name == inter_broker_listener)
+            .is_some_and(|l| l.protocol.uses_tls() && !single_node)
+        {
+            true => Some(tls::inter_broker_client_config(&tls_keys)?),
             false => None,
         };
         let cluster = ClusterConfig {
@@ -693,6 +704,7 @@ impl BrokerConfig {
             inter_broker_login,
             sasl,
             tls,
+            inter_broker_tls,
             ssl_principal_mapper: principal_mapper(s)?,
             authorizer: authorizer(s)?,
             bootstrap_records: Default::default(),
@@ -792,20 +804,11 @@ struct RolesCheck<'a> {
 fn check_inter_broker_listener(
     listeners: &[ClientListener],
     name: &str,
-    single_node: bool,
 ) -> Result<(), ConfigError> {
     if listeners.is_empty() {
         return Ok(());
     }
     match listeners.iter().find(|l| l.name == name) {
-        // Replica fetchers and transaction markers log in with SASL, but do not speak TLS.
-        Some(l) if l.protocol.uses_tls() && !single_node => {
-            return Err(ConfigError::invalid(
-                "inter.broker.listener.name",
-                name,
-                "brokers do not connect to each other over TLS yet: give them a PLAINTEXT or SASL_PLAINTEXT listener",
-            ))
-        }
         Some(l) if l.advertised.is_some() => {}
         Some(_) => {
             return Err(ConfigError::invalid(
@@ -1205,21 +1208,6 @@ mod tests {
             ("broker", "broker-secret")
         );
         assert!(!format!("{login:?}").contains("broker-secret"));
-        let tls = BrokerConfig::from_properties(props(&[
-            (
-                "listeners",
-                "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
-            ),
-            ("inter.broker.listener.name", "SSL"),
-            ("node.id", "1"),
-            (
-                "controller.quorum.voters",
-                "1@127.0.0.1:9093,2@127.0.0.1:9193",
-            ),
-        ]))
-        .unwrap_err()
-        .to_string();
-        assert!(tls.contains("TLS"), "{tls}");
     }
 
     #[test]

@@ -46,6 +46,29 @@ impl TlsKeys {
     }
 }
 
+/// The TLS client configuration a broker uses towards the others' TLS inter-broker listener,
+/// from the same keys, as Kafka's: the trust store verifies their certificates (it is
+/// required), the key store is this broker's client certificate.
+pub fn inter_broker_client_config(s: &TlsKeys) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+    let roots = trust_store(s)?.ok_or_else(|| {
+        ConfigError::invalid(
+            "ssl.truststore.location",
+            "",
+            "a TLS inter-broker listener needs the CA the other brokers' certificates chain to",
+        )
+    })?;
+    let (chain, key) = key_store(s)?;
+    let provider = Arc::new(crypto_provider(s)?);
+    let versions = protocol_versions(s)?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| ConfigError::invalid("ssl.cipher.suites", &s.cipher_suites, e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| ConfigError::invalid("ssl.keystore.location", "", e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
 /// `ssl.client.auth` (Kafka's values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {

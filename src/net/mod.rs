@@ -31,6 +31,7 @@ pub(crate) use frame::FrameReader;
 pub use limits::{AddressConnections, ConnectionCount, ConnectionSlot, RequestMemory};
 pub use open::OpenConnections;
 pub(crate) use send::send_all;
+pub use tls::connect as connect_tls;
 
 /// Binds a listener for this process alone (the CONTROLLER listener, the admin port).
 /// glommio's `bind` sets SO_REUSEPORT (right for the client port every shard binds), which

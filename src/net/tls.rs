@@ -4,7 +4,9 @@
 //! (and the plaintext path pays nothing for TLS). Three tasks per connection, none racing reads
 //! on one socket: `inbound` reads records from the client and writes their plaintext to the
 //! pair; `outbound` reads responses from the pair into rustls; `send_records` is the only
-//! writer of the client's socket (handshake messages, application data, alerts).
+//! writer of the client's socket (handshake messages, application data, alerts). The same
+//! three tasks carry this broker's own connections to another broker's TLS inter-broker
+//! listener (`connect`), with rustls as the client.
 //!
 //! The pair costs one extra copy of every byte through the kernel each way; with TLS every
 //! byte is copied (encrypted) anyway, and Kafka's own TLS path loses zero-copy sends too.
@@ -63,12 +65,15 @@ fn certificate_principal(
 /// the first request). `User:ANONYMOUS` without a client certificate.
 pub(super) type TlsPrincipal = Rc<RefCell<Option<String>>>;
 
-/// What the three tasks of one connection share.
+/// What the three tasks of one connection share: an accepted connection (a server session,
+/// whose client certificate gives the principal), or one this broker made to another broker's
+/// TLS inter-broker listener (a client session).
 struct Session {
-    tls: RefCell<rustls::ServerConnection>,
+    tls: RefCell<rustls::Connection>,
     peer: SocketAddr,
-    shard: Rc<Shard>,
-    principal: TlsPrincipal,
+    /// For an accepted connection: its shard (for `ssl.principal.mapping.rules`) and where the
+    /// principal goes.
+    accepted: Option<(Rc<Shard>, TlsPrincipal)>,
     /// Ciphertext rustls holds for the client: `outbound` waits while it is over the limit.
     unsent: Cell<usize>,
     /// The connection is ending: `send_records` shuts the client's socket once it has sent
@@ -117,17 +122,62 @@ pub(super) async fn serve_tls(
     ))
     .detach();
     let session = Rc::new(Session {
-        tls: RefCell::new(tls),
+        tls: RefCell::new(tls.into()),
         peer,
-        shard,
-        principal,
+        accepted: Some((shard, principal)),
         unsent: Cell::new(0),
         closing: Cell::new(false),
     });
+    run_session(session, stream, (pump_side, pump_writer), client_writer).await;
+}
+
+/// Connects over TLS to another broker's TLS listener at `peer` (`host` names it for the
+/// certificate check): the returned stream carries plaintext, its TLS records are made and
+/// read by three tasks as for an accepted connection.
+pub async fn connect(
+    stream: TcpStream,
+    peer: SocketAddr,
+    host: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<TcpStream> {
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| invalid(format!("{host}: {e}")))?;
+    let mut tls =
+        rustls::ClientConnection::new(config, name).map_err(|e| invalid(e.to_string()))?;
+    tls.set_buffer_limit(None);
+    let (broker_side, pump_side) = socket_pair()?;
+    let pump_writer = duplicate(&pump_side)?;
+    let server_writer = duplicate(&stream)?;
+    let session = Rc::new(Session {
+        tls: RefCell::new(tls.into()),
+        peer,
+        accepted: None,
+        unsent: Cell::new(0),
+        closing: Cell::new(false),
+    });
+    // The client speaks first (ClientHello): rustls has it queued already.
+    glommio::spawn_local(run_session(
+        session,
+        stream,
+        (pump_side, pump_writer),
+        server_writer,
+    ))
+    .detach();
+    Ok(broker_side)
+}
+
+/// The three tasks of a TLS connection: records in (this task), plaintext out, records out.
+async fn run_session(
+    session: Rc<Session>,
+    stream: TcpStream,
+    (pump_side, pump_writer): (TcpStream, TcpStream),
+    peer_writer: TcpStream,
+) {
     let (wake, woken) = local_channel::new_bounded(1);
     let wake = Rc::new(wake);
     let (drained, wait_drained) = local_channel::new_bounded(1);
-    glommio::spawn_local(send_records(session.clone(), client_writer, woken, drained)).detach();
+    glommio::spawn_local(send_records(session.clone(), peer_writer, woken, drained)).detach();
     glommio::spawn_local(outbound(
         session.clone(),
         pump_side,
@@ -135,6 +185,8 @@ pub(super) async fn serve_tls(
         wait_drained,
     ))
     .detach();
+    // Whatever rustls queued before any record came in (a client's ClientHello).
+    let _ = wake.try_send(());
     inbound(session, stream, pump_writer, wake).await;
 }
 
@@ -168,10 +220,14 @@ async fn inbound(
                             return Err(e.into());
                         }
                     };
-                    if !tls.is_handshaking() && session.principal.borrow().is_none() {
-                        let principal = certificate_principal(&session.shard, &tls)?;
-                        tracing::debug!(%peer, %principal, "TLS handshake done");
-                        *session.principal.borrow_mut() = Some(principal);
+                    if let (rustls::Connection::Server(server), Some((shard, principal))) =
+                        (&*tls, &session.accepted)
+                    {
+                        if !server.is_handshaking() && principal.borrow().is_none() {
+                            let name = certificate_principal(shard, server)?;
+                            tracing::debug!(%peer, principal = %name, "TLS handshake done");
+                            *principal.borrow_mut() = Some(name);
+                        }
                     }
                     let mut plaintext = vec![0u8; state.plaintext_bytes_to_read()];
                     tls.reader().read_exact(&mut plaintext)?;

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use crate::config::InterBrokerLogin;
+use crate::config::{BrokerConfig, InterBrokerLogin};
 use crate::net::{send_all, FrameReader, RequestMemory};
 use crate::security::sasl::SaslMechanism;
 use crate::security::scram::ScramClient;
@@ -61,18 +61,18 @@ impl LeaderConnection {
     pub async fn connect(
         endpoint: &(String, u16),
         me: i32,
-        login: Option<&InterBrokerLogin>,
+        config: &BrokerConfig,
     ) -> Result<Self, FetchError> {
-        Self::connect_as(endpoint, format!("weir-replica-fetcher-{me}"), login).await
+        Self::connect_as(endpoint, format!("weir-replica-fetcher-{me}"), config).await
     }
 
-    /// A connection to another broker's client listener under `client_id` (the replica
-    /// fetcher's, the transaction coordinator's marker writer), logged in with `login` when
-    /// the inter-broker listener is SASL.
+    /// A connection to another broker's inter-broker listener under `client_id` (the replica
+    /// fetcher's, the transaction coordinator's marker writer): over TLS when that listener is
+    /// SSL or SASL_SSL, logged in when it is SASL, as `config` says.
     pub async fn connect_as(
         endpoint: &(String, u16),
         client_id: String,
-        login: Option<&InterBrokerLogin>,
+        config: &BrokerConfig,
     ) -> Result<Self, FetchError> {
         let text = format!("{}:{}", endpoint.0, endpoint.1);
         let address = match text.parse::<SocketAddr>() {
@@ -88,6 +88,12 @@ impl LeaderConnection {
             .await
             .map_err(|source| FetchError::Connect { address, source })?;
         let _ = stream.set_nodelay(true);
+        let stream = match &config.inter_broker_tls {
+            Some(tls) => crate::net::connect_tls(stream, address, &endpoint.0, tls.clone())
+                .await
+                .map_err(|source| FetchError::Connect { address, source })?,
+            None => stream,
+        };
         let mut connection = LeaderConnection {
             stream,
             reader: FrameReader::new(MAX_RESPONSE),
@@ -95,7 +101,7 @@ impl LeaderConnection {
             client_id: StrBytes::from_string(client_id),
             correlation_id: 0,
         };
-        if let Some(login) = login {
+        if let Some(login) = &config.inter_broker_login {
             connection.log_in(login).await?;
         }
         Ok(connection)

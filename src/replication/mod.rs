@@ -121,8 +121,7 @@ async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
                 glommio::timer::sleep(BACKOFF).await;
                 continue;
             };
-            let login = shard.config.inter_broker_login.as_ref();
-            match LeaderConnection::connect(&endpoint, me, login).await {
+            match LeaderConnection::connect(&endpoint, me, &shard.config).await {
                 Ok(c) => connection = Some(c),
                 Err(e @ crate::replication::client::FetchError::Login(_)) => {
                     tracing::warn!(leader, error = %e, "the leader refused this broker's login; retrying");

@@ -435,12 +435,9 @@ async fn write_remote_markers(
     let request = crate::protocol::write_txn_markers_request(marker, partitions);
     let client_id = format!("weir-txn-coordinator-{}", shard.config.broker_id);
     let response = async {
-        let mut connection = crate::replication::LeaderConnection::connect_as(
-            &endpoint,
-            client_id,
-            shard.config.inter_broker_login.as_ref(),
-        )
-        .await?;
+        let mut connection =
+            crate::replication::LeaderConnection::connect_as(&endpoint, client_id, &shard.config)
+                .await?;
         connection
             .request(
                 kafka_protocol::messages::ApiKey::WriteTxnMarkers,
