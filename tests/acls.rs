@@ -259,28 +259,24 @@ fn group_and_transactional_id_acls_decide_what_a_client_may_do() {
 fn a_client_certificate_is_the_principal_acls_name() {
     let pki = Pki::new();
     let ssl_port = free_port();
-    let broker = Broker::start_with(&[
-        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
-        &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
-        &format!("ssl.truststore.location={}", pki.file("ca.pem")),
-        "ssl.client.auth=required",
-        // The client certificate's subject is CN=alice,O=weir (RFC 2253): User:alice.
-        "ssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/L,DEFAULT",
-        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users=User:ANONYMOUS",
-        "auto.create.topics.enable=false",
-    ]);
+    let mut settings = pki.mutual_tls_broker(ssl_port);
+    settings.extend(
+        [
+            // The client certificate's subject is CN=alice,O=weir (RFC 2253): User:alice.
+            "ssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/L,DEFAULT",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:ANONYMOUS",
+            "auto.create.topics.enable=false",
+        ]
+        .map(String::from),
+    );
+    let broker = Broker::start_with(&settings.iter().map(String::as_str).collect::<Vec<_>>());
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "mtls", 1);
     create_topic(&bootstrap, "secret", 1);
     let ssl = format!("127.0.0.1:{ssl_port}");
-    let settings = vec![
-        "security.protocol=SSL".to_string(),
-        format!("ssl.ca.location={}", pki.file("ca.pem")),
-        format!("ssl.certificate.location={}", pki.file("client.pem")),
-        format!("ssl.key.location={}", pki.file("client.key")),
-        "message.timeout.ms=5000".to_string(),
-    ];
+    let mut settings = pki.client_with_certificate("client");
+    settings.push("message.timeout.ms=5000".to_string());
     let produce = |topic: &str| kcat(&ssl, &settings, &["-P", "-t", topic], Some("hello\n"));
     let (ok, out) = produce("mtls");
     assert!(!ok && out.contains("authoriz"), "before the ACL: {out}");

@@ -119,25 +119,10 @@ fn ssl_and_sasl_ssl_serve_kafka_python_and_kcat() {
 fn mutual_tls_requires_a_certificate_from_the_trusted_ca() {
     let pki = Pki::new();
     let ssl_port = free_port();
-    let broker = Broker::start_with(&[
-        &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
-        &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
-        &format!("ssl.truststore.location={}", pki.file("ca.pem")),
-        "ssl.client.auth=required",
-    ]);
+    let settings = pki.mutual_tls_broker(ssl_port);
+    let broker = Broker::start_with(&settings.iter().map(String::as_str).collect::<Vec<_>>());
     let ssl = format!("127.0.0.1:{ssl_port}");
-    let with_cert = |cert: &str| {
-        let mut settings = ssl_settings(&pki);
-        settings.push(format!(
-            "ssl.certificate.location={}",
-            pki.file(&format!("{cert}.pem"))
-        ));
-        settings.push(format!(
-            "ssl.key.location={}",
-            pki.file(&format!("{cert}.key"))
-        ));
-        settings
-    };
+    let with_cert = |cert: &str| pki.client_with_certificate(cert);
     let (ok, out) = kcat(&ssl, &with_cert("client"), &["-L", "-m", "10"], None);
     assert!(ok, "a client certificate of the trusted CA: {out}");
 

@@ -153,14 +153,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
     // The consumer's quota counts the record bytes, nearly all of the response. Over it, the
     // fetch is answered with no partitions and its bytes are not counted (Kafka's throttled
     // fetch response).
-    let mut throttle_ms = 0;
     if let Some(quota) = &quota {
         let bytes: usize = results
             .iter()
             .filter_map(|r| r.records.as_ref())
             .map(|b| b.size_bytes)
             .sum();
-        throttle_ms = quota.record(ctx, bytes).await;
+        let throttle_ms = quota.record(ctx, bytes).await;
         if throttle_ms > 0 {
             quota.unrecord(ctx, bytes).await;
             let session_id = ctx.shard.fetch_sessions.borrow_mut().throttled(&plan.mode);
@@ -197,7 +196,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
         .zip(include)
         .filter_map(|(r, keep)| keep.then_some(r))
         .collect();
-    encode(version, ErrorCode::None, session_id, &included, throttle_ms)
+    encode(version, ErrorCode::None, session_id, &included, 0)
 }
 
 /// Reads every partition (in parallel, each on its owner shard); while fewer than `min_bytes`

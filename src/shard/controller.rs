@@ -234,37 +234,28 @@ impl Shard {
                 upsertions,
             } => return self.alter_scram_credentials(&deletions, &upsertions).await,
             ControllerOp::CreateAcls(creations) => {
-                return match self
-                    .decide_and_commit(|meta| acl::decide_creations(&meta.acls, &creations))
+                return self
+                    .decide_and_reply(
+                        |meta| acl::decide_creations(&meta.acls, &creations),
+                        ControllerReply::AclsCreated,
+                    )
                     .await
-                {
-                    Some((committed, results)) => {
-                        ControllerReply::AclsCreated(committed.map(|()| results))
-                    }
-                    None => ControllerReply::NotController,
-                }
             }
             ControllerOp::DeleteAcls(filters) => {
-                return match self
-                    .decide_and_commit(|meta| acl::decide_deletions(&meta.acls, &filters))
+                return self
+                    .decide_and_reply(
+                        |meta| acl::decide_deletions(&meta.acls, &filters),
+                        ControllerReply::AclsDeleted,
+                    )
                     .await
-                {
-                    Some((committed, results)) => {
-                        ControllerReply::AclsDeleted(committed.map(|()| results))
-                    }
-                    None => ControllerReply::NotController,
-                }
             }
             ControllerOp::AlterClientQuotas(alterations) => {
-                return match self
-                    .decide_and_commit(|_| crate::security::quota::decide_alterations(&alterations))
+                return self
+                    .decide_and_reply(
+                        |_| crate::security::quota::decide_alterations(&alterations),
+                        ControllerReply::QuotasAltered,
+                    )
                     .await
-                {
-                    Some((committed, results)) => {
-                        ControllerReply::QuotasAltered(committed.map(|()| results))
-                    }
-                    None => ControllerReply::NotController,
-                }
             }
             ControllerOp::CreateTopics {
                 topics,
@@ -333,6 +324,19 @@ impl Shard {
         let (controller, _turn) = self.active_turn().await.ok()?;
         let (records, answer) = decide(&controller.quorum.meta());
         Some((controller.commit(&records).await, answer))
+    }
+
+    /// `decide_and_commit` answered as `reply` (the answer, or the commit's error),
+    /// NOT_CONTROLLER when this node is not the active controller.
+    async fn decide_and_reply<R>(
+        &self,
+        decide: impl FnOnce(&ClusterMeta) -> (Vec<MetadataRecord>, R),
+        reply: impl FnOnce(Result<R, ErrorCode>) -> ControllerReply,
+    ) -> ControllerReply {
+        match self.decide_and_commit(decide).await {
+            Some((committed, answer)) => reply(committed.map(|()| answer)),
+            None => ControllerReply::NotController,
+        }
     }
 
     /// Commits the decision's records unless this is a dry run; if that fails, the accepted

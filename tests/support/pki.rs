@@ -44,6 +44,32 @@ impl Pki {
         pki
     }
 
+    /// A broker's settings for mutual TLS on an SSL listener at `ssl_port` beside PLAINTEXT on
+    /// its usual port: this PKI's key store, its CA as the trust store, client certificates
+    /// required.
+    pub fn mutual_tls_broker(&self, ssl_port: u16) -> Vec<String> {
+        vec![
+            format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}"),
+            format!("ssl.keystore.location={}", self.file("broker-keystore.pem")),
+            format!("ssl.truststore.location={}", self.file("ca.pem")),
+            "ssl.client.auth=required".to_string(),
+        ]
+    }
+
+    /// librdkafka (kcat) settings for SSL trusting this CA, presenting certificate `cert`
+    /// (`cert.pem` and `cert.key`).
+    pub fn client_with_certificate(&self, cert: &str) -> Vec<String> {
+        vec![
+            "security.protocol=SSL".to_string(),
+            format!("ssl.ca.location={}", self.file("ca.pem")),
+            format!(
+                "ssl.certificate.location={}",
+                self.file(&format!("{cert}.pem"))
+            ),
+            format!("ssl.key.location={}", self.file(&format!("{cert}.key"))),
+        ]
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
