@@ -306,8 +306,10 @@ fn a_client_certificate_is_the_principal_acls_name() {
 #[test]
 fn brokers_log_in_to_each_other_and_replicate_as_a_super_user() {
     // The brokers reach each other on INTERNAL (SASL_PLAINTEXT, SCRAM-SHA-256 with the user
-    // made at format time); User:ANONYMOUS on the PLAINTEXT listener is no super user, so a
-    // follower's fetch is allowed only because it logged in as User:broker.
+    // made at format time) and the voters on CONTROLLER (SASL_PLAINTEXT, PLAIN from the
+    // listener's JAAS entry); User:ANONYMOUS on the PLAINTEXT listener is no super user, so a
+    // follower's fetch, a broker's registration and the Raft traffic are allowed only because
+    // they logged in as User:broker.
     let jaas = |options: &str| {
         format!("org.apache.kafka.common.security.scram.ScramLoginModule required {options};")
     };
@@ -315,13 +317,16 @@ fn brokers_log_in_to_each_other_and_replicate_as_a_super_user() {
         3,
         &[
             "listeners=PLAINTEXT://{node.host}:{node.port},INTERNAL://{node.host}:{node.spare_port},CONTROLLER://{node.host}:{node.controller_port}".to_string(),
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT".to_string(),
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT".to_string(),
             "inter.broker.listener.name=INTERNAL".to_string(),
             "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256".to_string(),
             format!(
                 "listener.name.internal.scram-sha-256.sasl.jaas.config={}",
                 jaas("username=\"broker\" password=\"broker-secret\"")
             ),
+            "sasl.mechanism.controller.protocol=PLAIN".to_string(),
+            // alice may log in to the controller listener, but is no node.
+            "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"broker-secret\" user_broker=\"broker-secret\" user_alice=\"alice-secret\";".to_string(),
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
             "super.users=User:broker".to_string(),
             "offsets.topic.num.partitions=1".to_string(),
@@ -376,4 +381,34 @@ fn brokers_log_in_to_each_other_and_replicate_as_a_super_user() {
     let anonymous = format!("{}:{}", node.host, node.port);
     let (ok, out) = kcat(&anonymous, &[], &["-P", "-t", "replicated"], Some("v\n"));
     assert!(!ok || out.contains("authoriz"), "{out}");
+    // The controller listener: a frame before a login closes the connection; a wrong password
+    // is SASL_AUTHENTICATION_FAILED; a user who is no node logs in, but its first frame is
+    // refused (CLUSTER_ACTION) and the connection closed.
+    let controller = format!("{}:{}", node.host, node.controller_port);
+    let raft_frame = [0u8, 0, 0, 1, 1];
+    let mut stranger = Wire::connect(&controller);
+    stranger.send_raw(&raft_frame);
+    assert!(stranger.is_closed(), "a frame before the login");
+    let mut wrong = Wire::connect(&controller);
+    assert_eq!(Wire::plain_login(&mut wrong, "broker", "guess").0, 58);
+    let mut alice = Wire::connect(&controller);
+    assert_eq!(Wire::plain_login(&mut alice, "alice", "alice-secret").0, 0);
+    alice.send_raw(&raft_frame);
+    assert!(alice.is_closed(), "a user without CLUSTER_ACTION");
+    let log = cluster.log(0);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("CLUSTER_ACTION") && l.contains("User:alice")),
+        "the refusal names the principal:\n{log}"
+    );
+    // The cluster still answers: Raft and registrations go on over the secured listener.
+    let mut settings = broker.clone();
+    settings.push("acks=all".to_string());
+    let (ok, out) = kcat(
+        &internal,
+        &settings,
+        &["-P", "-t", "replicated"],
+        Some("w\n"),
+    );
+    assert!(ok, "{out}");
 }

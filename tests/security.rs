@@ -454,23 +454,6 @@ fn a_listeners_jaas_config_names_its_plain_users() {
     assert!(!ok, "the listener's entry replaces sasl.plain.users: {out}");
 }
 
-/// SaslHandshake v1 and SaslAuthenticate v2 with PLAIN on `wire`: (error code, session
-/// lifetime).
-fn plain_login(wire: &mut Wire, user: &str, password: &str) -> (i16, i64) {
-    use kafka_protocol::messages::SaslAuthenticateRequest;
-    let handshake = wire.request(
-        1,
-        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
-    );
-    assert_eq!(handshake.error_code, 0);
-    let token = format!("\0{user}\0{password}");
-    let response = wire.request(
-        2,
-        &SaslAuthenticateRequest::default().with_auth_bytes(token.into_bytes().into()),
-    );
-    (response.error_code, response.session_lifetime_ms)
-}
-
 #[test]
 fn sasl_sessions_end_unless_the_client_logs_in_again() {
     let sasl_port = free_port();
@@ -483,7 +466,10 @@ fn sasl_sessions_end_unless_the_client_logs_in_again() {
     // A raw client that logs in once: told its session lasts 1.5 s, and closed at its first
     // request after that.
     let mut once = Wire::connect(&sasl);
-    assert_eq!(plain_login(&mut once, "alice", "alice-secret"), (0, 1500));
+    assert_eq!(
+        Wire::plain_login(&mut once, "alice", "alice-secret"),
+        (0, 1500)
+    );
     assert!(once.try_request(12, &MetadataRequest::default()).is_some());
     std::thread::sleep(Duration::from_millis(1800));
     assert!(
@@ -492,12 +478,12 @@ fn sasl_sessions_end_unless_the_client_logs_in_again() {
     );
     // Logging in again keeps the connection; as another user it is refused.
     let mut again = Wire::connect(&sasl);
-    assert_eq!(plain_login(&mut again, "alice", "alice-secret").0, 0);
+    assert_eq!(Wire::plain_login(&mut again, "alice", "alice-secret").0, 0);
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(plain_login(&mut again, "alice", "alice-secret").0, 0);
+    assert_eq!(Wire::plain_login(&mut again, "alice", "alice-secret").0, 0);
     std::thread::sleep(Duration::from_millis(1000));
     assert!(again.try_request(12, &MetadataRequest::default()).is_some());
-    assert_eq!(plain_login(&mut again, "admin", "admin-secret").0, 58);
+    assert_eq!(Wire::plain_login(&mut again, "admin", "admin-secret").0, 58);
 
     // librdkafka re-authenticates on its own (KIP-368): a producer keeps delivering over
     // several session lifetimes on its connection.

@@ -340,16 +340,21 @@ fn brokers_replicate_over_a_tls_inter_broker_listener() {
             ],
         ),
     ] {
-        replicate_over(&pki, protocol, extra);
+        replicate_over(&pki, (protocol, "PLAINTEXT"), extra);
     }
 }
 
-/// Followers and transaction markers reach the leaders on INTERNAL (`protocol`, TLS only): an
-/// ISR of 3 right after an acks=all produce shows they spoke TLS (and logged in) to each other.
-fn replicate_over(pki: &Pki, protocol: &str, extra: Vec<String>) {
+/// Followers and transaction markers reach the leaders on INTERNAL (`protocol`), the nodes
+/// reach the voters on CONTROLLER (`controller`): an ISR of 3 right after an acks=all produce
+/// shows they spoke the protocols (and logged in) to each other. Returns the running cluster.
+fn replicate_over(
+    pki: &Pki,
+    (protocol, controller): (&str, &str),
+    extra: Vec<String>,
+) -> support::cluster::Cluster {
     let mut overrides = vec![
         "listeners=PLAINTEXT://{node.host}:{node.port},INTERNAL://{node.host}:{node.spare_port},CONTROLLER://{node.host}:{node.controller_port}".to_string(),
-        format!("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:{protocol},CONTROLLER:PLAINTEXT"),
+        format!("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:{protocol},CONTROLLER:{controller}"),
         "inter.broker.listener.name=INTERNAL".to_string(),
         format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
         format!("ssl.truststore.location={}", pki.file("ca.pem")),
@@ -401,4 +406,63 @@ fn replicate_over(pki: &Pki, protocol: &str, extra: Vec<String>) {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    cluster
+}
+
+#[test]
+fn the_controller_listener_speaks_mutual_tls_to_super_users_only() {
+    // CONTROLLER:SSL with client certificates required: the voters' Raft traffic and every
+    // broker's registration, heartbeats and forwarded requests travel over TLS, each node
+    // presenting its certificate, whose subject is a super user (Kafka's rule for the
+    // principals of nodes on the controller listener: CLUSTER_ACTION).
+    let pki = Pki::new();
+    let cluster = replicate_over(
+        &pki,
+        ("PLAINTEXT", "SSL"),
+        vec![
+            "ssl.client.auth=required".to_string(),
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+                .to_string(),
+            // The nodes' certificate (CN=localhost) on the controller listener; anonymous
+            // PLAINTEXT clients and followers on the other listeners.
+            "super.users=User:CN=localhost;User:ANONYMOUS".to_string(),
+        ],
+    );
+    let node = &cluster.nodes[0];
+    let port = node.controller_port.to_string();
+    let probe = |certificate: &[&str]| {
+        let mut args = vec![node.host.as_str(), port.as_str()];
+        let ca = pki.file("ca.pem");
+        args.push(&ca);
+        let files: Vec<String> = certificate.iter().map(|f| pki.file(f)).collect();
+        args.extend(files.iter().map(String::as_str));
+        run_script("controller_probe.py", &args)
+    };
+    // No certificate, or one from another CA: the handshake fails.
+    let out = probe(&[]);
+    assert!(out.starts_with("handshake-failed"), "{out}");
+    let out = probe(&["stranger.pem", "stranger.key"]);
+    assert!(out.starts_with("handshake-failed"), "{out}");
+    // A certificate the CA issued to a client, not a node: TLS succeeds, the frame is refused
+    // and the connection closed without an answer.
+    let out = probe(&["client.pem", "client.key"]);
+    assert_eq!(out.trim(), "closed");
+    let log = cluster.log(0);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("CLUSTER_ACTION") && l.contains("User:CN=alice")),
+        "the refusal names the principal:\n{log}"
+    );
+    // The cluster still answers acks=all with every replica.
+    let settings = [
+        "acks=all".to_string(),
+        "message.timeout.ms=10000".to_string(),
+    ];
+    let (ok, out) = kcat(
+        &cluster.bootstrap(),
+        &settings,
+        &["-P", "-t", "replicated"],
+        Some("w\n"),
+    );
+    assert!(ok, "{out}");
 }

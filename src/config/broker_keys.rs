@@ -224,6 +224,16 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         "Whether a resource no ACL names is open to everyone (Kafka's default: false, closed).",
     ),
     ConfigDef::applied(
+        "sasl.mechanism.controller.protocol",
+        ConfigType::String,
+        Some("GSSAPI"),
+        Check::Any,
+        "How every node logs in to the voters on a SASL controller listener: PLAIN (SCRAM \
+         credentials are kept in the metadata the controllers serve, so they cannot check the \
+         controller listener's logins; Kafka's default GSSAPI is not offered), with the username \
+         and password of listener.name.<controller listener>.plain.sasl.jaas.config.",
+    ),
+    ConfigDef::applied(
         "sasl.mechanism.inter.broker.protocol",
         ConfigType::String,
         Some("GSSAPI"),
@@ -253,7 +263,8 @@ pub const BROKER_KEYS: &[ConfigDef] = &[
         Some(super::listeners::DEFAULT_PROTOCOL_MAP),
         Check::Any,
         "NAME:PROTOCOL,...: the security protocol of each listener name (PLAINTEXT, SSL, \
-         SASL_PLAINTEXT, SASL_SSL). The controller listener is PLAINTEXT when not mapped.",
+         SASL_PLAINTEXT, SASL_SSL). The controller listener is PLAINTEXT when not mapped; when it \
+         is mapped, its Raft traffic and controller calls use that protocol.",
     ),
     ConfigDef::applied(
         "broker.rack",

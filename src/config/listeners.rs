@@ -101,6 +101,10 @@ pub struct Listeners {
     pub client: Vec<ClientListener>,
     /// The controller listener (named by `controller.listener.names`).
     pub controller: Option<SocketAddr>,
+    /// The controller listener's protocol, from the map (PLAINTEXT when not mapped, as KRaft):
+    /// what voters serve it with and what every node speaks to the voters, broker-only nodes
+    /// included, which have no controller listener of their own.
+    pub controller_protocol: SecurityProtocol,
 }
 
 /// The keys the listeners are made from.
@@ -160,7 +164,15 @@ pub fn parse(keys: &ListenerKeys<'_>) -> Result<Listeners, ConfigError> {
             }
         }
     }
-    Ok(Listeners { client, controller })
+    let controller_protocol = protocols
+        .get(keys.controller_name)
+        .copied()
+        .unwrap_or(SecurityProtocol::Plaintext);
+    Ok(Listeners {
+        client,
+        controller,
+        controller_protocol,
+    })
 }
 
 /// A wildcard address advertises the host name, as Kafka does.

@@ -141,6 +141,9 @@ pub struct BrokerConfig {
     /// The TLS client configuration towards the others' TLS inter-broker listener (SSL or
     /// SASL_SSL `inter.broker.listener.name`, in a several-node cluster).
     pub inter_broker_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The controller listener's protocol, TLS and login (`listener.security.protocol.map`,
+    /// `sasl.mechanism.controller.protocol`).
+    pub controller_security: ControllerSecurity,
     /// `ssl.principal.mapping.rules`: a client certificate's subject to a principal name.
     pub ssl_principal_mapper: crate::security::principal::SslPrincipalMapper,
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when
@@ -234,6 +237,36 @@ impl std::fmt::Debug for InterBrokerLogin {
     }
 }
 
+/// How the controller listener (`controller.listener.names`) is secured, by its protocol in
+/// `listener.security.protocol.map`: what voters serve on it and how every node, broker-only
+/// ones included, reaches the voters.
+#[derive(Debug, Clone)]
+pub struct ControllerSecurity {
+    /// The listener's name (its JAAS entries are keyed by it).
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    /// The voters' TLS server side (SSL, SASL_SSL), from the `ssl.*` keys.
+    pub server_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The TLS client side towards the voters (SSL, SASL_SSL): the trust store verifies them,
+    /// the key store is this node's certificate.
+    pub client_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The login towards the voters (SASL_PLAINTEXT, SASL_SSL).
+    pub login: Option<InterBrokerLogin>,
+    /// The host each voter and bootstrap server was given as, by address: the name a voter's
+    /// certificate must hold.
+    pub hosts: BTreeMap<SocketAddr, String>,
+}
+
+impl ControllerSecurity {
+    /// The name to check a voter's certificate against.
+    pub fn host_of(&self, address: SocketAddr) -> String {
+        self.hosts
+            .get(&address)
+            .cloned()
+            .unwrap_or_else(|| address.ip().to_string())
+    }
+}
+
 /// The inter-broker login when the inter-broker listener is SASL: the mechanism from
 /// `sasl.mechanism.inter.broker.protocol`, the user from that mechanism's JAAS entry on the
 /// listener, as Kafka takes them.
@@ -258,9 +291,53 @@ fn inter_broker_login(
                 "the inter-broker listener is SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
             )
         })?;
+    listener_login(s, name, mechanism, "the inter-broker listener").map(Some)
+}
+
+/// The login towards the voters when the controller listener is SASL:
+/// `sasl.mechanism.controller.protocol` and that mechanism's JAAS entry on the controller
+/// listener, as Kafka's KRaft nodes take them. PLAIN only: SCRAM credentials live in the
+/// metadata the controllers serve, so a voter could not check a login before it has the
+/// metadata, and the metadata arrives over this very listener.
+fn controller_login(
+    s: &Settings<'_>,
+    name: &str,
+    protocol: SecurityProtocol,
+) -> Result<Option<InterBrokerLogin>, ConfigError> {
+    use crate::security::sasl::SaslMechanism;
+    let mechanism_key = "sasl.mechanism.controller.protocol";
+    let mechanism_text = s.text(mechanism_key).unwrap_or("GSSAPI");
+    if !protocol.uses_sasl() {
+        return Ok(None);
+    }
+    match SaslMechanism::parse(mechanism_text) {
+        Some(SaslMechanism::Plain) => {
+            listener_login(s, name, SaslMechanism::Plain, "the controller listener").map(Some)
+        }
+        Some(SaslMechanism::Scram(_)) => Err(ConfigError::invalid(
+            mechanism_key,
+            mechanism_text,
+            "the controller listener takes PLAIN: SCRAM credentials are kept in the metadata the controllers serve over this listener",
+        )),
+        None => Err(ConfigError::invalid(
+            mechanism_key,
+            mechanism_text,
+            "the controller listener is SASL: PLAIN (Kafka's default GSSAPI is not offered)",
+        )),
+    }
+}
+
+/// The `username` and `password` of `listener.name.<listener>.<mechanism>.sasl.jaas.config`:
+/// this node's own login on a SASL listener (`what` names it in the error).
+fn listener_login(
+    s: &Settings<'_>,
+    listener: &str,
+    mechanism: crate::security::sasl::SaslMechanism,
+    what: &str,
+) -> Result<InterBrokerLogin, ConfigError> {
     let jaas_key = format!(
         "listener.name.{}.{}.sasl.jaas.config",
-        name.to_ascii_lowercase(),
+        listener.to_ascii_lowercase(),
         mechanism.name().to_ascii_lowercase()
     );
     let entry = s
@@ -269,15 +346,15 @@ fn inter_broker_login(
         .and_then(|text| jaas::JaasEntry::parse(text).ok());
     let option = |key: &str| entry.as_ref().and_then(|e| e.options.get(key).cloned());
     match (option("username"), option("password")) {
-        (Some(username), Some(password)) => Ok(Some(InterBrokerLogin {
+        (Some(username), Some(password)) => Ok(InterBrokerLogin {
             mechanism,
             username,
             password,
-        })),
+        }),
         _ => Err(ConfigError::invalid(
             &jaas_key,
             "(hidden)",
-            "the inter-broker listener is SASL: this entry needs username=\"...\" password=\"...\" for the broker's own login",
+            format!("{what} is SASL: this entry needs username=\"...\" password=\"...\" for the node's own login"),
         )),
     }
 }
@@ -378,11 +455,18 @@ impl SaslConfig {
     }
 }
 
-/// `SaslConfig::parse`, with each listener a JAAS key names checked to exist.
-fn sasl_for(s: &Settings<'_>, listeners: &[ClientListener]) -> Result<SaslConfig, ConfigError> {
+/// `SaslConfig::parse`, with each listener a JAAS key names checked to exist (the controller
+/// listener's name counts on every node: a broker-only node logs in to it).
+fn sasl_for(
+    s: &Settings<'_>,
+    listeners: &[ClientListener],
+    controller_name: &str,
+) -> Result<SaslConfig, ConfigError> {
     let sasl = SaslConfig::parse(s)?;
     for name in sasl.listener_plain_users.keys() {
-        if !listeners.iter().any(|l| l.name.eq_ignore_ascii_case(name)) {
+        let known = name.eq_ignore_ascii_case(controller_name)
+            || listeners.iter().any(|l| l.name.eq_ignore_ascii_case(name));
+        if !known {
             return Err(ConfigError::invalid(
                 &format!(
                     "listener.name.{}.plain.sasl.jaas.config",
@@ -578,6 +662,7 @@ impl BrokerConfig {
             controller_name,
         })?;
         let controller_listener = parsed.controller;
+        let controller_protocol = parsed.controller_protocol;
         let voters_text = s.text("controller.quorum.voters").unwrap_or("");
         let voters = parse_voters(voters_text)?;
         let bootstrap_text = s.text("controller.quorum.bootstrap.servers").unwrap_or("");
@@ -610,8 +695,22 @@ impl BrokerConfig {
             .find(|l| l.name == inter_broker_listener)
             .is_some_and(|l| l.protocol.uses_tls() && !single_node)
         {
-            true => Some(tls::inter_broker_client_config(&tls_keys)?),
+            true => Some(tls::client_config(&tls_keys, "inter-broker listener")?),
             false => None,
+        };
+        let controller_security = ControllerSecurity {
+            name: controller_name.to_string(),
+            protocol: controller_protocol,
+            server_tls: match controller_listener.is_some() && controller_protocol.uses_tls() {
+                true => Some(tls::server_config(&tls_keys)?),
+                false => None,
+            },
+            client_tls: match controller_protocol.uses_tls() && !single_node {
+                true => Some(tls::client_config(&tls_keys, "controller listener")?),
+                false => None,
+            },
+            login: controller_login(s, controller_name, controller_protocol)?,
+            hosts: given_hosts(&[voters_text, bootstrap_text]),
         };
         let cluster = ClusterConfig {
             broker_role,
@@ -694,7 +793,7 @@ impl BrokerConfig {
                 "larger than group.max.session.timeout.ms",
             ));
         }
-        let sasl = sasl_for(s, &listeners)?;
+        let sasl = sasl_for(s, &listeners, controller_name)?;
         let inter_broker_login = inter_broker_login(s, &listeners, &inter_broker_listener)?;
         Ok(BrokerConfig {
             broker_id,
@@ -705,6 +804,7 @@ impl BrokerConfig {
             sasl,
             tls,
             inter_broker_tls,
+            controller_security,
             ssl_principal_mapper: principal_mapper(s)?,
             authorizer: authorizer(s)?,
             bootstrap_records: Default::default(),
@@ -925,6 +1025,23 @@ fn parse_addresses(key: &str, text: &str) -> Result<Vec<SocketAddr>, ConfigError
                 .ok_or_else(|| ConfigError::invalid(key, text, format!("{item} does not resolve")))
         })
         .collect()
+}
+
+/// The host each `host:port` of the texts (`controller.quorum.voters` entries with their
+/// `id@`, `controller.quorum.bootstrap.servers`) was given as, by the address it resolves to.
+fn given_hosts(texts: &[&str]) -> BTreeMap<SocketAddr, String> {
+    let mut hosts = BTreeMap::new();
+    for item in texts.iter().flat_map(|t| t.split(',')).map(str::trim) {
+        let endpoint = item.split_once('@').map_or(item, |(_, e)| e);
+        let Some((host, _)) = endpoint.rsplit_once(':') else {
+            continue;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Some(address) = endpoint.to_socket_addrs().ok().and_then(|mut a| a.next()) {
+            hosts.insert(address, host.to_string());
+        }
+    }
+    hosts
 }
 
 /// `controller.quorum.voters`: `id@host:port,...`.
@@ -1208,6 +1325,103 @@ mod tests {
             ("broker", "broker-secret")
         );
         assert!(!format!("{login:?}").contains("broker-secret"));
+    }
+
+    #[test]
+    fn the_controller_listener_takes_its_protocol_from_the_map() {
+        let voters = (
+            "controller.quorum.voters",
+            "1@127.0.0.1:9093,2@localhost:9095",
+        );
+        let base = [
+            ("node.id", "1"),
+            voters,
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            BrokerConfig::from_properties(props(&all))
+        };
+        // Not mapped: PLAINTEXT, as KRaft.
+        let plain = with(&[]).unwrap().controller_security;
+        assert_eq!(plain.protocol, SecurityProtocol::Plaintext);
+        assert!(plain.server_tls.is_none() && plain.client_tls.is_none() && plain.login.is_none());
+        // A voter's certificate is checked against the host it was given as.
+        let localhost = "localhost:9095".to_socket_addrs().unwrap().next().unwrap();
+        assert_eq!(plain.host_of(localhost), "localhost");
+        let map = |protocol: &'static str| -> (&'static str, &'static str) {
+            let text = match protocol {
+                "SASL_PLAINTEXT" => "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+                _ => "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            };
+            ("listener.security.protocol.map", text)
+        };
+        // An SSL voter serves the listener with its key store.
+        let error = with(&[map("SSL")]).unwrap_err().to_string();
+        assert!(error.contains("ssl.keystore.location"), "{error}");
+        // SASL: PLAIN only, with this node's own login in the controller listener's entry.
+        let sasl = map("SASL_PLAINTEXT");
+        let error = with(&[sasl]).unwrap_err().to_string();
+        assert!(
+            error.contains("sasl.mechanism.controller.protocol"),
+            "{error}"
+        );
+        let scram = ("sasl.mechanism.controller.protocol", "SCRAM-SHA-256");
+        let error = with(&[sasl, scram]).unwrap_err().to_string();
+        assert!(error.contains("takes PLAIN"), "{error}");
+        let plain_mechanism = ("sasl.mechanism.controller.protocol", "PLAIN");
+        let error = with(&[sasl, plain_mechanism]).unwrap_err().to_string();
+        assert!(
+            error.contains("listener.name.controller.plain.sasl.jaas.config"),
+            "{error}"
+        );
+        let entry = (
+            "listener.name.controller.plain.sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"node\" password=\"node-secret\" user_node=\"node-secret\";",
+        );
+        let config = with(&[sasl, plain_mechanism, entry]).unwrap();
+        let login = config.controller_security.login.expect("a login");
+        assert_eq!(login.username, "node");
+        // The entry's users are who the controller listener lets in.
+        assert_eq!(
+            config
+                .sasl
+                .plain_password("CONTROLLER", "node")
+                .map(String::as_str),
+            Some("node-secret")
+        );
+    }
+
+    #[test]
+    fn a_broker_only_node_logs_in_to_a_sasl_controller_listener() {
+        let config = BrokerConfig::from_properties(props(&[
+            ("node.id", "4"),
+            ("process.roles", "broker"),
+            ("controller.quorum.voters", "1@127.0.0.1:9093"),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            ),
+            ("sasl.mechanism.controller.protocol", "PLAIN"),
+            (
+                "listener.name.controller.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                 username=\"node\" password=\"node-secret\";",
+            ),
+        ]))
+        .unwrap();
+        let security = config.controller_security;
+        assert_eq!(security.protocol, SecurityProtocol::SaslPlaintext);
+        assert!(
+            security.server_tls.is_none(),
+            "no controller listener of its own"
+        );
+        assert_eq!(security.login.map(|l| l.username), Some("node".to_string()));
     }
 
     #[test]

@@ -46,15 +46,19 @@ impl TlsKeys {
     }
 }
 
-/// The TLS client configuration a broker uses towards the others' TLS inter-broker listener,
-/// from the same keys, as Kafka's: the trust store verifies their certificates (it is
-/// required), the key store is this broker's client certificate.
-pub fn inter_broker_client_config(s: &TlsKeys) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+/// The TLS client configuration a node uses towards the others' TLS listener (`listener`: the
+/// inter-broker or the controller listener, named in the error), from the same keys, as
+/// Kafka's: the trust store verifies their certificates (it is required), the key store is
+/// this node's client certificate.
+pub fn client_config(
+    s: &TlsKeys,
+    listener: &str,
+) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
     let roots = trust_store(s)?.ok_or_else(|| {
         ConfigError::invalid(
             "ssl.truststore.location",
             "",
-            "a TLS inter-broker listener needs the CA the other brokers' certificates chain to",
+            format!("a TLS {listener} needs the CA the other nodes' certificates chain to"),
         )
     })?;
     let (chain, key) = key_store(s)?;

@@ -5,6 +5,7 @@
 //! is read.
 
 mod authenticate;
+pub mod controller_listener;
 mod frame;
 mod limits;
 mod open;
@@ -31,7 +32,7 @@ pub(crate) use frame::FrameReader;
 pub use limits::{AddressConnections, ConnectionCount, ConnectionSlot, RequestMemory};
 pub use open::OpenConnections;
 pub(crate) use send::send_all;
-pub use tls::connect as connect_tls;
+pub use tls::{connect as connect_tls, TlsPrincipal};
 
 /// Binds a listener for this process alone (the CONTROLLER listener, the admin port).
 /// glommio's `bind` sets SO_REUSEPORT (right for the client port every shard binds), which

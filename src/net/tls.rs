@@ -63,7 +63,7 @@ fn certificate_principal(
 /// The principal of a TLS connection, from its client certificate: set by `inbound` when the
 /// handshake completes, before any plaintext reaches the connection code (which reads it with
 /// the first request). `User:ANONYMOUS` without a client certificate.
-pub(super) type TlsPrincipal = Rc<RefCell<Option<String>>>;
+pub type TlsPrincipal = Rc<RefCell<Option<String>>>;
 
 /// What the three tasks of one connection share: an accepted connection (a server session,
 /// whose client certificate gives the principal), or one this broker made to another broker's
@@ -91,18 +91,9 @@ pub(super) async fn serve_tls(
     client: Rc<ClientListener>,
     config: Arc<rustls::ServerConfig>,
 ) {
-    let prepared = (|| -> Result<_, TlsError> {
-        let mut tls = rustls::ServerConnection::new(config)?;
-        // rustls holds 64 KiB of plaintext by default and refuses more; `outbound` bounds
-        // what is queued itself (UNSENT_LIMIT), so a 1 MiB fetch response goes in whole.
-        tls.set_buffer_limit(None);
-        let (broker_side, pump_side) = socket_pair()?;
-        let pump_writer = duplicate(&pump_side)?;
-        let client_writer = duplicate(&stream)?;
-        Ok((tls, broker_side, pump_side, pump_writer, client_writer))
-    })();
-    let (tls, broker_side, pump_side, pump_writer, client_writer) = match prepared {
-        Ok(prepared) => prepared,
+    super::set_client_socket_options(&shard, &stream, peer);
+    let (broker_side, principal) = match accept(shard.clone(), stream, peer, config) {
+        Ok(accepted) => accepted,
         Err(e) => {
             tracing::warn!(%peer, error = %e, "closing connection: cannot start TLS");
             super::release_address(&shard, peer.ip()).await;
@@ -110,25 +101,42 @@ pub(super) async fn serve_tls(
             return;
         }
     };
-    super::set_client_socket_options(&shard, &stream, peer);
+    super::serve_connection(shard, broker_side, peer, slot, client, Some(principal)).await;
+}
+
+/// Starts the server side of TLS on an accepted connection: the returned stream carries its
+/// plaintext, and the principal is set from the client certificate once the handshake is
+/// done, before any plaintext comes out of the stream. Used by the client listeners and the
+/// controller listener (`quorum::wire`).
+pub fn accept(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+) -> std::io::Result<(TcpStream, TlsPrincipal)> {
+    let mut tls = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    // rustls holds 64 KiB of plaintext by default and refuses more; `outbound` bounds what is
+    // queued itself (UNSENT_LIMIT), so a 1 MiB fetch response goes in whole.
+    tls.set_buffer_limit(None);
+    let (broker_side, pump_side) = socket_pair()?;
+    let pump_writer = duplicate(&pump_side)?;
+    let client_writer = duplicate(&stream)?;
     let principal = TlsPrincipal::default();
-    glommio::spawn_local(super::serve_connection(
-        shard.clone(),
-        broker_side,
-        peer,
-        slot,
-        client,
-        Some(principal.clone()),
-    ))
-    .detach();
     let session = Rc::new(Session {
         tls: RefCell::new(tls.into()),
         peer,
-        accepted: Some((shard, principal)),
+        accepted: Some((shard, principal.clone())),
         unsent: Cell::new(0),
         closing: Cell::new(false),
     });
-    run_session(session, stream, (pump_side, pump_writer), client_writer).await;
+    glommio::spawn_local(run_session(
+        session,
+        stream,
+        (pump_side, pump_writer),
+        client_writer,
+    ))
+    .detach();
+    Ok((broker_side, principal))
 }
 
 /// Connects over TLS to another broker's TLS listener at `peer` (`host` names it for the

@@ -128,3 +128,33 @@ impl RequestContext<'_> {
         }
     }
 }
+
+/// Whether a node's principal may send on the controller listener: CLUSTER_ACTION on the
+/// cluster, as Kafka's controller asks of the requests between nodes (always without an
+/// authorizer). A node's principal belongs in `super.users`: ACLs are metadata, which a voter
+/// may not have yet when the first frames arrive.
+pub fn may_act_on_controller(
+    shard: &crate::shard::Shard,
+    principal: &str,
+    peer: std::net::SocketAddr,
+) -> bool {
+    let Some(config) = &shard.config.authorizer else {
+        return true;
+    };
+    let meta = shard.meta();
+    let host = peer.ip().to_string();
+    let authorizer = Authorizer {
+        config,
+        acls: &meta.acls,
+    };
+    let who = Requester {
+        principal,
+        host: &host,
+    };
+    authorizer.authorize(
+        who,
+        AclOperation::ClusterAction,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
+    )
+}

@@ -17,6 +17,7 @@ mod produce;
 mod producer_id;
 mod quotas;
 
+pub use authorize::may_act_on_controller;
 pub use quotas::now_ms as quota_clock_ms;
 mod records;
 mod scram;

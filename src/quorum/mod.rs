@@ -62,6 +62,8 @@ pub struct QuorumConfig {
     /// of the same timing in Kafka).
     pub heartbeat_ticks: usize,
     pub log_dir: PathBuf,
+    /// How this node reaches the other voters (TLS, login).
+    pub dialer: wire::Dialer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,7 +225,7 @@ impl Quorum {
             .voters
             .iter()
             .filter(|(id, _)| **id != config.node_id)
-            .map(|(id, address)| (*id, PeerLink::start(*id, *address)))
+            .map(|(id, address)| (*id, PeerLink::start(*id, *address, config.dialer.clone())))
             .collect();
         Ok(Quorum {
             raw: RefCell::new(raw),

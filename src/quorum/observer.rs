@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::wire::PeerLink;
+use super::wire::{Dialer, PeerLink};
 use super::{apply_entry, fatal, Publish, SnapshotFile};
 use crate::metadata::{self, ClusterMeta, QuorumSnapshot, SnapshotView};
 
@@ -127,6 +127,8 @@ pub struct Observer {
     /// Where the controllers are (`controller.quorum.voters`, else
     /// `controller.quorum.bootstrap.servers`).
     controllers: Vec<SocketAddr>,
+    /// How this node reaches them (TLS, login).
+    dialer: Dialer,
     links: RefCell<HashMap<SocketAddr, Rc<PeerLink>>>,
     /// The quorum leader as the last answer named it.
     leader: Cell<Option<(u64, SocketAddr)>>,
@@ -140,9 +142,14 @@ pub struct Observer {
 }
 
 impl Observer {
-    pub fn open(log_dir: PathBuf, controllers: Vec<SocketAddr>, snapshot: QuorumSnapshot) -> Self {
+    pub fn open(
+        log_dir: PathBuf,
+        (controllers, dialer): (Vec<SocketAddr>, Dialer),
+        snapshot: QuorumSnapshot,
+    ) -> Self {
         Observer {
             controllers,
+            dialer,
             links: Default::default(),
             leader: Cell::new(None),
             cluster_id: snapshot.meta.cluster_id.clone(),
@@ -180,7 +187,7 @@ impl Observer {
         self.links
             .borrow_mut()
             .entry(address)
-            .or_insert_with(|| PeerLink::start(id, address))
+            .or_insert_with(|| PeerLink::start(id, address, self.dialer.clone()))
             .clone()
     }
 

@@ -13,6 +13,13 @@
 //!
 //! Every node keeps one outbound connection per peer (reconnecting after a failure) for what it
 //! sends; what it receives arrives on the peers' connections to its listener.
+//!
+//! The listener is secured as its protocol in `listener.security.protocol.map` says, before
+//! the first frame: TLS (`Handlers::admit`, `Dialer`), then on a SASL listener a Kafka
+//! SaslHandshake and SaslAuthenticate exchange in Kafka's framing. With an authorizer, every
+//! frame needs the connection's principal to hold CLUSTER_ACTION on the cluster, as Kafka's
+//! controller asks of Vote, Fetch, BrokerRegistration, BrokerHeartbeat and Envelope: an
+//! Envelope names its client's principal, so only a trusted node may send one.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -41,6 +48,57 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest an observer's fetch is held waiting for new metadata.
 const MAX_FETCH_WAIT: Duration = Duration::from_secs(1);
+
+/// The principal of a connection to the controller listener, once known: at once on a
+/// PLAINTEXT or SASL listener, after the handshake on an SSL one (set before any plaintext
+/// comes out of the stream).
+pub type Principal = crate::net::TlsPrincipal;
+
+/// Why a node could not open its connection to a voter.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum DialError {
+    #[error("{0}")]
+    Unreachable(String),
+    /// The voter refused the login or the certificate: worth a warning.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+type Dial = dyn Fn(SocketAddr) -> super::LocalBoxFuture<Result<TcpStream, DialError>>;
+
+/// How a node opens its connection to a voter's controller listener: connected, and secured
+/// as the listener's protocol says (TLS, login).
+#[derive(Clone)]
+pub struct Dialer(Rc<Dial>);
+
+impl Dialer {
+    pub fn new(
+        dial: impl Fn(SocketAddr) -> super::LocalBoxFuture<Result<TcpStream, DialError>> + 'static,
+    ) -> Self {
+        Dialer(Rc::new(dial))
+    }
+
+    /// A PLAINTEXT listener's: a TCP connection.
+    pub fn plaintext() -> Self {
+        Dialer::new(|address| {
+            Box::pin(async move {
+                crate::net::connect(address, CONNECT_TIMEOUT)
+                    .await
+                    .map_err(|e| DialError::Unreachable(e.to_string()))
+            })
+        })
+    }
+
+    async fn dial(&self, address: SocketAddr) -> Result<TcpStream, DialError> {
+        (self.0)(address).await
+    }
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dialer")
+    }
+}
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum CallError {
@@ -73,8 +131,19 @@ fn split_call(mut body: Bytes) -> Option<(u64, Bytes)> {
     Some((id, rest))
 }
 
+/// Secures an accepted connection: its plaintext stream and principal.
+pub type Admit =
+    dyn Fn(TcpStream, SocketAddr) -> super::LocalBoxFuture<Option<(TcpStream, Principal)>>;
+/// Whether a principal at an address may send frames.
+pub type Authorized = dyn Fn(&str, SocketAddr) -> bool;
+
 /// What a node does with what peers send it.
 pub struct Handlers {
+    /// Secures an accepted connection as the listener's protocol says (TLS, SASL login): its
+    /// plaintext stream and principal, or `None` to close it (logged there).
+    pub admit: Box<Admit>,
+    /// Whether a principal may send frames here (CLUSTER_ACTION on the cluster).
+    pub authorized: Box<Authorized>,
     pub raft: Box<dyn Fn(Message)>,
     /// Answers a call (a Kafka request) with a Kafka response, or `None` when this node is not
     /// the one to ask.
@@ -98,11 +167,14 @@ pub async fn serve(listener: TcpListener, handlers: Rc<Handlers>) {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, handlers: Rc<Handlers>) {
-    let _ = stream.set_nodelay(true);
-    let peer = match stream.peer_addr() {
+async fn serve_connection(accepted: TcpStream, handlers: Rc<Handlers>) {
+    let _ = accepted.set_nodelay(true);
+    let peer = match accepted.peer_addr() {
         Ok(peer) => peer,
         Err(_) => return,
+    };
+    let Some((mut stream, principal)) = (handlers.admit)(accepted, peer).await else {
+        return;
     };
     let Ok(writer) = duplicate(&stream) else {
         return;
@@ -124,6 +196,20 @@ async fn serve_connection(mut stream: TcpStream, handlers: Rc<Handlers>) {
         let Some((&kind, _)) = received.split_first() else {
             break;
         };
+        let allowed = {
+            let principal = principal.borrow();
+            let principal = principal
+                .as_deref()
+                .unwrap_or(crate::security::acl::ANONYMOUS);
+            let allowed = (handlers.authorized)(principal, peer);
+            if !allowed {
+                tracing::warn!(%peer, principal, "controller listener: the principal lacks CLUSTER_ACTION on the cluster (a node's principal belongs in super.users); closing the connection");
+            }
+            allowed
+        };
+        if !allowed {
+            break;
+        }
         let body = received.slice(1..);
         match kind {
             RAFT => match Message::parse_from_bytes(&body) {
@@ -198,10 +284,10 @@ pub struct PeerLink {
 }
 
 impl PeerLink {
-    pub fn start(id: u64, address: SocketAddr) -> Rc<PeerLink> {
+    pub fn start(id: u64, address: SocketAddr, dialer: Dialer) -> Rc<PeerLink> {
         let (queue, frames) = local_channel::new_bounded(PEER_QUEUE);
         let pending: Rc<PendingCalls> = Default::default();
-        glommio::spawn_local(run_link(id, address, frames, pending.clone())).detach();
+        glommio::spawn_local(run_link(id, (address, dialer), frames, pending.clone())).detach();
         Rc::new(PeerLink {
             id,
             queue,
@@ -266,17 +352,24 @@ impl PeerLink {
 
 async fn run_link(
     id: u64,
-    address: SocketAddr,
+    (address, dialer): (SocketAddr, Dialer),
     frames: LocalReceiver<Bytes>,
     pending: Rc<PendingCalls>,
 ) {
     let mut logged_down = false;
     loop {
-        let stream = match crate::net::connect(address, CONNECT_TIMEOUT).await {
+        let stream = match dialer.dial(address).await {
             Ok(stream) => stream,
             Err(e) => {
                 if !logged_down {
-                    tracing::info!(peer = id, %address, error = %e, "quorum peer not reachable yet; retrying");
+                    match &e {
+                        DialError::Refused(_) => {
+                            tracing::warn!(peer = id, %address, error = %e, "quorum peer refused this node; retrying")
+                        }
+                        DialError::Unreachable(_) => {
+                            tracing::info!(peer = id, %address, error = %e, "quorum peer not reachable yet; retrying")
+                        }
+                    }
                     logged_down = true;
                 }
                 fail_pending(&pending);

@@ -49,6 +49,15 @@ pub enum FetchError {
     Login(String),
 }
 
+/// How a connection is secured: over TLS with `tls` (checking `host` in the certificate), and
+/// logged in with `login`.
+#[derive(Debug, Clone, Copy)]
+pub struct Secured<'a> {
+    pub host: &'a str,
+    pub tls: Option<&'a std::sync::Arc<rustls::ClientConfig>>,
+    pub login: Option<&'a InterBrokerLogin>,
+}
+
 pub struct LeaderConnection {
     stream: TcpStream,
     reader: FrameReader,
@@ -84,12 +93,26 @@ impl LeaderConnection {
                 .and_then(|mut a| a.next())
                 .ok_or_else(|| FetchError::Resolve(text.clone()))?,
         };
+        let secured = Secured {
+            host: &endpoint.0,
+            tls: config.inter_broker_tls.as_ref(),
+            login: config.inter_broker_login.as_ref(),
+        };
+        Self::open(address, client_id, secured).await
+    }
+
+    /// Connects to `address`, then starts TLS and logs in as `secured` says.
+    pub async fn open(
+        address: SocketAddr,
+        client_id: String,
+        secured: Secured<'_>,
+    ) -> Result<Self, FetchError> {
         let stream = crate::net::connect(address, CONNECT_TIMEOUT)
             .await
             .map_err(|source| FetchError::Connect { address, source })?;
         let _ = stream.set_nodelay(true);
-        let stream = match &config.inter_broker_tls {
-            Some(tls) => crate::net::connect_tls(stream, address, &endpoint.0, tls.clone())
+        let stream = match secured.tls {
+            Some(tls) => crate::net::connect_tls(stream, address, secured.host, tls.clone())
                 .await
                 .map_err(|source| FetchError::Connect { address, source })?,
             None => stream,
@@ -101,10 +124,16 @@ impl LeaderConnection {
             client_id: StrBytes::from_string(client_id),
             correlation_id: 0,
         };
-        if let Some(login) = &config.inter_broker_login {
+        if let Some(login) = secured.login {
             connection.log_in(login).await?;
         }
         Ok(connection)
+    }
+
+    /// The connection's stream, for another protocol once the login is done (the controller
+    /// listener's frames): nothing is left unread, as every request here awaits its response.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
     }
 
     /// SaslHandshake v1 and SaslAuthenticate v2 with the broker's own credentials (PLAIN, or

@@ -14,7 +14,7 @@ mod client;
 mod isr;
 pub mod read_replica;
 
-pub use client::LeaderConnection;
+pub use client::{FetchError, LeaderConnection, Secured};
 pub use isr::run_isr_manager;
 
 use std::cell::RefCell;

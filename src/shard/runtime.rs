@@ -199,7 +199,10 @@ async fn run_shard(
         0 => Some(Controller::new(MetadataLog::Observer(Rc::new(
             crate::quorum::observer::Observer::open(
                 config.log_dir.clone(),
-                config.cluster.controller_addresses(),
+                (
+                    config.cluster.controller_addresses(),
+                    controller_dialer(&config),
+                ),
                 snapshot,
             ),
         )))),
@@ -424,7 +427,34 @@ fn quorum_config(config: &BrokerConfig) -> crate::quorum::QuorumConfig {
         election_ticks: (cluster.election_timeout_ms / TICK_MS).max(2) as usize,
         heartbeat_ticks: 1,
         log_dir: config.log_dir.clone(),
+        dialer: controller_dialer(config),
     }
+}
+
+/// How this node reaches the voters' controller listener: over TLS and logged in as the
+/// listener's protocol says (`ControllerSecurity`).
+fn controller_dialer(config: &BrokerConfig) -> crate::quorum::wire::Dialer {
+    use crate::quorum::wire::{DialError, Dialer};
+    use crate::replication::{FetchError, LeaderConnection, Secured};
+    let security = Rc::new(config.controller_security.clone());
+    let client_id = format!("weir-controller-link-{}", config.broker_id);
+    Dialer::new(move |address| {
+        let security = security.clone();
+        let client_id = client_id.clone();
+        Box::pin(async move {
+            let host = security.host_of(address);
+            let secured = Secured {
+                host: &host,
+                tls: security.client_tls.as_ref(),
+                login: security.login.as_ref(),
+            };
+            match LeaderConnection::open(address, client_id, secured).await {
+                Ok(connection) => Ok(connection.into_stream()),
+                Err(FetchError::Login(why)) => Err(DialError::Refused(why)),
+                Err(e) => Err(DialError::Unreachable(e.to_string())),
+            }
+        })
+    })
 }
 
 /// Shard 0's metadata quorum: the snapshot the node started from and the log after it (read
@@ -499,11 +529,22 @@ async fn serve_controller_listener(
             shard: 0,
             reason: format!("cannot listen on the CONTROLLER listener {address}: {e}"),
         })?;
-    tracing::info!(%address, "controller listener");
+    tracing::info!(%address, protocol = shard.config.controller_security.protocol.name(), "controller listener");
     let caller = shard.clone();
+    let admitter = shard.clone();
+    let authorizer = shard.clone();
     let receiver = quorum.clone();
     let fetched = quorum.clone();
     let handlers = Rc::new(crate::quorum::wire::Handlers {
+        admit: Box::new(move |stream, peer| {
+            let shard = admitter.clone();
+            Box::pin(
+                async move { crate::net::controller_listener::admit(&shard, stream, peer).await },
+            )
+        }),
+        authorized: Box::new(move |principal, peer| {
+            crate::protocol::may_act_on_controller(&authorizer, principal, peer)
+        }),
         raft: Box::new(move |message| receiver.receive(message)),
         call: Box::new(move |request, peer| {
             let shard = caller.clone();

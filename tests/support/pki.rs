@@ -11,7 +11,7 @@ pub struct Pki {
 
 impl Pki {
     /// A CA (`ca.pem`), the broker's key store (`broker-keystore.pem`: key and certificate for
-    /// IP 127.0.0.1 and localhost), and a client certificate (`client.pem`, `client.key`,
+    /// IP 127.0.0.1 and localhost, subject CN=localhost), and a client certificate (`client.pem`, `client.key`,
     /// subject CN=alice); `other-ca.pem` and `stranger.pem`/`.key` from a second, untrusted CA.
     pub fn new() -> Pki {
         let dir = tempfile::tempdir().expect("PKI dir");
@@ -22,7 +22,8 @@ impl Pki {
             "ca",
             "broker",
             "/CN=localhost",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth",
+            // Client auth too: nodes present it to each other's mutual-TLS listeners.
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth",
         );
         pki.issue(
             "ca",

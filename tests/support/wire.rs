@@ -111,6 +111,23 @@ impl Wire {
         self.next_correlation_id
     }
 
+    /// SaslHandshake v1 and SaslAuthenticate v2 with PLAIN: (error code, session lifetime).
+    #[allow(dead_code)] // not every test binary that includes `support` logs in
+    pub fn plain_login(wire: &mut Wire, user: &str, password: &str) -> (i16, i64) {
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+        let handshake = wire.request(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        assert_eq!(handshake.error_code, 0);
+        let token = format!("\0{user}\0{password}");
+        let response = wire.request(
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(token.into_bytes().into()),
+        );
+        (response.error_code, response.session_lifetime_ms)
+    }
+
     /// The next response frame (without its size), or `None` if the broker closed the
     /// connection.
     pub fn read_frame(&mut self) -> Option<Bytes> {
