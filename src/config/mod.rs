@@ -794,6 +794,14 @@ impl BrokerConfig {
             ));
         }
         let sasl = sasl_for(s, &listeners, controller_name)?;
+        let plain = crate::security::sasl::SaslMechanism::Plain;
+        if controller_security.login.is_some() && !sasl.mechanisms.contains(&plain) {
+            return Err(ConfigError::invalid(
+                "sasl.enabled.mechanisms",
+                s.text("sasl.enabled.mechanisms").unwrap_or_default(),
+                "the SASL controller listener logs in with PLAIN: enable it",
+            ));
+        }
         let inter_broker_login = inter_broker_login(s, &listeners, &inter_broker_listener)?;
         Ok(BrokerConfig {
             broker_id,
@@ -1384,6 +1392,11 @@ mod tests {
             "org.apache.kafka.common.security.plain.PlainLoginModule required \
              username=\"node\" password=\"node-secret\" user_node=\"node-secret\";",
         );
+        let scram_only = ("sasl.enabled.mechanisms", "SCRAM-SHA-256");
+        let error = with(&[sasl, plain_mechanism, entry, scram_only])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sasl.enabled.mechanisms"), "{error}");
         let config = with(&[sasl, plain_mechanism, entry]).unwrap();
         let login = config.controller_security.login.expect("a login");
         assert_eq!(login.username, "node");

@@ -1,6 +1,8 @@
 //! The `java.util.Properties` subset that Kafka's `server.properties` files use: `key=value` or
-//! `key: value` lines, `#` and `!` comments, blank lines. Line continuations and escapes are
-//! rejected with the line number rather than half-supported.
+//! `key: value` lines, `#` and `!` comments, blank lines, and lines continued by a final
+//! backslash (as Kafka's documented `sasl.jaas.config` entries are written: the backslash is
+//! dropped, and so is the leading white space of the next line). Other backslashes are kept as
+//! written (Java would read `\t` or `\uXXXX` as escapes; no Kafka key needs them).
 
 use std::collections::BTreeMap;
 
@@ -8,9 +10,10 @@ use super::ConfigError;
 
 pub fn parse_properties(path: &str, text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut props = BTreeMap::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+    let mut lines = text.lines().enumerate();
+    while let Some((index, raw)) = lines.next() {
+        let first = raw.trim();
+        if first.is_empty() || first.starts_with('#') || first.starts_with('!') {
             continue;
         }
         let syntax = |reason: &str| ConfigError::Syntax {
@@ -18,9 +21,15 @@ pub fn parse_properties(path: &str, text: &str) -> Result<BTreeMap<String, Strin
             line: index + 1,
             reason: reason.to_string(),
         };
-        if line.ends_with('\\') {
-            return Err(syntax("line continuations are not supported"));
+        let mut line = first.to_string();
+        while continues(&line) {
+            line.pop();
+            let Some((_, next)) = lines.next() else {
+                return Err(syntax("the last line ends with a line continuation"));
+            };
+            line.push_str(next.trim_start());
         }
+        let line = line.trim();
         let split = line
             .find(['=', ':'])
             .ok_or_else(|| syntax("expected key=value"))?;
@@ -34,6 +43,12 @@ pub fn parse_properties(path: &str, text: &str) -> Result<BTreeMap<String, Strin
         }
     }
     Ok(props)
+}
+
+/// A line ending in an odd number of backslashes goes on on the next line (an even number is
+/// escaped backslashes).
+fn continues(line: &str) -> bool {
+    line.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1
 }
 
 #[cfg(test)]
@@ -50,6 +65,22 @@ mod tests {
         assert_eq!(props["broker.id"], "1");
         assert_eq!(props["log.dirs"], "/var/weir");
         assert_eq!(props["listeners"], "PLAINTEXT://:9092");
+    }
+
+    #[test]
+    fn a_final_backslash_continues_the_line() {
+        let text = "listener.name.internal.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n    username=\"broker\" \\\n  password=\"b\";\nnext=1\n";
+        let props = parse_properties("f", text).unwrap();
+        assert_eq!(
+            props["listener.name.internal.plain.sasl.jaas.config"],
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"b\";"
+        );
+        assert_eq!(props["next"], "1");
+        // Two backslashes are not a continuation.
+        let props = parse_properties("f", "a=x\\\\\nb=2\n").unwrap();
+        assert_eq!(props.len(), 2);
+        let err = parse_properties("f", "a=1\nb=x \\").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
     }
 
     #[test]
