@@ -371,6 +371,16 @@ impl Cluster {
         self.nodes[index].log()
     }
 
+    /// Asserts that node `index`'s log has a line holding every one of `parts`.
+    #[allow(dead_code)] // not every test binary that includes `support` reads logs so
+    pub fn assert_logged(&self, index: usize, parts: &[&str]) {
+        let log = self.log(index);
+        assert!(
+            log.lines().any(|l| parts.iter().all(|p| l.contains(p))),
+            "node {index} logged no line with {parts:?}:\n{log}"
+        );
+    }
+
     pub fn data_path(&self, index: usize) -> &Path {
         self.nodes[index].data_dir.path()
     }
