@@ -257,8 +257,9 @@ pub struct Origin<'a> {
 }
 
 /// The principal of a request another node sends on the controller listener without an
-/// Envelope (BrokerRegistration, AlterPartition, a broker's own CreateTopics): trusted, as
-/// Kafka trusts its inter-broker principal. No client principal has this type.
+/// Envelope (BrokerRegistration, AlterPartition, a broker's own CreateTopics): trusted, since
+/// the listener admits only nodes (with an authorizer, principals holding CLUSTER_ACTION,
+/// `may_act_on_controller`). No client principal has this type.
 pub const INTER_BROKER: &str = "Broker:cluster";
 
 /// Whether the connection may read the next request before this one is answered: Produce,
