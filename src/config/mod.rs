@@ -710,7 +710,7 @@ impl BrokerConfig {
                 false => None,
             },
             login: controller_login(s, controller_name, controller_protocol)?,
-            hosts: given_hosts(&[voters_text, bootstrap_text]),
+            hosts: given_hosts((voters_text, &voters), (bootstrap_text, &bootstrap_servers)),
         };
         let cluster = ClusterConfig {
             broker_role,
@@ -1035,18 +1035,41 @@ fn parse_addresses(key: &str, text: &str) -> Result<Vec<SocketAddr>, ConfigError
         .collect()
 }
 
-/// The host each `host:port` of the texts (`controller.quorum.voters` entries with their
-/// `id@`, `controller.quorum.bootstrap.servers`) was given as, by the address it resolves to.
-fn given_hosts(texts: &[&str]) -> BTreeMap<SocketAddr, String> {
+/// The host each voter (`id@host:port` in `voters_text`) and bootstrap server was given as, by
+/// the address it was resolved to when parsed (no second lookup).
+fn given_hosts(
+    (voters_text, voters): (&str, &BTreeMap<i32, SocketAddr>),
+    (bootstrap_text, bootstrap): (&str, &[SocketAddr]),
+) -> BTreeMap<SocketAddr, String> {
+    let host = |endpoint: &str| {
+        let (host, _) = endpoint.rsplit_once(':')?;
+        Some(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+    };
+    let entries = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     let mut hosts = BTreeMap::new();
-    for item in texts.iter().flat_map(|t| t.split(',')).map(str::trim) {
-        let endpoint = item.split_once('@').map_or(item, |(_, e)| e);
-        let Some((host, _)) = endpoint.rsplit_once(':') else {
+    for item in entries(voters_text) {
+        let Some((id, endpoint)) = item.split_once('@') else {
             continue;
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if let Some(address) = endpoint.to_socket_addrs().ok().and_then(|mut a| a.next()) {
-            hosts.insert(address, host.to_string());
+        let address = id.parse::<i32>().ok().and_then(|id| voters.get(&id));
+        if let (Some(address), Some(host)) = (address, host(endpoint)) {
+            hosts.insert(*address, host);
+        }
+    }
+    // parse_addresses keeps the order of the non-empty items.
+    for (item, address) in entries(bootstrap_text).iter().zip(bootstrap) {
+        if let Some(host) = host(item) {
+            hosts.insert(*address, host);
         }
     }
     hosts

@@ -114,28 +114,9 @@ pub fn accept(
     peer: SocketAddr,
     config: Arc<rustls::ServerConfig>,
 ) -> std::io::Result<(TcpStream, TlsPrincipal)> {
-    let mut tls = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
-    // rustls holds 64 KiB of plaintext by default and refuses more; `outbound` bounds what is
-    // queued itself (UNSENT_LIMIT), so a 1 MiB fetch response goes in whole.
-    tls.set_buffer_limit(None);
-    let (broker_side, pump_side) = socket_pair()?;
-    let pump_writer = duplicate(&pump_side)?;
-    let client_writer = duplicate(&stream)?;
+    let tls = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
     let principal = TlsPrincipal::default();
-    let session = Rc::new(Session {
-        tls: RefCell::new(tls.into()),
-        peer,
-        accepted: Some((shard, principal.clone())),
-        unsent: Cell::new(0),
-        closing: Cell::new(false),
-    });
-    glommio::spawn_local(run_session(
-        session,
-        stream,
-        (pump_side, pump_writer),
-        client_writer,
-    ))
-    .detach();
+    let broker_side = start(tls.into(), stream, peer, Some((shard, principal.clone())))?;
     Ok((broker_side, principal))
 }
 
@@ -151,28 +132,40 @@ pub async fn connect(
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| invalid(format!("{host}: {e}")))?;
-    let mut tls =
-        rustls::ClientConnection::new(config, name).map_err(|e| invalid(e.to_string()))?;
+    let tls = rustls::ClientConnection::new(config, name).map_err(|e| invalid(e.to_string()))?;
+    // The client speaks first (ClientHello): rustls has it queued already.
+    start(tls.into(), stream, peer, None)
+}
+
+/// Starts the three tasks of a TLS session on `stream`; returns the socket-pair end that
+/// carries its plaintext.
+fn start(
+    mut tls: rustls::Connection,
+    stream: TcpStream,
+    peer: SocketAddr,
+    accepted: Option<(Rc<Shard>, TlsPrincipal)>,
+) -> std::io::Result<TcpStream> {
+    // rustls holds 64 KiB of plaintext by default and refuses more; `outbound` bounds what is
+    // queued itself (UNSENT_LIMIT), so a 1 MiB fetch response goes in whole.
     tls.set_buffer_limit(None);
-    let (broker_side, pump_side) = socket_pair()?;
+    let (plaintext_side, pump_side) = socket_pair()?;
     let pump_writer = duplicate(&pump_side)?;
-    let server_writer = duplicate(&stream)?;
+    let peer_writer = duplicate(&stream)?;
     let session = Rc::new(Session {
-        tls: RefCell::new(tls.into()),
+        tls: RefCell::new(tls),
         peer,
-        accepted: None,
+        accepted,
         unsent: Cell::new(0),
         closing: Cell::new(false),
     });
-    // The client speaks first (ClientHello): rustls has it queued already.
     glommio::spawn_local(run_session(
         session,
         stream,
         (pump_side, pump_writer),
-        server_writer,
+        peer_writer,
     ))
     .detach();
-    Ok(broker_side)
+    Ok(plaintext_side)
 }
 
 /// The three tasks of a TLS connection: records in (this task), plaintext out, records out.
