@@ -1,8 +1,10 @@
 //! Client quotas through the wire (issue 21): AlterClientQuotas and DescribeClientQuotas
 //! (KIP-546) with Kafka's validation and filters, quotas kept across a restart, a client over
 //! its quota answered with `throttle_time_ms` and its connection muted for that long (KIP-219;
-//! old request versions answered late instead), a throttled fetch answered empty, and a
-//! librdkafka producers sharing a client id held to its `producer_byte_rate`; `weir quota`.
+//! old request versions answered late instead), a throttled fetch answered empty,
+//! librdkafka producers sharing a client id held to its `producer_byte_rate`, request time
+//! held to `request_percentage` (KIP-124) on every API and for a librdkafka consumer polling
+//! without waiting; `weir quota`.
 
 mod support;
 
@@ -14,9 +16,11 @@ use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryDat
 use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, ApiVersionsRequest, DescribeClientQuotasRequest,
+    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Statistics};
 
@@ -24,7 +28,7 @@ use support::admin::scrape;
 use support::broker::Broker;
 use support::kafka::{create_topic, send_retrying};
 use support::weir;
-use support::wire::{fetch_request, produce_request, Wire};
+use support::wire::{fetch_request, produce_request, produce_value, Wire};
 
 const INVALID_REQUEST: i16 = 42;
 /// The client id of every `Wire` request.
@@ -148,7 +152,7 @@ fn client_quotas_are_altered_and_described_as_kip_546_says_and_survive_a_restart
             entry(&[("ip", None)], &[("connection_creation_rate", Some(1.0))]),
             entry(
                 &[("user", Some("bob"))],
-                &[("request_percentage", Some(50.0))],
+                &[("controller_mutation_rate", Some(50.0))],
             ),
             entry(&[("user", Some("bob"))], &[("bogus_rate", Some(1.0))]),
             entry(
@@ -310,13 +314,126 @@ fn a_client_over_its_quota_is_throttled_and_its_connection_muted() {
     let second = consumer.request(12, &fetch_request("metered", 0, 300, 1 << 20));
     assert!(second.throttle_time_ms > 0, "second fetch not throttled");
     assert!(second.responses.is_empty(), "a throttled fetch has no data");
-    let metrics = scrape(broker.admin_port);
-    let throttled: f64 = metrics
-        .lines()
-        .filter(|line| line.starts_with("weir_throttled_responses_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let throttled = metric_total(&broker, "weir_throttled_responses_total");
     assert!(throttled >= 3.0, "{throttled} throttled responses counted");
+}
+
+/// A counter's value summed over the broker's shards.
+fn metric_total(broker: &Broker, name: &str) -> f64 {
+    scrape(broker.admin_port)
+        .lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Sends `request` until a response carries a throttle (a client at its quota gets one at
+/// its next requests): that response, and how long it took.
+fn until_throttled<R: Request>(
+    wire: &mut Wire,
+    version: i16,
+    request: &R,
+    throttle_of: impl Fn(&R::Response) -> i32,
+) -> (R::Response, Duration) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = Instant::now();
+        let response = wire.request(version, request);
+        if throttle_of(&response) > 0 {
+            return (response, started.elapsed());
+        }
+        assert!(Instant::now() < deadline, "no throttled {:?}", R::KEY);
+    }
+}
+
+/// KIP-124 through the wire: a client sending requests back to back, ignoring the throttle as
+/// a raw client does, is held by the broker's mute to its `request_percentage`; every response
+/// type carries `throttle_time_ms`, bounded by one quota sample; a throttled fetch is empty;
+/// an old Metadata version is answered late; another client id is not throttled.
+#[test]
+fn a_client_over_its_request_percentage_is_held_to_it_on_every_api() {
+    const PERCENT: f64 = 1.0;
+    let broker = Broker::start_with(&["quota.window.num=2", "quota.window.size.seconds=1"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "timed", 1);
+    assert_eq!(produce_value(&bootstrap, "timed", "v", 1).0, 0);
+    // 1% of a second each second: 10 ms of request time.
+    set_quota(&bootstrap, WIRE_CLIENT, "request_percentage", PERCENT);
+
+    let all_topics = MetadataRequest::default().with_topics(None);
+    let mut wire = Wire::connect(&bootstrap);
+    let measured_before = metric_total(&broker, "weir_request_quota_seconds_total");
+    let started = Instant::now();
+    let (mut sent, mut throttled, mut largest) = (0, 0, 0);
+    while started.elapsed() < Duration::from_secs(4) {
+        let response = wire.request(12, &all_topics);
+        sent += 1;
+        if response.throttle_time_ms > 0 {
+            throttled += 1;
+            largest = largest.max(response.throttle_time_ms);
+        }
+    }
+    let run = started.elapsed().as_secs_f64();
+    let measured = metric_total(&broker, "weir_request_quota_seconds_total") - measured_before;
+    // The quota over the run, plus the first window's allowance (up to two samples).
+    let allowed = PERCENT / 100.0 * (run + 2.0);
+    eprintln!(
+        "{sent} Metadata requests in {run:.1} s, {throttled} throttled (largest {largest} ms); \
+         {:.1} ms of request time measured, {:.1} ms allowed",
+        measured * 1000.0,
+        allowed * 1000.0
+    );
+    assert!(throttled > 0, "never throttled in {sent} requests");
+    assert!(
+        largest <= 1000,
+        "a throttle of {largest} ms: more than one sample"
+    );
+    assert_held(measured, allowed, PERCENT / 100.0 * run);
+
+    // Another client id, meanwhile, is not throttled.
+    let mut other = Wire::connect(&bootstrap).with_client_id("someone-else");
+    for _ in 0..50 {
+        assert_eq!(other.request(12, &all_topics).throttle_time_ms, 0);
+    }
+
+    // Every response type carries the throttle.
+    let (response, _) = until_throttled(&mut wire, 3, &ApiVersionsRequest::default(), |r| {
+        r.throttle_time_ms
+    });
+    assert_eq!(response.error_code, 0);
+    let group = || GroupId(StrBytes::from_static_str("timed-group"));
+    let find = FindCoordinatorRequest::default()
+        .with_key_type(0)
+        .with_coordinator_keys(vec![group().0]);
+    until_throttled(&mut wire, 4, &find, |r| r.throttle_time_ms);
+    let describe = DescribeGroupsRequest::default().with_groups(vec![group()]);
+    until_throttled(&mut wire, 5, &describe, |r| r.throttle_time_ms);
+    until_throttled(&mut wire, 4, &ListGroupsRequest::default(), |r| {
+        r.throttle_time_ms
+    });
+    let records = weir::record::batch_of(1, 10, 1_700_000_000_000);
+    let (produced, _) = until_throttled(
+        &mut wire,
+        9,
+        &produce_request("timed", 0, records, 1),
+        |r| r.throttle_time_ms,
+    );
+    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    let (fetched, _) =
+        until_throttled(&mut wire, 12, &fetch_request("timed", 0, 0, 1 << 20), |r| {
+            r.throttle_time_ms
+        });
+    assert!(
+        fetched.responses.is_empty(),
+        "a throttled fetch has no data"
+    );
+    // Metadata v5 (before KIP-219): the broker holds the response for the throttle.
+    let (old, answered_in) = until_throttled(&mut wire, 5, &all_topics, |r| r.throttle_time_ms);
+    assert!(
+        answered_in >= Duration::from_millis(old.throttle_time_ms as u64),
+        "answered in {answered_in:?}, throttle {} ms",
+        old.throttle_time_ms
+    );
 }
 
 /// Delivered payload bytes with the time they were acknowledged, and the largest throttle
@@ -358,6 +475,71 @@ impl ProducerContext for MeteredContext {
                 .push((Instant::now(), size));
         }
     }
+}
+
+impl ConsumerContext for MeteredContext {}
+
+/// KIP-124's first case: a consumer with `fetch.wait.max.ms=0` on a partition with nothing new
+/// sends fetches back to back (librdkafka waits `fetch.error.backoff.ms` after reaching the
+/// partition's end; 0 here). Under a request quota librdkafka sees `throttle_time_ms`, and
+/// the time its requests take on the broker is held to the quota.
+#[test]
+fn a_librdkafka_consumer_fetching_without_waiting_is_held_to_its_request_percentage() {
+    const PERCENT: f64 = 1.0;
+    let broker = Broker::start_with(&["quota.window.num=2", "quota.window.size.seconds=1"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "eager", 1);
+    set_quota(&bootstrap, "eager-consumer", "request_percentage", PERCENT);
+    let context = MeteredContext::default();
+    let consumer: BaseConsumer<MeteredContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("client.id", "eager-consumer")
+        .set("group.id", "eager")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "0")
+        .set("fetch.error.backoff.ms", "0")
+        .set("statistics.interval.ms", "500")
+        .create_with_context(context.clone())
+        .expect("consumer");
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    partitions
+        .add_partition_offset("eager", 0, rdkafka::Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&partitions).expect("assign");
+    let measured_before = metric_total(&broker, "weir_request_quota_seconds_total");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
+            panic!("consumer error: {e}");
+        }
+    }
+    let run = started.elapsed().as_secs_f64();
+    let measured = metric_total(&broker, "weir_request_quota_seconds_total") - measured_before;
+    let allowed = PERCENT / 100.0 * (run + 2.0);
+    let throttle = *context.0.max_throttle_ms.lock().unwrap();
+    eprintln!(
+        "{:.1} ms of request time measured in {run:.1} s, {:.1} ms allowed; largest throttle \
+         librdkafka saw {throttle} ms",
+        measured * 1000.0,
+        allowed * 1000.0
+    );
+    assert!(throttle > 0, "librdkafka saw no throttle_time_ms");
+    assert_held(measured, allowed, PERCENT / 100.0 * run);
+}
+
+/// A client that wants far more than its request quota is held near it: no more than the
+/// quota over the run and the first window (with half again for the whole requests a
+/// throttle comes in), and no less than half the quota over the run (a request time measured
+/// short would let it through unthrottled).
+fn assert_held(measured: f64, allowed: f64, quota_over_run: f64) {
+    assert!(
+        measured <= allowed * 1.5,
+        "{measured:.3} s of request time against {allowed:.3} s allowed"
+    );
+    assert!(
+        measured >= quota_over_run / 2.0,
+        "{measured:.3} s of request time measured: the quota over the run is {quota_over_run:.3} s"
+    );
 }
 
 /// Sends 1 KiB records as client `metered-producer` for `run`, as fast as its quota lets it.
@@ -456,6 +638,8 @@ fn weir_quota_sets_describes_and_removes_quotas() {
         "--client-id-default",
         "--producer-byte-rate",
         "1048576",
+        "--request-percentage",
+        "12.5",
     ]);
     set(&[
         "set",
@@ -467,20 +651,30 @@ fn weir_quota_sets_describes_and_removes_quotas() {
     let described =
         support::kafka::wait_until_some("the quotas listed", Duration::from_secs(10), || {
             let out = set(&["describe"]);
-            (out.lines().count() == 3).then_some(out)
+            (out.lines().count() == 4).then_some(out)
         });
     assert!(
         described.contains("user=alice,client-id=<default>  producer_byte_rate  1048576"),
         "{described}"
     );
+    assert!(
+        described.contains("user=alice,client-id=<default>  request_percentage  12.5"),
+        "{described}"
+    );
     assert!(described.contains("client-id=reports"), "{described}");
     let alice = set(&["describe", "--user", "alice", "--output", "json"]);
     let alice: serde_json::Value = serde_json::from_str(alice.trim()).expect("json");
-    assert_eq!(alice["quotas"].as_array().map(Vec::len), Some(1), "{alice}");
+    assert_eq!(alice["quotas"].as_array().map(Vec::len), Some(2), "{alice}");
     // A refusal is the tool's error, with Kafka's code.
     let (ok, out) = quota_tool(
         &bootstrap,
-        &["remove", "--user", "alice", "--key", "request_percentage"],
+        &[
+            "remove",
+            "--user",
+            "alice",
+            "--key",
+            "controller_mutation_rate",
+        ],
     );
     assert!(!ok && out.contains("INVALID_REQUEST"), "{out}");
     set(&[

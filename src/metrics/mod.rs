@@ -69,7 +69,9 @@ families! {
     AUTHENTICATION_FAILURES = "weir_authentication_failures_total", Counter,
         "SASL logins the shard refused (SASL_AUTHENTICATION_FAILED; each is logged with its peer).";
     THROTTLED_RESPONSES = "weir_throttled_responses_total", Counter,
-        "Produce and fetch responses with a throttle (the client was over its quota, KIP-219).";
+        "Responses with a throttle (the client was over a byte-rate or request quota, KIP-219).";
+    REQUEST_QUOTA_TIME = "weir_request_quota_seconds_total", Counter,
+        "Time of requests measured against request_percentage quotas (KIP-124), on the shard whose client sent them; only clients under such a quota are timed.";
     REQUEST_MEMORY = "weir_request_memory_bytes", Gauge,
         "Bytes of requests read and not yet answered on the shard (bounded by queued.max.request.bytes).";
     REQUEST_MEMORY_WAITS = "weir_request_memory_waits_total", Counter,
@@ -175,6 +177,7 @@ pub struct ShardMetrics {
     connections_refused: Cell<u64>,
     authentication_failures: Cell<u64>,
     throttled_responses: Cell<u64>,
+    request_quota_nanos: Cell<u64>,
     request_memory_waits: Cell<u64>,
     isr_shrinks: Cell<u64>,
     isr_expands: Cell<u64>,
@@ -252,6 +255,12 @@ impl ShardMetrics {
     pub fn request_throttled(&self) {
         self.throttled_responses
             .set(self.throttled_responses.get() + 1);
+    }
+
+    pub fn request_time_measured(&self, time: std::time::Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.request_quota_nanos
+            .set(self.request_quota_nanos.get().saturating_add(nanos));
     }
 
     pub fn connection_refused(&self) {
@@ -365,6 +374,11 @@ impl ShardMetrics {
             &THROTTLED_RESPONSES,
             &shard_labels,
             number(self.throttled_responses.get()),
+        );
+        push(
+            &REQUEST_QUOTA_TIME,
+            &shard_labels,
+            SampleValue::Number(self.request_quota_nanos.get() as f64 / 1e9),
         );
         push(&REQUEST_MEMORY, &shard_labels, number(request_memory));
         push(

@@ -150,21 +150,26 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Vec<Byte
     let results =
         read_with_long_poll(ctx.shard, &plan.partitions, min_bytes, max_wait, &read).await;
     let results = apply_response_limit(results, response_max);
-    // The consumer's quota counts the record bytes, nearly all of the response. Over it, the
-    // fetch is answered with no partitions and its bytes are not counted (Kafka's throttled
-    // fetch response).
-    if let Some(quota) = &quota {
-        let bytes: usize = results
-            .iter()
-            .filter_map(|r| r.records.as_ref())
-            .map(|b| b.size_bytes)
-            .sum();
-        let throttle_ms = quota.record(ctx, bytes).await;
-        if throttle_ms > 0 {
+    // The consumer's quota counts the record bytes, nearly all of the response; its request
+    // quota (KIP-124), the time the fetch took. Over either, the fetch is answered with no
+    // partitions and its bytes are not counted (Kafka's throttled fetch response).
+    let bytes: usize = results
+        .iter()
+        .filter_map(|r| r.records.as_ref())
+        .map(|b| b.size_bytes)
+        .sum();
+    let byte_throttle = match &quota {
+        Some(quota) => quota.record(ctx, bytes).await,
+        None => 0,
+    };
+    let request_throttle = ctx.record_request_time().await;
+    if byte_throttle > 0 || request_throttle > 0 {
+        if let Some(quota) = &quota {
             quota.unrecord(ctx, bytes).await;
-            let session_id = ctx.shard.fetch_sessions.borrow_mut().throttled(&plan.mode);
-            return encode(version, ErrorCode::None, session_id, &[], throttle_ms);
         }
+        let session_id = ctx.shard.fetch_sessions.borrow_mut().throttled(&plan.mode);
+        let throttle_ms = byte_throttle.max(request_throttle);
+        return encode(version, ErrorCode::None, session_id, &[], throttle_ms);
     }
 
     let reports: Vec<(TopicPartition, PartitionReport)> = results

@@ -34,6 +34,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::security::acl::AclOperation;
 use crate::shard::ops::TopicPartition;
+use crate::shard::request_time;
 use crate::shard::Shard;
 
 /// Every API this broker answers, with the versions implemented and tested. ApiVersions
@@ -213,7 +214,10 @@ where
                         partition: index(&p),
                     };
                     let partition = tp.partition;
-                    (partition, glommio::spawn_local(run(shard.clone(), tp, p)))
+                    // A timed request's per-partition work counts as its time.
+                    let work =
+                        request_time::timed(request_time::polling(), run(shard.clone(), tp, p));
+                    (partition, glommio::spawn_local(work))
                 })
                 .collect();
             (name, tasks)
@@ -245,6 +249,8 @@ pub struct RequestContext<'a> {
     pub request_bytes: usize,
     /// Set by a handler whose client is over its quota (`quotas::QuotaUse::record`).
     pub throttle_ms: std::cell::Cell<u64>,
+    /// The client's `request_percentage` quota this request is timed for, if any.
+    pub request_quota: Option<quotas::RequestQuota>,
 }
 
 /// Where a request comes from: what the connection knows of its client.
@@ -428,7 +434,7 @@ async fn handle_on(
         header,
         request,
     } = decoded;
-    let ctx = RequestContext {
+    let mut ctx = RequestContext {
         shard,
         api_version: version,
         client_id: header.client_id.as_ref().map(|s| s.as_str()),
@@ -437,22 +443,38 @@ async fn handle_on(
         principal: origin.principal,
         request_bytes,
         throttle_ms: std::cell::Cell::new(0),
+        request_quota: None,
     };
-    let reply = dispatch(&ctx, request)
+    // A request forwarded to the controller was measured by the broker its client reached,
+    // as Kafka throttles only requests that are not forwarded.
+    if listener == Listener::Client {
+        ctx.request_quota = ctx.request_quota(&request);
+    }
+    let clock = ctx.request_quota.as_ref().map(quotas::RequestQuota::clock);
+    let reply = request_time::timed(clock, dispatch(&ctx, request))
         .await
         .map_err(|reason| RequestError::Malformed {
             api,
             version,
             reason,
         })?;
+    ctx.record_request_time().await;
     let throttle = quotas::throttle_of(&ctx, api);
+    if throttle.is_some() {
+        shard.metrics.request_throttled();
+    }
     let response = match reply {
         Reply::Nothing => match throttle {
             // acks=0: nothing is sent, but the connection is still muted.
             Some(_) => Response::unthrottled(Vec::new()),
             None => return Ok(None),
         },
-        Reply::Typed(body) => encode_typed(api, version, correlation_id, *body)?,
+        Reply::Typed(mut body) => {
+            if let Some(throttle) = throttle {
+                quotas::set_throttle_time(&mut body, throttle.ms);
+            }
+            encode_typed(api, version, correlation_id, *body)?
+        }
         Reply::Framed(body) => frame_parts(api, version, correlation_id, body),
     };
     Ok(Some(Response {

@@ -1,11 +1,14 @@
-//! Client quotas on the wire: produce and fetch byte rates recorded per client and throttled
-//! as KIP-219 says (the response carries `throttle_time_ms` and the connection reads no further
-//! request until it has passed), DescribeClientQuotas (48) answered from this broker's
+//! Client quotas on the wire: produce and fetch byte rates (KIP-13) and request time (KIP-124)
+//! recorded per client and throttled as KIP-219 says (the response carries `throttle_time_ms`
+//! and the connection reads no further request until it has passed), DescribeClientQuotas
+//! (48) answered from this broker's
 //! metadata, and AlterClientQuotas (49) decided by the active controller (forwarded in an
 //! Envelope), both KIP-546. Each quota entity's rate is measured on one shard (chosen by the
 //! entity), which every shard's connections of its clients report to: the quota holds per
 //! broker, as Kafka's does.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -15,7 +18,7 @@ use kafka_protocol::messages::alter_client_quotas_response::{
 use kafka_protocol::messages::describe_client_quotas_response::{EntityData, EntryData, ValueData};
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, AlterClientQuotasResponse, ApiKey, DescribeClientQuotasRequest,
-    DescribeClientQuotasResponse,
+    DescribeClientQuotasResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -29,12 +32,27 @@ use crate::security::quota::{
 };
 use crate::shard::controller::{ControllerOp, ControllerReply};
 use crate::shard::ops::{ShardOp, ShardReply};
+use crate::shard::request_time::RequestClock;
 
 /// The quota a request's client is measured against.
 pub struct QuotaUse {
     key: SensorKey,
-    /// Bytes per second.
-    pub bytes_per_second: f64,
+    /// Bytes per second, or a percentage (`request_percentage`).
+    limit: f64,
+}
+
+/// A request measured against its client's `request_percentage` quota (KIP-124): its clock,
+/// and whether its time has been recorded (once, when its response is made).
+pub struct RequestQuota {
+    quota: QuotaUse,
+    clock: Rc<RequestClock>,
+    recorded: Cell<bool>,
+}
+
+impl RequestQuota {
+    pub fn clock(&self) -> Rc<RequestClock> {
+        self.clock.clone()
+    }
 }
 
 impl RequestContext<'_> {
@@ -53,16 +71,56 @@ impl RequestContext<'_> {
             .principal
             .split_once(':')
             .map_or(self.principal, |(_, name)| name);
-        let (key, bytes_per_second) = quota_for(
+        let (key, limit) = quota_for(
             &meta.client_quotas,
             kind,
             user,
             self.client_id.unwrap_or(""),
         )?;
-        Some(QuotaUse {
-            key,
-            bytes_per_second,
+        Some(QuotaUse { key, limit })
+    }
+
+    /// The `request_percentage` quota this request is measured against, if any: none for a
+    /// cluster action of a principal allowed CLUSTER_ACTION (a follower's fetch, transaction
+    /// markers), which Kafka exempts, while an unauthorized one is measured (KAFKA-18764).
+    pub fn request_quota(&self, request: &RequestKind) -> Option<RequestQuota> {
+        let cluster_action = match request {
+            RequestKind::Fetch(fetch) => fetch.replica_id.0 >= 0,
+            RequestKind::WriteTxnMarkers(_)
+            | RequestKind::AlterPartition(_)
+            | RequestKind::BrokerRegistration(_)
+            | RequestKind::BrokerHeartbeat(_)
+            | RequestKind::AllocateProducerIds(_) => true,
+            _ => false,
+        };
+        let quota = self.quota(QuotaKind::Request)?;
+        if cluster_action && self.may_cluster(AclOperation::ClusterAction) {
+            return None;
+        }
+        Some(RequestQuota {
+            quota,
+            clock: Rc::new(RequestClock::default()),
+            recorded: Cell::new(false),
         })
+    }
+
+    /// Records the request's time so far against its `request_percentage` quota, once, and
+    /// answers the throttle in ms (Kafka's `maybeRecordAndGetThrottleTimeMs` with
+    /// `nanosToPercentage`: a second's time is 100). Called when the response is made; Fetch
+    /// calls it earlier, as its response is empty when throttled.
+    pub async fn record_request_time(&self) -> i32 {
+        let Some(request) = &self.request_quota else {
+            return 0;
+        };
+        if request.recorded.replace(true) {
+            return 0;
+        }
+        let spent = request.clock.spent();
+        self.shard.metrics.request_time_measured(spent);
+        request
+            .quota
+            .record_amount(self, spent.as_secs_f64() * 100.0)
+            .await
     }
 }
 
@@ -70,9 +128,12 @@ impl QuotaUse {
     /// Records `bytes` and answers the throttle in ms for the response's `throttle_time_ms`,
     /// which the connection then applies.
     pub async fn record(&self, ctx: &RequestContext<'_>, bytes: usize) -> i32 {
-        let throttle = self.report(ctx, bytes as f64).await;
+        self.record_amount(ctx, bytes as f64).await
+    }
+
+    async fn record_amount(&self, ctx: &RequestContext<'_>, amount: f64) -> i32 {
+        let throttle = self.report(ctx, amount).await;
         if throttle > 0 {
-            ctx.shard.metrics.request_throttled();
             tracing::debug!(peer = %ctx.peer, principal = ctx.principal, client_id = ctx.client_id.unwrap_or(""), quota = self.key.kind.key(), throttle_ms = throttle, "client over its quota");
         }
         let throttle = i32::try_from(throttle).unwrap_or(i32::MAX);
@@ -89,11 +150,11 @@ impl QuotaUse {
 
     /// Records on the shard that measures this quota's entity; its throttle in ms (none when
     /// that shard cannot be reached: the broker is stopping).
-    async fn report(&self, ctx: &RequestContext<'_>, bytes: f64) -> u64 {
+    async fn report(&self, ctx: &RequestContext<'_>, amount: f64) -> u64 {
         let op = ShardOp::RecordQuota {
             key: self.key.clone(),
-            quota: self.bytes_per_second,
-            bytes,
+            quota: self.limit,
+            amount,
         };
         match ctx.shard.call(self.key.owner(ctx.shard.count), op).await {
             Ok(ShardReply::Throttle(ms)) => ms,
@@ -105,7 +166,7 @@ impl QuotaUse {
     /// the quota over the window's full samples).
     pub fn max_fetch_bytes(&self, ctx: &RequestContext<'_>) -> usize {
         let window = ctx.shard.quotas.borrow().window();
-        (window.max_bytes_in_window(self.bytes_per_second) as usize).max(1)
+        (window.max_bytes_in_window(self.limit) as usize).max(1)
     }
 }
 
@@ -115,19 +176,114 @@ pub fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// How the connection applies the handler's throttle: KIP-219 clients (Produce v6+, Fetch
-/// v8+) throttle themselves and are answered at once; older ones are answered late.
+/// How the connection applies the handler's throttle: a client of a version that throttles
+/// itself (KIP-219) is answered at once; an older one is answered late.
 pub fn throttle_of(ctx: &RequestContext<'_>, api: ApiKey) -> Option<Throttle> {
     let ms = ctx.throttle_ms.get();
-    let client_throttles = match api {
-        ApiKey::Produce => ctx.api_version >= 6,
-        ApiKey::Fetch => ctx.api_version >= 8,
-        _ => true,
-    };
     (ms > 0).then_some(Throttle {
         ms,
-        delay_response: !client_throttles,
+        delay_response: !client_throttles(api, ctx.api_version),
     })
+}
+
+/// Whether a client of this version throttles itself after a response with a throttle (Kafka's
+/// `AbstractResponse.shouldClientThrottle`): each API's version that KIP-219 bumped, and every
+/// version of the APIs that came after it.
+fn client_throttles(api: ApiKey, version: i16) -> bool {
+    let first = match api {
+        ApiKey::Produce => 6,
+        ApiKey::Fetch => 8,
+        ApiKey::ListOffsets | ApiKey::JoinGroup | ApiKey::CreateTopics => 3,
+        ApiKey::Metadata => 6,
+        ApiKey::OffsetCommit | ApiKey::OffsetFetch => 4,
+        ApiKey::FindCoordinator
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::SyncGroup
+        | ApiKey::DescribeGroups
+        | ApiKey::ListGroups
+        | ApiKey::ApiVersions
+        | ApiKey::DeleteTopics
+        | ApiKey::DescribeConfigs
+        | ApiKey::OffsetForLeaderEpoch => 2,
+        ApiKey::DeleteRecords
+        | ApiKey::InitProducerId
+        | ApiKey::AddPartitionsToTxn
+        | ApiKey::AddOffsetsToTxn
+        | ApiKey::EndTxn
+        | ApiKey::TxnOffsetCommit
+        | ApiKey::DescribeAcls
+        | ApiKey::CreateAcls
+        | ApiKey::DeleteAcls
+        | ApiKey::AlterConfigs
+        | ApiKey::CreatePartitions
+        | ApiKey::DeleteGroups
+        | ApiKey::SaslAuthenticate => 1,
+        _ => 0,
+    };
+    version >= first
+}
+
+/// Sets a response's `throttle_time_ms` (a larger one its handler set stays); a response
+/// without the field (SaslHandshake, WriteTxnMarkers, DescribeQuorum) is left as it is, and
+/// an old version without it is encoded without it (the connection is still muted).
+pub fn set_throttle_time(body: &mut ResponseKind, ms: u64) {
+    let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+    macro_rules! throttle_time_of {
+        ($($api:ident),* $(,)?) => {
+            match body {
+                $(ResponseKind::$api(response) => {
+                    response.throttle_time_ms = response.throttle_time_ms.max(ms)
+                })*
+                _ => {}
+            }
+        };
+    }
+    throttle_time_of!(
+        ApiVersions,
+        Metadata,
+        Produce,
+        ListOffsets,
+        OffsetForLeaderEpoch,
+        CreateTopics,
+        DeleteTopics,
+        CreatePartitions,
+        DescribeConfigs,
+        DescribeCluster,
+        InitProducerId,
+        FindCoordinator,
+        JoinGroup,
+        SyncGroup,
+        Heartbeat,
+        LeaveGroup,
+        OffsetCommit,
+        OffsetFetch,
+        DescribeGroups,
+        ListGroups,
+        DeleteGroups,
+        OffsetDelete,
+        DeleteRecords,
+        AlterConfigs,
+        IncrementalAlterConfigs,
+        ElectLeaders,
+        CreateAcls,
+        DescribeAcls,
+        DeleteAcls,
+        DescribeClientQuotas,
+        AlterClientQuotas,
+        AlterPartition,
+        BrokerRegistration,
+        BrokerHeartbeat,
+        AddPartitionsToTxn,
+        AddOffsetsToTxn,
+        EndTxn,
+        TxnOffsetCommit,
+        DescribeTransactions,
+        ListTransactions,
+        AllocateProducerIds,
+        DescribeUserScramCredentials,
+        AlterUserScramCredentials,
+    );
 }
 
 pub fn describe(

@@ -1,5 +1,6 @@
-//! Client quotas as pure logic (KIP-13 byte rates, KIP-55 user and client-id entities, KIP-219
-//! throttling, KIP-546 DescribeClientQuotas and AlterClientQuotas): the quotas the cluster
+//! Client quotas as pure logic (KIP-13 byte rates, KIP-124 request percentages, KIP-55 user
+//! and client-id entities, KIP-219 throttling, KIP-546 DescribeClientQuotas and
+//! AlterClientQuotas): the quotas the cluster
 //! metadata holds, which one applies to a request (Kafka's precedence), the rate a client is
 //! measured at (Kafka's sampled windows), and how long a client over its quota is throttled.
 //! The broker records and throttles (`protocol::quotas`); the controller decides changes here.
@@ -9,24 +10,31 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error_code::ErrorCode;
 use crate::metadata::records::MetadataRecord;
 
-/// The quotas Weir enforces: Kafka's `producer_byte_rate` and `consumer_byte_rate`, bytes per
-/// second per broker.
+/// The quotas Weir enforces, each per broker: Kafka's `producer_byte_rate` and
+/// `consumer_byte_rate` in bytes per second, and `request_percentage` in percent of one
+/// core's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QuotaKind {
     /// `producer_byte_rate`: Produce request bytes.
     Produce,
     /// `consumer_byte_rate`: Fetch response bytes (a follower's fetches are not counted).
     Fetch,
+    /// `request_percentage` (KIP-124): the time the client's requests take on the broker's
+    /// shards, as a percentage of one second per second (100 is one core's whole time; Kafka's
+    /// is of one request handler thread). Cluster actions of the cluster's own nodes are
+    /// exempt, as Kafka's.
+    Request,
 }
 
 impl QuotaKind {
-    pub const ALL: [QuotaKind; 2] = [QuotaKind::Produce, QuotaKind::Fetch];
+    pub const ALL: [QuotaKind; 3] = [QuotaKind::Produce, QuotaKind::Fetch, QuotaKind::Request];
 
     /// Kafka's quota config key.
     pub fn key(self) -> &'static str {
         match self {
             QuotaKind::Produce => "producer_byte_rate",
             QuotaKind::Fetch => "consumer_byte_rate",
+            QuotaKind::Request => "request_percentage",
         }
     }
 
@@ -45,11 +53,7 @@ impl QuotaKind {
 
 /// Kafka quota keys Weir knows and does not enforce: refused by AlterClientQuotas rather than
 /// stored and silently ignored.
-const UNENFORCED_KEYS: [&str; 3] = [
-    "request_percentage",
-    "controller_mutation_rate",
-    "connection_creation_rate",
-];
+const UNENFORCED_KEYS: [&str; 2] = ["controller_mutation_rate", "connection_creation_rate"];
 
 /// Kafka's entity types of a quota.
 pub const USER: &str = "user";
@@ -88,8 +92,8 @@ pub struct QuotaEntity {
     pub client_id: Option<EntityName>,
 }
 
-/// A quota in bytes per second. Kafka keeps quota values as doubles; equality is the bits', so
-/// metadata states compare exactly.
+/// A quota's value: bytes per second, or a percentage (`request_percentage`). Kafka keeps quota
+/// values as doubles; equality is the bits', so metadata states compare exactly.
 #[derive(Debug, Clone, Copy)]
 pub struct QuotaValue(pub f64);
 
@@ -322,18 +326,25 @@ impl QuotaTracker {
         self.window
     }
 
-    /// Records `bytes` of `key`'s client and answers the throttle its quota calls for
-    /// (Kafka's `maybeRecordAndGetThrottleTimeMs`: the usage counts even when throttled).
-    pub fn record(&mut self, key: &SensorKey, quota: f64, bytes: f64, now_ms: u64) -> u64 {
+    /// Records `amount` (bytes, or a request's time in percent of a second) of `key`'s client
+    /// and answers the throttle its quota calls for (Kafka's
+    /// `maybeRecordAndGetThrottleTimeMs`: the usage counts even when throttled). A request
+    /// quota's throttle is at most one sample, as Kafka bounds it by `quota.window.size.seconds`
+    /// (one slow request must not mute a client for long); byte-rate throttles are not bounded.
+    pub fn record(&mut self, key: &SensorKey, quota: f64, amount: f64, now_ms: u64) -> u64 {
         self.sweep(now_ms);
         let window = self.window;
         let rate = self
             .rates
             .entry(key.clone())
             .or_insert_with(|| Rate::new(now_ms));
-        rate.record(bytes, now_ms, window);
+        rate.record(amount, now_ms, window);
         let observed = rate.measure(now_ms, window);
-        throttle_ms(observed, quota, rate.window_ms(now_ms, window))
+        let throttle = throttle_ms(observed, quota, rate.window_ms(now_ms, window));
+        match key.kind {
+            QuotaKind::Request => throttle.min(window.sample_ms),
+            QuotaKind::Produce | QuotaKind::Fetch => throttle,
+        }
     }
 
     /// Takes back bytes recorded for a response that is not sent (Kafka's
@@ -377,6 +388,8 @@ pub enum QuotaError {
     UnenforcedKey(String),
     #[error("Quota {key} must be a positive whole number of bytes per second, not {value}.")]
     InvalidValue { key: String, value: String },
+    #[error("Quota request_percentage must be a positive percentage, not {0}.")]
+    InvalidPercentage(String),
     #[error("Duplicate quota key {0} in one entry.")]
     DuplicateKey(String),
     #[error("Unknown match type {0}.")]
@@ -445,7 +458,7 @@ pub fn decide_alterations(
                 let mut changes: BTreeMap<QuotaKind, Option<QuotaValue>> = BTreeMap::new();
                 for (key, value) in &alteration.ops {
                     let kind = validate_key(key)?;
-                    let value = value.map(|v| validate_value(key, v)).transpose()?;
+                    let value = value.map(|v| validate_value(kind, v)).transpose()?;
                     if changes.insert(kind, value).is_some() {
                         return Err(QuotaError::DuplicateKey(key.clone()));
                     }
@@ -470,15 +483,23 @@ fn validate_key(key: &str) -> Result<QuotaKind, QuotaError> {
     })
 }
 
-/// Byte rates are Kafka LONG configs: whole and positive.
-fn validate_value(key: &str, value: f64) -> Result<QuotaValue, QuotaError> {
-    if value.is_finite() && value >= 1.0 && value.fract() == 0.0 {
-        return Ok(QuotaValue(value));
+/// Byte rates are Kafka LONG configs: whole and positive; `request_percentage` is a DOUBLE,
+/// here positive (a quota of no time at all would mute the client for good).
+fn validate_value(kind: QuotaKind, value: f64) -> Result<QuotaValue, QuotaError> {
+    let valid = match kind {
+        QuotaKind::Produce | QuotaKind::Fetch => {
+            value.is_finite() && value >= 1.0 && value.fract() == 0.0
+        }
+        QuotaKind::Request => value.is_finite() && value > 0.0,
+    };
+    match (valid, kind) {
+        (true, _) => Ok(QuotaValue(value)),
+        (false, QuotaKind::Request) => Err(QuotaError::InvalidPercentage(value.to_string())),
+        (false, _) => Err(QuotaError::InvalidValue {
+            key: kind.key().to_string(),
+            value: value.to_string(),
+        }),
     }
-    Err(QuotaError::InvalidValue {
-        key: key.to_string(),
-        value: value.to_string(),
-    })
 }
 
 /// A ClientQuotaRecord applied to the cluster's quotas.
@@ -701,6 +722,39 @@ mod tests {
         assert_eq!(throttle, 10_000, "20 000 bytes against 1000/s over 10 s");
         tracker.unrecord(&key, 20_000.0, 1);
         assert_eq!(tracker.record(&key, 1000.0, 0.0, 2), 0);
+        // A request quota's throttle is bounded by one sample (Kafka's
+        // boundedThrottleTime): 50% of a second against 1% would be 490 s.
+        let requests = SensorKey {
+            kind: QuotaKind::Request,
+            ..key
+        };
+        assert_eq!(tracker.record(&requests, 1.0, 50.0, 3), 1000);
+    }
+
+    #[test]
+    fn request_percentages_are_positive_fractions_allowed() {
+        let alice = entity_from_wire([(USER, Some("alice"))]);
+        let set = |value: f64| QuotaAlteration {
+            entity: alice.clone(),
+            ops: vec![("request_percentage".into(), Some(value))],
+        };
+        let (records, results) = decide_alterations(&[set(12.5), set(0.0), set(f64::NAN)]);
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(results[1], Err(QuotaError::InvalidPercentage("0".into())));
+        assert!(matches!(results[2], Err(QuotaError::InvalidPercentage(_))));
+        assert_eq!(
+            records,
+            vec![MetadataRecord::ClientQuota {
+                entity: alice.unwrap(),
+                kind: QuotaKind::Request,
+                value: Some(QuotaValue(12.5)),
+            }]
+        );
+        assert_eq!(QuotaKind::from_code(2), Some(QuotaKind::Request));
+        assert_eq!(
+            QuotaKind::from_key("request_percentage"),
+            Some(QuotaKind::Request)
+        );
     }
 
     #[test]
@@ -737,7 +791,7 @@ mod tests {
             },
             QuotaAlteration {
                 entity: alice.clone(),
-                ops: vec![("request_percentage".into(), Some(50.0))],
+                ops: vec![("controller_mutation_rate".into(), Some(50.0))],
             },
             QuotaAlteration {
                 entity: alice.clone(),

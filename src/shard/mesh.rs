@@ -5,21 +5,35 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use glommio::channels::local_channel::{self, LocalSender};
 
 use super::ops::{ShardOp, ShardReply};
+use super::request_time::{self, RequestClock};
 
 pub enum MeshMessage {
-    Request { id: u64, op: ShardOp },
-    Response { id: u64, reply: ShardReply },
+    /// `timed`: the op works for a request under a `request_percentage` quota; its answer
+    /// carries the time it took.
+    Request { id: u64, op: ShardOp, timed: bool },
+    Response {
+        id: u64,
+        reply: ShardReply,
+        spent: Option<Duration>,
+    },
+}
+
+/// A request awaiting its answer, and the clock of the client request it works for.
+struct Pending {
+    answer: LocalSender<ShardReply>,
+    clock: Option<Rc<RequestClock>>,
 }
 
 /// This shard's end of the mesh: senders to every peer and the requests awaiting answers.
 pub struct Mesh {
     senders: Senders<MeshMessage>,
-    pending: RefCell<HashMap<u64, LocalSender<ShardReply>>>,
+    pending: RefCell<HashMap<u64, Pending>>,
     next_id: Cell<u64>,
 }
 
@@ -38,15 +52,20 @@ impl Mesh {
         }
     }
 
-    /// Sends `op` to shard `peer` and waits for its answer.
+    /// Sends `op` to shard `peer` and waits for its answer. Asked while a timed request is
+    /// polled, the time `peer` spends on `op` is added to that request's clock.
     pub async fn request(&self, peer: usize, op: ShardOp) -> Result<ShardReply, MeshClosed> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        let (tx, rx) = local_channel::new_bounded(1);
-        self.pending.borrow_mut().insert(id, tx);
+        let (answer, rx) = local_channel::new_bounded(1);
+        let clock = request_time::polling();
+        let timed = clock.is_some();
+        self.pending
+            .borrow_mut()
+            .insert(id, Pending { answer, clock });
         if self
             .senders
-            .send_to(peer, MeshMessage::Request { id, op })
+            .send_to(peer, MeshMessage::Request { id, op, timed })
             .await
             .is_err()
         {
@@ -58,10 +77,10 @@ impl Mesh {
         rx.recv().await.ok_or(MeshClosed { peer })
     }
 
-    async fn respond(&self, peer: usize, id: u64, reply: ShardReply) {
+    async fn respond(&self, peer: usize, id: u64, reply: ShardReply, spent: Option<Duration>) {
         if self
             .senders
-            .send_to(peer, MeshMessage::Response { id, reply })
+            .send_to(peer, MeshMessage::Response { id, reply, spent })
             .await
             .is_err()
         {
@@ -69,10 +88,13 @@ impl Mesh {
         }
     }
 
-    fn deliver(&self, id: u64, reply: ShardReply) {
-        if let Some(tx) = self.pending.borrow_mut().remove(&id) {
+    fn deliver(&self, id: u64, reply: ShardReply, spent: Option<Duration>) {
+        if let Some(pending) = self.pending.borrow_mut().remove(&id) {
+            if let (Some(clock), Some(spent)) = (&pending.clock, spent) {
+                clock.add(spent);
+            }
             // The requester may have gone away (dropped future); its answer is not needed.
-            let _ = tx.try_send(reply);
+            let _ = pending.answer.try_send(reply);
         }
     }
 
@@ -94,16 +116,22 @@ where
         glommio::spawn_local(async move {
             while let Some(message) = receiver.recv().await {
                 match message {
-                    MeshMessage::Request { id, op } => {
+                    MeshMessage::Request { id, op, timed } => {
                         let mesh = mesh.clone();
                         let work = handler(op);
                         glommio::spawn_local(async move {
-                            let reply = work.await;
-                            mesh.respond(peer, id, reply).await;
+                            let (reply, spent) = match timed {
+                                true => {
+                                    let (reply, spent) = request_time::measured(work).await;
+                                    (reply, Some(spent))
+                                }
+                                false => (work.await, None),
+                            };
+                            mesh.respond(peer, id, reply, spent).await;
                         })
                         .detach();
                     }
-                    MeshMessage::Response { id, reply } => mesh.deliver(id, reply),
+                    MeshMessage::Response { id, reply, spent } => mesh.deliver(id, reply, spent),
                 }
             }
         })

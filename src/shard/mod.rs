@@ -5,6 +5,7 @@ pub mod controller;
 pub mod group_ops;
 mod mesh;
 pub mod ops;
+pub mod request_time;
 mod runtime;
 pub mod txn_ops;
 

@@ -96,12 +96,13 @@ pub enum ShardOp {
     AdmitAddress(std::net::IpAddr),
     /// A connection from `ip` closed.
     ReleaseAddress(std::net::IpAddr),
-    /// Bytes of a client with a quota, recorded on the shard that measures its quota entity
-    /// (negative: taken back); answered with the throttle in ms (KIP-219).
+    /// Bytes (or request time, in percent of a second) of a client with a quota, recorded on
+    /// the shard that measures its quota entity (negative: taken back); answered with the
+    /// throttle in ms (KIP-219).
     RecordQuota {
         key: crate::security::quota::SensorKey,
         quota: f64,
-        bytes: f64,
+        amount: f64,
     },
 }
 
@@ -402,15 +403,15 @@ pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
             ShardReply::RecordsDeleted(delete_records(&shard, &tp, offset).await)
         }
         ShardOp::Metrics => ShardReply::Metrics(shard.metric_samples()),
-        ShardOp::RecordQuota { key, quota, bytes } => {
+        ShardOp::RecordQuota { key, quota, amount } => {
             let now = crate::protocol::quota_clock_ms();
             let mut quotas = shard.quotas.borrow_mut();
-            ShardReply::Throttle(match bytes < 0.0 {
+            ShardReply::Throttle(match amount < 0.0 {
                 true => {
-                    quotas.unrecord(&key, -bytes, now);
+                    quotas.unrecord(&key, -amount, now);
                     0
                 }
-                false => quotas.record(&key, quota, bytes, now),
+                false => quotas.record(&key, quota, amount, now),
             })
         }
         ShardOp::AdmitAddress(ip) => {

@@ -21,9 +21,10 @@ const VERSION: i16 = 1;
 
 #[derive(Subcommand, Debug)]
 pub enum QuotaCommand {
-    /// Sets byte-rate quotas (bytes per second, per broker) of an entity.
+    /// Sets quotas of an entity, each per broker: byte rates (bytes per second) and the request
+    /// percentage (percent of one core's time the client's requests may take, KIP-124).
     ///
-    /// Example: weir quota set --user alice --producer-byte-rate 1048576 --consumer-byte-rate 2097152
+    /// Example: weir quota set --user alice --producer-byte-rate 1048576 --consumer-byte-rate 2097152 --request-percentage 25
     Set {
         #[command(flatten)]
         connection: Connection,
@@ -33,6 +34,8 @@ pub enum QuotaCommand {
         producer_byte_rate: Option<u64>,
         #[arg(long, value_name = "BYTES")]
         consumer_byte_rate: Option<u64>,
+        #[arg(long, value_name = "PERCENT")]
+        request_percentage: Option<f64>,
     },
     /// Removes quotas of an entity (`--key producer_byte_rate`, repeatable).
     ///
@@ -42,7 +45,7 @@ pub enum QuotaCommand {
         connection: Connection,
         #[command(flatten)]
         entity: EntityArgs,
-        /// producer_byte_rate or consumer_byte_rate.
+        /// producer_byte_rate, consumer_byte_rate or request_percentage.
         #[arg(long = "key", value_name = "KEY", required = true)]
         keys: Vec<String>,
     },
@@ -114,23 +117,26 @@ pub fn run(command: QuotaCommand) -> Result<(), ToolError> {
             entity,
             producer_byte_rate,
             consumer_byte_rate,
+            request_percentage,
         } => {
             let ops: Vec<OpData> = [
-                (QuotaKind::Produce, producer_byte_rate),
-                (QuotaKind::Fetch, consumer_byte_rate),
+                (QuotaKind::Produce, producer_byte_rate.map(|r| r as f64)),
+                (QuotaKind::Fetch, consumer_byte_rate.map(|r| r as f64)),
+                (QuotaKind::Request, request_percentage),
             ]
             .into_iter()
-            .filter_map(|(kind, rate)| {
+            .filter_map(|(kind, value)| {
                 Some(
                     OpData::default()
                         .with_key(StrBytes::from_static_str(kind.key()))
-                        .with_value(rate? as f64),
+                        .with_value(value?),
                 )
             })
             .collect();
             if ops.is_empty() {
                 return Err(ToolError::Usage(
-                    "give --producer-byte-rate or --consumer-byte-rate".into(),
+                    "give --producer-byte-rate, --consumer-byte-rate or --request-percentage"
+                        .into(),
                 ));
             }
             alter(&connection, &entity, ops, "set")

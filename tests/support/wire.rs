@@ -16,6 +16,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 pub struct Wire {
     stream: TcpStream,
     next_correlation_id: i32,
+    client_id: &'static str,
 }
 
 impl Wire {
@@ -27,7 +28,13 @@ impl Wire {
         Wire {
             stream,
             next_correlation_id: 1,
+            client_id: "weir-wire-test",
         }
+    }
+
+    /// The client id of this connection's requests ("weir-wire-test" unless given).
+    pub fn with_client_id(self, client_id: &'static str) -> Wire {
+        Wire { client_id, ..self }
     }
 
     /// Connects within `timeout` and waits at most `timeout` for each response; `None` when
@@ -39,6 +46,7 @@ impl Wire {
         Some(Wire {
             stream,
             next_correlation_id: 1,
+            client_id: "weir-wire-test",
         })
     }
 
@@ -65,7 +73,7 @@ impl Wire {
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("weir-wire-test")))
+            .with_client_id(Some(StrBytes::from_static_str(self.client_id)))
             .encode(&mut body, api.request_header_version(version))
             .expect("encode header");
         request.encode(&mut body, version).expect("encode request");
