@@ -18,6 +18,7 @@ use crate::log::ReadBatches;
 use crate::security::acl::{AclOperation, ResourceType};
 use crate::security::quota::QuotaKind;
 use crate::shard::ops::{PartitionRead, Reader, ShardOp, ShardReply, TopicPartition};
+use crate::shard::request_time;
 use crate::shard::Shard;
 
 /// First version with compact (flexible) encoding.
@@ -263,7 +264,9 @@ async fn read_all(
             let max_bytes = (p.max_bytes.max(0) as usize).min(response_max);
             let epochs = p.epochs;
             let reader = reader.clone();
-            glommio::spawn_local(async move {
+            // A timed request's reads count as its time (KIP-124); its waits do not.
+            let clock = request_time::polling();
+            glommio::spawn_local(request_time::timed(clock, async move {
                 if refused {
                     return PartitionRead::refused(ErrorCode::TopicAuthorizationFailed);
                 }
@@ -284,7 +287,7 @@ async fn read_all(
                     Ok(_) => PartitionRead::refused(ErrorCode::UnknownServerError),
                     Err(code) => PartitionRead::refused(code),
                 }
-            })
+            }))
         })
         .collect();
     let mut results = Vec::with_capacity(tasks.len());
