@@ -5,7 +5,9 @@
 # CPU 1, producing 1 KiB records from a file (`-l`, batch.size 1000000, linger.ms 5) and
 # consuming them from the beginning. The certificates are made here with openssl.
 #
-# Usage: bash perf/tls.sh [repeats, default 3]    RECORDS=records per run (default 300000)
+# Usage: bash perf/tls.sh [repeats, default 3] [other weir binary]
+#   RECORDS=records per run (default 300000). With a second binary, each repeat runs both
+#   builds (a broker of each, in turn): a before/after in one run.
 # Output: a Markdown table on stdout (medians: MiB/s and the broker's core-seconds per GB,
 # from /proc/PID/stat); broker log and certificates under target/perf-tls/.
 set -euo pipefail
@@ -15,7 +17,7 @@ install_missing kcat openssl
 records="${RECORDS:-300000}"
 port=19393
 ssl_port=19394
-prepare_comparison target/perf-tls "${1:-3}"
+prepare_comparison target/perf-tls "${1:-3}" "${2:-}"
 
 pki="$out/pki"
 mkdir -p "$pki"
@@ -38,17 +40,13 @@ with open('$out/records.txt', 'wb') as f:
 "
 bytes=$(stat -c %s "$out/records.txt")
 
-start_weir "$current" broker \
-    --override "listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$ssl_port" \
-    --override "ssl.keystore.location=$pki/broker-keystore.pem"
-
 ticks() { awk '{print $14 + $15}' "/proc/$broker/stat"; }
 hz=$(getconf CLK_TCK)
 results="$out/results.tsv"
 : >"$results"
 # One timed kcat run: appends "workload MiB/s core-s-per-GB" to the results.
 measure() { # workload, kcat arguments...
-    local workload=$1
+    local workload="$1 ($build)"
     shift
     local t0 c0 t1 c1
     t0=$(date +%s.%N)
@@ -64,6 +62,11 @@ print('$workload', round($bytes / seconds / 2**20, 1), round(core_seconds / ($by
 }
 
 for i in $(seq 1 "$repeats"); do
+  for build in "${builds[@]}"; do
+    rm -rf "$out/data"
+    start_weir "$(binary_of "$build")" "$build" \
+        --override "listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$ssl_port" \
+        --override "ssl.keystore.location=$pki/broker-keystore.pem"
     for protocol in PLAINTEXT SSL; do
         case $protocol in
         PLAINTEXT) settings=(-b "127.0.0.1:$port") ;;
@@ -75,8 +78,9 @@ for i in $(seq 1 "$repeats"); do
         measure "consume $protocol" "${settings[@]}" -t "$topic" -C -e -o beginning -q \
             -f '%s\n' >/dev/null
     done
+    stop_weir
+  done
 done
-stop_weir
 python3 - "$results" <<'PY'
 import statistics
 import sys
