@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, ApiVersionsRequest, DescribeClientQuotasRequest,
+    AlterClientQuotasRequest, ApiVersionsRequest, CreateTopicsRequest, DescribeClientQuotasRequest,
     DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
@@ -26,9 +27,10 @@ use rdkafka::{ClientContext, Statistics};
 
 use support::admin::scrape;
 use support::broker::Broker;
+use support::cluster::Cluster;
 use support::kafka::{create_topic, send_retrying};
 use support::weir;
-use support::wire::{fetch_request, produce_request, produce_value, Wire};
+use support::wire::{fetch_request, produce_request, produce_value, topic_name, Wire};
 
 const INVALID_REQUEST: i16 = 42;
 /// The client id of every `Wire` request.
@@ -475,6 +477,48 @@ impl ProducerContext for MeteredContext {
                 .push((Instant::now(), size));
         }
     }
+}
+
+/// KIP-590 and KIP-124: a request a broker forwards to the active controller is measured and
+/// throttled by that broker (Kafka's `sendForwardedResponse`): the controller's response comes
+/// back carrying the client's throttle, and the client's connection is muted.
+#[test]
+fn a_forwarded_request_is_throttled_by_the_broker_the_client_reached() {
+    let cluster = Cluster::start_separate(
+        1,
+        1,
+        &[
+            "quota.window.num=2".to_string(),
+            "quota.window.size.seconds=1".to_string(),
+        ],
+    );
+    // The broker-only node: it forwards CreateTopics to the controller-only one.
+    let bootstrap = cluster.bootstrap();
+    // 0.01%: 100 µs of request time each second.
+    set_quota(&bootstrap, WIRE_CLIENT, "request_percentage", 0.01);
+    let validate = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name("forwarded"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)])
+        .with_timeout_ms(10_000)
+        .with_validate_only(true);
+    let mut wire = Wire::connect(&bootstrap);
+    let (response, _) = until_throttled(&mut wire, 7, &validate, |r| r.throttle_time_ms);
+    assert_eq!(
+        response.topics[0].error_code, 0,
+        "validated by the controller"
+    );
+    let throttle = response.throttle_time_ms;
+    assert!(
+        throttle <= 1000,
+        "a throttle of {throttle} ms: more than one sample"
+    );
+    let waited = api_versions_took(&mut wire);
+    assert!(
+        waited >= Duration::from_millis((throttle as u64).saturating_sub(100)),
+        "the next request was read after {waited:?}, throttle {throttle} ms"
+    );
 }
 
 impl ConsumerContext for MeteredContext {}

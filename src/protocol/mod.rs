@@ -361,14 +361,77 @@ pub async fn handle(
     {
         // KIP-590: the request goes to the active controller in an Envelope naming the
         // client's principal and address, and is authorized there.
-        let envelope = controller_calls::envelope(&frame, origin);
-        if let Some(response) = controller_calls::forward(shard, envelope).await {
+        if let Some(response) = forward_for_client(shard, origin, &frame).await? {
             return Ok(Some(response));
         }
         // No controller answered: handled here, which answers NOT_CONTROLLER so the client
         // refreshes its metadata and retries.
     }
     handle_on(shard, origin, frame, Listener::Client).await
+}
+
+/// A client's request forwarded to the active controller (none when no controller answered).
+/// A client under a request quota is measured and throttled here, by the broker it reached,
+/// as Kafka's broker sets the throttle of a forwarded response (`sendForwardedResponse`): the
+/// time is this broker's (the controller's work is not counted, as in Kafka), and a throttled
+/// response is decoded to carry `throttle_time_ms`.
+async fn forward_for_client(
+    shard: &Rc<Shard>,
+    origin: Origin<'_>,
+    frame: &Bytes,
+) -> Result<Option<Response>, RequestError> {
+    let envelope = controller_calls::envelope(frame, origin);
+    if shard.meta().client_quotas.is_empty() {
+        return Ok(controller_calls::forward(shard, envelope).await);
+    }
+    let decoded = match decode_request_on(frame.clone(), Listener::Client)? {
+        Decoded::Request(decoded) => *decoded,
+        Decoded::Answer(response) => return Ok(Some(response)),
+    };
+    let mut ctx = RequestContext {
+        shard,
+        api_version: decoded.version,
+        client_id: decoded.header.client_id.as_ref().map(|s| s.as_str()),
+        peer: origin.peer,
+        listener: origin.listener,
+        principal: origin.principal,
+        request_bytes: frame.len(),
+        throttle_ms: std::cell::Cell::new(0),
+        request_quota: None,
+    };
+    ctx.request_quota = ctx.request_quota(&decoded.request);
+    let clock = ctx.request_quota.as_ref().map(quotas::RequestQuota::clock);
+    let forwarded = request_time::timed(clock, controller_calls::forward(shard, envelope)).await;
+    let Some(response) = forwarded else {
+        return Ok(None);
+    };
+    ctx.record_request_time().await;
+    let Some(throttle) = quotas::throttle_of(&ctx, decoded.api) else {
+        return Ok(Some(response));
+    };
+    shard.metrics.request_throttled();
+    let (api, version) = (decoded.api, decoded.version);
+    let joined = Bytes::from(response.parts.concat());
+    let mut body = joined.slice(joined.len().min(4)..);
+    let reencoded = ResponseHeader::decode(&mut body, api.response_header_version(version))
+        .and_then(|_| ResponseKind::decode(api, &mut body, version))
+        .map_err(|e| e.to_string())
+        .and_then(|mut kind| {
+            quotas::set_throttle_time(&mut kind, throttle.ms);
+            encode_typed(api, version, decoded.correlation_id, kind).map_err(|e| e.to_string())
+        });
+    let response = match reencoded {
+        Ok(reencoded) => reencoded,
+        Err(reason) => {
+            // The client is still muted; only the field is missing.
+            tracing::warn!(?api, version, %reason, "a forwarded response could not carry its throttle");
+            Response::unthrottled(vec![joined])
+        }
+    };
+    Ok(Some(Response {
+        throttle: Some(throttle),
+        ..response
+    }))
 }
 
 /// A call on the controller listener (a request from another node): its response without
