@@ -1,11 +1,10 @@
 //! Client quotas on the wire: produce and fetch byte rates (KIP-13) and request time (KIP-124)
 //! recorded per client and throttled as KIP-219 says (the response carries `throttle_time_ms`
 //! and the connection reads no further request until it has passed), DescribeClientQuotas
-//! (48) answered from this broker's
-//! metadata, and AlterClientQuotas (49) decided by the active controller (forwarded in an
-//! Envelope), both KIP-546. Each quota entity's rate is measured on one shard (chosen by the
-//! entity), which every shard's connections of its clients report to: the quota holds per
-//! broker, as Kafka's does.
+//! (48) answered from this broker's metadata, and AlterClientQuotas (49) decided by the active
+//! controller (forwarded in an Envelope), both KIP-546. Each quota entity's rate is measured on
+//! one shard (chosen by the entity), which every shard's connections of its clients report to:
+//! the quota holds per broker, as Kafka's does.
 
 use std::cell::Cell;
 use std::rc::Rc;
