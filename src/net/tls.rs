@@ -69,7 +69,8 @@ pub type TlsPrincipal = Rc<RefCell<Option<String>>>;
 /// whose client certificate gives the principal), or one this broker made to another broker's
 /// TLS inter-broker listener (a client session).
 struct Session {
-    tls: RefCell<rustls::Connection>,
+    /// None while an accepted connection's handshake step runs on a blocking thread.
+    tls: RefCell<Option<rustls::Connection>>,
     peer: SocketAddr,
     /// For an accepted connection: its shard (for `ssl.principal.mapping.rules`) and where the
     /// principal goes.
@@ -152,7 +153,7 @@ fn start(
     let pump_writer = duplicate(&pump_side)?;
     let peer_writer = duplicate(&stream)?;
     let session = Rc::new(Session {
-        tls: RefCell::new(tls),
+        tls: RefCell::new(Some(tls)),
         peer,
         accepted,
         unsent: Cell::new(0),
@@ -209,33 +210,28 @@ async fn inbound(
             if n == 0 {
                 return Ok(());
             }
-            let mut unread = &ciphertext[..n];
             plaintext.clear();
-            while !unread.is_empty() {
-                let mut tls = session.tls.borrow_mut();
-                tls.read_tls(&mut unread)?;
-                let state = tls.process_new_packets();
+            let decrypted = match session.handshaking_server() {
+                true => handshake_step(&session, &ciphertext[..n], &mut plaintext).await,
+                false => match session.tls.borrow_mut().as_mut() {
+                    Some(tls) => decrypt(tls, &ciphertext[..n], &mut plaintext),
+                    None => Err(std::io::Error::other("the TLS session is in use").into()),
+                },
+            };
+            if let Err(e) = decrypted {
                 // An error leaves an alert queued for the client.
-                let state = match state {
-                    Ok(state) => state,
-                    Err(e) => {
-                        drop(tls);
-                        let _ = wake.try_send(());
-                        return Err(e.into());
-                    }
-                };
-                if let (rustls::Connection::Server(server), Some((shard, principal))) =
-                    (&*tls, &session.accepted)
-                {
+                let _ = wake.try_send(());
+                return Err(e);
+            }
+            if let Some((shard, principal)) = &session.accepted {
+                let tls = session.tls.borrow();
+                if let Some(rustls::Connection::Server(server)) = tls.as_ref() {
                     if !server.is_handshaking() && principal.borrow().is_none() {
                         let name = certificate_principal(shard, server)?;
                         tracing::debug!(%peer, principal = %name, "TLS handshake done");
                         *principal.borrow_mut() = Some(name);
                     }
                 }
-                let start = plaintext.len();
-                plaintext.resize(start + state.plaintext_bytes_to_read(), 0);
-                tls.reader().read_exact(&mut plaintext[start..])?;
             }
             // Handshake messages (or alerts) the records called for go out now.
             let _ = wake.try_send(());
@@ -256,6 +252,64 @@ async fn inbound(
     // The broker side sees the end of its stream and closes the connection.
     // SAFETY: shutdown on an open socket fd; it only changes the socket's state.
     unsafe { libc::shutdown(pump.as_raw_fd(), libc::SHUT_WR) };
+}
+
+impl Session {
+    /// An accepted connection still in its handshake.
+    fn handshaking_server(&self) -> bool {
+        self.accepted.is_some()
+            && self
+                .tls
+                .borrow()
+                .as_ref()
+                .is_some_and(|tls| tls.is_handshaking())
+    }
+
+    /// Runs `f` on the rustls state, unless a handshake step has it on a blocking thread.
+    fn with_tls<R>(&self, f: impl FnOnce(&mut rustls::Connection) -> R) -> Option<R> {
+        self.tls.borrow_mut().as_mut().map(f)
+    }
+}
+
+/// Feeds `ciphertext` to rustls and appends the plaintext of its records to `plaintext`.
+fn decrypt(
+    tls: &mut rustls::Connection,
+    mut ciphertext: &[u8],
+    plaintext: &mut Vec<u8>,
+) -> Result<(), TlsError> {
+    while !ciphertext.is_empty() {
+        tls.read_tls(&mut ciphertext)?;
+        let state = tls.process_new_packets()?;
+        let start = plaintext.len();
+        plaintext.resize(start + state.plaintext_bytes_to_read(), 0);
+        tls.reader().read_exact(&mut plaintext[start..])?;
+    }
+    Ok(())
+}
+
+/// A read of an accepted connection's handshake, handled on a blocking thread: its public-key
+/// work (the server's signature and key agreement; milliseconds with an RSA key) must not hold
+/// up the shard's other connections. The session is handed over and back; meanwhile nothing
+/// else needs it, since the broker writes nothing to a client before its first request.
+async fn handshake_step(
+    session: &Session,
+    ciphertext: &[u8],
+    plaintext: &mut Vec<u8>,
+) -> Result<(), TlsError> {
+    let Some(mut tls) = session.tls.borrow_mut().take() else {
+        return Err(std::io::Error::other("the TLS session is in use").into());
+    };
+    let input = ciphertext.to_vec();
+    let (tls, decrypted) = glommio::executor()
+        .spawn_blocking(move || {
+            let mut out = Vec::new();
+            let decrypted = decrypt(&mut tls, &input, &mut out).map(|()| out);
+            (tls, decrypted)
+        })
+        .await;
+    *session.tls.borrow_mut() = Some(tls);
+    plaintext.extend_from_slice(&decrypted?);
+    Ok(())
 }
 
 /// Broker → client: responses from the pair into rustls, for `send_records` to send.
@@ -279,13 +333,19 @@ async fn outbound(
                 0
             }
         };
+        // The broker writes nothing before a client's first request, which needs the
+        // handshake done; should it, it waits for a handshake step to hand the session back.
+        while session.tls.borrow().is_none() && !session.closing.get() {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
         if n == 0 || session.closing.get() {
-            session.tls.borrow_mut().send_close_notify();
+            session.with_tls(|tls| tls.send_close_notify());
             session.closing.set(true);
             let _ = wake.try_send(());
             return;
         }
-        if let Err(e) = session.tls.borrow_mut().writer().write_all(&plaintext[..n]) {
+        let written = session.with_tls(|tls| tls.writer().write_all(&plaintext[..n]));
+        if let Some(Err(e)) = written {
             tracing::warn!(peer = %session.peer, error = %e, "closing TLS connection: a response could not be encrypted");
             session.closing.set(true);
             let _ = wake.try_send(());
@@ -304,16 +364,18 @@ async fn send_records(
     drained: LocalSender<()>,
 ) {
     loop {
-        let queued = {
-            let mut tls = session.tls.borrow_mut();
-            let mut out = Vec::new();
-            while tls.wants_write() {
-                if tls.write_tls(&mut out).is_err() {
-                    break;
+        // Nothing while a handshake step has the session: it wakes this task when done.
+        let queued = session
+            .with_tls(|tls| {
+                let mut out = Vec::new();
+                while tls.wants_write() {
+                    if tls.write_tls(&mut out).is_err() {
+                        break;
+                    }
                 }
-            }
-            out
-        };
+                out
+            })
+            .unwrap_or_default();
         if !queued.is_empty() {
             let len = queued.len();
             if let Err(e) = send_all(&mut stream, vec![Bytes::from(queued)]).await {
