@@ -69,16 +69,5 @@ PY
         stop_weir
     done
 done
-python3 - "$results" <<'PY'
-import statistics, sys
-from collections import defaultdict
-runs = defaultdict(list)
-for line in open(sys.argv[1]):
-    build, requests, handshakes, *ms = line.split("\t")
-    runs[build].append((int(requests), int(handshakes), *map(float, ms)))
-print("| build | runs | pings | handshakes | ping p50 / p99 / p99.9 / max ms (medians) |")
-print("|---|---|---|---|---|")
-for build, values in runs.items():
-    med = lambda i: statistics.median(v[i] for v in values)
-    print(f"| {build} | {len(values)} | {med(0):.0f} | {med(1):.0f} | {med(2):.2f} / {med(3):.2f} / {med(4):.2f} / {med(5):.2f} |")
-PY
+python3 perf/tsv_medians.py "$results" build "plaintext requests:.0f" "handshakes:.0f" \
+    "p50 ms:.2f" "p99 ms:.2f" "p99.9 ms:.2f" "max ms:.2f"

@@ -81,18 +81,4 @@ for i in $(seq 1 "$repeats"); do
     stop_weir
   done
 done
-python3 - "$results" <<'PY'
-import statistics
-import sys
-from collections import defaultdict
-runs = defaultdict(list)
-for line in open(sys.argv[1]):
-    workload, mib, cost = line.rstrip("\n").split("\t")
-    runs[workload].append((float(mib), float(cost)))
-print("| workload | runs | MiB/s | broker core-s per GB |")
-print("|---|---|---|---|")
-for workload, values in runs.items():
-    mib = statistics.median(v[0] for v in values)
-    cost = statistics.median(v[1] for v in values)
-    print(f"| {workload} | {len(values)} | {mib:.1f} | {cost:.2f} |")
-PY
+python3 perf/tsv_medians.py "$results" workload "MiB/s:.1f" "broker core-s per GB:.2f"
