@@ -24,6 +24,15 @@ start_weir() { # binary, log name, extra serve arguments...
     exit 1
 }
 
+# Starts a fresh broker of build $build with a PLAINTEXT listener on $port and an SSL one on
+# $ssl_port, its key store $pki/broker-keystore.pem (the TLS scripts).
+start_tls_weir() {
+    rm -rf "$out/data"
+    start_weir "$(binary_of "$build")" "$build" \
+        --override "listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$ssl_port" \
+        --override "ssl.keystore.location=$pki/broker-keystore.pem"
+}
+
 # Stops the broker start_weir started (SIGTERM, then waits for it).
 stop_weir() {
     [ -n "${broker:-}" ] || return 0

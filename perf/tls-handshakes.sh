@@ -27,10 +27,7 @@ results="$out/results.txt"
 : >"$results"
 for i in $(seq 1 "$repeats"); do
     for build in "${builds[@]}"; do
-        rm -rf "$out/data"
-        start_weir "$(binary_of "$build")" "$build" \
-            --override "listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$ssl_port" \
-            --override "ssl.keystore.location=$pki/broker-keystore.pem"
+        start_tls_weir
         taskset -c "$client_cpu" python3 - "$build" "$port" "$ssl_port" >>"$results" <<'PY'
 import socket, ssl, struct, sys, threading, time
 build, port, ssl_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

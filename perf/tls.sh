@@ -63,10 +63,7 @@ print('$workload', round($bytes / seconds / 2**20, 1), round(core_seconds / ($by
 
 for i in $(seq 1 "$repeats"); do
   for build in "${builds[@]}"; do
-    rm -rf "$out/data"
-    start_weir "$(binary_of "$build")" "$build" \
-        --override "listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$ssl_port" \
-        --override "ssl.keystore.location=$pki/broker-keystore.pem"
+    start_tls_weir
     for protocol in PLAINTEXT SSL; do
         case $protocol in
         PLAINTEXT) settings=(-b "127.0.0.1:$port") ;;

@@ -42,6 +42,8 @@ enum TlsError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Principal(#[from] crate::security::principal::PrincipalError),
+    #[error("the TLS session is in use by a handshake step")]
+    InUse,
 }
 
 /// The principal of a connection whose handshake is done: its client certificate's subject
@@ -213,10 +215,9 @@ async fn inbound(
             plaintext.clear();
             let decrypted = match session.handshaking_server() {
                 true => handshake_step(&session, &ciphertext[..n], &mut plaintext).await,
-                false => match session.tls.borrow_mut().as_mut() {
-                    Some(tls) => decrypt(tls, &ciphertext[..n], &mut plaintext),
-                    None => Err(std::io::Error::other("the TLS session is in use").into()),
-                },
+                false => session
+                    .with_tls(|tls| decrypt(tls, &ciphertext[..n], &mut plaintext))
+                    .unwrap_or_else(|| Err(TlsError::InUse)),
             };
             if let Err(e) = decrypted {
                 // An error leaves an alert queued for the client.
@@ -297,19 +298,20 @@ async fn handshake_step(
     plaintext: &mut Vec<u8>,
 ) -> Result<(), TlsError> {
     let Some(mut tls) = session.tls.borrow_mut().take() else {
-        return Err(std::io::Error::other("the TLS session is in use").into());
+        return Err(TlsError::InUse);
     };
     let input = ciphertext.to_vec();
-    let (tls, decrypted) = glommio::executor()
+    // The plaintext buffer goes along and comes back: nothing is copied out of it.
+    let mut out = std::mem::take(plaintext);
+    let (tls, out, decrypted) = glommio::executor()
         .spawn_blocking(move || {
-            let mut out = Vec::new();
-            let decrypted = decrypt(&mut tls, &input, &mut out).map(|()| out);
-            (tls, decrypted)
+            let decrypted = decrypt(&mut tls, &input, &mut out);
+            (tls, out, decrypted)
         })
         .await;
     *session.tls.borrow_mut() = Some(tls);
-    plaintext.extend_from_slice(&decrypted?);
-    Ok(())
+    *plaintext = out;
+    decrypted
 }
 
 /// Broker → client: responses from the pair into rustls, for `send_records` to send.

@@ -253,6 +253,28 @@ pub struct RequestContext<'a> {
     pub request_quota: Option<quotas::RequestQuota>,
 }
 
+impl<'a> RequestContext<'a> {
+    /// The context of a decoded request, before any quota is looked at.
+    fn new(
+        shard: &'a Rc<Shard>,
+        origin: Origin<'a>,
+        (version, header): (i16, &'a RequestHeader),
+        request_bytes: usize,
+    ) -> Self {
+        RequestContext {
+            shard,
+            api_version: version,
+            client_id: header.client_id.as_ref().map(|s| s.as_str()),
+            peer: origin.peer,
+            listener: origin.listener,
+            principal: origin.principal,
+            request_bytes,
+            throttle_ms: std::cell::Cell::new(0),
+            request_quota: None,
+        }
+    }
+}
+
 /// Where a request comes from: what the connection knows of its client.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
@@ -388,28 +410,17 @@ async fn forward_for_client(
         Decoded::Request(decoded) => *decoded,
         Decoded::Answer(response) => return Ok(Some(response)),
     };
-    let mut ctx = RequestContext {
-        shard,
-        api_version: decoded.version,
-        client_id: decoded.header.client_id.as_ref().map(|s| s.as_str()),
-        peer: origin.peer,
-        listener: origin.listener,
-        principal: origin.principal,
-        request_bytes: frame.len(),
-        throttle_ms: std::cell::Cell::new(0),
-        request_quota: None,
-    };
+    let context_of = (decoded.version, &decoded.header);
+    let mut ctx = RequestContext::new(shard, origin, context_of, frame.len());
     ctx.request_quota = ctx.request_quota(&decoded.request);
     let clock = ctx.request_quota.as_ref().map(quotas::RequestQuota::clock);
     let forwarded = request_time::timed(clock, controller_calls::forward(shard, envelope)).await;
     let Some(response) = forwarded else {
         return Ok(None);
     };
-    ctx.record_request_time().await;
-    let Some(throttle) = quotas::throttle_of(&ctx, decoded.api) else {
+    let Some(throttle) = quotas::response_throttle(&ctx, decoded.api).await else {
         return Ok(Some(response));
     };
-    shard.metrics.request_throttled();
     let (api, version) = (decoded.api, decoded.version);
     let joined = Bytes::from(response.parts.concat());
     let mut body = joined.slice(joined.len().min(4)..);
@@ -497,17 +508,7 @@ async fn handle_on(
         header,
         request,
     } = decoded;
-    let mut ctx = RequestContext {
-        shard,
-        api_version: version,
-        client_id: header.client_id.as_ref().map(|s| s.as_str()),
-        peer: origin.peer,
-        listener: origin.listener,
-        principal: origin.principal,
-        request_bytes,
-        throttle_ms: std::cell::Cell::new(0),
-        request_quota: None,
-    };
+    let mut ctx = RequestContext::new(shard, origin, (version, &header), request_bytes);
     // A request forwarded to the controller was measured by the broker its client reached,
     // as Kafka throttles only requests that are not forwarded.
     if listener == Listener::Client {
@@ -521,11 +522,7 @@ async fn handle_on(
             version,
             reason,
         })?;
-    ctx.record_request_time().await;
-    let throttle = quotas::throttle_of(&ctx, api);
-    if throttle.is_some() {
-        shard.metrics.request_throttled();
-    }
+    let throttle = quotas::response_throttle(&ctx, api).await;
     let response = match reply {
         Reply::Nothing => match throttle {
             // acks=0: nothing is sent, but the connection is still muted.

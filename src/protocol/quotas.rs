@@ -175,11 +175,18 @@ pub fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// How the connection applies the handler's throttle: a client of a version that throttles
-/// itself (KIP-219) is answered at once; an older one is answered late.
-pub fn throttle_of(ctx: &RequestContext<'_>, api: ApiKey) -> Option<Throttle> {
+/// The throttle of a request whose response is ready: its request time recorded (if a request
+/// quota applies and it is not recorded yet), the largest throttle its quotas called for, and
+/// how the connection applies it: a client of a version that throttles itself (KIP-219) is
+/// answered at once, an older one late. A throttled response is counted.
+pub async fn response_throttle(ctx: &RequestContext<'_>, api: ApiKey) -> Option<Throttle> {
+    ctx.record_request_time().await;
     let ms = ctx.throttle_ms.get();
-    (ms > 0).then_some(Throttle {
+    if ms == 0 {
+        return None;
+    }
+    ctx.shard.metrics.request_throttled();
+    Some(Throttle {
         ms,
         delay_response: !client_throttles(api, ctx.api_version),
     })

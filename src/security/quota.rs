@@ -486,16 +486,15 @@ fn validate_key(key: &str) -> Result<QuotaKind, QuotaError> {
 /// Byte rates are Kafka LONG configs: whole and positive; `request_percentage` is a DOUBLE,
 /// here positive (a quota of no time at all would mute the client for good).
 fn validate_value(kind: QuotaKind, value: f64) -> Result<QuotaValue, QuotaError> {
-    let valid = match kind {
-        QuotaKind::Produce | QuotaKind::Fetch => {
-            value.is_finite() && value >= 1.0 && value.fract() == 0.0
+    match kind {
+        QuotaKind::Produce | QuotaKind::Fetch
+            if value.is_finite() && value >= 1.0 && value.fract() == 0.0 =>
+        {
+            Ok(QuotaValue(value))
         }
-        QuotaKind::Request => value.is_finite() && value > 0.0,
-    };
-    match (valid, kind) {
-        (true, _) => Ok(QuotaValue(value)),
-        (false, QuotaKind::Request) => Err(QuotaError::InvalidPercentage(value.to_string())),
-        (false, _) => Err(QuotaError::InvalidValue {
+        QuotaKind::Request if value.is_finite() && value > 0.0 => Ok(QuotaValue(value)),
+        QuotaKind::Request => Err(QuotaError::InvalidPercentage(value.to_string())),
+        QuotaKind::Produce | QuotaKind::Fetch => Err(QuotaError::InvalidValue {
             key: kind.key().to_string(),
             value: value.to_string(),
         }),

@@ -13,7 +13,6 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// The time spent so far on one request.
@@ -69,10 +68,7 @@ pub async fn timed<F: Future>(clock: Option<Rc<RequestClock>>, future: F) -> F::
         POLLING.with(|current| *current.borrow_mut() = outer);
         clock.polled_since.set(None);
         clock.add(started.elapsed());
-        match polled {
-            Poll::Ready(output) => Poll::Ready(output),
-            Poll::Pending => Poll::Pending,
-        }
+        polled
     })
     .await
 }
