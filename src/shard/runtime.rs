@@ -296,6 +296,12 @@ async fn run_shard(
         }
         None => None,
     };
+    if id == 0 && !acceptors.is_empty() {
+        // One line per start once shard 0 holds every listener (a port accepts as soon as one
+        // shard has bound it): what a supervisor or a test waits for, where the per-listener
+        // lines above come one per listener.
+        tracing::info!(listeners = acceptors.len(), "all listeners bound");
+    }
     glommio::spawn_local(retention_loop(shard.clone())).detach();
     if !shard.config.cluster.is_single_node() {
         // Only a follower reads the checkpoint back (one broker never follows): a single node

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// The line a broker logs once per start when shard 0 has bound every client listener.
+pub const LISTENERS_BOUND: &str = " all listeners bound ";
 
 pub struct Broker {
     child: Option<Child>,
@@ -179,10 +181,12 @@ impl Broker {
             .expect("spawn weir serve");
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
-        // Ready = this run logged "listening" and the port accepts. (A connect alone is not
-        // enough after a kill -9: the dead broker's listener lingers for a moment and still
-        // completes handshakes.)
-        while self.log().matches(" listening ").count() < self.starts
+        // Ready = this run logged that every listener is bound (one line per start: the
+        // "listening" lines come one per listener, so counting them let a restart with two
+        // listeners pass before the second was bound) and the port accepts. (A connect alone
+        // is not enough after a kill -9: the dead broker's listener lingers for a moment and
+        // still completes handshakes.)
+        while !self.last_run_log().contains(LISTENERS_BOUND)
             || TcpStream::connect(("127.0.0.1", self.port)).is_err()
         {
             if !self.is_running() {

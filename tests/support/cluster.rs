@@ -44,7 +44,9 @@ pub struct Node {
     data_dir: tempfile::TempDir,
     log_path: PathBuf,
     child: Option<Child>,
-    starts: usize,
+    /// Where the latest start's lines begin in the log (the log of a reformatted node starts
+    /// again from nothing).
+    run_log_start: usize,
 }
 
 pub struct Cluster {
@@ -136,7 +138,7 @@ impl Cluster {
                     data_dir,
                     log_path,
                     child: None,
-                    starts: 0,
+                    run_log_start: 0,
                 }
             })
             .collect();
@@ -182,7 +184,7 @@ impl Cluster {
         let voters = self.voters.clone();
         let overrides = self.overrides.clone();
         let node = &mut self.nodes[index];
-        node.starts += 1;
+        node.run_log_start = node.log().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -258,7 +260,8 @@ impl Cluster {
         node.child = Some(child);
     }
 
-    /// Waits until node `index` logged "listening" for its latest start and accepts.
+    /// Waits until node `index` logged that its listeners are bound for its latest start and
+    /// accepts.
     pub fn wait_serving(&mut self, index: usize) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -266,9 +269,11 @@ impl Cluster {
             let log = node.log();
             let (line, port) = match node.role {
                 Role::Controller => (" controller listener ", node.controller_port),
-                _ => (" listening ", node.port),
+                _ => (super::broker::LISTENERS_BOUND, node.port),
             };
-            if log.matches(line).count() >= node.starts
+            if log
+                .get(node.run_log_start..)
+                .is_some_and(|run| run.contains(line))
                 && TcpStream::connect((node.host.as_str(), port)).is_ok()
             {
                 return;
