@@ -4,7 +4,7 @@
 //! metadata; kafka-python and kcat (librdkafka) produce and consume with each mechanism; bad
 //! logins get SASL_AUTHENTICATION_FAILED quickly and the broker serves everyone else; the
 //! `weir` tools log in with `--command-config` (PLAIN through librdkafka, SCRAM through their
-//! own client).
+//! own client; librdkafka's SCRAM over TLS in tests/tls.rs).
 
 mod support;
 

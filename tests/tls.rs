@@ -1,8 +1,10 @@
 //! TLS listeners (issue 21) with real clients: SSL and SASL_SSL beside PLAINTEXT, Kafka's PEM
 //! key store keys, a CA made by the test (openssl); kafka-python and kcat (librdkafka) produce
-//! and consume; mutual TLS with `ssl.client.auth=required`; a plaintext client on the TLS port
-//! and a TLS client on the plaintext port fail at once, and the broker serves everyone else;
-//! the `weir` tools over SASL_SSL with `--command-config`.
+//! and consume, over SASL_SSL with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; mutual TLS with
+//! `ssl.client.auth=required`; a plaintext client on the TLS port and a TLS client on the
+//! plaintext port fail at once, and the broker serves everyone else;
+//! the `weir` tools over SASL_SSL (SCRAM) and mutual TLS with `--command-config`, their own
+//! client's and librdkafka's.
 
 mod support;
 
@@ -54,7 +56,7 @@ fn python_over_tls(
 fn ssl_and_sasl_ssl_serve_kafka_python_and_kcat() {
     let pki = Pki::new();
     let (ssl_port, sasl_ssl_port) = (free_port(), free_port());
-    let _broker = Broker::start_with(&[
+    let broker = Broker::start_with(&[
         &format!(
             "listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port},SASL_SSL://127.0.0.1:{sasl_ssl_port}"
         ),
@@ -74,6 +76,53 @@ fn ssl_and_sasl_ssl_serve_kafka_python_and_kcat() {
         "alice-secret",
     ];
     python_over_tls(&pki, &sasl_ssl, "SASL_SSL", &login, "over-tls", 50);
+
+    // SCRAM over TLS (KIP-84): carol's credentials for both mechanisms, set through the
+    // PLAINTEXT listener; SHA-256 first, so that once SHA-512 logs in both are applied.
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let (ok, out) = support::weir(&[
+            "user",
+            "scram",
+            "set",
+            "--bootstrap-server",
+            &broker.bootstrap(),
+            "--user",
+            "carol",
+            "--password",
+            "carol-secret",
+            "--mechanism",
+            mechanism,
+        ]);
+        assert!(ok, "{out}");
+    }
+    let mut scram_512 = ssl_settings(&pki);
+    scram_512[0] = "security.protocol=SASL_SSL".into();
+    scram_512.extend([
+        "sasl.mechanism=SCRAM-SHA-512".to_string(),
+        "sasl.username=carol".to_string(),
+        "sasl.password=carol-secret".to_string(),
+    ]);
+    support::kafka::wait_until(
+        "kcat logged in with SCRAM-SHA-512 over SASL_SSL",
+        Duration::from_secs(15),
+        || kcat(&sasl_ssl, &scram_512, &["-L", "-m", "5"], None).0,
+    );
+    let (ok, out) = kcat(
+        &sasl_ssl,
+        &scram_512,
+        &["-t", "scram-tls", "-P"],
+        Some("over scram\n"),
+    );
+    assert!(ok, "kcat produce over SASL_SSL with SCRAM-SHA-512: {out}");
+    let scram_256 = [
+        "--mechanism",
+        "SCRAM-SHA-256",
+        "--user",
+        "carol",
+        "--password",
+        "carol-secret",
+    ];
+    python_over_tls(&pki, &sasl_ssl, "SASL_SSL", &scram_256, "scram-tls", 20);
 
     // librdkafka: a large record (several TLS records per Kafka request) in, then all out.
     let big = "x".repeat(200_000);
@@ -144,6 +193,19 @@ fn mutual_tls_requires_a_certificate_from_the_trusted_ca() {
     let (cert, key) = (pki.file("client.pem"), pki.file("client.key"));
     let certificate = ["--certfile", cert.as_str(), "--keyfile", key.as_str()];
     python_over_tls(&pki, &ssl, "SSL", &certificate, "mtls", 10);
+
+    // The weir tools present the client certificate from a --command-config.
+    let config = command_config(
+        &pki,
+        "mtls.properties",
+        &[
+            "security.protocol=SSL".into(),
+            format!("ssl.truststore.location={}", pki.file("ca.pem")),
+            format!("ssl.certificate.location={cert}"),
+            format!("ssl.key.location={key}"),
+        ],
+    );
+    librdkafka_tools_round_trip(&ssl, &config, "mtls-tools");
 }
 
 #[test]
@@ -230,6 +292,42 @@ fn command_config(pki: &Pki, name: &str, lines: &[String]) -> String {
     path.display().to_string()
 }
 
+/// The librdkafka-based tools (`weir topic`, `weir produce`, `weir consume`) with `config`:
+/// a topic made, two records produced and read back.
+fn librdkafka_tools_round_trip(bootstrap: &str, config: &str, topic: &str) {
+    let secured = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--bootstrap-server", bootstrap, "--command-config", config].map(String::from));
+        all
+    };
+    let run = |args: &[&str], input: &str| {
+        let args = secured(args);
+        support::weir_with_input(&args.iter().map(String::as_str).collect::<Vec<_>>(), input)
+    };
+    let (ok, out) = run(&["topic", "create", topic, "--partitions", "1"], "");
+    assert!(ok, "weir topic create: {out}");
+    let (ok, out) = run(&["produce", topic], "first\nsecond\n");
+    assert!(ok, "weir produce: {out}");
+    let (ok, out) = run(
+        &[
+            "consume",
+            topic,
+            "--from-beginning",
+            "--max-messages",
+            "2",
+            "--timeout",
+            "15000",
+        ],
+        "",
+    );
+    assert!(ok, "weir consume: {out}");
+    // Its standard output (the records), then its standard error (the count).
+    assert!(
+        out.starts_with("first\nsecond\n") && out.contains("Processed a total of 2 messages"),
+        "{out}"
+    );
+}
+
 #[test]
 fn the_tools_log_in_over_sasl_ssl_with_a_command_config() {
     let pki = Pki::new();
@@ -290,6 +388,8 @@ fn the_tools_log_in_over_sasl_ssl_with_a_command_config() {
         assert!(Instant::now() < deadline, "{out}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // librdkafka, built with OpenSSL, does the TLS and the SCRAM-SHA-512 login itself.
+    librdkafka_tools_round_trip(&sasl_ssl, &good, "over-sasl-ssl");
     let (ok, out) = support::weir(&[
         "quota",
         "set",

@@ -26,10 +26,26 @@ use weir::record::{batch_of, RecordBatch};
 
 /// Runs the `weir` binary (a client tool) with `args`: (exit success, stdout and stderr).
 pub fn weir(args: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+    weir_with_input(args, "")
+}
+
+/// [`weir`] with `input` on its standard input (`weir produce`).
+pub fn weir_with_input(args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(args)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run weir");
+    let mut stdin = child.stdin.take().expect("weir's stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("write weir's stdin");
+    drop(stdin);
+    let output = child.wait_with_output().expect("weir's output");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
