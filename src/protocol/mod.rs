@@ -24,6 +24,7 @@ mod scram;
 mod txn;
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use glommio::Task;
@@ -497,6 +498,10 @@ async fn handle_on(
     listener: Listener,
 ) -> Result<Option<Response>, RequestError> {
     let request_bytes = frame.len();
+    // A request's decoding and its response's encoding count toward its client's request
+    // quota, as Kafka counts the network thread's time on a request (KIP-124). Timed only
+    // while the cluster has quotas.
+    let decode_started = (!shard.meta().client_quotas.is_empty()).then(Instant::now);
     let decoded = match decode_request_on(frame, listener)? {
         Decoded::Request(decoded) => *decoded,
         Decoded::Answer(response) => return Ok(Some(response)),
@@ -515,6 +520,9 @@ async fn handle_on(
         ctx.request_quota = ctx.request_quota(&request);
     }
     let clock = ctx.request_quota.as_ref().map(quotas::RequestQuota::clock);
+    if let (Some(clock), Some(started)) = (&clock, decode_started) {
+        clock.add(started.elapsed());
+    }
     let reply = request_time::timed(clock, dispatch(&ctx, request))
         .await
         .map_err(|reason| RequestError::Malformed {
@@ -523,6 +531,7 @@ async fn handle_on(
             reason,
         })?;
     let throttle = quotas::response_throttle(&ctx, api).await;
+    let encode_started = ctx.request_quota.as_ref().map(|_| Instant::now());
     let response = match reply {
         Reply::Nothing => match throttle {
             // acks=0: nothing is sent, but the connection is still muted.
@@ -537,6 +546,9 @@ async fn handle_on(
         }
         Reply::Framed(body) => frame_parts(api, version, correlation_id, body),
     };
+    if let (Some(quota), Some(started)) = (&ctx.request_quota, encode_started) {
+        quota.record_after_response(shard, started.elapsed());
+    }
     Ok(Some(Response {
         throttle,
         ..response

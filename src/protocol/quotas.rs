@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::alter_client_quotas_response::{
     EntityData as AlteredEntity, EntryData as AlteredEntry,
@@ -32,6 +32,7 @@ use crate::security::quota::{
 use crate::shard::controller::{ControllerOp, ControllerReply};
 use crate::shard::ops::{ShardOp, ShardReply};
 use crate::shard::request_time::RequestClock;
+use crate::shard::Shard;
 
 /// The quota a request's client is measured against.
 pub struct QuotaUse {
@@ -51,6 +52,28 @@ pub struct RequestQuota {
 impl RequestQuota {
     pub fn clock(&self) -> Rc<RequestClock> {
         self.clock.clone()
+    }
+
+    /// Records `time` spent on the request after its throttle was decided (encoding its
+    /// response) without throttling it: it counts toward the client's next requests, as
+    /// Kafka records a request's network-thread time when its response is sent
+    /// (`recordNetworkThreadTimeCallback`, `recordNoThrottle`). Not awaited: the response
+    /// does not wait for the shard that keeps the entity's rate.
+    pub fn record_after_response(&self, shard: &Rc<Shard>, time: Duration) {
+        shard.metrics.request_time_measured(time);
+        let op = ShardOp::RecordQuota {
+            key: self.quota.key.clone(),
+            quota: self.quota.limit,
+            amount: time.as_secs_f64() * 100.0,
+        };
+        let owner = self.quota.key.owner(shard.count);
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            // The throttle it answers is the next request's business; an error means the
+            // broker is stopping.
+            let _ = shard.call(owner, op).await;
+        })
+        .detach();
     }
 }
 
