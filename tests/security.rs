@@ -39,23 +39,6 @@ fn sasl_broker(sasl_port: u16) -> Broker {
     ])
 }
 
-fn set_scram(bootstrap: &str, user: &str, password: &str, mechanism: &str) {
-    let (ok, out) = weir(&[
-        "user",
-        "scram",
-        "set",
-        "--bootstrap-server",
-        bootstrap,
-        "--user",
-        user,
-        "--password",
-        password,
-        "--mechanism",
-        mechanism,
-    ]);
-    assert!(ok, "weir user scram set: {out}");
-}
-
 /// Whether kcat logs in at `address` with `mechanism` as `user` (a metadata request, at most
 /// 10 s), and what it printed.
 fn logs_in(address: &str, mechanism: &str, user: &str, password: &str) -> (bool, String) {
@@ -91,8 +74,8 @@ fn plain_and_scram_logins_from_kafka_python_and_kcat() {
     let sasl_port = free_port();
     let broker = sasl_broker(sasl_port);
     let sasl = format!("127.0.0.1:{sasl_port}");
-    set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
-    set_scram(
+    support::set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
+    support::set_scram(
         &broker.bootstrap(),
         "carol",
         "carol-secret",
@@ -168,7 +151,7 @@ fn bad_logins_fail_quickly_and_the_broker_serves_everyone_else() {
     let sasl_port = free_port();
     let broker = sasl_broker(sasl_port);
     let sasl = format!("127.0.0.1:{sasl_port}");
-    set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
+    support::set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
 
     // A wrong password, an unknown user, a SCRAM user trying another mechanism: each fails
     // with Kafka's message, not a hang.
@@ -301,7 +284,7 @@ fn scram_credentials_follow_kafkas_rules_and_survive_a_restart() {
         .collect();
     assert_eq!(users, ["fine"]);
 
-    set_scram(&broker.bootstrap(), "dora", "dora-secret", "SCRAM-SHA-512");
+    support::set_scram(&broker.bootstrap(), "dora", "dora-secret", "SCRAM-SHA-512");
     let (ok, out) = weir(&[
         "user",
         "scram",
@@ -352,7 +335,7 @@ fn a_scram_user_set_on_one_broker_logs_in_on_every_broker() {
     // Set through a broker that is probably not the controller: AlterUserScramCredentials is
     // forwarded to the active controller (KIP-590).
     let last = &cluster.nodes[2];
-    set_scram(
+    support::set_scram(
         &format!("{}:{}", last.host, last.port),
         "erin",
         "erin-secret",
@@ -370,7 +353,7 @@ fn the_tools_log_in_with_a_command_config() {
     let sasl_port = free_port();
     let broker = sasl_broker(sasl_port);
     let sasl = format!("127.0.0.1:{sasl_port}");
-    set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
+    support::set_scram(&broker.bootstrap(), "bob", "bob-secret", "SCRAM-SHA-256");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = |name: &str, text: &str| {
         let path = dir.path().join(name);

@@ -80,20 +80,7 @@ fn ssl_and_sasl_ssl_serve_kafka_python_and_kcat() {
     // SCRAM over TLS (KIP-84): carol's credentials for both mechanisms, set through the
     // PLAINTEXT listener; SHA-256 first, so that once SHA-512 logs in both are applied.
     for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
-        let (ok, out) = support::weir(&[
-            "user",
-            "scram",
-            "set",
-            "--bootstrap-server",
-            &broker.bootstrap(),
-            "--user",
-            "carol",
-            "--password",
-            "carol-secret",
-            "--mechanism",
-            mechanism,
-        ]);
-        assert!(ok, "{out}");
+        support::set_scram(&broker.bootstrap(), "carol", "carol-secret", mechanism);
     }
     let mut scram_512 = ssl_settings(&pki);
     scram_512[0] = "security.protocol=SASL_SSL".into();
@@ -336,20 +323,7 @@ fn the_tools_log_in_over_sasl_ssl_with_a_command_config() {
         &format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SASL_SSL://127.0.0.1:{sasl_ssl_port}"),
         &format!("ssl.keystore.location={}", pki.file("broker-keystore.pem")),
     ]);
-    let (ok, out) = support::weir(&[
-        "user",
-        "scram",
-        "set",
-        "--bootstrap-server",
-        &broker.bootstrap(),
-        "--user",
-        "ops",
-        "--password",
-        "ops-secret",
-        "--mechanism",
-        "SCRAM-SHA-512",
-    ]);
-    assert!(ok, "{out}");
+    support::set_scram(&broker.bootstrap(), "ops", "ops-secret", "SCRAM-SHA-512");
     let sasl_ssl = format!("127.0.0.1:{sasl_ssl_port}");
     // Kafka's Java client properties: a JAAS line and a PEM trust store.
     let config = |password: &str| {

@@ -29,6 +29,24 @@ pub fn weir(args: &[&str]) -> (bool, String) {
     weir_with_input(args, "")
 }
 
+/// `weir user scram set` (AlterUserScramCredentials) through `bootstrap`, which must succeed.
+pub fn set_scram(bootstrap: &str, user: &str, password: &str, mechanism: &str) {
+    let (ok, out) = weir(&[
+        "user",
+        "scram",
+        "set",
+        "--bootstrap-server",
+        bootstrap,
+        "--user",
+        user,
+        "--password",
+        password,
+        "--mechanism",
+        mechanism,
+    ]);
+    assert!(ok, "weir user scram set: {out}");
+}
+
 /// [`weir`] with `input` on its standard input (`weir produce`).
 pub fn weir_with_input(args: &[&str], input: &str) -> (bool, String) {
     use std::io::Write;
