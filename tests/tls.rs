@@ -82,13 +82,13 @@ fn ssl_and_sasl_ssl_serve_kafka_python_and_kcat() {
     for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
         support::set_scram(&broker.bootstrap(), "carol", "carol-secret", mechanism);
     }
-    let mut scram_512 = ssl_settings(&pki);
-    scram_512[0] = "security.protocol=SASL_SSL".into();
-    scram_512.extend([
+    let scram_512 = [
+        "security.protocol=SASL_SSL".to_string(),
+        format!("ssl.ca.location={}", pki.file("ca.pem")),
         "sasl.mechanism=SCRAM-SHA-512".to_string(),
         "sasl.username=carol".to_string(),
         "sasl.password=carol-secret".to_string(),
-    ]);
+    ];
     support::kafka::wait_until(
         "kcat logged in with SCRAM-SHA-512 over SASL_SSL",
         Duration::from_secs(15),
@@ -282,14 +282,10 @@ fn command_config(pki: &Pki, name: &str, lines: &[String]) -> String {
 /// The librdkafka-based tools (`weir topic`, `weir produce`, `weir consume`) with `config`:
 /// a topic made, two records produced and read back.
 fn librdkafka_tools_round_trip(bootstrap: &str, config: &str, topic: &str) {
-    let secured = |args: &[&str]| -> Vec<String> {
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        all.extend(["--bootstrap-server", bootstrap, "--command-config", config].map(String::from));
-        all
-    };
     let run = |args: &[&str], input: &str| {
-        let args = secured(args);
-        support::weir_with_input(&args.iter().map(String::as_str).collect::<Vec<_>>(), input)
+        let mut all = args.to_vec();
+        all.extend(["--bootstrap-server", bootstrap, "--command-config", config]);
+        support::weir_with_input(&all, input)
     };
     let (ok, out) = run(&["topic", "create", topic, "--partitions", "1"], "");
     assert!(ok, "weir topic create: {out}");

@@ -407,13 +407,18 @@ async fn forward_for_client(
     if shard.meta().client_quotas.is_empty() {
         return Ok(controller_calls::forward(shard, envelope).await);
     }
+    let decoding_began = Instant::now();
     let decoded = match decode_request_on(frame.clone(), Listener::Client)? {
         Decoded::Request(decoded) => *decoded,
         Decoded::Answer(response) => return Ok(Some(response)),
     };
-    let context_of = (decoded.version, &decoded.header);
-    let mut ctx = RequestContext::new(shard, origin, context_of, frame.len());
-    ctx.request_quota = ctx.request_quota(&decoded.request);
+    let mut ctx = RequestContext::new(
+        shard,
+        origin,
+        (decoded.version, &decoded.header),
+        frame.len(),
+    );
+    ctx.request_quota = ctx.request_quota(&decoded.request, Some(decoding_began));
     let clock = ctx.request_quota.as_ref().map(quotas::RequestQuota::clock);
     let forwarded = request_time::timed(clock, controller_calls::forward(shard, envelope)).await;
     let Some(response) = forwarded else {
@@ -501,7 +506,7 @@ async fn handle_on(
     // A request's decoding and its response's encoding count toward its client's request
     // quota, as Kafka counts the network thread's time on a request (KIP-124). Timed only
     // while the cluster has quotas.
-    let decode_started = (!shard.meta().client_quotas.is_empty()).then(Instant::now);
+    let decoding_began = (!shard.meta().client_quotas.is_empty()).then(Instant::now);
     let decoded = match decode_request_on(frame, listener)? {
         Decoded::Request(decoded) => *decoded,
         Decoded::Answer(response) => return Ok(Some(response)),
@@ -517,12 +522,9 @@ async fn handle_on(
     // A request forwarded to the controller was measured by the broker its client reached,
     // as Kafka throttles only requests that are not forwarded.
     if listener == Listener::Client {
-        ctx.request_quota = ctx.request_quota(&request);
+        ctx.request_quota = ctx.request_quota(&request, decoding_began);
     }
     let clock = ctx.request_quota.as_ref().map(quotas::RequestQuota::clock);
-    if let (Some(clock), Some(started)) = (&clock, decode_started) {
-        clock.add(started.elapsed());
-    }
     let reply = request_time::timed(clock, dispatch(&ctx, request))
         .await
         .map_err(|reason| RequestError::Malformed {
@@ -531,7 +533,10 @@ async fn handle_on(
             reason,
         })?;
     let throttle = quotas::response_throttle(&ctx, api).await;
-    let encode_started = ctx.request_quota.as_ref().map(|_| Instant::now());
+    let encoding = ctx
+        .request_quota
+        .as_ref()
+        .map(|quota| (quota, Instant::now()));
     let response = match reply {
         Reply::Nothing => match throttle {
             // acks=0: nothing is sent, but the connection is still muted.
@@ -546,8 +551,8 @@ async fn handle_on(
         }
         Reply::Framed(body) => frame_parts(api, version, correlation_id, body),
     };
-    if let (Some(quota), Some(started)) = (&ctx.request_quota, encode_started) {
-        quota.record_after_response(shard, started.elapsed());
+    if let Some((quota, began)) = encoding {
+        quota.record_after_response(shard, began.elapsed());
     }
     Ok(Some(Response {
         throttle,

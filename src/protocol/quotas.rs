@@ -105,7 +105,13 @@ impl RequestContext<'_> {
     /// The `request_percentage` quota this request is measured against, if any: none for a
     /// cluster action of a principal allowed CLUSTER_ACTION (a follower's fetch, transaction
     /// markers), which Kafka exempts, while an unauthorized one is measured (KAFKA-18764).
-    pub fn request_quota(&self, request: &RequestKind) -> Option<RequestQuota> {
+    /// Its time starts with its decoding, from `decoding_began` (Kafka counts the network
+    /// thread's time on a request too).
+    pub fn request_quota(
+        &self,
+        request: &RequestKind,
+        decoding_began: Option<Instant>,
+    ) -> Option<RequestQuota> {
         let cluster_action = match request {
             RequestKind::Fetch(fetch) => fetch.replica_id.0 >= 0,
             RequestKind::WriteTxnMarkers(_)
@@ -119,9 +125,13 @@ impl RequestContext<'_> {
         if cluster_action && self.may_cluster(AclOperation::ClusterAction) {
             return None;
         }
+        let clock = Rc::new(RequestClock::default());
+        if let Some(began) = decoding_began {
+            clock.add(began.elapsed());
+        }
         Some(RequestQuota {
             quota,
-            clock: Rc::new(RequestClock::default()),
+            clock,
             recorded: Cell::new(false),
         })
     }
