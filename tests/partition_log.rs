@@ -926,3 +926,86 @@ fn read_ahead_serves_sequential_readers_and_never_the_bytes_of_a_cut_log() {
         assert!(on <= 2, "read-ahead on: {on} waits (off: {off})");
     });
 }
+
+/// A read from the segment files lends the shard's direct-read buffers to the fetch (no copy):
+/// contiguous batches come as one slice of a read, a batch straddling two reads as two. Such
+/// bytes may not leave the shard's thread uncopied: `unbind_from_shard` (what the mesh does
+/// before a reply crosses to another shard) copies them into bytes of their own, and a slice
+/// dropped on another thread anyway is leaked and counted rather than dropped there.
+#[test]
+fn segment_reads_lend_their_buffers_and_copy_them_only_to_leave_the_shard() {
+    let dir = data_dir();
+    let path = dir.path().to_path_buf();
+    run(move || async move {
+        let config = LogConfig {
+            tail_cache_bytes: 0,
+            ..LogConfig::default()
+        };
+        let log = open_log(&path, config, system_clock()).await;
+        // 600 batches of 4 records of 1000 bytes: about 2.4 MB, so the 1 MiB reads split some.
+        let sent: Vec<Bytes> = (0..600)
+            .map(|n| {
+                let batch = numbered_batch(n, 4, 1000);
+                log.append(batch.clone()).unwrap();
+                batch
+            })
+            .collect();
+        log.wait_for(log.log_end_offset(), Durability::Written)
+            .await
+            .unwrap();
+
+        let small = log.read(0, 64 << 10).await.unwrap();
+        assert!(small.shard_bound);
+        assert_eq!(
+            small.fragments.len(),
+            1,
+            "contiguous batches in one read: one slice"
+        );
+        assert_eq!(
+            small.fragments[0].len(),
+            small.size_bytes,
+            "the slice is the batches"
+        );
+
+        // Everything, in fetches of up to 1 MiB: a fetch that crosses from one read into the
+        // next has two slices; the bytes are the batches as sent.
+        let mut offset = 0;
+        let mut straddling = 0;
+        let mut bound = Vec::new();
+        while offset < log.log_end_offset() {
+            let read = log.read(offset, 1 << 20).await.unwrap();
+            straddling += usize::from(read.fragments.len() > 1);
+            for batch in read.batches().unwrap() {
+                let n = (batch.base_offset() / 4) as usize;
+                assert_stored_matches(&batch, &sent[n], batch.base_offset());
+                offset = batch.last_offset() + 1;
+            }
+            bound.push(read);
+        }
+        assert!(straddling >= 1, "no fetch crossed two reads");
+
+        // Copied to leave the shard: one fragment with the same bytes, no longer bound.
+        let mut leaving = bound[1].clone();
+        let expected = leaving.to_vec();
+        leaving.unbind_from_shard();
+        assert!(!leaving.shard_bound);
+        assert_eq!(leaving.fragments.len(), 1);
+        assert_eq!(leaving.to_vec(), expected);
+        let leaked_before = weir::log::shard_read_slices_leaked();
+        let elsewhere = std::thread::spawn(move || leaving.to_vec());
+        assert_eq!(elsewhere.join().unwrap(), expected);
+        assert_eq!(weir::log::shard_read_slices_leaked(), leaked_before);
+
+        // Bytes still bound, dropped on another thread: read there intact, then leaked (their
+        // `Rc` may not be counted down off the shard), never dropped there.
+        let stray = bound.pop().unwrap();
+        let stray_bytes = stray.to_vec();
+        let slices = stray.fragments.len() as u64;
+        let elsewhere = std::thread::spawn(move || stray.to_vec());
+        assert_eq!(elsewhere.join().unwrap(), stray_bytes);
+        assert_eq!(
+            weir::log::shard_read_slices_leaked(),
+            leaked_before + slices
+        );
+    });
+}

@@ -29,4 +29,4 @@ pub use partition::{
     AppendInfo, Durability, FetchSource, LogIoStats, PartitionLog, ReadBatches, ReplicaRole,
     RetentionOutcome, TimestampOffset, NO_EPOCH,
 };
-pub use read_ahead::{ReadAheadConfig, ReadAheadStats};
+pub use read_ahead::{shard_read_slices_leaked, ReadAheadConfig, ReadAheadStats};

@@ -4,9 +4,10 @@
 //!
 //! The page cache does this for Kafka; Weir reads with O_DIRECT, so it does it itself. Each shard
 //! has one [`ReadAhead`], bounded in bytes (`log.read.ahead.memory.bytes`): streams that have not
-//! been used for longest give way to new ones. A fetch copies the batches it returns out of the
-//! read buffers once, into one buffer of its own, so batches that straddle two reads cost
-//! nothing more.
+//! been used for longest give way to new ones. A fetch returns the batches as slices of the read
+//! buffers themselves ([`TakenBytes`]): the bytes go from the disk to the socket uncopied when
+//! the fetch is answered on the shard that read them, and are copied once when they must cross
+//! to another shard (see [`ShardReadSlice`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use glommio::io::{DmaFile, ReadResult};
 
 use super::error::LogError;
@@ -163,6 +164,113 @@ impl ChunkRead {
     }
 }
 
+/// The bytes a fetch takes from the read buffers: runs of contiguous bytes, each a slice of one
+/// read, in the order taken.
+#[derive(Default)]
+pub(crate) struct TakenBytes {
+    slices: Vec<Bytes>,
+    /// The run being added to: its read, and where in it the run begins and ends.
+    open: Option<(ReadResult, usize, usize)>,
+    len: usize,
+}
+
+impl TakenBytes {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds `read[from..from + len]`: to the open run when it follows on in the same read.
+    fn add(&mut self, read: &ReadResult, from: usize, len: usize) {
+        self.len += len;
+        if let Some((open, _, end)) = &mut self.open {
+            if open.as_ptr() == read.as_ptr() && *end == from {
+                *end += len;
+                return;
+            }
+        }
+        self.close_run();
+        self.open = Some((read.clone(), from, from + len));
+    }
+
+    fn close_run(&mut self) {
+        if let Some((read, start, end)) = self.open.take() {
+            let slice = ReadResult::slice(&read, start, end - start)
+                .expect("a run lies within its read: `add` was given in-bounds ranges");
+            self.slices
+                .push(Bytes::from_owner(ShardReadSlice::new(slice)));
+        }
+    }
+
+    /// The slices, each lending a read buffer of this shard (see [`ShardReadSlice`]).
+    pub fn into_slices(mut self) -> Vec<Bytes> {
+        self.close_run();
+        self.slices
+    }
+}
+
+/// A slice of one of this shard's direct-read buffers, lent to a fetch response as [`Bytes`]
+/// so that the bytes go from the disk to the socket without a copy.
+///
+/// glommio's `ReadResult` counts its references with `Rc` and is tied to its file's read
+/// scheduler, so only the shard's own thread may clone or drop it; [`Bytes`] must be `Send`.
+/// The broker keeps these bytes on the shard: a fetch answered by another shard copies them
+/// before they cross the mesh (`ReadBatches::unbind_from_shard`). Should one still be dropped
+/// on another thread, it is leaked, not dropped there, and counted
+/// ([`shard_read_slices_leaked`]): a leak is a bug to fix, never undefined behaviour.
+struct ShardReadSlice {
+    read: ReadResult,
+    thread: std::thread::ThreadId,
+}
+
+/// Read-buffer slices dropped on a thread other than their shard's, and so leaked.
+static SHARD_READ_SLICES_LEAKED: AtomicU64 = AtomicU64::new(0);
+
+/// How many read-buffer slices have been leaked (see [`ShardReadSlice`]): 0 unless bytes lent
+/// by a shard crossed to another thread.
+pub fn shard_read_slices_leaked() -> u64 {
+    SHARD_READ_SLICES_LEAKED.load(Ordering::Relaxed)
+}
+
+impl ShardReadSlice {
+    fn new(read: ReadResult) -> Self {
+        Self {
+            read,
+            thread: std::thread::current().id(),
+        }
+    }
+}
+
+impl AsRef<[u8]> for ShardReadSlice {
+    fn as_ref(&self) -> &[u8] {
+        &self.read
+    }
+}
+
+// SAFETY: the only operations of `ReadResult` that are not thread-safe are its clone and its
+// drop (its `Rc` count, its file scheduler's tree). `ShardReadSlice` never clones it, and drops
+// it only on the thread that made it (see `Drop`). `Bytes::from_owner` calls `as_ref` once, on
+// the thread that makes the `Bytes`; the memory it points to is not written again while the
+// read is held, so reading it from any thread is sound.
+unsafe impl Send for ShardReadSlice {}
+
+impl Drop for ShardReadSlice {
+    fn drop(&mut self) {
+        if std::thread::current().id() != self.thread {
+            std::mem::forget(std::mem::take(&mut self.read));
+            if SHARD_READ_SLICES_LEAKED.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::error!(
+                    "a fetch's read buffer was dropped off its shard and leaked; it should \
+                     have been copied before it left the shard"
+                );
+            }
+        }
+    }
+}
+
 /// The segment file a fetch reads: its identity, handle, and the bytes that hold whole batches.
 pub(crate) struct SegmentSpan {
     pub id: SegmentReadId,
@@ -298,9 +406,9 @@ impl SegmentCursor<'_> {
         let mut filled = 0;
         while filled < buf.len() {
             let n = self
-                .with_bytes_at(at, buf.len() - filled, |bytes| {
-                    buf[filled..filled + bytes.len()].copy_from_slice(bytes);
-                    bytes.len()
+                .with_read_at(at, buf.len() - filled, |read, from, available| {
+                    buf[filled..filled + available].copy_from_slice(&read[from..from + available]);
+                    available
                 })
                 .await?;
             filled += n;
@@ -309,15 +417,16 @@ impl SegmentCursor<'_> {
         Ok(())
     }
 
-    /// Appends the `len` bytes at the cursor to `out` and moves past them.
-    pub async fn take(&mut self, len: usize, out: &mut BytesMut) -> Result<(), LogError> {
+    /// Adds the `len` bytes at the cursor to `out`, as slices of the read buffers, and moves
+    /// past them.
+    pub async fn take(&mut self, len: usize, out: &mut TakenBytes) -> Result<(), LogError> {
         let end = self.position + len as u64;
         while self.position < end {
             let wanted = (end - self.position) as usize;
             let n = self
-                .with_bytes_at(self.position, wanted, |bytes| {
-                    out.extend_from_slice(bytes);
-                    bytes.len()
+                .with_read_at(self.position, wanted, |read, from, available| {
+                    out.add(read, from, available);
+                    available
                 })
                 .await?;
             self.position += n as u64;
@@ -332,13 +441,14 @@ impl SegmentCursor<'_> {
         self.top_up();
     }
 
-    /// Calls `use_bytes` with up to `len` bytes at `at` (at least one), from the read that
-    /// holds `at`, waiting for that read (and starting it, and the ones after it, if needed).
-    async fn with_bytes_at(
+    /// Calls `use_bytes` with the read that holds `at`, where `at` is in it, and how many of
+    /// the `len` bytes wanted it holds from there (at least one), waiting for that read (and
+    /// starting it, and the ones after it, if needed).
+    async fn with_read_at(
         &mut self,
         at: u64,
         len: usize,
-        use_bytes: impl FnOnce(&[u8]) -> usize,
+        use_bytes: impl FnOnce(&ReadResult, usize, usize) -> usize,
     ) -> Result<usize, LogError> {
         if at >= self.span.end {
             return Err(LogError::Corrupt {
@@ -366,7 +476,7 @@ impl SegmentCursor<'_> {
                         reason: format!("the file ends at {}", read.start + bytes.len() as u64),
                     });
                 }
-                Ok(use_bytes(&bytes[from..from + available]))
+                Ok(use_bytes(bytes, from, available))
             }
             ReadOutcome::Failed(error) => Err(LogError::io(
                 "read segment",

@@ -530,6 +530,7 @@ mod tests {
                 high_watermark: 42,
                 log_start_offset: 7,
                 last_offset: Some(41),
+                shard_bound: false,
             }),
             aborted: (partition == 1).then(|| {
                 vec![crate::log::transactions::AbortedTxn {

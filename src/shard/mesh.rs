@@ -118,7 +118,14 @@ where
                 match message {
                     MeshMessage::Request { id, op, timed } => {
                         let mesh = mesh.clone();
-                        let work = handler(op);
+                        let served = handler(op);
+                        // The reply goes to another shard's thread; making it fit to (a copy
+                        // of a read's bytes) is part of the request's time.
+                        let work = async move {
+                            let mut reply = served.await;
+                            reply.unbind_from_shard();
+                            reply
+                        };
                         glommio::spawn_local(async move {
                             let (reply, spent) = match timed {
                                 true => {

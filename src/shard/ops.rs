@@ -290,6 +290,21 @@ pub enum ShardReply {
     Throttle(u64),
 }
 
+impl ShardReply {
+    /// Makes the reply fit to leave this shard: a read's bytes that lend this shard's read
+    /// buffers are copied (see [`ReadBatches::unbind_from_shard`]). The mesh calls it on every
+    /// reply it sends to another shard.
+    pub fn unbind_from_shard(&mut self) {
+        if let ShardReply::Read(PartitionRead {
+            result: Ok(batches),
+            ..
+        }) = self
+        {
+            batches.unbind_from_shard();
+        }
+    }
+}
+
 /// Runs `op` on this shard (its owner).
 pub async fn execute(shard: Rc<Shard>, op: ShardOp) -> ShardReply {
     match op {

@@ -43,7 +43,7 @@ use super::error::LogError;
 use super::fifo_lock::{FifoLock, FifoLockGuard};
 use super::notify::{Notify, WakeAll};
 use super::producers::{last_sequence, ProducerStates, SequenceCheck};
-use super::read_ahead::{ReadAhead, SegmentSpan};
+use super::read_ahead::{ReadAhead, SegmentSpan, TakenBytes};
 use super::recovery;
 use super::retention::{segments_to_delete, RetentionLimits, SegmentSummary};
 use super::segment::{
@@ -101,9 +101,28 @@ pub struct ReadBatches {
     pub log_start_offset: i64,
     /// The last offset of the last batch returned (`None` when empty).
     pub last_offset: Option<i64>,
+    /// The fragments lend the direct-read buffers of the shard that read them (a read from the
+    /// segment files): they may leave that shard only once copied, by
+    /// [`ReadBatches::unbind_from_shard`].
+    pub shard_bound: bool,
 }
 
 impl ReadBatches {
+    /// Copies fragments that lend a shard's read buffers into one buffer of their own, so that
+    /// the batches may go to another shard (a fetch answered over the mesh); nothing to do for
+    /// other reads.
+    pub fn unbind_from_shard(&mut self) {
+        if !self.shard_bound {
+            return;
+        }
+        let mut copy = bytes::BytesMut::with_capacity(self.size_bytes);
+        for fragment in &self.fragments {
+            copy.extend_from_slice(fragment);
+        }
+        self.fragments = vec![copy.freeze()];
+        self.shard_bound = false;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.size_bytes == 0
     }

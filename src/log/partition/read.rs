@@ -1,8 +1,6 @@
 //! Reads: fetches from the tail cache or the segment files, ListOffsets by timestamp, and the
 //! long polls that wait for the log to grow.
 
-use bytes::BytesMut;
-
 use super::*;
 use crate::record::{declared_batch_span, BATCH_HEADER_LEN};
 
@@ -104,7 +102,7 @@ impl PartitionLog {
                 (span, seg.index.lookup(from_offset), state.empty_read())
             };
             let mut cursor = self.read_ahead.cursor(span, index_position, from_offset);
-            let mut taken = BytesMut::new();
+            let mut taken = TakenBytes::default();
             let mut header = [0u8; BATCH_HEADER_LEN];
             while cursor.position() < cursor.end() {
                 cursor.peek(&mut header).await?;
@@ -125,18 +123,14 @@ impl PartitionLog {
                 {
                     break;
                 }
-                if taken.capacity() - taken.len() < size {
-                    taken.reserve(
-                        size.max(max_bytes.min((cursor.end() - cursor.position()) as usize)),
-                    );
-                }
                 cursor.take(size, &mut taken).await?;
                 read.last_offset = Some(last_offset);
             }
             cursor.finish(read.last_offset.map_or(from_offset, |last| last + 1));
             if !taken.is_empty() {
                 read.size_bytes = taken.len();
-                read.fragments.push(taken.freeze());
+                read.fragments = taken.into_slices();
+                read.shard_bound = true;
             }
             if !read.is_empty() {
                 return Ok(read);

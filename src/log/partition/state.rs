@@ -341,6 +341,7 @@ impl LogState {
             high_watermark: self.log_end_offset,
             log_start_offset: self.log_start_offset,
             last_offset: None,
+            shard_bound: false,
         }
     }
 }
