@@ -4,6 +4,7 @@
 //! Kafka error codes they map to. See `DESIGN.md` in the shared folder for the module map.
 
 pub mod alloc;
+pub mod checksum;
 pub mod clock;
 pub mod config;
 pub mod error_code;

@@ -61,7 +61,7 @@ impl CleanClose {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part);
         }
-        let crc = crc32c::crc32c(&out);
+        let crc = crate::checksum::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
     }
@@ -69,7 +69,7 @@ impl CleanClose {
     /// `None` for anything that is not a whole, intact marker.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
-        if crc32c::crc32c(body).to_be_bytes() != crc {
+        if crate::checksum::crc32c(body).to_be_bytes() != crc {
             return None;
         }
         let mut rest = body.strip_prefix(MAGIC)?;

@@ -305,7 +305,7 @@ impl ProducerStates {
             out.extend_from_slice(&producer_id.to_be_bytes());
             out.extend_from_slice(&first_offset.to_be_bytes());
         }
-        let crc = crc32c::crc32c(&out);
+        let crc = crate::checksum::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
     }
@@ -314,7 +314,7 @@ impl ProducerStates {
     pub fn from_snapshot(bytes: &[u8]) -> Option<Self> {
         let body_len = bytes.len().checked_sub(4)?;
         let (body, crc) = bytes.split_at(body_len);
-        if crc32c::crc32c(body).to_be_bytes() != crc {
+        if crate::checksum::crc32c(body).to_be_bytes() != crc {
             return None;
         }
         let mut reader = Reader(body);
@@ -556,7 +556,7 @@ mod tests {
         let mut bytes = v1.snapshot_before(100);
         bytes.truncate(bytes.len() - 8); // the CRC and the empty transaction count
         bytes[0..2].copy_from_slice(&SNAPSHOT_VERSION_WITHOUT_TXNS.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes);
+        let crc = crate::checksum::crc32c(&bytes);
         bytes.extend_from_slice(&crc.to_be_bytes());
         let old = ProducerStates::from_snapshot(&bytes).unwrap();
         assert_eq!(old.last_stable_offset(100), 100);

@@ -63,7 +63,7 @@ fn verified_body(bytes: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
         return Ok(None);
     }
     let stored = u32::from_be_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-    let computed = crc32c::crc32c(body);
+    let computed = crate::checksum::crc32c(body);
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
@@ -329,7 +329,7 @@ pub fn encode_snapshot(snapshot: &QuorumSnapshot) -> Vec<u8> {
 
 pub fn encode_view(snapshot: SnapshotView<'_>) -> Vec<u8> {
     let mut bytes = flatbuffer(snapshot, FORMAT_VERSION);
-    let crc = crc32c::crc32c(&bytes);
+    let crc = crate::checksum::crc32c(&bytes);
     bytes.extend_from_slice(CHECKSUM_MAGIC);
     bytes.extend_from_slice(&crc.to_be_bytes());
     bytes
@@ -647,7 +647,7 @@ mod tests {
             PartitionShape::SingleNodeShard,
         );
         let mut old = old;
-        let crc = crc32c::crc32c(&old);
+        let crc = crate::checksum::crc32c(&old);
         old.extend_from_slice(CHECKSUM_MAGIC);
         old.extend_from_slice(&crc.to_be_bytes());
         let loaded = decode(&old).unwrap();

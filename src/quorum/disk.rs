@@ -90,13 +90,13 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(u8, &[u8])> {
     let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
     let kind = head[8];
     let payload = bytes.get(at + FRAME_HEAD..at + FRAME_HEAD + len)?;
-    let mut digest = crc32c::crc32c(&[kind]);
-    digest = crc32c::crc32c_append(digest, payload);
+    let mut digest = crate::checksum::crc32c(&[kind]);
+    digest = crate::checksum::crc32c_append(digest, payload);
     (digest == crc).then_some((kind, payload))
 }
 
 fn put_frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), payload);
+    let crc = crate::checksum::crc32c_append(crate::checksum::crc32c(&[kind]), payload);
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(&crc.to_be_bytes());
     out.push(kind);

@@ -245,7 +245,7 @@ impl RecordBatch {
 
     /// CRC-32C (Castagnoli) over attributes..end, as `DefaultRecordBatch.computeChecksum` does.
     pub fn compute_crc(&self) -> u32 {
-        crc32c::crc32c(&self.bytes[ATTRIBUTES..])
+        crate::checksum::crc32c(&self.bytes[ATTRIBUTES..])
     }
 
     /// What every stored batch must satisfy: magic 2 and a CRC that matches. Used on recovery and
@@ -365,7 +365,7 @@ impl RecordBatch {
         if let Some(max_timestamp) = changes.max_timestamp {
             out[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
         }
-        let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
+        let crc = crate::checksum::crc32c(&out[ATTRIBUTES..]);
         out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
         RecordBatch::new(Bytes::from(out))
     }
@@ -405,8 +405,8 @@ pub fn patch_header(
         let attributes = be_i16(&header, ATTRIBUTES) | TIMESTAMP_TYPE_BIT;
         header[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
         header[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
-        let crc = crc32c::crc32c_append(
-            crc32c::crc32c(&header[ATTRIBUTES..]),
+        let crc = crate::checksum::crc32c_append(
+            crate::checksum::crc32c(&header[ATTRIBUTES..]),
             &batch.bytes[BATCH_HEADER_LEN..],
         );
         header[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
@@ -430,7 +430,7 @@ mod tests {
     /// validation under test is the one that fails.
     fn with_fixed_crc(bytes: Bytes) -> Bytes {
         let mut bytes = bytes.to_vec();
-        let crc = crc32c::crc32c(&bytes[ATTRIBUTES..]);
+        let crc = crate::checksum::crc32c(&bytes[ATTRIBUTES..]);
         bytes[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
         Bytes::from(bytes)
     }

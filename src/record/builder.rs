@@ -119,7 +119,7 @@ impl BatchBuilder {
         out.put_i32(base_sequence);
         out.put_i32(self.count);
         out.extend_from_slice(&self.records);
-        let crc = crc32c::crc32c(&out[21..]);
+        let crc = crate::checksum::crc32c(&out[21..]);
         out[17..21].copy_from_slice(&crc.to_be_bytes());
         out.freeze()
     }

@@ -151,7 +151,7 @@ mod tests {
         }
         let mut bytes = builder.build().to_vec();
         bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes[21..]);
+        let crc = crate::checksum::crc32c(&bytes[21..]);
         bytes[CRC].copy_from_slice(&crc.to_be_bytes());
         RecordBatch::new(Bytes::from(bytes)).unwrap()
     }
@@ -240,7 +240,7 @@ mod tests {
         );
         let mut bytes = batch(&[(Some("a"), Some("1"))], 0).as_bytes().to_vec();
         bytes[RECORD_COUNT].copy_from_slice(&2i32.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes[21..]);
+        let crc = crate::checksum::crc32c(&bytes[21..]);
         bytes[CRC].copy_from_slice(&crc.to_be_bytes());
         let lying = RecordBatch::new(Bytes::from(bytes)).unwrap();
         assert_eq!(
