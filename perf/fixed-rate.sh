@@ -29,7 +29,8 @@ bootstrap="127.0.0.1:$port"
 cargo build --release --quiet
 weir=target/release/weir
 
-# rdkafka_performance from the crate's librdkafka, against the library of this build.
+# rdkafka_performance from the crate's librdkafka, against the library of this build (built
+# with OpenSSL since the tools speak TLS and SCRAM: hence -lssl -lcrypto).
 rk_out=$(dirname "$(ls -t target/release/build/rdkafka-sys-*/out/src/librdkafka.a | head -1)")
 rk_src=$(dirname "$rk_out")
 zstd_lib=$(ls -t target/release/build/zstd-sys-*/out/libzstd.a | head -1)
@@ -38,7 +39,7 @@ rk_perf=target/perf-tools/rdkafka_performance
 mkdir -p target/perf-tools
 if [ ! -x "$rk_perf" ] || [ "$rk_out/librdkafka.a" -nt "$rk_perf" ]; then
     cc -O2 -o "$rk_perf" "$example" -I"$rk_src/src" "$rk_out/librdkafka.a" "$zstd_lib" \
-        -lz -lpthread -lm -ldl
+        -lssl -lcrypto -lz -lpthread -lm -ldl
 fi
 
 rm -rf "$out"
