@@ -810,6 +810,35 @@ fn transactions_hold_the_lso_and_aborts_are_indexed_across_restarts() {
 /// A reader through old data with `log.read.ahead.bytes` set: reads `chunks` fetches of
 /// 256 KiB from offset 0, pausing 5 ms after each (a client handling what it got). Returns the
 /// fetches that waited for a segment read and the most bytes the shard held ahead.
+/// A log configuration that keeps nothing in the tail cache: every read is a segment read.
+fn without_tail_cache() -> LogConfig {
+    LogConfig {
+        tail_cache_bytes: 0,
+        ..LogConfig::default()
+    }
+}
+
+/// Appends `numbered_batch(n, records, value_len)` for each `n` of `numbers` and waits until
+/// they are written; returns the batches as sent.
+async fn append_written(
+    log: &PartitionLog,
+    numbers: std::ops::Range<usize>,
+    records: usize,
+    value_len: usize,
+) -> Vec<Bytes> {
+    let sent: Vec<Bytes> = numbers
+        .map(|n| {
+            let batch = numbered_batch(n, records, value_len);
+            log.append(batch.clone()).unwrap();
+            batch
+        })
+        .collect();
+    log.wait_for(log.log_end_offset(), Durability::Written)
+        .await
+        .unwrap();
+    sent
+}
+
 async fn sequential_reader(
     log_dir: &LogDir,
     log: &PartitionLog,
@@ -845,20 +874,8 @@ fn read_ahead_serves_sequential_readers_and_never_the_bytes_of_a_cut_log() {
     let dir = data_dir();
     let path = dir.path().to_path_buf();
     run(move || async move {
-        let config = LogConfig {
-            tail_cache_bytes: 0,
-            ..LogConfig::default()
-        };
+        let config = without_tail_cache();
         let records_per_batch = 4;
-        let fill = |log: &PartitionLog, first: usize| {
-            (first..first + 384)
-                .map(|n| {
-                    let batch = numbered_batch(n, records_per_batch as usize, 4000);
-                    log.append(batch.clone()).unwrap();
-                    batch
-                })
-                .collect::<Vec<_>>()
-        };
         let mut waits = Vec::new();
         for (name, window_bytes) in [("off", 0), ("on", 2 << 20)] {
             let memory_bytes = 3 << 20;
@@ -871,10 +888,7 @@ fn read_ahead_serves_sequential_readers_and_never_the_bytes_of_a_cut_log() {
             let log = PartitionLog::open(&log_dir, "events", 0, config.clone(), system_clock())
                 .await
                 .unwrap();
-            let sent = fill(&log, 0);
-            log.wait_for(log.log_end_offset(), Durability::Written)
-                .await
-                .unwrap();
+            let sent = append_written(&log, 0..384, records_per_batch as usize, 4000).await;
             let (fetch_waits, most_held) =
                 sequential_reader(&log_dir, &log, &sent, records_per_batch).await;
             // The read a fetch waits for is made whatever the budget; reads ahead stay in it.
@@ -894,16 +908,7 @@ fn read_ahead_serves_sequential_readers_and_never_the_bytes_of_a_cut_log() {
             assert!(log_dir.read_ahead_stats().held_bytes >= 1 << 20);
             let new_end = log.truncate_to(cut).await.unwrap();
             assert_eq!(new_end, cut);
-            let replacements: Vec<Bytes> = (0..100)
-                .map(|n| {
-                    let batch = numbered_batch(5000 + n, 3, 3000);
-                    log.append(batch.clone()).unwrap();
-                    batch
-                })
-                .collect();
-            log.wait_for(log.log_end_offset(), Durability::Written)
-                .await
-                .unwrap();
+            let replacements = append_written(&log, 5000..5100, 3, 3000).await;
             // The next fetch of that reader resumes where it stopped, below the cut: what it
             // reads from the cut on is the new batches, not the bytes read ahead before.
             let resume = before_cut.last_offset().unwrap() + 1;
@@ -937,22 +942,9 @@ fn segment_reads_lend_their_buffers_and_copy_them_only_to_leave_the_shard() {
     let dir = data_dir();
     let path = dir.path().to_path_buf();
     run(move || async move {
-        let config = LogConfig {
-            tail_cache_bytes: 0,
-            ..LogConfig::default()
-        };
-        let log = open_log(&path, config, system_clock()).await;
+        let log = open_log(&path, without_tail_cache(), system_clock()).await;
         // 600 batches of 4 records of 1000 bytes: about 2.4 MB, so the 1 MiB reads split some.
-        let sent: Vec<Bytes> = (0..600)
-            .map(|n| {
-                let batch = numbered_batch(n, 4, 1000);
-                log.append(batch.clone()).unwrap();
-                batch
-            })
-            .collect();
-        log.wait_for(log.log_end_offset(), Durability::Written)
-            .await
-            .unwrap();
+        let sent = append_written(&log, 0..600, 4, 1000).await;
 
         let small = log.read(0, 64 << 10).await.unwrap();
         assert!(small.shard_bound);
