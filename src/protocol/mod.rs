@@ -404,7 +404,7 @@ async fn forward_for_client(
     frame: &Bytes,
 ) -> Result<Option<Response>, RequestError> {
     let envelope = controller_calls::envelope(frame, origin);
-    if shard.meta().client_quotas.is_empty() {
+    if !shard.has_client_quotas() {
         return Ok(controller_calls::forward(shard, envelope).await);
     }
     let decoding_began = Instant::now();
@@ -506,7 +506,7 @@ async fn handle_on(
     // A request's decoding and its response's encoding count toward its client's request
     // quota, as Kafka counts the network thread's time on a request (KIP-124). Timed only
     // while the cluster has quotas.
-    let decoding_began = (!shard.meta().client_quotas.is_empty()).then(Instant::now);
+    let decoding_began = shard.has_client_quotas().then(Instant::now);
     let decoded = match decode_request_on(frame, listener)? {
         Decoded::Request(decoded) => *decoded,
         Decoded::Answer(response) => return Ok(Some(response)),

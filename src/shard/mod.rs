@@ -140,6 +140,11 @@ impl Shard {
         self.meta.borrow().clone()
     }
 
+    /// Whether the cluster has any client quota (checked on every request: no snapshot taken).
+    pub fn has_client_quotas(&self) -> bool {
+        !self.meta.borrow().client_quotas.is_empty()
+    }
+
     /// The brokers clients of `listener` may use (registered, unfenced and advertising that
     /// listener, as Kafka answers Metadata per listener): (id, host, port, rack). Before this
     /// broker's own registration is applied it lists itself, so that a client always has

@@ -112,15 +112,10 @@ impl ReadBatches {
     /// the batches may go to another shard (a fetch answered over the mesh); nothing to do for
     /// other reads.
     pub fn unbind_from_shard(&mut self) {
-        if !self.shard_bound {
-            return;
+        if self.shard_bound {
+            self.fragments = vec![Bytes::from(self.to_vec())];
+            self.shard_bound = false;
         }
-        let mut copy = bytes::BytesMut::with_capacity(self.size_bytes);
-        for fragment in &self.fragments {
-            copy.extend_from_slice(fragment);
-        }
-        self.fragments = vec![copy.freeze()];
-        self.shard_bound = false;
     }
 
     pub fn is_empty(&self) -> bool {
